@@ -1,0 +1,131 @@
+# switchboard — hand-written Makefile.
+#
+#   make                      static + shared library and demos in $(BUILD)/
+#   make check                build and run every Check suite (installs Check
+#                             through apt-get when pkg-config cannot find it)
+#   make run                  start sb-echod on 127.0.0.1:7777 (foreground)
+#   make install PREFIX=/usr/local DESTDIR=
+#   make SANITIZE=address,undefined check
+#   make valgrind             the suites under valgrind (CK_FORK=no)
+#   make clean
+#
+# User CFLAGS/LDFLAGS are appended to, never overridden.
+
+NAME      := switchboard
+VERSION   := 0.1.0
+SOVERSION := 0
+
+PREFIX  ?= /usr/local
+DESTDIR ?=
+LIBDIR  ?= $(PREFIX)/lib
+INCDIR  ?= $(PREFIX)/include
+BINDIR  ?= $(PREFIX)/bin
+PCDIR   ?= $(LIBDIR)/pkgconfig
+
+CC      ?= cc
+CFLAGS  ?= -O2 -g
+PKG_CONFIG ?= pkg-config
+
+ifdef SANITIZE
+BUILD   ?= build/sanitize
+SANFLAGS := -fsanitize=$(SANITIZE) -fno-omit-frame-pointer -fno-sanitize-recover=all
+else
+BUILD   ?= build
+SANFLAGS :=
+endif
+
+WARN     := -Wall -Wextra -Wpedantic -Wstrict-prototypes -Wwrite-strings -Wshadow \
+            -Wmissing-prototypes -Wno-unused-parameter
+SB_CPPFLAGS := -D_GNU_SOURCE -Iinclude -Isrc
+SB_CFLAGS   := -std=c11 -fPIC -fvisibility=default $(WARN) $(SANFLAGS) -MMD -MP
+SB_LDFLAGS  := $(SANFLAGS)
+
+LIB_SRC  := $(wildcard src/*.c)
+LIB_OBJ  := $(patsubst src/%.c,$(BUILD)/obj/%.o,$(LIB_SRC))
+DEMOS    := sb-echod
+DEMO_BIN := $(addprefix $(BUILD)/,$(DEMOS))
+TEST_SRC := $(wildcard tests/*.c)
+TEST_OBJ := $(patsubst tests/%.c,$(BUILD)/tests/%.o,$(TEST_SRC))
+TEST_BIN := $(BUILD)/tests/check_switchboard
+
+STATIC   := $(BUILD)/lib$(NAME).a
+SHARED   := $(BUILD)/lib$(NAME).so.$(VERSION)
+SONAME   := lib$(NAME).so.$(SOVERSION)
+
+.PHONY: all check run install uninstall clean valgrind deps-check
+all: $(STATIC) $(SHARED) $(DEMO_BIN)
+
+$(BUILD)/obj/%.o: src/%.c | $(BUILD)/obj
+	$(CC) $(SB_CPPFLAGS) $(CPPFLAGS) $(SB_CFLAGS) $(CFLAGS) -c $< -o $@
+
+$(STATIC): $(LIB_OBJ)
+	rm -f $@
+	$(AR) rcs $@ $^
+
+$(SHARED): $(LIB_OBJ)
+	$(CC) -shared -Wl,-soname,$(SONAME) $(SB_LDFLAGS) $(LDFLAGS) -o $@ $^
+	ln -sf lib$(NAME).so.$(VERSION) $(BUILD)/$(SONAME)
+	ln -sf lib$(NAME).so.$(VERSION) $(BUILD)/lib$(NAME).so
+
+# Demos link the static library: they run from the build folder as they are.
+$(BUILD)/demos/%.o: demos/%.c | $(BUILD)/demos
+	$(CC) -D_GNU_SOURCE -Iinclude $(CPPFLAGS) $(SB_CFLAGS) $(CFLAGS) -c $< -o $@
+
+$(BUILD)/sb-%: $(BUILD)/demos/sb-%.o $(STATIC)
+	$(CC) $(SB_LDFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+# ------------------------------------------------------------------ tests
+
+CHECK_CFLAGS = $(shell $(PKG_CONFIG) --cflags check 2>/dev/null)
+CHECK_LIBS   = $(shell $(PKG_CONFIG) --libs check 2>/dev/null)
+
+deps-check:
+	@sh tests/install-deps.sh
+
+$(BUILD)/tests/%.o: tests/%.c | $(BUILD)/tests deps-check
+	$(CC) $(SB_CPPFLAGS) -DSB_TEST_BUILD_DIR='"$(BUILD)"' $(CPPFLAGS) $(CHECK_CFLAGS) \
+	    $(SB_CFLAGS) $(CFLAGS) -c $< -o $@
+
+$(TEST_BIN): $(TEST_OBJ) $(STATIC)
+	$(CC) $(SB_LDFLAGS) $(LDFLAGS) -o $@ $^ $(CHECK_LIBS) $(LDLIBS)
+
+check: all $(TEST_BIN)
+	$(TEST_BIN)
+
+valgrind: all $(TEST_BIN)
+	CK_FORK=no SB_UNDER_VALGRIND=1 valgrind --quiet --error-exitcode=99 \
+	    --leak-check=full --show-leak-kinds=definite,indirect,possible \
+	    --errors-for-leak-kinds=definite,indirect,possible $(TEST_BIN)
+
+run: $(BUILD)/sb-echod
+	$(BUILD)/sb-echod --listen 127.0.0.1:7777
+
+# ---------------------------------------------------------------- install
+
+$(BUILD)/$(NAME).pc: Makefile | $(BUILD)
+	printf 'prefix=%s\nlibdir=%s\nincludedir=%s\n\nName: %s\nDescription: %s\nVersion: %s\nLibs: -L$${libdir} -l%s\nCflags: -I$${includedir}\n' \
+	    '$(PREFIX)' '$(LIBDIR)' '$(INCDIR)' '$(NAME)' \
+	    'single-threaded network servers and clients on one select() reactor' \
+	    '$(VERSION)' '$(NAME)' > $@
+
+install: all $(BUILD)/$(NAME).pc
+	install -d $(DESTDIR)$(INCDIR) $(DESTDIR)$(LIBDIR) $(DESTDIR)$(BINDIR) $(DESTDIR)$(PCDIR)
+	install -m 644 include/switchboard.h $(DESTDIR)$(INCDIR)/
+	install -m 644 $(STATIC) $(DESTDIR)$(LIBDIR)/
+	install -m 755 $(SHARED) $(DESTDIR)$(LIBDIR)/
+	ln -sf lib$(NAME).so.$(VERSION) $(DESTDIR)$(LIBDIR)/$(SONAME)
+	ln -sf lib$(NAME).so.$(VERSION) $(DESTDIR)$(LIBDIR)/lib$(NAME).so
+	install -m 644 $(BUILD)/$(NAME).pc $(DESTDIR)$(PCDIR)/
+	install -m 755 $(DEMO_BIN) $(DESTDIR)$(BINDIR)/
+
+uninstall:
+	rm -f $(DESTDIR)$(INCDIR)/switchboard.h $(DESTDIR)$(LIBDIR)/lib$(NAME).* \
+	    $(DESTDIR)$(PCDIR)/$(NAME).pc $(addprefix $(DESTDIR)$(BINDIR)/,$(DEMOS))
+
+$(BUILD) $(BUILD)/obj $(BUILD)/demos $(BUILD)/tests:
+	mkdir -p $@
+
+clean:
+	rm -rf build
+
+-include $(LIB_OBJ:.o=.d) $(TEST_OBJ:.o=.d) $(patsubst %,$(BUILD)/demos/%.d,$(DEMOS))

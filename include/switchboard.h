@@ -1,0 +1,326 @@
+/*
+ * switchboard — single-threaded network servers on one select() reactor.
+ *
+ * One loop object multiplexes listening sockets, buffered connections, raw fd
+ * watchers, timers and signals.  Applications supply protocol handlers as
+ * plain callbacks.  Every function here must be called from the thread that
+ * runs the loop.  Errors are 0 / negative codes (see sb_strerror()).
+ */
+#ifndef SWITCHBOARD_H
+#define SWITCHBOARD_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define SB_VERSION_MAJOR 0
+#define SB_VERSION_MINOR 1
+#define SB_VERSION_PATCH 0
+#define SB_VERSION_STRING "0.1.0"
+
+/* ---------------------------------------------------------------- errors */
+
+/*
+ * Every function that can fail returns 0 (or a non-negative value) on
+ * success and a negative code on failure.  System errors are reported as
+ * -errno (e.g. -ECONNRESET); the library's own conditions use the reserved
+ * range below.  sb_strerror() names both.
+ */
+enum {
+    SB_EINVAL_ADDR = -30001, /* address string does not parse */
+    SB_EPORT = -30002,       /* port missing or outside 0..65535 */
+    SB_ECLOSED = -30003,     /* connection is closing or closed */
+    SB_EABORTED = -30004,    /* connection was aborted locally (sb_abort) */
+    SB_EBUSY = -30005,       /* object still has live handles */
+    SB_ERESOLVE = -30006,    /* host name could not be resolved */
+    SB_EBUFFULL = -30007,    /* output queue is at its hard cap */
+    SB_ESIGNAL = -30008,     /* signal cannot be watched (bad number, taken) */
+};
+
+/* A human-readable message for any code returned or reported by the library. */
+const char *sb_strerror(int code);
+
+/* ----------------------------------------------------------------- types */
+
+typedef struct sb_loop sb_loop;
+typedef struct sb_conn sb_conn;
+typedef struct sb_listener sb_listener;
+typedef struct sb_timer sb_timer;
+typedef struct sb_io sb_io;
+typedef struct sb_signal sb_signal;
+
+/* ------------------------------------------------------------------ loop */
+
+/* Create a loop.  Returns NULL when out of memory. */
+sb_loop *sb_loop_new(void);
+
+/*
+ * Run iterations until sb_loop_stop() is called or nothing is left to watch
+ * (no listener, connection, started timer or io watcher with interest;
+ * signal watchers alone do not keep the loop running).
+ * Returns 0, or a negative code when select() fails unrecoverably.
+ */
+int sb_loop_run(sb_loop *loop);
+
+/*
+ * Run exactly one iteration, waiting at most timeout_ms for readiness
+ * (-1 = until the next timer or event, 0 = poll).  For embedding in a host
+ * program's own loop.  Returns 1 while something is left to watch, 0 when
+ * nothing is, or a negative code.
+ */
+int sb_loop_run_once(sb_loop *loop, int timeout_ms);
+
+/*
+ * Make sb_loop_run() return after the current iteration.  Safe from any
+ * callback, including signal watchers.  Only sets a flag.
+ */
+void sb_loop_stop(sb_loop *loop);
+
+/*
+ * Free the loop.  Refuses with SB_EBUSY while any handle (listener,
+ * connection, timer, io or signal watcher) is alive: close or free them and
+ * run the loop until their close callbacks have run.  sb_loop_free(NULL) is
+ * a no-op returning 0.
+ */
+int sb_loop_free(sb_loop *loop);
+
+/* Number of live handles (all kinds) owned by the loop. */
+size_t sb_loop_handles(const sb_loop *loop);
+
+/* Start sb_close() on every connection of the loop (graceful shutdown). */
+void sb_loop_close_all(sb_loop *loop);
+
+/*
+ * Call fn for every connection whose close is not yet scheduled (those
+ * flushing after sb_close are included; those aborted, failed or done are
+ * not).  fn may close or abort the connection it is given.
+ */
+void sb_loop_walk(sb_loop *loop, void (*fn)(sb_conn *c, void *udata), void *udata);
+
+/* Cached monotonic time of the current iteration, in milliseconds. */
+uint64_t sb_loop_now(const sb_loop *loop);
+
+/*
+ * Replace the loop's monotonic clock (milliseconds).  For tests: timeouts
+ * can then be driven without waiting.  NULL restores the real clock.
+ */
+typedef uint64_t (*sb_clock_fn)(void *udata);
+void sb_loop_set_clock(sb_loop *loop, sb_clock_fn fn, void *udata);
+
+/* Log hook: the library reports rare events (EMFILE, EBADF...) through it. */
+enum { SB_LOG_ERROR = 0, SB_LOG_WARN = 1, SB_LOG_INFO = 2, SB_LOG_DEBUG = 3 };
+typedef void (*sb_log_fn)(int level, const char *msg, void *udata);
+void sb_loop_set_log(sb_loop *loop, sb_log_fn fn, int max_level, void *udata);
+
+/* Counters, cumulative since sb_loop_new(). */
+typedef struct sb_stats {
+    uint64_t iterations;    /* loop iterations (= select() calls) */
+    uint64_t accepted;      /* connections accepted and opened */
+    uint64_t rejected;      /* accepted then closed at once (max_conns,
+                               EMFILE shedding, out of memory) */
+    uint64_t emfile;        /* accept() failed for lack of fds or memory
+                               (EMFILE, ENFILE, ENOBUFS, ENOMEM) */
+    uint64_t accept_calls;  /* accept4() calls, successful or not */
+    uint64_t bytes_in;      /* bytes received on connections */
+    uint64_t bytes_out;     /* bytes sent on connections */
+    uint64_t timeouts;      /* connections closed by idle timeout */
+    uint64_t closes;        /* connections closed, any reason */
+    uint64_t close_errors;  /* of which with a non-zero reason */
+    uint64_t conns;         /* connections alive now */
+    uint64_t timers_fired;  /* timer callbacks run */
+} sb_stats;
+void sb_loop_stats(const sb_loop *loop, sb_stats *out);
+
+/* ---------------------------------------------------------------- timers */
+
+typedef void (*sb_timer_cb)(sb_timer *timer, void *udata);
+
+/* Create a stopped timer.  Returns NULL when out of memory. */
+sb_timer *sb_timer_new(sb_loop *loop, sb_timer_cb cb, void *udata);
+
+/*
+ * (Re)arm: first fire after timeout_ms, then every repeat_ms (0 = one-shot).
+ * Timers with the same deadline fire in the order they were armed.  A timer
+ * armed from inside a timer callback fires on a later iteration, never in
+ * the same pass, so I/O is never starved.  O(log n).
+ */
+int sb_timer_start(sb_timer *timer, uint64_t timeout_ms, uint64_t repeat_ms);
+
+/* Disarm; safe from any callback, including the timer's own. */
+void sb_timer_stop(sb_timer *timer);
+
+/* 1 while armed, else 0. */
+int sb_timer_active(const sb_timer *timer);
+
+/* Stop and free; safe from the timer's own callback.  NULL is a no-op. */
+void sb_timer_free(sb_timer *timer);
+
+/* ----------------------------------------------------- raw fd watchers */
+
+enum { SB_READ = 1, SB_WRITE = 2, SB_ERROR = 4 };
+
+/*
+ * events: SB_READ and/or SB_WRITE as reported ready, or SB_ERROR when the
+ * fd was found closed behind the loop's back (EBADF); interest is then
+ * cleared and the watcher should be freed.
+ */
+typedef void (*sb_io_cb)(sb_io *io, int fd, unsigned events, void *udata);
+
+/*
+ * Watch any fd select() can watch (pipe, tty, another library's socket).
+ * The fd stays the caller's: it is never closed by the library.
+ * Returns NULL with *err set (-EINVAL for a negative fd, -EEXIST if the fd
+ * is already watched, -ENOMEM); err may be NULL.
+ */
+sb_io *sb_io_new(sb_loop *loop, int fd, sb_io_cb cb, void *udata, int *err);
+
+/* Set interest to SB_READ, SB_WRITE, both, or 0. */
+void sb_io_set(sb_io *io, unsigned events);
+
+/*
+ * Stop watching and free.  Safe from any callback; the fd may be closed
+ * and its number reused immediately afterwards.  NULL is a no-op.
+ */
+void sb_io_free(sb_io *io);
+
+/* --------------------------------------------------------------- signals */
+
+typedef void (*sb_signal_cb)(sb_signal *sig, int signum, void *udata);
+
+/*
+ * Deliver signum as an ordinary loop callback (self-pipe).  One loop owns a
+ * given signal at a time; the previous disposition is restored on free.
+ * Returns NULL with *err set (SB_ESIGNAL, -ENOMEM); err may be NULL.
+ */
+sb_signal *sb_signal_new(sb_loop *loop, int signum, sb_signal_cb cb, void *udata,
+                         int *err);
+
+/* Restore the signal's previous disposition and free.  NULL is a no-op. */
+void sb_signal_free(sb_signal *sig);
+
+/* ------------------------------------------------------- protocol handler */
+
+/*
+ * The application's protocol: plain callbacks, connection first, user data
+ * last.  Any member may be NULL.  Closing any connection from inside any
+ * callback is safe.
+ *
+ * on_open    connection established (accepted).
+ * on_data    the bytes that arrived (raw framing: one recv()'s worth, at
+ *            most 64 KiB).  `data` is valid only during the call.
+ * on_eof     the peer shut down its sending side.  Writing still works.  If
+ *            NULL, the library calls sb_close() (flush, then close).
+ * on_drain   the output queue has just been flushed completely.
+ * on_close   exactly once per connection: reason 0 for an orderly close,
+ *            else a negative code (-ECONNRESET, -ETIMEDOUT, SB_EABORTED...).
+ *            The connection is freed when it returns.
+ */
+typedef struct sb_handler {
+    void (*on_open)(sb_conn *c, void *udata);
+    void (*on_data)(sb_conn *c, const char *data, size_t len, void *udata);
+    void (*on_eof)(sb_conn *c, void *udata);
+    void (*on_drain)(sb_conn *c, void *udata);
+    void (*on_close)(sb_conn *c, int reason, void *udata);
+} sb_handler;
+
+/* ------------------------------------------------------------- listeners */
+
+/*
+ * Listener and per-connection settings.  A zeroed struct (or NULL) means the
+ * defaults given in brackets.
+ */
+typedef struct sb_listen_opts {
+    int backlog;              /* listen() backlog [511] */
+    unsigned max_conns;       /* live connections; beyond: accept+close [0 = no cap] */
+    unsigned max_accept;      /* accepts per readiness event [64] */
+    unsigned idle_timeout_ms; /* close after this long without I/O [0 = never] */
+    size_t high_water;        /* output bytes above which reading pauses [1 MiB] */
+    size_t low_water;         /* output bytes below which reading resumes [high/4] */
+    size_t max_output;        /* hard cap: sb_write fails past it [0 = no cap] */
+    unsigned linger_ms;       /* sb_close: drain input after FIN at most [0 = 2000] */
+} sb_listen_opts;
+
+/*
+ * Listen on addr: "host:port", "[v6addr]:port", "*:port" (any address, IPv6
+ * dual-stack where available), or "unix:/path".  Port 0 picks a free port
+ * (read it back with sb_listener_port()).  SO_REUSEADDR is set; a stale unix
+ * socket file (nothing accepting on it) is replaced.  Host names are
+ * resolved with getaddrinfo(), which blocks.  udata becomes each accepted
+ * connection's initial user data.  Returns NULL with *err set (SB_EINVAL_ADDR,
+ * SB_EPORT, SB_ERESOLVE, -EADDRINUSE, -EACCES, ...); err may be NULL.
+ */
+sb_listener *sb_listen(sb_loop *loop, const char *addr, const sb_handler *handler,
+                       void *udata, const sb_listen_opts *opts, int *err);
+
+/* Bound TCP port, or 0 for a unix socket. */
+int sb_listener_port(const sb_listener *l);
+
+/* Bound address as text ("127.0.0.1:7777", "[::1]:80", "unix:/p"). */
+int sb_listener_addr(const sb_listener *l, char *buf, size_t len);
+
+/* Live connections accepted through this listener. */
+unsigned sb_listener_conns(const sb_listener *l);
+
+/*
+ * Stop listening and free the listener; its connections live on.
+ * A unix socket file is removed.  Safe from any callback.  NULL is a no-op.
+ */
+void sb_listener_close(sb_listener *l);
+
+/* ----------------------------------------------------------- connections */
+
+/*
+ * Queue len bytes for sending (copied; never blocks).  Output leaves at the
+ * end of the loop iteration, one send per connection for all queued data.
+ * Returns 0, SB_ECLOSED once sb_close/sb_shutdown/sb_abort was called or the
+ * peer failed, SB_EBUFFULL past max_output, or -ENOMEM.
+ */
+int sb_write(sb_conn *c, const void *data, size_t len);
+
+/* Half-close: send FIN once queued output is flushed; keep reading. */
+void sb_shutdown(sb_conn *c);
+
+/*
+ * Graceful close: stop delivering input, flush queued output, send FIN,
+ * discard input until the peer's EOF (at most linger_ms), then close.
+ * on_close reports 0, or the error that made the flush fail.  There is no
+ * flush deadline beyond the idle timeout.  Idempotent; safe from any callback.
+ */
+void sb_close(sb_conn *c);
+
+/* Close now with a reset; queued output is dropped.  on_close: SB_EABORTED. */
+void sb_abort(sb_conn *c);
+
+/* Bytes queued and not yet accepted by the kernel. */
+size_t sb_conn_pending(const sb_conn *c);
+
+/* Idle timeout for this connection in ms (0 = none); replaces the listener's. */
+void sb_conn_set_timeout(sb_conn *c, unsigned idle_ms);
+
+/* Output watermarks: reading pauses above high (0 = 1 MiB), resumes at or
+ * below low (clamped to high). */
+void sb_conn_set_watermarks(sb_conn *c, size_t low, size_t high);
+
+/* Pause / resume delivery of input (independent of backpressure). */
+void sb_conn_pause(sb_conn *c);
+void sb_conn_resume(sb_conn *c);
+
+void sb_conn_set_udata(sb_conn *c, void *udata);
+void *sb_conn_udata(const sb_conn *c);
+
+/* Peer / local address as text; returns length or a negative code. */
+int sb_conn_peer(const sb_conn *c, char *buf, size_t len);
+int sb_conn_local(const sb_conn *c, char *buf, size_t len);
+
+int sb_conn_fd(const sb_conn *c);
+sb_loop *sb_conn_loop(const sb_conn *c);
+/* The listener that accepted c, or NULL once it was closed. */
+sb_listener *sb_conn_listener(const sb_conn *c);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* SWITCHBOARD_H */

@@ -1,0 +1,496 @@
+/*
+ * The per-connection state machine.
+ *
+ * Input:  one recv() per readiness event into the loop's shared 64 KiB
+ *         scratch buffer, handed to on_data straight from there (no copy,
+ *         no per-connection input memory while idle).
+ * Output: sb_write() appends to the connection's queue and puts it on the
+ *         loop's flush list; the loop sends each listed connection's whole
+ *         queue with one send() at the end of the iteration.  Write interest
+ *         is registered only after a partial send.
+ * Close:  every close is deferred to the end of the iteration (DEAD flag);
+ *         a DEAD connection gets no further callbacks, and on_close runs
+ *         exactly once when the fd is released.
+ *
+ * Read interest is derived from the flags by conn_update(), never set ad hoc.
+ */
+#include "internal.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+static void conn_update(sb_conn *c)
+{
+    unsigned f = c->flags, ev = 0;
+
+    if (f & SB__C_DEAD)
+        return;
+    if (!(f & SB__C_EOF_IN) &&
+        ((f & SB__C_LINGER) ||
+         !(f & (SB__C_CLOSING | SB__C_PAUSED | SB__C_BACKPRESSURE))))
+        ev |= SB_READ;
+    if ((f & SB__C_WANT_WRITE) && c->out.len)
+        ev |= SB_WRITE;
+    sb__loop_interest(c->loop, &c->h, ev);
+}
+
+/* Schedule the close: no more callbacks; on_close runs at the end of the
+ * iteration.  The first reason given wins. */
+static void conn_kill(sb_conn *c, int reason)
+{
+    sb_loop *loop = c->loop;
+
+    if (c->flags & SB__C_DEAD)
+        return;
+    c->flags |= SB__C_DEAD;
+    c->reason = reason;
+    sb__loop_interest(loop, &c->h, 0);
+    sb__timer_disarm(&c->timer);
+    c->close_next = loop->close_head;
+    loop->close_head = c;
+}
+
+static void conn_queue_flush(sb_conn *c)
+{
+    if (c->flags & (SB__C_IN_FLUSH | SB__C_DEAD))
+        return;
+    c->flags |= SB__C_IN_FLUSH;
+    c->flush_next = c->loop->flush_head;
+    c->loop->flush_head = c;
+}
+
+static void conn_timer_arm(sb_conn *c, uint64_t when)
+{
+    if (sb__timer_arm(&c->timer, when, 0))
+        conn_kill(c, -ENOMEM);
+}
+
+/*
+ * The connection's one timer: the lingering-close deadline while
+ * lingering, else the idle timeout, checked lazily against the
+ * last-activity stamp (I/O only updates the stamp, never the heap).
+ */
+static void conn_timer_cb(sb_timer *t, void *udata)
+{
+    sb_conn *c = udata;
+    sb_loop *loop = c->loop;
+
+    (void)t;
+    if (c->flags & SB__C_LINGER) {
+        conn_kill(c, 0);
+        return;
+    }
+    if (!c->idle_ms)
+        return;
+    if (loop->now - c->last_active >= c->idle_ms) {
+        loop->stats.timeouts++;
+        conn_kill(c, -ETIMEDOUT);
+        return;
+    }
+    conn_timer_arm(c, c->last_active + c->idle_ms);
+}
+
+/* Output is fully sent and the app asked to close: FIN, then linger. */
+static void conn_finish_close(sb_conn *c)
+{
+    if (c->flags & SB__C_EOF_IN) {
+        conn_kill(c, 0);
+        return;
+    }
+    /*
+     * Closing with unread input would make the kernel send RST, which can
+     * destroy the reply still in flight.  Send FIN, discard input until the
+     * peer's EOF or the linger deadline, then close.
+     */
+    if (!(c->flags & SB__C_SHUT_DONE)) {
+        shutdown(c->h.fd, SHUT_WR);
+        c->flags |= SB__C_SHUT_DONE;
+    }
+    c->flags |= SB__C_LINGER;
+    conn_timer_arm(c, c->loop->now + c->linger_ms);
+    conn_update(c);
+}
+
+/*
+ * Send the queue with one send().  Handles partial sends (wait for
+ * writability), errors (close with the reason), and what follows an empty
+ * queue: backpressure release, pending FIN / close, on_drain.
+ */
+static void conn_flush(sb_conn *c)
+{
+    sb_loop *loop = c->loop;
+    int had = c->out.len > 0;
+
+    if (c->out.len) {
+        ssize_t n;
+        do
+            n = send(c->h.fd, sb__buf_head(&c->out), c->out.len, MSG_NOSIGNAL);
+        while (n < 0 && errno == EINTR);
+        if (n < 0) {
+            if (errno == EAGAIN || errno == EWOULDBLOCK) {
+                c->flags |= SB__C_WANT_WRITE;
+                conn_update(c);
+                return;
+            }
+            conn_kill(c, -errno);
+            return;
+        }
+        sb__buf_consume(&c->out, (size_t)n);
+        loop->stats.bytes_out += (uint64_t)n;
+        c->last_active = loop->now;
+    }
+    if ((c->flags & SB__C_BACKPRESSURE) && c->out.len <= c->low_water)
+        c->flags &= ~SB__C_BACKPRESSURE;
+    if (c->out.len) {
+        c->flags |= SB__C_WANT_WRITE;
+        conn_update(c);
+        return;
+    }
+    c->flags &= ~SB__C_WANT_WRITE;
+    sb__buf_trim(&c->out, SB__OUT_KEEP);
+    if (c->flags & SB__C_CLOSING) {
+        conn_finish_close(c);
+        return;
+    }
+    if ((c->flags & SB__C_SHUT_REQ) && !(c->flags & SB__C_SHUT_DONE)) {
+        shutdown(c->h.fd, SHUT_WR);
+        c->flags |= SB__C_SHUT_DONE;
+        if (c->flags & SB__C_EOF_IN) {
+            conn_kill(c, 0);
+            return;
+        }
+    }
+    conn_update(c);
+    if (had && c->handler.on_drain)
+        c->handler.on_drain(c, c->udata);
+}
+
+/* Step 5 of the iteration: flush every listed connection once. */
+void sb__conn_flush_all(sb_loop *loop)
+{
+    sb_conn *list = loop->flush_head;
+
+    /* Writes made by on_drain land on a fresh list, sent next iteration. */
+    loop->flush_head = NULL;
+    while (list) {
+        sb_conn *c = list;
+        list = c->flush_next;
+        c->flags &= ~SB__C_IN_FLUSH;
+        if (!(c->flags & SB__C_DEAD))
+            conn_flush(c);
+    }
+}
+
+static void conn_eof(sb_conn *c)
+{
+    c->flags |= SB__C_EOF_IN;
+    conn_update(c);
+    if (c->flags & SB__C_LINGER) {
+        conn_kill(c, 0);
+        return;
+    }
+    if ((c->flags & SB__C_SHUT_DONE) && !c->out.len) {
+        conn_kill(c, 0); /* both directions are done */
+        return;
+    }
+    if (c->flags & SB__C_CLOSING)
+        return; /* the flush will finish the close */
+    if (c->handler.on_eof)
+        c->handler.on_eof(c, c->udata);
+    else
+        sb_close(c);
+}
+
+static void conn_readable(sb_conn *c)
+{
+    sb_loop *loop = c->loop;
+    ssize_t n;
+
+    do
+        n = recv(c->h.fd, loop->rbuf, SB__READ_CHUNK, 0);
+    while (n < 0 && errno == EINTR);
+    if (n > 0) {
+        loop->stats.bytes_in += (uint64_t)n;
+        c->last_active = loop->now;
+        if (!(c->flags & SB__C_LINGER) && c->handler.on_data)
+            c->handler.on_data(c, loop->rbuf, (size_t)n, c->udata);
+        return;
+    }
+    if (n == 0) {
+        conn_eof(c);
+        return;
+    }
+    if (errno == EAGAIN || errno == EWOULDBLOCK)
+        return;
+    /* After our FIN the reply is out; a reset while lingering is no error. */
+    conn_kill(c, (c->flags & SB__C_LINGER) ? 0 : -errno);
+}
+
+static void conn_ready(sb__handle *h, unsigned events)
+{
+    sb_conn *c = (sb_conn *)h;
+
+    if ((events & SB_READ) && !(c->flags & SB__C_DEAD))
+        conn_readable(c);
+    if ((events & SB_WRITE) && !(c->flags & SB__C_DEAD))
+        conn_queue_flush(c);
+}
+
+static void conn_badfd(sb__handle *h)
+{
+    sb_conn *c = (sb_conn *)h;
+
+    c->flags |= SB__C_FD_GONE;
+    sb__loop_unregister(c->loop, h);
+    conn_kill(c, -EBADF);
+}
+
+/*
+ * Create a connection object around an accepted (or connected) fd and
+ * register it for reading.  Returns NULL on allocation failure (the caller
+ * closes fd).
+ */
+sb_conn *sb__conn_new(sb_loop *loop, int fd, sb_listener *l, const struct sockaddr *peer,
+                      socklen_t peer_len)
+{
+    sb_conn *c = calloc(1, sizeof(*c));
+
+    if (!c)
+        return NULL;
+    c->h.type = SB__H_CONN;
+    c->h.ready = conn_ready;
+    c->h.badfd = conn_badfd;
+    c->loop = loop;
+    if (sb__loop_register(loop, &c->h, fd, SB_READ)) {
+        free(c);
+        return NULL;
+    }
+    c->listener = l;
+    if (l) {
+        c->handler = l->handler;
+        c->udata = l->udata;
+        c->idle_ms = l->opts.idle_timeout_ms;
+        c->high_water = l->opts.high_water;
+        c->low_water = l->opts.low_water;
+        c->max_output = l->opts.max_output;
+        c->linger_ms = l->opts.linger_ms;
+        l->nconns++;
+    }
+    if (peer && peer_len <= sizeof(c->peer)) {
+        memcpy(&c->peer, peer, peer_len);
+        c->peer_len = peer_len;
+    }
+    c->last_active = loop->now;
+    sb__timer_init(&c->timer, loop, conn_timer_cb, c);
+    c->next = loop->conns;
+    if (c->next)
+        c->next->prev = c;
+    loop->conns = c;
+    loop->nhandles++;
+    loop->stats.conns++;
+    return c;
+}
+
+/* Arm the idle timer and tell the application. */
+void sb__conn_open(sb_conn *c)
+{
+    if (c->idle_ms)
+        conn_timer_arm(c, c->loop->now + c->idle_ms);
+    if (c->handler.on_open && !(c->flags & SB__C_DEAD))
+        c->handler.on_open(c, c->udata);
+}
+
+/*
+ * Step 6: release every killed connection — fd, memory — and call its
+ * on_close.  Callbacks may kill more connections; they are handled in the
+ * same pass.  Returns the number closed.
+ */
+int sb__conn_close_pending(sb_loop *loop)
+{
+    int n = 0;
+
+    while (loop->close_head) {
+        sb_conn *c = loop->close_head;
+        loop->close_head = c->close_next;
+
+        sb__loop_unregister(loop, &c->h);
+        if (!(c->flags & SB__C_FD_GONE)) {
+            if (c->flags & SB__C_ABORT) {
+                struct linger lg = {1, 0};
+                setsockopt(c->h.fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+            }
+            close(c->h.fd);
+        }
+        c->h.fd = -1;
+        if (c->prev)
+            c->prev->next = c->next;
+        else
+            loop->conns = c->next;
+        if (c->next)
+            c->next->prev = c->prev;
+        if (c->listener)
+            c->listener->nconns--;
+        loop->nhandles--;
+        loop->stats.conns--;
+        loop->stats.closes++;
+        if (c->reason)
+            loop->stats.close_errors++;
+        if (c->handler.on_close)
+            c->handler.on_close(c, c->reason, c->udata);
+        if (c->flags & SB__C_IN_FLUSH) {
+            /* Queued by on_drain, then killed: unlink (the list is short). */
+            sb_conn **pp = &loop->flush_head;
+            while (*pp != c)
+                pp = &(*pp)->flush_next;
+            *pp = c->flush_next;
+        }
+        sb__buf_free(&c->in);
+        sb__buf_free(&c->out);
+        free(c);
+        n++;
+    }
+    return n;
+}
+
+/* ------------------------------------------------------------ public API */
+
+int sb_write(sb_conn *c, const void *data, size_t len)
+{
+    int rc;
+
+    if (!c)
+        return -EINVAL;
+    if (c->flags & (SB__C_DEAD | SB__C_CLOSING | SB__C_SHUT_REQ))
+        return SB_ECLOSED;
+    if (len == 0)
+        return 0;
+    if (c->max_output && c->out.len + len > c->max_output)
+        return SB_EBUFFULL;
+    rc = sb__buf_append(&c->out, data, len);
+    if (rc)
+        return rc;
+    if (c->out.len > c->high_water && !(c->flags & SB__C_BACKPRESSURE)) {
+        c->flags |= SB__C_BACKPRESSURE;
+        conn_update(c);
+    }
+    if (!(c->flags & SB__C_WANT_WRITE))
+        conn_queue_flush(c);
+    return 0;
+}
+
+void sb_shutdown(sb_conn *c)
+{
+    if (!c || (c->flags & (SB__C_DEAD | SB__C_SHUT_REQ | SB__C_CLOSING)))
+        return;
+    c->flags |= SB__C_SHUT_REQ;
+    conn_queue_flush(c);
+}
+
+void sb_close(sb_conn *c)
+{
+    if (!c || (c->flags & (SB__C_DEAD | SB__C_CLOSING)))
+        return;
+    c->flags |= SB__C_CLOSING;
+    conn_update(c);
+    if (!(c->flags & SB__C_WANT_WRITE))
+        conn_queue_flush(c);
+}
+
+void sb_abort(sb_conn *c)
+{
+    if (!c || (c->flags & SB__C_DEAD))
+        return;
+    c->flags |= SB__C_ABORT;
+    conn_kill(c, SB_EABORTED);
+}
+
+size_t sb_conn_pending(const sb_conn *c)
+{
+    return c->out.len;
+}
+
+void sb_conn_set_timeout(sb_conn *c, unsigned idle_ms)
+{
+    if (c->flags & SB__C_DEAD)
+        return;
+    c->idle_ms = idle_ms;
+    if (c->flags & SB__C_LINGER)
+        return;
+    if (idle_ms)
+        conn_timer_arm(c, c->last_active + idle_ms);
+    else
+        sb__timer_disarm(&c->timer);
+}
+
+void sb_conn_set_watermarks(sb_conn *c, size_t low, size_t high)
+{
+    c->high_water = high ? high : SB__DEFAULT_HIGH_WATER;
+    c->low_water = low <= c->high_water ? low : c->high_water;
+    if (c->out.len > c->high_water)
+        c->flags |= SB__C_BACKPRESSURE;
+    else if (c->out.len <= c->low_water)
+        c->flags &= ~SB__C_BACKPRESSURE;
+    conn_update(c);
+}
+
+void sb_conn_pause(sb_conn *c)
+{
+    c->flags |= SB__C_PAUSED;
+    conn_update(c);
+}
+
+void sb_conn_resume(sb_conn *c)
+{
+    c->flags &= ~SB__C_PAUSED;
+    conn_update(c);
+}
+
+void sb_conn_set_udata(sb_conn *c, void *udata)
+{
+    c->udata = udata;
+}
+
+void *sb_conn_udata(const sb_conn *c)
+{
+    return c->udata;
+}
+
+int sb_conn_peer(const sb_conn *c, char *buf, size_t len)
+{
+    struct sockaddr_storage ss;
+    socklen_t sl = sizeof(ss);
+
+    if (c->peer_len)
+        return sb__addr_format((const struct sockaddr *)&c->peer, c->peer_len, buf, len);
+    if (c->h.fd < 0 || getpeername(c->h.fd, (struct sockaddr *)&ss, &sl) < 0)
+        return -ENOTCONN;
+    return sb__addr_format((const struct sockaddr *)&ss, sl, buf, len);
+}
+
+int sb_conn_local(const sb_conn *c, char *buf, size_t len)
+{
+    struct sockaddr_storage ss;
+    socklen_t sl = sizeof(ss);
+
+    if (c->h.fd < 0 || getsockname(c->h.fd, (struct sockaddr *)&ss, &sl) < 0)
+        return -ENOTCONN;
+    return sb__addr_format((const struct sockaddr *)&ss, sl, buf, len);
+}
+
+int sb_conn_fd(const sb_conn *c)
+{
+    return c->h.fd;
+}
+
+sb_loop *sb_conn_loop(const sb_conn *c)
+{
+    return c->loop;
+}
+
+sb_listener *sb_conn_listener(const sb_conn *c)
+{
+    return c->listener;
+}

@@ -1,0 +1,40 @@
+/*
+ * Error codes: negative errno values for system errors, and the library's
+ * own codes (SB_E*) in a reserved range.  One table names them all.
+ */
+#include "internal.h"
+
+#include <string.h>
+
+static const struct {
+    int code;
+    const char *msg;
+} sb__errors[] = {
+    {SB_EINVAL_ADDR, "address does not parse (want host:port, [v6]:port, *:port or unix:/path)"},
+    {SB_EPORT, "port missing or out of range 0..65535"},
+    {SB_ECLOSED, "connection is closing or closed"},
+    {SB_EABORTED, "connection aborted locally"},
+    {SB_EBUSY, "handles are still alive"},
+    {SB_ERESOLVE, "host name could not be resolved"},
+    {SB_EBUFFULL, "output queue is full"},
+    {SB_ESIGNAL, "signal cannot be watched (invalid or already watched)"},
+};
+
+/*
+ * A static message for any code the library returns or reports.  0 is
+ * "success"; -errno codes use strerror(), which glibc and musl both keep
+ * static for known values.
+ */
+const char *sb_strerror(int code)
+{
+    size_t i;
+
+    if (code == 0)
+        return "success";
+    for (i = 0; i < sizeof(sb__errors) / sizeof(sb__errors[0]); i++)
+        if (sb__errors[i].code == code)
+            return sb__errors[i].msg;
+    if (code < 0 && code > -4096)
+        return strerror(-code);
+    return "unknown error";
+}

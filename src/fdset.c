@@ -1,0 +1,154 @@
+/*
+ * The select() backend: the only caller of select().
+ *
+ * glibc's fd_set holds FD_SETSIZE (1024) bits and its fortified FD_SET /
+ * FD_ISSET abort on larger fds.  The kernel accepts any nfds as long as the
+ * bitmaps are that long, so the sets here are plain arrays of unsigned long
+ * words, grown to cover the highest fd, in the same bit layout as fd_set
+ * (bit fd % BITS of word fd / BITS).  The result is scanned a word at a time.
+ */
+#include "internal.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/select.h>
+
+void sb__fdset_init(sb__fdset *s)
+{
+    memset(s, 0, sizeof(*s));
+    s->maxfd = -1;
+}
+
+void sb__fdset_free(sb__fdset *s)
+{
+    free(s->rd);
+    sb__fdset_init(s);
+}
+
+/* Grow all four sets to hold fd.  One allocation carries the four. */
+static int fdset_grow(sb__fdset *s, int fd)
+{
+    size_t words = (size_t)fd / SB__WORD_BITS + 1, n = s->nwords ? s->nwords : 16;
+    unsigned long *p;
+
+    while (n < words)
+        n *= 2;
+    p = calloc(4 * n, sizeof(unsigned long));
+    if (!p)
+        return -ENOMEM;
+    if (s->nwords) {
+        /* The results too: growing can happen inside a dispatch pass. */
+        memcpy(p, s->rd, s->nwords * sizeof(unsigned long));
+        memcpy(p + n, s->wr, s->nwords * sizeof(unsigned long));
+        memcpy(p + 2 * n, s->rd_out, s->nwords * sizeof(unsigned long));
+        memcpy(p + 3 * n, s->wr_out, s->nwords * sizeof(unsigned long));
+        free(s->rd);
+    }
+    s->rd = p;
+    s->wr = p + n;
+    s->rd_out = p + 2 * n;
+    s->wr_out = p + 3 * n;
+    s->nwords = n;
+    return 0;
+}
+
+/* Make sure the sets cover fd, so setting its interest later cannot fail. */
+int sb__fdset_reserve(sb__fdset *s, int fd)
+{
+    if (fd < 0)
+        return -EBADF;
+    if ((size_t)fd / SB__WORD_BITS >= s->nwords)
+        return fdset_grow(s, fd);
+    return 0;
+}
+
+/*
+ * Set fd's interest to events (SB_READ | SB_WRITE, 0 to remove).
+ * Returns 0 or -ENOMEM.  O(1), except O(maxfd / BITS) when the highest fd
+ * loses its interest.
+ */
+int sb__fdset_set(sb__fdset *s, int fd, unsigned events)
+{
+    size_t w = (size_t)fd / SB__WORD_BITS;
+    unsigned long m = 1UL << ((unsigned)fd % SB__WORD_BITS);
+
+    events &= SB_READ | SB_WRITE;
+    if (fd < 0)
+        return -EBADF;
+    if (w >= s->nwords) {
+        if (!events)
+            return 0;
+        if (fdset_grow(s, fd))
+            return -ENOMEM;
+    }
+    s->rd[w] = (events & SB_READ) ? (s->rd[w] | m) : (s->rd[w] & ~m);
+    s->wr[w] = (events & SB_WRITE) ? (s->wr[w] | m) : (s->wr[w] & ~m);
+    if (events && fd > s->maxfd) {
+        s->maxfd = fd;
+    } else if (!events && fd == s->maxfd) {
+        /* Find the new highest fd, scanning words downwards. */
+        size_t i = w + 1;
+        s->maxfd = -1;
+        while (i-- > 0) {
+            unsigned long bits = s->rd[i] | s->wr[i];
+            if (bits) {
+                s->maxfd = (int)(i * SB__WORD_BITS) + SB__WORD_BITS - 1 -
+                           __builtin_clzl(bits);
+                break;
+            }
+        }
+    }
+    return 0;
+}
+
+/*
+ * Copy the master sets into the result sets and select() on them.
+ * timeout_ms < 0 blocks.  Returns select()'s count (0 on timeout) with the
+ * result in rd_out / wr_out, or -errno (EINTR included; the caller decides).
+ * With nothing watched it simply sleeps for the timeout.
+ */
+int sb__fdset_wait(sb__fdset *s, int timeout_ms)
+{
+    struct timeval tv, *tvp = NULL;
+    int nfds = s->maxfd + 1, n;
+    size_t words = nfds ? ((size_t)nfds + SB__WORD_BITS - 1) / SB__WORD_BITS : 0;
+    fd_set *r = NULL, *w = NULL;
+
+    if (timeout_ms >= 0) {
+        tv.tv_sec = timeout_ms / 1000;
+        tv.tv_usec = (timeout_ms % 1000) * 1000;
+        tvp = &tv;
+    }
+    if (words) {
+        memcpy(s->rd_out, s->rd, words * sizeof(unsigned long));
+        memcpy(s->wr_out, s->wr, words * sizeof(unsigned long));
+        r = (fd_set *)(void *)s->rd_out;
+        w = (fd_set *)(void *)s->wr_out;
+    }
+    n = select(nfds, r, w, NULL, tvp);
+    if (n < 0) {
+        int e = errno;
+        if (words) {
+            memset(s->rd_out, 0, words * sizeof(unsigned long));
+            memset(s->wr_out, 0, words * sizeof(unsigned long));
+        }
+        return -e;
+    }
+    return n;
+}
+
+/*
+ * After select() failed with EBADF: the first watched fd >= start that is
+ * not open, or -1.  O(maxfd) fcntl() calls, on an error path only.
+ */
+int sb__fdset_find_bad(const sb__fdset *s, int start)
+{
+    int fd;
+
+    for (fd = start < 0 ? 0 : start; fd <= s->maxfd; fd++)
+        if (sb__fdset_get(s, fd) && fcntl(fd, F_GETFD) < 0 && errno == EBADF)
+            return fd;
+    return -1;
+}

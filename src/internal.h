@@ -1,0 +1,249 @@
+/*
+ * Private structures and sb__ prototypes shared by the library's modules.
+ * Nothing here is part of the public API.
+ */
+#ifndef SB_INTERNAL_H
+#define SB_INTERNAL_H
+
+#include "switchboard.h"
+
+#include <signal.h>
+#include <stdarg.h>
+#include <sys/socket.h>
+#include <sys/types.h>
+
+#define SB__READ_CHUNK (64 * 1024)     /* bytes per recv() */
+#define SB__OUT_KEEP (64 * 1024)       /* output capacity kept when idle */
+#define SB__DEFAULT_BACKLOG 511
+#define SB__DEFAULT_MAX_ACCEPT 64
+#define SB__DEFAULT_HIGH_WATER (1024 * 1024)
+#define SB__DEFAULT_LINGER_MS 2000
+#define SB__EMFILE_BACKOFF_MS 100
+
+#if defined(__GNUC__)
+#define SB__PRINTF(f, a) __attribute__((format(printf, f, a)))
+#else
+#define SB__PRINTF(f, a)
+#endif
+
+/* ------------------------------------------------------------- buffer.c */
+
+/* A growable byte buffer holding the bytes [off, off + len) of data. */
+typedef struct sb__buf {
+    char *data;
+    size_t off;
+    size_t len;
+    size_t cap;
+} sb__buf;
+
+void sb__buf_free(sb__buf *b);
+int sb__buf_reserve(sb__buf *b, size_t n);
+int sb__buf_append(sb__buf *b, const void *p, size_t n);
+void sb__buf_consume(sb__buf *b, size_t n);
+void sb__buf_trim(sb__buf *b, size_t keep);
+static inline char *sb__buf_head(const sb__buf *b) { return b->data + b->off; }
+static inline char *sb__buf_tail(const sb__buf *b) { return b->data + b->off + b->len; }
+static inline size_t sb__buf_room(const sb__buf *b) { return b->cap - b->off - b->len; }
+static inline void sb__buf_commit(sb__buf *b, size_t n) { b->len += n; }
+
+/* ------------------------------------------------------------- fdset.c */
+
+/*
+ * The select() backend.  Own bitsets of unsigned long words sized to the
+ * highest fd (never FD_SET on fd >= FD_SETSIZE).  rd/wr are the master sets;
+ * rd_out/wr_out receive select()'s result.
+ */
+typedef struct sb__fdset {
+    unsigned long *rd, *wr, *rd_out, *wr_out;
+    size_t nwords; /* allocated words per set */
+    int maxfd;     /* highest fd with any interest, -1 if none */
+} sb__fdset;
+
+#define SB__WORD_BITS ((int)(sizeof(unsigned long) * 8))
+
+void sb__fdset_init(sb__fdset *s);
+void sb__fdset_free(sb__fdset *s);
+int sb__fdset_reserve(sb__fdset *s, int fd);
+int sb__fdset_set(sb__fdset *s, int fd, unsigned events);
+int sb__fdset_wait(sb__fdset *s, int timeout_ms);
+int sb__fdset_find_bad(const sb__fdset *s, int start);
+static inline unsigned sb__fdset_get(const sb__fdset *s, int fd)
+{
+    size_t w = (size_t)fd / SB__WORD_BITS;
+    unsigned long m = 1UL << ((unsigned)fd % SB__WORD_BITS);
+    if (fd < 0 || w >= s->nwords)
+        return 0;
+    return ((s->rd[w] & m) ? SB_READ : 0u) | ((s->wr[w] & m) ? SB_WRITE : 0u);
+}
+
+/* -------------------------------------------------------------- timer.c */
+
+struct sb_timer {
+    sb_loop *loop;
+    sb_timer_cb cb;
+    void *udata;
+    uint64_t when;
+    uint64_t repeat;
+    uint64_t seq;    /* arm order: FIFO among equal deadlines */
+    size_t index;    /* position in the heap, SB__NOT_ARMED if stopped */
+    int internal;    /* embedded in another object, not a public handle */
+};
+#define SB__NOT_ARMED ((size_t)-1)
+
+typedef struct sb__heap {
+    sb_timer **a;
+    size_t n;
+    size_t cap;
+} sb__heap;
+
+void sb__timer_init(sb_timer *t, sb_loop *loop, sb_timer_cb cb, void *udata);
+int sb__timer_arm(sb_timer *t, uint64_t when, uint64_t repeat);
+void sb__timer_disarm(sb_timer *t);
+int sb__timers_next(const sb_loop *loop, int64_t *delay_ms);
+void sb__timers_run(sb_loop *loop);
+uint64_t sb__clock_real(void *udata);
+
+/* -------------------------------------------------------------- handles */
+
+enum { SB__H_IO = 1, SB__H_LISTENER, SB__H_CONN, SB__H_SIGPIPE };
+
+/*
+ * What the fd table points at.  Every fd-owning object starts with one.
+ * epoch is the loop iteration in which the handle was registered: readiness
+ * from a select() issued before that (a stale result for a reused fd number)
+ * is never delivered to it.
+ */
+typedef struct sb__handle sb__handle;
+struct sb__handle {
+    int fd;
+    int type;
+    uint64_t epoch;
+    void (*ready)(sb__handle *h, unsigned events);
+    void (*badfd)(sb__handle *h);
+    sb__handle *free_next; /* deferred free list */
+};
+
+struct sb_io {
+    sb__handle h;
+    sb_loop *loop;
+    sb_io_cb cb;
+    void *udata;
+    unsigned interest;
+};
+
+/* ------------------------------------------------------------ addr.c */
+
+typedef struct sb__addr {
+    struct sockaddr_storage ss;
+    socklen_t len;
+    int any; /* "*:port": dual-stack wildcard */
+} sb__addr;
+
+int sb__addr_parse(const char *s, int passive, sb__addr *out);
+int sb__addr_format(const struct sockaddr *sa, socklen_t len, char *buf, size_t n);
+
+/* ---------------------------------------------------------- listener.c */
+
+struct sb_listener {
+    sb__handle h;
+    sb_loop *loop;
+    sb_handler handler;
+    void *udata;
+    sb_listen_opts opts;
+    unsigned nconns;
+    int paused;         /* EMFILE back-off in progress */
+    sb_timer backoff;
+    sb__addr addr;      /* as bound (port filled in) */
+    sb_listener *next, *prev;
+};
+
+/* -------------------------------------------------------------- conn.c */
+
+enum {
+    SB__C_EOF_IN = 1u << 0,    /* peer's FIN received */
+    SB__C_SHUT_REQ = 1u << 1,  /* sb_shutdown(): FIN after flush */
+    SB__C_SHUT_DONE = 1u << 2, /* our FIN sent */
+    SB__C_CLOSING = 1u << 3,   /* sb_close(): no more input delivered */
+    SB__C_LINGER = 1u << 4,    /* FIN sent, discarding input until EOF */
+    SB__C_DEAD = 1u << 5,      /* close scheduled: no more callbacks */
+    SB__C_PAUSED = 1u << 6,    /* sb_conn_pause() */
+    SB__C_BACKPRESSURE = 1u << 7,
+    SB__C_WANT_WRITE = 1u << 8, /* last send was partial: wait for POLLOUT */
+    SB__C_IN_FLUSH = 1u << 9,   /* on the loop's flush list */
+    SB__C_ABORT = 1u << 10,     /* close with RST */
+    SB__C_FD_GONE = 1u << 11,   /* fd closed behind our back: do not close */
+};
+
+struct sb_conn {
+    sb__handle h;
+    sb_loop *loop;
+    sb_listener *listener;
+    sb_handler handler;
+    void *udata;
+    unsigned flags;
+    int reason;           /* close reason once DEAD */
+    sb__buf in;           /* bytes received and not yet delivered */
+    sb__buf out;          /* bytes queued and not yet sent */
+    size_t high_water, low_water, max_output;
+    unsigned idle_ms, linger_ms;
+    uint64_t last_active;
+    sb_timer timer;       /* idle timeout / linger deadline */
+    sb_conn *next, *prev; /* all connections of the loop */
+    sb_conn *flush_next;
+    sb_conn *close_next;
+    struct sockaddr_storage peer;
+    socklen_t peer_len;
+};
+
+sb_conn *sb__conn_new(sb_loop *loop, int fd, sb_listener *l,
+                      const struct sockaddr *peer, socklen_t peer_len);
+void sb__conn_open(sb_conn *c);
+void sb__conn_flush_all(sb_loop *loop);
+int sb__conn_close_pending(sb_loop *loop);
+
+/* -------------------------------------------------------------- loop.c */
+
+struct sb_loop {
+    sb__fdset fds;
+    sb__handle **table; /* fd -> handle */
+    size_t table_len;
+    sb__heap timers;
+    uint64_t timer_seq;
+    uint64_t now;
+    uint64_t iter;
+    sb_clock_fn clock;
+    void *clock_udata;
+    volatile sig_atomic_t stop;
+    size_t nhandles;     /* public handles alive */
+    size_t io_active;    /* io watchers with interest */
+    size_t user_timers;  /* public timers armed */
+    size_t nlisteners;
+    sb_conn *conns;      /* all connections */
+    sb_conn *flush_head; /* connections with output to send */
+    sb_conn *close_head; /* connections to finish closing */
+    sb__handle *free_head;
+    sb_listener *listeners;
+    char *rbuf;          /* shared recv scratch, SB__READ_CHUNK bytes */
+    int spare_fd;        /* reserved for the EMFILE trick */
+    int sig_rd, sig_wr;  /* self-pipe */
+    sb__handle sig_h;
+    sb_signal *signals;
+    uint64_t last_emfile_log;
+    sb_log_fn log;
+    int log_level;
+    void *log_udata;
+    sb_stats stats;
+};
+
+int sb__loop_register(sb_loop *loop, sb__handle *h, int fd, unsigned events);
+void sb__loop_interest(sb_loop *loop, sb__handle *h, unsigned events);
+void sb__loop_unregister(sb_loop *loop, sb__handle *h);
+void sb__loop_defer_free(sb_loop *loop, sb__handle *h);
+void sb__log(sb_loop *loop, int level, const char *fmt, ...) SB__PRINTF(3, 4);
+int sb__spare_fd_open(sb_loop *loop);
+
+/* ------------------------------------------------------------ signal.c */
+
+void sb__signal_loop_free(sb_loop *loop);
+
+#endif /* SB_INTERNAL_H */

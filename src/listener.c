@@ -1,0 +1,308 @@
+/*
+ * Listening sockets: bind/listen for TCP (v4, v6, dual-stack wildcard) and
+ * unix sockets, and the accept loop.  A listener only produces connections
+ * (the HOWTO's "switchboard operator").
+ */
+#include "internal.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+static void listener_pause(sb_listener *l, int paused)
+{
+    l->paused = paused;
+    sb__loop_interest(l->loop, &l->h, paused ? 0u : SB_READ);
+}
+
+static void backoff_done(sb_timer *t, void *udata)
+{
+    (void)t;
+    listener_pause(udata, 0);
+}
+
+/*
+ * accept() failed with EMFILE/ENFILE: the pending client cannot be taken,
+ * and leaving it queued makes select() report the listener ready forever.
+ * For each queued client (at most max_accept): free the reserved spare fd,
+ * accept the client and close it at once (it sees a prompt close instead of
+ * a hang), take the spare back.  Then stop watching the listener for a short
+ * back-off.  Never spins.
+ */
+static void accept_emfile(sb_listener *l, int err)
+{
+    sb_loop *loop = l->loop;
+    unsigned n;
+    int fd;
+
+    loop->stats.emfile++;
+    if (loop->now - loop->last_emfile_log >= 1000 || loop->last_emfile_log == 0) {
+        loop->last_emfile_log = loop->now ? loop->now : 1;
+        sb__log(loop, SB_LOG_WARN, "accept: %s; shedding clients for %d ms",
+                sb_strerror(-err), SB__EMFILE_BACKOFF_MS);
+    }
+    for (n = 0; n < l->opts.max_accept && loop->spare_fd >= 0; n++) {
+        close(loop->spare_fd);
+        loop->spare_fd = -1;
+        loop->stats.accept_calls++;
+        fd = accept4(l->h.fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        if (fd >= 0) {
+            close(fd);
+            loop->stats.rejected++;
+        }
+        sb__spare_fd_open(loop);
+        if (fd < 0)
+            break;
+    }
+    listener_pause(l, 1);
+    if (sb__timer_arm(&l->backoff, loop->now + SB__EMFILE_BACKOFF_MS, 0))
+        listener_pause(l, 0);
+}
+
+/* Accept up to max_accept pending clients. */
+static void listener_ready(sb__handle *h, unsigned events)
+{
+    sb_listener *l = (sb_listener *)h;
+    sb_loop *loop = l->loop;
+    unsigned i;
+
+    (void)events;
+    for (i = 0; i < l->opts.max_accept && !l->paused && l->h.fd >= 0; i++) {
+        struct sockaddr_storage ss;
+        socklen_t len = sizeof(ss);
+        sb_conn *c;
+        int fd;
+
+        loop->stats.accept_calls++;
+        fd = accept4(h->fd, (struct sockaddr *)&ss, &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        if (fd < 0) {
+            int e = errno;
+            if (e == EINTR || e == ECONNABORTED || e == EPROTO)
+                continue;
+            if (e == EAGAIN || e == EWOULDBLOCK)
+                break;
+            if (e == EMFILE || e == ENFILE || e == ENOBUFS || e == ENOMEM) {
+                accept_emfile(l, -e);
+                break;
+            }
+            sb__log(loop, SB_LOG_ERROR, "accept: %s", sb_strerror(-e));
+            break;
+        }
+        if (l->opts.max_conns && l->nconns >= l->opts.max_conns) {
+            close(fd);
+            loop->stats.rejected++;
+            continue;
+        }
+        if (ss.ss_family != AF_UNIX) {
+            int one = 1;
+            setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+        }
+        c = sb__conn_new(loop, fd, l, (struct sockaddr *)&ss, len);
+        if (!c) {
+            close(fd);
+            loop->stats.rejected++;
+            continue;
+        }
+        loop->stats.accepted++;
+        sb__conn_open(c);
+    }
+}
+
+static void listener_badfd(sb__handle *h)
+{
+    sb_listener *l = (sb_listener *)h;
+
+    /* Dead from now on: no longer keeps the loop running.  The application
+     * still owns the object and frees it with sb_listener_close(). */
+    sb__timer_disarm(&l->backoff);
+    sb__loop_unregister(l->loop, h);
+    h->fd = -1;
+    l->loop->nlisteners--;
+}
+
+/* Bind fd to a, replacing a stale unix socket file nobody accepts on. */
+static int bind_addr(int fd, const sb__addr *a)
+{
+    if (bind(fd, (const struct sockaddr *)&a->ss, a->len) == 0)
+        return 0;
+    if (errno == EADDRINUSE && a->ss.ss_family == AF_UNIX) {
+        const struct sockaddr_un *un = (const struct sockaddr_un *)&a->ss;
+        struct stat st;
+        int probe, stale;
+        /* Only ever replace a socket file, never a regular file. */
+        if (lstat(un->sun_path, &st) < 0 || !S_ISSOCK(st.st_mode))
+            return -EADDRINUSE;
+        probe = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        if (probe < 0)
+            return -errno;
+        stale = connect(probe, (const struct sockaddr *)&a->ss, a->len) < 0 &&
+                errno == ECONNREFUSED;
+        close(probe);
+        if (!stale)
+            return -EADDRINUSE;
+        unlink(un->sun_path);
+        if (bind(fd, (const struct sockaddr *)&a->ss, a->len) == 0)
+            return 0;
+    }
+    return -errno;
+}
+
+static int open_socket(sb__addr *a, int backlog, int *out)
+{
+    int fd, one = 1, zero = 0, rc;
+    int family = a->ss.ss_family;
+
+    fd = socket(family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0 && a->any && (errno == EAFNOSUPPORT || errno == EPROTONOSUPPORT)) {
+        /* No IPv6 on this host: the wildcard falls back to 0.0.0.0. */
+        struct sockaddr_in *a4 = (struct sockaddr_in *)&a->ss;
+        uint16_t port = ((struct sockaddr_in6 *)&a->ss)->sin6_port;
+        memset(&a->ss, 0, sizeof(a->ss));
+        a4->sin_family = AF_INET;
+        a4->sin_addr.s_addr = htonl(INADDR_ANY);
+        a4->sin_port = port;
+        a->len = sizeof(*a4);
+        family = AF_INET;
+        fd = socket(family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    }
+    if (fd < 0)
+        return -errno;
+    if (family != AF_UNIX)
+        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+    if (family == AF_INET6)
+        setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, a->any ? &zero : &one, sizeof(int));
+    rc = bind_addr(fd, a);
+    if (rc == 0 && listen(fd, backlog) < 0) {
+        rc = -errno;
+        if (family == AF_UNIX)
+            unlink(((struct sockaddr_un *)&a->ss)->sun_path);
+    }
+    if (rc == 0) {
+        /* Read back what was bound (port 0 becomes a real port). */
+        socklen_t len = sizeof(a->ss);
+        if (family != AF_UNIX && getsockname(fd, (struct sockaddr *)&a->ss, &len) == 0)
+            a->len = len;
+        *out = fd;
+        return 0;
+    }
+    close(fd);
+    return rc;
+}
+
+sb_listener *sb_listen(sb_loop *loop, const char *addr, const sb_handler *handler,
+                       void *udata, const sb_listen_opts *opts, int *err)
+{
+    sb_listener *l = NULL;
+    int rc, fd = -1;
+
+    if (!loop || !addr || !handler) {
+        rc = -EINVAL;
+        goto fail;
+    }
+    l = calloc(1, sizeof(*l));
+    if (!l) {
+        rc = -ENOMEM;
+        goto fail;
+    }
+    if (opts)
+        l->opts = *opts;
+    if (l->opts.backlog <= 0)
+        l->opts.backlog = SB__DEFAULT_BACKLOG;
+    if (l->opts.max_accept == 0)
+        l->opts.max_accept = SB__DEFAULT_MAX_ACCEPT;
+    if (l->opts.high_water == 0)
+        l->opts.high_water = SB__DEFAULT_HIGH_WATER;
+    if (l->opts.low_water == 0 || l->opts.low_water > l->opts.high_water)
+        l->opts.low_water = l->opts.high_water / 4;
+    if (l->opts.linger_ms == 0)
+        l->opts.linger_ms = SB__DEFAULT_LINGER_MS;
+    rc = sb__addr_parse(addr, 1, &l->addr);
+    if (rc)
+        goto fail;
+    rc = open_socket(&l->addr, l->opts.backlog, &fd);
+    if (rc)
+        goto fail;
+    l->h.type = SB__H_LISTENER;
+    l->h.ready = listener_ready;
+    l->h.badfd = listener_badfd;
+    rc = sb__loop_register(loop, &l->h, fd, SB_READ);
+    if (rc)
+        goto fail;
+    sb__spare_fd_open(loop);
+    l->loop = loop;
+    l->handler = *handler;
+    l->udata = udata;
+    sb__timer_init(&l->backoff, loop, backoff_done, l);
+    l->next = loop->listeners;
+    if (l->next)
+        l->next->prev = l;
+    loop->listeners = l;
+    loop->nlisteners++;
+    loop->nhandles++;
+    return l;
+fail:
+    if (fd >= 0) {
+        if (l && l->addr.ss.ss_family == AF_UNIX)
+            unlink(((struct sockaddr_un *)&l->addr.ss)->sun_path);
+        close(fd);
+    }
+    free(l);
+    if (err)
+        *err = rc;
+    return NULL;
+}
+
+int sb_listener_port(const sb_listener *l)
+{
+    if (l->addr.ss.ss_family == AF_INET)
+        return ntohs(((const struct sockaddr_in *)&l->addr.ss)->sin_port);
+    if (l->addr.ss.ss_family == AF_INET6)
+        return ntohs(((const struct sockaddr_in6 *)&l->addr.ss)->sin6_port);
+    return 0;
+}
+
+int sb_listener_addr(const sb_listener *l, char *buf, size_t len)
+{
+    return sb__addr_format((const struct sockaddr *)&l->addr.ss, l->addr.len, buf, len);
+}
+
+unsigned sb_listener_conns(const sb_listener *l)
+{
+    return l->nconns;
+}
+
+void sb_listener_close(sb_listener *l)
+{
+    sb_loop *loop;
+    sb_conn *c;
+
+    if (!l)
+        return;
+    loop = l->loop;
+    sb__timer_disarm(&l->backoff);
+    if (l->h.fd >= 0) {
+        sb__loop_unregister(loop, &l->h);
+        close(l->h.fd);
+        if (l->addr.ss.ss_family == AF_UNIX)
+            unlink(((struct sockaddr_un *)&l->addr.ss)->sun_path);
+        loop->nlisteners--;
+    }
+    l->h.fd = -1;
+    for (c = loop->conns; c; c = c->next)
+        if (c->listener == l)
+            c->listener = NULL;
+    if (l->prev)
+        l->prev->next = l->next;
+    else
+        loop->listeners = l->next;
+    if (l->next)
+        l->next->prev = l->prev;
+    loop->nhandles--;
+    sb__loop_defer_free(loop, &l->h);
+}

@@ -1,0 +1,406 @@
+/*
+ * The loop object and its iteration:
+ *
+ *   0. send output queued outside the loop, finish closes requested there
+ *   1. compute the select() timeout from the earliest timer
+ *   2. select() on copies of the master bitsets (EINTR: just iterate again)
+ *   3. dispatch the ready fds (accept, recv -> on_data, writable -> flush)
+ *   4. run due timers (idle timeouts, user timers)
+ *   5. send what this iteration queued: one send per connection
+ *   6. finish deferred closes: release fds and memory, call on_close once
+ *
+ * Raw fd watchers (sb_io) live here too: they are the thinnest handle.
+ */
+#include "internal.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+sb_loop *sb_loop_new(void)
+{
+    sb_loop *loop = calloc(1, sizeof(*loop));
+
+    if (!loop)
+        return NULL;
+    sb__fdset_init(&loop->fds);
+    loop->clock = sb__clock_real;
+    loop->spare_fd = -1;
+    loop->sig_rd = loop->sig_wr = -1;
+    loop->rbuf = malloc(SB__READ_CHUNK);
+    if (!loop->rbuf) {
+        free(loop);
+        return NULL;
+    }
+    loop->now = loop->clock(NULL);
+    return loop;
+}
+
+size_t sb_loop_handles(const sb_loop *loop)
+{
+    return loop ? loop->nhandles : 0;
+}
+
+uint64_t sb_loop_now(const sb_loop *loop)
+{
+    return loop->now;
+}
+
+void sb_loop_set_clock(sb_loop *loop, sb_clock_fn fn, void *udata)
+{
+    loop->clock = fn ? fn : sb__clock_real;
+    loop->clock_udata = fn ? udata : NULL;
+    loop->now = loop->clock(loop->clock_udata);
+}
+
+void sb_loop_set_log(sb_loop *loop, sb_log_fn fn, int max_level, void *udata)
+{
+    loop->log = fn;
+    loop->log_level = max_level;
+    loop->log_udata = udata;
+}
+
+void sb__log(sb_loop *loop, int level, const char *fmt, ...)
+{
+    char msg[256];
+    va_list ap;
+
+    if (!loop->log || level > loop->log_level)
+        return;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    loop->log(level, msg, loop->log_udata);
+}
+
+void sb_loop_stats(const sb_loop *loop, sb_stats *out)
+{
+    *out = loop->stats;
+}
+
+void sb_loop_stop(sb_loop *loop)
+{
+    loop->stop = 1;
+}
+
+void sb_loop_walk(sb_loop *loop, void (*fn)(sb_conn *c, void *udata), void *udata)
+{
+    sb_conn *c, *next;
+
+    /* Closes are deferred, so the list cannot lose members under us. */
+    for (c = loop->conns; c; c = next) {
+        next = c->next;
+        if (!(c->flags & SB__C_DEAD))
+            fn(c, udata);
+    }
+}
+
+static void close_one(sb_conn *c, void *udata)
+{
+    (void)udata;
+    sb_close(c);
+}
+
+void sb_loop_close_all(sb_loop *loop)
+{
+    sb_loop_walk(loop, close_one, NULL);
+}
+
+/* ------------------------------------------------------------ fd table */
+
+/*
+ * Put h in the fd table with interest `events`.  The handle's epoch is the
+ * current iteration, so a select() result computed before now is never
+ * delivered to it.  Returns 0, -EEXIST, or -ENOMEM.
+ */
+int sb__loop_register(sb_loop *loop, sb__handle *h, int fd, unsigned events)
+{
+    if (fd < 0)
+        return -EBADF;
+    if ((size_t)fd >= loop->table_len) {
+        size_t n = loop->table_len ? loop->table_len : 64;
+        sb__handle **t;
+        while (n <= (size_t)fd)
+            n *= 2;
+        t = realloc(loop->table, n * sizeof(*t));
+        if (!t)
+            return -ENOMEM;
+        memset(t + loop->table_len, 0, (n - loop->table_len) * sizeof(*t));
+        loop->table = t;
+        loop->table_len = n;
+    }
+    if (loop->table[fd])
+        return -EEXIST;
+    if (sb__fdset_reserve(&loop->fds, fd) || sb__fdset_set(&loop->fds, fd, events))
+        return -ENOMEM;
+    h->fd = fd;
+    h->epoch = loop->iter;
+    loop->table[fd] = h;
+    return 0;
+}
+
+/* Change h's interest.  Cannot fail: registration sized the sets for h->fd. */
+void sb__loop_interest(sb_loop *loop, sb__handle *h, unsigned events)
+{
+    (void)sb__fdset_set(&loop->fds, h->fd, events);
+}
+
+/* Remove h from the table and the sets.  Its fd is not touched. */
+void sb__loop_unregister(sb_loop *loop, sb__handle *h)
+{
+    if (h->fd >= 0 && (size_t)h->fd < loop->table_len && loop->table[h->fd] == h) {
+        loop->table[h->fd] = NULL;
+        (void)sb__fdset_set(&loop->fds, h->fd, 0);
+    }
+}
+
+/* Free h's memory at the end of the iteration (it may be on the stack of a
+ * dispatch that still reads it). */
+void sb__loop_defer_free(sb_loop *loop, sb__handle *h)
+{
+    h->free_next = loop->free_head;
+    loop->free_head = h;
+}
+
+static void free_deferred(sb_loop *loop)
+{
+    while (loop->free_head) {
+        sb__handle *h = loop->free_head;
+        loop->free_head = h->free_next;
+        free(h);
+    }
+}
+
+/* ---------------------------------------------------------- iteration */
+
+/* Is there anything that could produce an event? */
+static int loop_alive(const sb_loop *loop)
+{
+    return loop->conns || loop->nlisteners || loop->user_timers || loop->io_active ||
+           loop->flush_head || loop->close_head;
+}
+
+static void handle_badfd(sb_loop *loop)
+{
+    int fd = -1;
+
+    /* Fail only the owners of fds that are closed behind the loop's back. */
+    while ((fd = sb__fdset_find_bad(&loop->fds, fd + 1)) >= 0) {
+        sb__handle *h = (size_t)fd < loop->table_len ? loop->table[fd] : NULL;
+        sb__log(loop, SB_LOG_ERROR, "fd %d was closed behind the loop's back; failing its owner",
+                fd);
+        if (h)
+            h->badfd(h);
+        else
+            (void)sb__fdset_set(&loop->fds, fd, 0);
+    }
+}
+
+/* Deliver select()'s result, scanning it a word at a time. */
+static void dispatch(sb_loop *loop)
+{
+    sb__fdset *s = &loop->fds;
+    size_t nwords = s->maxfd < 0 ? 0 : (size_t)s->maxfd / SB__WORD_BITS + 1, w;
+
+    for (w = 0; w < nwords && w < s->nwords; w++) {
+        unsigned long r = s->rd_out[w], wr = s->wr_out[w], bits = r | wr;
+        while (bits) {
+            int b = __builtin_ctzl(bits);
+            unsigned long m = 1UL << b;
+            int fd = (int)w * SB__WORD_BITS + b;
+            sb__handle *h;
+            unsigned ev;
+
+            bits &= ~m;
+            if ((size_t)fd >= loop->table_len)
+                continue;
+            h = loop->table[fd];
+            /* Closed in this pass, or a new handle on a reused fd number. */
+            if (!h || h->epoch == loop->iter)
+                continue;
+            ev = ((r & m) ? SB_READ : 0u) | ((wr & m) ? SB_WRITE : 0u);
+            /* Interest may have been dropped by an earlier callback. */
+            ev &= sb__fdset_get(s, fd);
+            if (ev)
+                h->ready(h, ev);
+        }
+    }
+}
+
+static int update_time(sb_loop *loop)
+{
+    uint64_t t = loop->clock(loop->clock_udata);
+    /* Monotonic by contract; a fake clock going back is ignored. */
+    if (t > loop->now)
+        loop->now = t;
+    return 0;
+}
+
+int sb_loop_run_once(sb_loop *loop, int timeout_ms)
+{
+    int64_t delay;
+    int n, timeout = timeout_ms;
+
+    if (!loop)
+        return -EINVAL;
+    /* 0: what was queued or closed outside callbacks. */
+    sb__conn_flush_all(loop);
+    sb__conn_close_pending(loop);
+    free_deferred(loop);
+
+    /* 1: timeout */
+    update_time(loop);
+    if (sb__timers_next(loop, &delay)) {
+        if (delay > INT32_MAX)
+            delay = INT32_MAX;
+        if (delay < 0)
+            delay = 0;
+        if (timeout < 0 || delay < timeout)
+            timeout = (int)delay;
+    }
+    /* Pending work, or nothing that could ever wake a blocking select(). */
+    if (loop->flush_head || loop->close_head || !loop_alive(loop))
+        timeout = 0;
+
+    /* 2: select */
+    loop->iter++;
+    loop->stats.iterations++;
+    n = sb__fdset_wait(&loop->fds, timeout);
+    update_time(loop);
+
+    /* 3: dispatch */
+    if (n > 0) {
+        dispatch(loop);
+    } else if (n == -EBADF) {
+        handle_badfd(loop);
+    } else if (n < 0 && n != -EINTR) {
+        sb__log(loop, SB_LOG_ERROR, "select: %s", sb_strerror(n));
+        return n;
+    }
+
+    /* 4: timers, 5: output, 6: closes */
+    sb__timers_run(loop);
+    sb__conn_flush_all(loop);
+    sb__conn_close_pending(loop);
+    free_deferred(loop);
+    return loop_alive(loop) ? 1 : 0;
+}
+
+int sb_loop_run(sb_loop *loop)
+{
+    int rc = 0;
+
+    if (!loop)
+        return -EINVAL;
+    /* A stop requested before run() makes it return at once. */
+    while (!loop->stop) {
+        rc = sb_loop_run_once(loop, -1);
+        if (rc <= 0)
+            break;
+    }
+    loop->stop = 0;
+    return rc < 0 ? rc : 0;
+}
+
+int sb_loop_free(sb_loop *loop)
+{
+    if (!loop)
+        return 0;
+    if (loop->nhandles || loop->conns || loop->close_head)
+        return SB_EBUSY;
+    free_deferred(loop);
+    sb__signal_loop_free(loop);
+    if (loop->spare_fd >= 0)
+        close(loop->spare_fd);
+    sb__fdset_free(&loop->fds);
+    free(loop->table);
+    free(loop->timers.a);
+    free(loop->rbuf);
+    free(loop);
+    return 0;
+}
+
+/* Reserve an fd for the EMFILE accept-and-close trick (once per loop). */
+int sb__spare_fd_open(sb_loop *loop)
+{
+    if (loop->spare_fd < 0)
+        loop->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+    return loop->spare_fd;
+}
+
+/* ----------------------------------------------------- raw fd watchers */
+
+static void io_ready(sb__handle *h, unsigned events)
+{
+    sb_io *io = (sb_io *)h;
+
+    io->cb(io, h->fd, events, io->udata);
+}
+
+static void io_badfd(sb__handle *h)
+{
+    sb_io *io = (sb_io *)h;
+
+    sb_io_set(io, 0);
+    io->cb(io, h->fd, SB_ERROR, io->udata);
+}
+
+sb_io *sb_io_new(sb_loop *loop, int fd, sb_io_cb cb, void *udata, int *err)
+{
+    sb_io *io;
+    int rc;
+
+    if (!loop || !cb || fd < 0) {
+        rc = -EINVAL;
+        goto fail;
+    }
+    io = calloc(1, sizeof(*io));
+    if (!io) {
+        rc = -ENOMEM;
+        goto fail;
+    }
+    io->h.type = SB__H_IO;
+    io->h.ready = io_ready;
+    io->h.badfd = io_badfd;
+    io->loop = loop;
+    io->cb = cb;
+    io->udata = udata;
+    rc = sb__loop_register(loop, &io->h, fd, 0);
+    if (rc) {
+        free(io);
+        goto fail;
+    }
+    loop->nhandles++;
+    return io;
+fail:
+    if (err)
+        *err = rc;
+    return NULL;
+}
+
+void sb_io_set(sb_io *io, unsigned events)
+{
+    events &= SB_READ | SB_WRITE;
+    if (!io || io->h.fd < 0)
+        return;
+    if (events && !io->interest)
+        io->loop->io_active++;
+    else if (!events && io->interest)
+        io->loop->io_active--;
+    io->interest = events;
+    sb__loop_interest(io->loop, &io->h, events);
+}
+
+void sb_io_free(sb_io *io)
+{
+    if (!io)
+        return;
+    sb_io_set(io, 0);
+    sb__loop_unregister(io->loop, &io->h);
+    io->h.fd = -1;
+    io->loop->nhandles--;
+    sb__loop_defer_free(io->loop, &io->h);
+}

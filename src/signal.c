@@ -1,0 +1,172 @@
+/*
+ * Signals as ordinary loop callbacks, through a self-pipe: the handler only
+ * writes the signal number to a non-blocking pipe; the loop reads it and
+ * runs the watcher's callback like any other event.  A process has one
+ * disposition per signal, so one loop owns a given signal at a time.
+ */
+#include "internal.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#ifndef NSIG
+#define NSIG 65
+#endif
+
+struct sb_signal {
+    sb_loop *loop;
+    int signum;
+    sb_signal_cb cb;
+    void *udata;
+    struct sigaction old;
+    sb_signal *next;
+};
+
+/* Write end of the owning loop's pipe for each signal, -1 when unwatched. */
+static volatile sig_atomic_t sb__sig_fd[NSIG];
+static int sb__sig_init;
+
+static void sig_handler(int signum)
+{
+    int saved = errno;
+    unsigned char b = (unsigned char)signum;
+    int fd = (signum > 0 && signum < NSIG) ? (int)sb__sig_fd[signum] : -1;
+
+    /* A full pipe already holds a wake-up: dropping this byte is fine. */
+    if (fd >= 0 && write(fd, &b, 1) < 0) {
+    }
+    errno = saved;
+}
+
+static void sigpipe_ready(sb__handle *h, unsigned events)
+{
+    sb_loop *loop = (sb_loop *)((char *)h - offsetof(sb_loop, sig_h));
+    unsigned char buf[64];
+    ssize_t n, i;
+
+    (void)events;
+    while ((n = read(loop->sig_rd, buf, sizeof(buf))) > 0) {
+        for (i = 0; i < n; i++) {
+            sb_signal *s, *next;
+            for (s = loop->signals; s; s = next) {
+                next = s->next;
+                if (s->signum == buf[i]) {
+                    s->cb(s, s->signum, s->udata);
+                    break; /* s may be freed now */
+                }
+            }
+        }
+    }
+}
+
+static void sigpipe_badfd(sb__handle *h)
+{
+    sb_loop *loop = (sb_loop *)((char *)h - offsetof(sb_loop, sig_h));
+
+    sb__log(loop, SB_LOG_ERROR, "signal pipe closed behind the loop's back");
+    sb__loop_unregister(loop, h);
+}
+
+static int sigpipe_open(sb_loop *loop)
+{
+    int p[2], rc;
+
+    if (loop->sig_rd >= 0)
+        return 0;
+    if (pipe2(p, O_NONBLOCK | O_CLOEXEC) < 0)
+        return -errno;
+    memset(&loop->sig_h, 0, sizeof(loop->sig_h));
+    loop->sig_h.type = SB__H_SIGPIPE;
+    loop->sig_h.ready = sigpipe_ready;
+    loop->sig_h.badfd = sigpipe_badfd;
+    rc = sb__loop_register(loop, &loop->sig_h, p[0], SB_READ);
+    if (rc) {
+        close(p[0]);
+        close(p[1]);
+        return rc;
+    }
+    loop->sig_rd = p[0];
+    loop->sig_wr = p[1];
+    return 0;
+}
+
+sb_signal *sb_signal_new(sb_loop *loop, int signum, sb_signal_cb cb, void *udata, int *err)
+{
+    struct sigaction sa;
+    sb_signal *s = NULL;
+    int rc, i;
+
+    if (!sb__sig_init) {
+        for (i = 0; i < NSIG; i++)
+            sb__sig_fd[i] = -1;
+        sb__sig_init = 1;
+    }
+    if (!loop || !cb || signum <= 0 || signum >= NSIG || signum == SIGKILL ||
+        signum == SIGSTOP || sb__sig_fd[signum] >= 0) {
+        rc = SB_ESIGNAL;
+        goto fail;
+    }
+    rc = sigpipe_open(loop);
+    if (rc)
+        goto fail;
+    s = calloc(1, sizeof(*s));
+    if (!s) {
+        rc = -ENOMEM;
+        goto fail;
+    }
+    s->loop = loop;
+    s->signum = signum;
+    s->cb = cb;
+    s->udata = udata;
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_handler = sig_handler;
+    sigemptyset(&sa.sa_mask);
+    sa.sa_flags = SA_RESTART;
+    sb__sig_fd[signum] = loop->sig_wr;
+    if (sigaction(signum, &sa, &s->old) < 0) {
+        rc = -errno;
+        sb__sig_fd[signum] = -1;
+        goto fail;
+    }
+    s->next = loop->signals;
+    loop->signals = s;
+    loop->nhandles++;
+    return s;
+fail:
+    free(s);
+    if (err)
+        *err = rc;
+    return NULL;
+}
+
+void sb_signal_free(sb_signal *s)
+{
+    sb_signal **pp;
+
+    if (!s)
+        return;
+    sigaction(s->signum, &s->old, NULL);
+    sb__sig_fd[s->signum] = -1;
+    for (pp = &s->loop->signals; *pp; pp = &(*pp)->next) {
+        if (*pp == s) {
+            *pp = s->next;
+            break;
+        }
+    }
+    s->loop->nhandles--;
+    free(s);
+}
+
+/* Close the self-pipe at loop teardown (all watchers are already freed). */
+void sb__signal_loop_free(sb_loop *loop)
+{
+    if (loop->sig_rd < 0)
+        return;
+    sb__loop_unregister(loop, &loop->sig_h);
+    close(loop->sig_rd);
+    close(loop->sig_wr);
+    loop->sig_rd = loop->sig_wr = -1;
+}

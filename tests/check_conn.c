@@ -1,0 +1,692 @@
+/* Connections through real loopback sockets: echo of 1 B .. 16 MiB with
+ * random chunking, partial writes, 2,000 connections past FD_SETSIZE,
+ * half-close, reset, close from callbacks, idle timeout, backpressure,
+ * lingering close, shutdown, drain. */
+#include "testutil.h"
+
+#include <errno.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/select.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+/*
+ * Drive one client against the loop: send `len` pseudo-random bytes in
+ * random chunk sizes (1..max_chunk), reading the echo as it comes, reading
+ * at most `read_cap` bytes per iteration (a slow reader when small), then
+ * verify every byte.  Returns the bytes verified.
+ */
+static size_t echo_stream(tu_server *s, int fd, size_t len, size_t max_chunk, size_t read_cap,
+                          uint32_t seed, int half_close)
+{
+    unsigned char *out = malloc(len ? len : 1), *in = malloc(len + 1);
+    size_t sent = 0, got = 0;
+    uint32_t rs = seed * 7 + 1;
+    int eof = 0, iter, progress = 0;
+
+    ck_assert_ptr_nonnull(out);
+    ck_assert_ptr_nonnull(in);
+    tu_fill(out, len, seed);
+    for (iter = 0; iter < 2000000 && (got < len || (half_close && !eof)); iter++) {
+        if (sent < len) {
+            size_t n = 1 + tu_rand(&rs) % max_chunk;
+            ssize_t w;
+            if (n > len - sent)
+                n = len - sent;
+            w = tu_send(fd, out + sent, n);
+            if (w > 0)
+                sent += (size_t)w;
+            else
+                ck_assert_msg(errno == EAGAIN, "send: %s", strerror(errno));
+            if (sent == len && half_close)
+                ck_assert_int_eq(shutdown(fd, SHUT_WR), 0);
+        }
+        /* Block briefly only when the last round made no progress. */
+        sb_loop_run_once(s->loop, sent < len || progress ? 0 : 10);
+        {
+            size_t cap = read_cap < len + 1 - got ? read_cap : len + 1 - got;
+            ssize_t r = tu_drain(fd, in + got, cap, &eof);
+            got += (size_t)r;
+            progress = r > 0;
+        }
+        ck_assert_int_ge(eof, 0);
+        if (eof && !half_close)
+            break;
+    }
+    ck_assert_uint_eq(got, len);
+    ck_assert_int_eq(memcmp(in, out, len), 0);
+    free(out);
+    free(in);
+    return got;
+}
+
+START_TEST(test_echo_sizes)
+{
+    static const size_t sizes[] = {1, 2, 100, 4095, 4096, 65536, 65537, 1000000, 16u << 20};
+    sb_loop *loop = sb_loop_new();
+    size_t i, total = 0, n = sizeof(sizes) / sizeof(sizes[0]);
+    tu_server s;
+
+    tu_server_start(&s, loop, "127.0.0.1:0", NULL);
+    if (tu_slow())
+        n--; /* 16 MiB under valgrind takes minutes */
+    for (i = 0; i < n; i++) {
+        int fd = tu_connect_tcp(s.port);
+        total += echo_stream(&s, fd, sizes[i], i % 2 ? 65536 : 7000, 1 << 20, (uint32_t)i + 1, 0);
+        close(fd);
+    }
+    ck_assert_uint_eq(s.bytes, total);
+    for (i = 0; i < 1000 && s.closes < (int)n; i++)
+        sb_loop_run_once(loop, 10);
+    ck_assert_int_eq(s.closes, (int)n);
+    ck_assert_int_eq(s.last_reason, 0);
+    sb_listener_close(s.l);
+    tu_loop_teardown(loop);
+}
+END_TEST
+
+static void small_sndbuf_open(sb_conn *c, void *udata)
+{
+    int v = 4096;
+    tu_server *s = udata;
+    setsockopt(sb_conn_fd(c), SOL_SOCKET, SO_SNDBUF, &v, sizeof(v));
+    s->opens++;
+    s->last = c;
+}
+
+/* Tiny send buffer on the server, a client that reads 1 KiB per iteration:
+ * the server's sends are partial, and every byte still arrives in order. */
+START_TEST(test_partial_writes_slow_reader)
+{
+    sb_loop *loop = sb_loop_new();
+    sb_handler h = tu_echo_handler;
+    sb_stats st;
+    tu_server s;
+    int fd, v = 4096, err = 0;
+    size_t len = tu_slow() ? 200000 : 1000000;
+
+    memset(&s, 0, sizeof(s));
+    s.loop = loop;
+    h.on_open = small_sndbuf_open;
+    s.l = sb_listen(loop, "127.0.0.1:0", &h, &s, NULL, &err);
+    ck_assert_ptr_nonnull(s.l);
+    s.port = sb_listener_port(s.l);
+    fd = tu_connect_tcp(s.port);
+    setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &v, sizeof(v));
+    ck_assert_uint_eq(echo_stream(&s, fd, len, 3000, 1024, 99, 1), len);
+    sb_loop_stats(loop, &st);
+    ck_assert_uint_eq(st.bytes_in, len);
+    ck_assert_uint_eq(st.bytes_out, len);
+    /* Drains fired: the queue emptied many times after partial sends. */
+    ck_assert_int_gt(s.drains, 1);
+    close(fd);
+    tu_run_until(loop, &s.closes, 500);
+    ck_assert_int_eq(s.last_reason, 0);
+    sb_listener_close(s.l);
+    tu_loop_teardown(loop);
+}
+END_TEST
+
+/* 2,000 simultaneous connections, fds past FD_SETSIZE, each echoing. */
+START_TEST(test_many_connections)
+{
+    enum { N = 2000 };
+    sb_loop *loop = sb_loop_new();
+    static int fds[N];
+    struct rlimit rl, old;
+    sb_listen_opts o;
+    tu_server s;
+    int i, maxfd = 0, done = 0, iter, before = tu_count_fds();
+    static size_t got[N];
+
+    ck_assert_int_eq(getrlimit(RLIMIT_NOFILE, &old), 0);
+    rl = old;
+    if (rl.rlim_cur < 2 * N + 200) {
+        rl.rlim_cur = 2 * N + 200;
+        ck_assert_msg(rl.rlim_cur <= rl.rlim_max, "hard fd limit too low for this test");
+        ck_assert_int_eq(setrlimit(RLIMIT_NOFILE, &rl), 0);
+    }
+    memset(&o, 0, sizeof(o));
+    o.backlog = 4096;
+    tu_server_start(&s, loop, "127.0.0.1:0", &o);
+    for (i = 0; i < N; i++) {
+        fds[i] = tu_connect_tcp(s.port);
+        if (fds[i] > maxfd)
+            maxfd = fds[i];
+        if (i % 100 == 99)
+            for (iter = 0; iter < 200 && s.opens < i + 1; iter++)
+                sb_loop_run_once(loop, 10);
+    }
+    for (iter = 0; iter < 500 && s.opens < N; iter++)
+        sb_loop_run_once(loop, 10);
+    ck_assert_int_eq(s.opens, N);
+    ck_assert_int_gt(maxfd, FD_SETSIZE + 1000);
+    memset(got, 0, sizeof(got));
+    for (i = 0; i < N; i++) {
+        char msg[32];
+        snprintf(msg, sizeof(msg), "conn %06d says hello ...", i);
+        ck_assert_int_eq(tu_send(fds[i], msg, 24), 24);
+    }
+    for (iter = 0; iter < 2000 && done < N; iter++) {
+        sb_loop_run_once(loop, 10);
+        for (i = 0; i < N; i++) {
+            char buf[32], want[32];
+            int eof = 0;
+            ssize_t r;
+            if (got[i] == 24)
+                continue;
+            r = tu_drain(fds[i], buf, 24 - got[i], &eof);
+            ck_assert_int_eq(eof, 0);
+            if (r > 0) {
+                snprintf(want, sizeof(want), "conn %06d says hello ...", i);
+                ck_assert_int_eq(memcmp(buf, want + got[i], (size_t)r), 0);
+                got[i] += (size_t)r;
+                done += got[i] == 24;
+            }
+        }
+    }
+    ck_assert_int_eq(done, N);
+    for (i = 0; i < N; i++)
+        close(fds[i]);
+    for (iter = 0; iter < 1000 && s.closes < N; iter++)
+        sb_loop_run_once(loop, 10);
+    ck_assert_int_eq(s.closes, N);
+    sb_listener_close(s.l);
+    tu_loop_teardown(loop);
+    ck_assert_int_eq(tu_count_fds(), before);
+    setrlimit(RLIMIT_NOFILE, &old);
+}
+END_TEST
+
+/* The HOWTO's HTTP-like exchange: send, shutdown(SHUT_WR), read to EOF. */
+START_TEST(test_half_close_exchange)
+{
+    sb_loop *loop = sb_loop_new();
+    tu_server s;
+    int fd;
+
+    tu_server_start(&s, loop, "127.0.0.1:0", NULL);
+    fd = tu_connect_tcp(s.port);
+    ck_assert_uint_eq(echo_stream(&s, fd, 300000, 50000, 1 << 20, 5, 1), 300000);
+    ck_assert_int_eq(s.eofs, 1);
+    tu_run_until(loop, &s.closes, 500);
+    ck_assert_int_eq(s.closes, 1);
+    ck_assert_int_eq(s.last_reason, 0);
+    close(fd);
+    sb_listener_close(s.l);
+    tu_loop_teardown(loop);
+}
+END_TEST
+
+/* A peer resets in mid-stream: that connection closes with an error
+ * reason; another connection is untouched. */
+START_TEST(test_peer_reset)
+{
+    sb_loop *loop = sb_loop_new();
+    struct linger lg = {1, 0};
+    char big[65536];
+    tu_server s;
+    int a, b, i;
+
+    tu_server_start(&s, loop, "127.0.0.1:0", NULL);
+    a = tu_connect_tcp(s.port);
+    b = tu_connect_tcp(s.port);
+    memset(big, 'r', sizeof(big));
+    /* a sends a lot and never reads, then resets. */
+    for (i = 0; i < 20; i++) {
+        tu_send(a, big, sizeof(big));
+        sb_loop_run_once(loop, 0);
+    }
+    setsockopt(a, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+    close(a);
+    tu_run_until(loop, &s.closes, 500);
+    ck_assert_int_eq(s.closes, 1);
+    ck_assert_msg(s.last_reason == -ECONNRESET || s.last_reason == -EPIPE, "reason %s",
+                  sb_strerror(s.last_reason));
+    ck_assert_uint_eq(echo_stream(&s, b, 100000, 4000, 1 << 20, 8, 0), 100000);
+    close(b);
+    for (i = 0; i < 500 && s.closes < 2; i++)
+        sb_loop_run_once(loop, 10);
+    sb_listener_close(s.l);
+    tu_loop_teardown(loop);
+}
+END_TEST
+
+/* ---------------------------------------------------- close from callbacks */
+
+typedef struct cfc {
+    int opens, datas, closes;
+    int reasons[8];
+    sb_conn *conns[2];
+    int mode; /* 0: close own after reply; 1: abort the other one */
+    sb_loop *loop;
+} cfc;
+
+static void cfc_open(sb_conn *c, void *u)
+{
+    cfc *x = u;
+    if (x->opens < 2)
+        x->conns[x->opens] = c;
+    x->opens++;
+}
+
+static void cfc_data(sb_conn *c, const char *d, size_t n, void *u)
+{
+    cfc *x = u;
+    x->datas++;
+    if (x->mode == 0) {
+        ck_assert_int_eq(sb_write(c, d, n), 0);
+        sb_close(c);
+        ck_assert_int_eq(sb_write(c, "late", 4), SB_ECLOSED);
+        sb_close(c); /* idempotent */
+    } else {
+        sb_conn *other = x->conns[0] == c ? x->conns[1] : x->conns[0];
+        sb_abort(other);
+        sb_abort(other);
+    }
+}
+
+static void cfc_close(sb_conn *c, int reason, void *u)
+{
+    cfc *x = u;
+    (void)c;
+    if (x->closes < 8)
+        x->reasons[x->closes] = reason;
+    x->closes++;
+}
+
+static const sb_handler cfc_handler = {cfc_open, cfc_data, NULL, NULL, cfc_close};
+
+START_TEST(test_close_own_from_callback)
+{
+    sb_loop *loop = sb_loop_new();
+    cfc x;
+    sb_listener *l;
+    char buf[64];
+    int fd, eof = 0, i;
+    size_t got = 0;
+
+    memset(&x, 0, sizeof(x));
+    l = sb_listen(loop, "127.0.0.1:0", &cfc_handler, &x, NULL, NULL);
+    fd = tu_connect_tcp(sb_listener_port(l));
+    ck_assert_int_eq(tu_send(fd, "request", 7), 7);
+    for (i = 0; i < 500 && !eof; i++) {
+        sb_loop_run_once(loop, 10);
+        got += (size_t)tu_drain(fd, buf + got, sizeof(buf) - got, &eof);
+    }
+    /* The reply arrives whole, then EOF (not a reset). */
+    ck_assert_int_eq(eof, 1);
+    ck_assert_uint_eq(got, 7);
+    ck_assert_int_eq(memcmp(buf, "request", 7), 0);
+    close(fd);
+    for (i = 0; i < 500 && x.closes < 1; i++)
+        sb_loop_run_once(loop, 10);
+    ck_assert_int_eq(x.closes, 1);
+    ck_assert_int_eq(x.reasons[0], 0);
+    ck_assert_int_eq(x.datas, 1);
+    sb_listener_close(l);
+    tu_loop_teardown(loop);
+}
+END_TEST
+
+/* Two connections ready in the same pass; the first one's callback aborts
+ * the second: the second gets no callback but on_close, exactly once. */
+START_TEST(test_close_other_ready_conn)
+{
+    sb_loop *loop = sb_loop_new();
+    cfc x;
+    sb_listener *l;
+    int a, b, i, port;
+
+    memset(&x, 0, sizeof(x));
+    x.mode = 1;
+    l = sb_listen(loop, "127.0.0.1:0", &cfc_handler, &x, NULL, NULL);
+    port = sb_listener_port(l);
+    a = tu_connect_tcp(port);
+    b = tu_connect_tcp(port);
+    for (i = 0; i < 500 && x.opens < 2; i++)
+        sb_loop_run_once(loop, 10);
+    ck_assert_int_eq(x.opens, 2);
+    ck_assert_int_eq(tu_send(a, "x", 1), 1);
+    ck_assert_int_eq(tu_send(b, "y", 1), 1);
+    /* Wait until both are readable so one select() reports both. */
+    {
+        fd_set r;
+        int ca = sb_conn_fd(x.conns[0]), cb = sb_conn_fd(x.conns[1]);
+        for (i = 0; i < 1000; i++) {
+            struct timeval tv = {0, 10000};
+            FD_ZERO(&r);
+            FD_SET(ca, &r);
+            FD_SET(cb, &r);
+            if (select((ca > cb ? ca : cb) + 1, &r, NULL, NULL, &tv) == 2)
+                break;
+        }
+        ck_assert_int_lt(i, 1000);
+    }
+    sb_loop_run_once(loop, 1000);
+    ck_assert_int_eq(x.datas, 1);
+    ck_assert_int_eq(x.closes, 1);
+    ck_assert_int_eq(x.reasons[0], SB_EABORTED);
+    close(a);
+    close(b);
+    for (i = 0; i < 500 && x.closes < 2; i++)
+        sb_loop_run_once(loop, 10);
+    ck_assert_int_eq(x.closes, 2);
+    ck_assert_int_eq(x.datas, 1);
+    sb_listener_close(l);
+    tu_loop_teardown(loop);
+}
+END_TEST
+
+/* Idle timeout on a fake clock: activity pushes it back; silence closes. */
+START_TEST(test_idle_timeout)
+{
+    sb_loop *loop = sb_loop_new();
+    tu_clock clk = {100000};
+    sb_listen_opts o;
+    sb_stats st;
+    tu_server s;
+    char buf[8];
+    int fd, i, eof = 0;
+
+    sb_loop_set_clock(loop, tu_clock_fn, &clk);
+    memset(&o, 0, sizeof(o));
+    o.idle_timeout_ms = 1000;
+    tu_server_start(&s, loop, "127.0.0.1:0", &o);
+    fd = tu_connect_tcp(s.port);
+    tu_run_until(loop, &s.opens, 500);
+    clk.now += 600;
+    sb_loop_run_once(loop, 0);
+    ck_assert_int_eq(tu_send(fd, "ping", 4), 4);
+    for (i = 0; i < 500 && s.bytes < 4; i++)
+        sb_loop_run_once(loop, 10);
+    clk.now += 600; /* 1200 since open, 600 since activity */
+    for (i = 0; i < 5; i++)
+        sb_loop_run_once(loop, 0);
+    ck_assert_int_eq(s.closes, 0);
+    clk.now += 401;
+    for (i = 0; i < 5; i++)
+        sb_loop_run_once(loop, 0);
+    ck_assert_int_eq(s.closes, 1);
+    ck_assert_int_eq(s.last_reason, -ETIMEDOUT);
+    sb_loop_stats(loop, &st);
+    ck_assert_uint_eq(st.timeouts, 1);
+    tu_drain(fd, buf, sizeof(buf), &eof);
+    ck_assert_int_ne(eof, 0);
+    close(fd);
+    sb_listener_close(s.l);
+    tu_loop_teardown(loop);
+}
+END_TEST
+
+/* A peer that never reads: the server stops reading once its queue passes
+ * the high-water mark, so its memory stays bounded; when the peer reads
+ * again, every byte arrives in order. */
+START_TEST(test_backpressure)
+{
+    sb_loop *loop = sb_loop_new();
+    sb_listen_opts o;
+    tu_server s;
+    size_t total = 8u << 20, sent = 0, got = 0, peak = 0;
+    unsigned char *out = malloc(total), *in = malloc(total);
+    int fd, i, eof = 0, stalled = 0;
+
+    memset(&o, 0, sizeof(o));
+    o.high_water = 128 * 1024;
+    o.low_water = 32 * 1024;
+    tu_server_start(&s, loop, "127.0.0.1:0", &o);
+    fd = tu_connect_tcp(s.port);
+    tu_fill(out, total, 42);
+    tu_run_until(loop, &s.opens, 500);
+    /* Phase 1: write until the whole path is full; never read. */
+    for (i = 0; i < 20000 && sent < total; i++) {
+        ssize_t w = tu_send(fd, out + sent, total - sent < 65536 ? total - sent : 65536);
+        if (w > 0) {
+            sent += (size_t)w;
+            stalled = 0;
+        } else {
+            ck_assert_int_eq(errno, EAGAIN);
+            if (++stalled > 50)
+                break;
+        }
+        sb_loop_run_once(loop, 0);
+        if (s.last && sb_conn_pending(s.last) > peak)
+            peak = sb_conn_pending(s.last);
+    }
+    ck_assert_uint_lt(sent, total); /* the server stopped taking input */
+    ck_assert_uint_gt(peak, o.high_water / 2);
+    /* Bounded: high water plus at most one read's worth. */
+    ck_assert_uint_le(peak, o.high_water + 64 * 1024);
+    /* Phase 2: read everything; the rest flows. */
+    for (i = 0; i < 200000 && got < total; i++) {
+        if (sent < total) {
+            ssize_t w = tu_send(fd, out + sent, total - sent < 65536 ? total - sent : 65536);
+            if (w > 0)
+                sent += (size_t)w;
+        }
+        sb_loop_run_once(loop, 0);
+        if (s.last && sb_conn_pending(s.last) > peak)
+            peak = sb_conn_pending(s.last);
+        got += (size_t)tu_drain(fd, in + got, total - got, &eof);
+        ck_assert_int_eq(eof, 0);
+    }
+    ck_assert_uint_eq(got, total);
+    ck_assert_int_eq(memcmp(in, out, total), 0);
+    ck_assert_uint_le(peak, o.high_water + 64 * 1024);
+    close(fd);
+    tu_run_until(loop, &s.closes, 500);
+    sb_listener_close(s.l);
+    tu_loop_teardown(loop);
+    free(out);
+    free(in);
+}
+END_TEST
+
+/* sb_close with unread input: the reply must not be destroyed by a reset.
+ * The server replies to the first bytes and closes while the client keeps
+ * sending; the client still reads the whole reply, then a clean EOF. */
+typedef struct lingerx {
+    int closes, reason, replied;
+} lingerx;
+
+static void linger_data(sb_conn *c, const char *d, size_t n, void *u)
+{
+    lingerx *x = u;
+    static char reply[200000];
+    (void)d;
+    (void)n;
+    if (x->replied++)
+        return;
+    memset(reply, 'R', sizeof(reply));
+    ck_assert_int_eq(sb_write(c, reply, sizeof(reply)), 0);
+    sb_close(c);
+}
+
+static void linger_close(sb_conn *c, int reason, void *u)
+{
+    lingerx *x = u;
+    (void)c;
+    x->closes++;
+    x->reason = reason;
+}
+
+START_TEST(test_lingering_close)
+{
+    static const sb_handler h = {NULL, linger_data, NULL, NULL, linger_close};
+    sb_loop *loop = sb_loop_new();
+    lingerx x = {0, 0, 0};
+    sb_listener *l = sb_listen(loop, "127.0.0.1:0", &h, &x, NULL, NULL);
+    char junk[4096], *buf = malloc(300000);
+    size_t got = 0;
+    int fd = tu_connect_tcp(sb_listener_port(l)), i, eof = 0;
+
+    memset(junk, 'j', sizeof(junk));
+    for (i = 0; i < 100000 && !eof; i++) {
+        if (i < 200)
+            tu_send(fd, junk, sizeof(junk)); /* input the server never reads */
+        sb_loop_run_once(loop, i < 200 ? 0 : 10);
+        if (i > 20)
+            got += (size_t)tu_drain(fd, buf + got, 300000 - got, &eof);
+        ck_assert_msg(eof >= 0, "client saw %s", strerror(-eof));
+    }
+    ck_assert_int_eq(eof, 1);
+    ck_assert_uint_eq(got, 200000);
+    for (i = 0; i < (int)got; i++)
+        ck_assert(buf[i] == 'R');
+    close(fd);
+    for (i = 0; i < 500 && !x.closes; i++)
+        sb_loop_run_once(loop, 10);
+    ck_assert_int_eq(x.closes, 1);
+    ck_assert_int_eq(x.reason, 0);
+    sb_listener_close(l);
+    tu_loop_teardown(loop);
+    free(buf);
+}
+END_TEST
+
+/* sb_shutdown: FIN after the queued reply, but input still flows in. */
+typedef struct shutx {
+    int datas, closes, reason;
+    size_t bytes;
+} shutx;
+
+static void shut_data(sb_conn *c, const char *d, size_t n, void *u)
+{
+    shutx *x = u;
+    (void)d;
+    if (x->datas++ == 0) {
+        ck_assert_int_eq(sb_write(c, "bye", 3), 0);
+        sb_shutdown(c);
+        ck_assert_int_eq(sb_write(c, "x", 1), SB_ECLOSED);
+    }
+    x->bytes += n;
+}
+
+static void shut_close(sb_conn *c, int reason, void *u)
+{
+    shutx *x = u;
+    (void)c;
+    x->closes++;
+    x->reason = reason;
+}
+
+START_TEST(test_shutdown_keeps_reading)
+{
+    static const sb_handler h = {NULL, shut_data, NULL, NULL, shut_close};
+    sb_loop *loop = sb_loop_new();
+    shutx x = {0, 0, 0, 0};
+    sb_listener *l = sb_listen(loop, "127.0.0.1:0", &h, &x, NULL, NULL);
+    int fd = tu_connect_tcp(sb_listener_port(l)), i, eof = 0;
+    char buf[16];
+    size_t got = 0;
+
+    ck_assert_int_eq(tu_send(fd, "hi", 2), 2);
+    for (i = 0; i < 500 && !eof; i++) {
+        sb_loop_run_once(loop, 10);
+        got += (size_t)tu_drain(fd, buf + got, sizeof(buf) - got, &eof);
+    }
+    ck_assert_int_eq(eof, 1);
+    ck_assert_uint_eq(got, 3);
+    ck_assert_int_eq(memcmp(buf, "bye", 3), 0);
+    /* Our side is still open for the server to read. */
+    ck_assert_int_eq(tu_send(fd, "more", 4), 4);
+    for (i = 0; i < 500 && x.bytes < 6; i++)
+        sb_loop_run_once(loop, 10);
+    ck_assert_uint_eq(x.bytes, 6);
+    ck_assert_int_eq(x.closes, 0);
+    /* Our FIN completes the close, orderly. */
+    shutdown(fd, SHUT_WR);
+    for (i = 0; i < 500 && !x.closes; i++)
+        sb_loop_run_once(loop, 10);
+    ck_assert_int_eq(x.closes, 1);
+    ck_assert_int_eq(x.reason, 0);
+    close(fd);
+    sb_listener_close(l);
+    tu_loop_teardown(loop);
+}
+END_TEST
+
+/* sb_abort drops queued output and resets the peer. */
+static void abort_data(sb_conn *c, const char *d, size_t n, void *u)
+{
+    (void)d;
+    (void)n;
+    (void)u;
+    ck_assert_int_eq(sb_write(c, "never sent", 10), 0);
+    sb_abort(c);
+}
+
+START_TEST(test_abort_resets)
+{
+    static const sb_handler h = {NULL, abort_data, NULL, NULL, linger_close};
+    sb_loop *loop = sb_loop_new();
+    lingerx x = {0, 0, 0};
+    sb_listener *l = sb_listen(loop, "127.0.0.1:0", &h, &x, NULL, NULL);
+    int fd = tu_connect_tcp(sb_listener_port(l)), i, eof = 0;
+    char buf[16];
+    ssize_t got = 0;
+
+    ck_assert_int_eq(tu_send(fd, "hi", 2), 2);
+    for (i = 0; i < 500 && !eof; i++) {
+        sb_loop_run_once(loop, 10);
+        got += tu_drain(fd, buf, sizeof(buf), &eof);
+    }
+    ck_assert_int_eq(got, 0);
+    ck_assert_int_eq(eof, -ECONNRESET);
+    ck_assert_int_eq(x.closes, 1);
+    ck_assert_int_eq(x.reason, SB_EABORTED);
+    close(fd);
+    sb_listener_close(l);
+    tu_loop_teardown(loop);
+}
+END_TEST
+
+/* A connection outlives its closed listener; sb_conn_listener says so. */
+START_TEST(test_conn_outlives_listener)
+{
+    sb_loop *loop = sb_loop_new();
+    tu_server s;
+    int fd;
+
+    tu_server_start(&s, loop, "127.0.0.1:0", NULL);
+    fd = tu_connect_tcp(s.port);
+    tu_run_until(loop, &s.opens, 500);
+    sb_listener_close(s.l);
+    ck_assert_ptr_null(sb_conn_listener(s.last));
+    ck_assert_uint_eq(echo_stream(&s, fd, 5000, 100, 1 << 20, 3, 0), 5000);
+    close(fd);
+    tu_run_until(loop, &s.closes, 500);
+    tu_loop_teardown(loop);
+}
+END_TEST
+
+Suite *sb_conn_suite(void)
+{
+    Suite *s = suite_create("conn");
+    TCase *tc = tcase_create("echo");
+    TCase *tl = tcase_create("lifetime");
+
+    tcase_set_timeout(tc, 120);
+    tcase_add_test(tc, test_echo_sizes);
+    tcase_add_test(tc, test_partial_writes_slow_reader);
+    tcase_add_test(tc, test_many_connections);
+    tcase_add_test(tc, test_half_close_exchange);
+    tcase_add_test(tc, test_peer_reset);
+    tcase_add_test(tc, test_backpressure);
+    suite_add_tcase(s, tc);
+
+    tcase_set_timeout(tl, 30);
+    tcase_add_test(tl, test_close_own_from_callback);
+    tcase_add_test(tl, test_close_other_ready_conn);
+    tcase_add_test(tl, test_idle_timeout);
+    tcase_add_test(tl, test_lingering_close);
+    tcase_add_test(tl, test_shutdown_keeps_reading);
+    tcase_add_test(tl, test_abort_resets);
+    tcase_add_test(tl, test_conn_outlives_listener);
+    suite_add_tcase(s, tl);
+    return s;
+}

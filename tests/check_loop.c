@@ -1,0 +1,357 @@
+/* The loop object: run / run_once / stop / free, raw fd watchers, signals,
+ * EBADF handling, fd reuse inside one dispatch pass, error strings. */
+#include "testutil.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <string.h>
+#include <unistd.h>
+
+static void count_timer(sb_timer *t, void *udata)
+{
+    int *n = udata;
+    (void)t;
+    (*n)++;
+}
+
+static void noop_io(sb_io *io, int fd, unsigned events, void *udata)
+{
+    (void)io;
+    (void)fd;
+    (void)events;
+    (void)udata;
+}
+
+START_TEST(test_new_free_empty)
+{
+    sb_loop *loop = sb_loop_new();
+
+    ck_assert_ptr_nonnull(loop);
+    ck_assert_uint_eq(sb_loop_handles(loop), 0);
+    /* Nothing to watch: one iteration reports nothing alive, run returns. */
+    ck_assert_int_eq(sb_loop_run_once(loop, 0), 0);
+    ck_assert_int_eq(sb_loop_run(loop), 0);
+    ck_assert_int_eq(sb_loop_free(loop), 0);
+    ck_assert_int_eq(sb_loop_free(NULL), 0);
+}
+END_TEST
+
+START_TEST(test_free_refused_with_live_handles)
+{
+    sb_loop *loop = sb_loop_new();
+    int n = 0, p[2];
+    sb_timer *t = sb_timer_new(loop, count_timer, &n);
+    sb_io *io;
+
+    ck_assert_ptr_nonnull(t);
+    ck_assert_int_eq(sb_loop_free(loop), SB_EBUSY);
+    sb_timer_free(t);
+    ck_assert_int_eq(pipe(p), 0);
+    io = sb_io_new(loop, p[0], noop_io, NULL, NULL);
+    ck_assert_ptr_nonnull(io);
+    ck_assert_int_eq(sb_loop_free(loop), SB_EBUSY);
+    sb_io_free(io);
+    close(p[0]);
+    close(p[1]);
+    tu_loop_teardown(loop);
+}
+END_TEST
+
+typedef struct stopper {
+    sb_loop *loop;
+    int fired;
+    int stop_at;
+} stopper;
+
+static void stop_timer(sb_timer *t, void *udata)
+{
+    stopper *s = udata;
+    (void)t;
+    if (++s->fired == s->stop_at)
+        sb_loop_stop(s->loop);
+}
+
+START_TEST(test_stop_from_callback)
+{
+    tu_clock clk = {1000};
+    sb_loop *loop = sb_loop_new();
+    stopper s = {loop, 0, 3};
+    sb_timer *t = sb_timer_new(loop, stop_timer, &s);
+
+    sb_loop_set_clock(loop, tu_clock_fn, &clk);
+    sb_timer_start(t, 0, 1);
+    while (s.fired < 3) {
+        clk.now++;
+        sb_loop_run_once(loop, 0);
+    }
+    ck_assert_int_eq(s.fired, 3);
+    /* That stop is still pending: run() returns at once and clears it. */
+    ck_assert_int_eq(sb_loop_run(loop), 0);
+    ck_assert_int_eq(s.fired, 3);
+    /* run() honours a stop made inside a callback and returns. */
+    s.fired = 0;
+    s.stop_at = 1;
+    clk.now += 10;
+    ck_assert_int_eq(sb_loop_run(loop), 0);
+    ck_assert_int_eq(s.fired, 1);
+    ck_assert_int_eq(sb_timer_active(t), 1);
+    sb_timer_free(t);
+    tu_loop_teardown(loop);
+}
+END_TEST
+
+typedef struct io_rec {
+    int calls;
+    unsigned events;
+    int fd;
+} io_rec;
+
+static void rec_io(sb_io *io, int fd, unsigned events, void *udata)
+{
+    io_rec *r = udata;
+    char buf[64];
+    (void)io;
+    r->calls++;
+    r->events = events;
+    r->fd = fd;
+    if (events & SB_READ)
+        (void)!read(fd, buf, sizeof(buf));
+}
+
+START_TEST(test_io_watcher_pipe)
+{
+    sb_loop *loop = sb_loop_new();
+    io_rec r = {0, 0, -1};
+    int p[2], err = 0;
+    sb_io *io;
+
+    ck_assert_int_eq(pipe(p), 0);
+    io = sb_io_new(loop, p[0], rec_io, &r, &err);
+    ck_assert_ptr_nonnull(io);
+    /* No interest: not watched, loop has nothing alive. */
+    ck_assert_int_eq(sb_loop_run_once(loop, 0), 0);
+    sb_io_set(io, SB_READ);
+    ck_assert_int_eq(sb_loop_run_once(loop, 0), 1);
+    ck_assert_int_eq(r.calls, 0); /* nothing readable yet: not reported */
+    ck_assert_int_eq(write(p[1], "x", 1), 1);
+    sb_loop_run_once(loop, 1000);
+    ck_assert_int_eq(r.calls, 1);
+    ck_assert_uint_eq(r.events, SB_READ);
+    ck_assert_int_eq(r.fd, p[0]);
+    /* A second watcher on the same fd is refused. */
+    ck_assert_ptr_null(sb_io_new(loop, p[0], rec_io, &r, &err));
+    ck_assert_int_eq(err, -EEXIST);
+    ck_assert_ptr_null(sb_io_new(loop, -1, rec_io, &r, &err));
+    ck_assert_int_eq(err, -EINVAL);
+    /* Write interest on the write end of the pipe. */
+    {
+        io_rec w = {0, 0, -1};
+        sb_io *wio = sb_io_new(loop, p[1], rec_io, &w, NULL);
+        sb_io_set(wio, SB_WRITE);
+        sb_loop_run_once(loop, 1000);
+        ck_assert_int_eq(w.calls, 1);
+        ck_assert_uint_eq(w.events, SB_WRITE);
+        sb_io_free(wio);
+    }
+    sb_io_free(io);
+    close(p[0]);
+    close(p[1]);
+    tu_loop_teardown(loop);
+}
+END_TEST
+
+/*
+ * fd reuse inside one dispatch pass: A and B are both readable.  A's
+ * callback frees B's watcher, closes B's fd, opens a new pipe that gets the
+ * same fd number, and watches it.  The stale "readable" bit of the old fd
+ * must not be delivered to the new watcher (its pipe is empty).
+ */
+typedef struct reuse {
+    sb_loop *loop;
+    int a[2], b[2], c[2];
+    sb_io *wa, *wb, *wc;
+    int a_calls, b_calls, c_calls;
+    int reused;
+} reuse;
+
+static void reuse_c(sb_io *io, int fd, unsigned events, void *udata)
+{
+    reuse *r = udata;
+    char buf[8];
+    (void)io;
+    (void)events;
+    r->c_calls++;
+    ck_assert_int_eq(read(fd, buf, sizeof(buf)), 1);
+}
+
+static void reuse_b(sb_io *io, int fd, unsigned events, void *udata)
+{
+    reuse *r = udata;
+    (void)io;
+    (void)fd;
+    (void)events;
+    r->b_calls++;
+}
+
+static void reuse_a(sb_io *io, int fd, unsigned events, void *udata)
+{
+    reuse *r = udata;
+    char buf[8];
+    int old = r->b[0];
+    (void)io;
+    (void)events;
+    r->a_calls++;
+    ck_assert_int_eq(read(fd, buf, sizeof(buf)), 1);
+    sb_io_free(r->wb);
+    r->wb = NULL;
+    close(r->b[0]);
+    ck_assert_int_eq(pipe(r->c), 0);
+    r->reused = (r->c[0] == old);
+    r->wc = sb_io_new(r->loop, r->c[0], reuse_c, r, NULL);
+    ck_assert_ptr_nonnull(r->wc);
+    sb_io_set(r->wc, SB_READ);
+}
+
+START_TEST(test_fd_reuse_same_pass)
+{
+    reuse r;
+
+    memset(&r, 0, sizeof(r));
+    r.loop = sb_loop_new();
+    ck_assert_int_eq(pipe(r.a), 0);
+    ck_assert_int_eq(pipe(r.b), 0);
+    ck_assert_int_lt(r.a[0], r.b[0]); /* A is dispatched before B */
+    r.wa = sb_io_new(r.loop, r.a[0], reuse_a, &r, NULL);
+    r.wb = sb_io_new(r.loop, r.b[0], reuse_b, &r, NULL);
+    sb_io_set(r.wa, SB_READ);
+    sb_io_set(r.wb, SB_READ);
+    ck_assert_int_eq(write(r.a[1], "a", 1), 1);
+    ck_assert_int_eq(write(r.b[1], "b", 1), 1);
+    sb_loop_run_once(r.loop, 1000);
+    ck_assert_int_eq(r.a_calls, 1);
+    ck_assert_int_eq(r.b_calls, 0); /* freed before its turn */
+    ck_assert_int_eq(r.reused, 1);  /* the number really was reused */
+    ck_assert_int_eq(r.c_calls, 0); /* stale readiness not delivered */
+    /* The new watcher works on the next pass. */
+    ck_assert_int_eq(write(r.c[1], "c", 1), 1);
+    sb_loop_run_once(r.loop, 1000);
+    ck_assert_int_eq(r.c_calls, 1);
+    sb_io_free(r.wa);
+    sb_io_free(r.wc);
+    close(r.a[0]);
+    close(r.a[1]);
+    close(r.b[1]);
+    close(r.c[0]);
+    close(r.c[1]);
+    tu_loop_teardown(r.loop);
+}
+END_TEST
+
+/* A watched fd closed behind the loop's back: select() fails with EBADF;
+ * only that watcher is told (SB_ERROR), the others keep working. */
+START_TEST(test_ebadf_fails_only_owner)
+{
+    sb_loop *loop = sb_loop_new();
+    io_rec bad = {0, 0, -1}, good = {0, 0, -1};
+    int p[2], q[2];
+    sb_io *wbad, *wgood;
+
+    ck_assert_int_eq(pipe(p), 0);
+    ck_assert_int_eq(pipe(q), 0);
+    wbad = sb_io_new(loop, p[0], rec_io, &bad, NULL);
+    wgood = sb_io_new(loop, q[0], rec_io, &good, NULL);
+    sb_io_set(wbad, SB_READ);
+    sb_io_set(wgood, SB_READ);
+    close(p[0]);
+    sb_loop_run_once(loop, 0);
+    ck_assert_int_eq(bad.calls, 1);
+    ck_assert_uint_eq(bad.events, SB_ERROR);
+    ck_assert_int_eq(good.calls, 0);
+    ck_assert_int_eq(write(q[1], "x", 1), 1);
+    sb_loop_run_once(loop, 1000);
+    ck_assert_int_eq(good.calls, 1);
+    ck_assert_uint_eq(good.events, SB_READ);
+    ck_assert_int_eq(bad.calls, 1);
+    sb_io_free(wbad);
+    sb_io_free(wgood);
+    close(p[1]);
+    close(q[0]);
+    close(q[1]);
+    tu_loop_teardown(loop);
+}
+END_TEST
+
+typedef struct sigrec {
+    sb_loop *loop;
+    int got;
+    int signum;
+} sigrec;
+
+static void on_sig(sb_signal *s, int signum, void *udata)
+{
+    sigrec *r = udata;
+    (void)s;
+    r->got++;
+    r->signum = signum;
+    sb_loop_stop(r->loop);
+}
+
+START_TEST(test_signal_as_callback)
+{
+    sb_loop *loop = sb_loop_new();
+    sigrec r = {loop, 0, 0};
+    struct sigaction before, after;
+    int err = 0, n = 0;
+    sb_signal *s;
+    sb_timer *keepalive = sb_timer_new(loop, count_timer, &n);
+
+    sigaction(SIGUSR1, NULL, &before);
+    s = sb_signal_new(loop, SIGUSR1, on_sig, &r, &err);
+    ck_assert_ptr_nonnull(s);
+    /* One owner per signal. */
+    ck_assert_ptr_null(sb_signal_new(loop, SIGUSR1, on_sig, &r, &err));
+    ck_assert_int_eq(err, SB_ESIGNAL);
+    ck_assert_ptr_null(sb_signal_new(loop, SIGKILL, on_sig, &r, &err));
+    ck_assert_int_eq(err, SB_ESIGNAL);
+    /* The signal arrives before run(): run() stops from its callback. */
+    sb_timer_start(keepalive, 60000, 0);
+    ck_assert_int_eq(kill(getpid(), SIGUSR1), 0);
+    ck_assert_int_eq(sb_loop_run(loop), 0);
+    ck_assert_int_eq(r.got, 1);
+    ck_assert_int_eq(r.signum, SIGUSR1);
+    ck_assert_int_eq(n, 0);
+    sb_signal_free(s);
+    sigaction(SIGUSR1, NULL, &after);
+    ck_assert(after.sa_handler == before.sa_handler);
+    sb_timer_free(keepalive);
+    tu_loop_teardown(loop);
+}
+END_TEST
+
+START_TEST(test_strerror)
+{
+    ck_assert_str_eq(sb_strerror(0), "success");
+    ck_assert_str_eq(sb_strerror(-ECONNRESET), strerror(ECONNRESET));
+    ck_assert_ptr_nonnull(strstr(sb_strerror(SB_EPORT), "port"));
+    ck_assert_ptr_nonnull(strstr(sb_strerror(SB_ECLOSED), "clos"));
+    ck_assert_str_eq(sb_strerror(12345), "unknown error");
+}
+END_TEST
+
+Suite *sb_loop_suite(void)
+{
+    Suite *s = suite_create("loop");
+    TCase *tc = tcase_create("core");
+
+    tcase_set_timeout(tc, 20);
+    tcase_add_test(tc, test_new_free_empty);
+    tcase_add_test(tc, test_free_refused_with_live_handles);
+    tcase_add_test(tc, test_stop_from_callback);
+    tcase_add_test(tc, test_io_watcher_pipe);
+    tcase_add_test(tc, test_fd_reuse_same_pass);
+    tcase_add_test(tc, test_ebadf_fails_only_owner);
+    tcase_add_test(tc, test_signal_as_callback);
+    tcase_add_test(tc, test_strerror);
+    suite_add_tcase(s, tc);
+    return s;
+}

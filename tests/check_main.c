@@ -1,0 +1,24 @@
+/* The one test runner: every module's suite.  CK_FORK=no runs them
+ * in-process (for valgrind). */
+#include "testutil.h"
+
+#include <signal.h>
+#include <stdlib.h>
+
+int main(void)
+{
+    SRunner *sr;
+    int failed;
+
+    sr = srunner_create(sb_buffer_suite());
+    srunner_add_suite(sr, sb_fdset_suite());
+    srunner_add_suite(sr, sb_timer_suite());
+    srunner_add_suite(sr, sb_loop_suite());
+    srunner_add_suite(sr, sb_listener_suite());
+    srunner_add_suite(sr, sb_conn_suite());
+    srunner_add_suite(sr, sb_echod_suite());
+    srunner_run_all(sr, CK_NORMAL);
+    failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}

@@ -1,0 +1,71 @@
+/* Shared helpers for the Check suites: loopback clients, fd counting,
+ * driving the loop until a condition holds. */
+#ifndef SB_TESTUTIL_H
+#define SB_TESTUTIL_H
+
+#include "internal.h"
+#include "switchboard.h"
+
+#include <check.h>
+#include <stddef.h>
+#include <stdint.h>
+
+Suite *sb_buffer_suite(void);
+Suite *sb_fdset_suite(void);
+Suite *sb_timer_suite(void);
+Suite *sb_loop_suite(void);
+Suite *sb_listener_suite(void);
+Suite *sb_conn_suite(void);
+Suite *sb_echod_suite(void);
+
+/* Number of open fds in this process (from /proc/self/fd). */
+int tu_count_fds(void);
+
+/* Blocking-connect a TCP client to 127.0.0.1:port, then make it
+ * non-blocking.  Fails the test on error. */
+int tu_connect_tcp(int port);
+/* Same for an arbitrary address string understood by sb_listen. */
+int tu_connect_addr(const char *addr);
+
+/* Run loop iterations (timeout 10 ms each) until *flag becomes non-zero or
+ * max_iter iterations passed.  Returns the flag. */
+int tu_run_until(sb_loop *loop, volatile int *flag, int max_iter);
+
+/* Deterministic pseudo-random bytes. */
+void tu_fill(unsigned char *p, size_t n, uint32_t seed);
+uint32_t tu_rand(uint32_t *state);
+
+/* A manual clock for sb_loop_set_clock(). */
+typedef struct tu_clock {
+    uint64_t now;
+} tu_clock;
+uint64_t tu_clock_fn(void *udata);
+
+/* Tear down: run until nothing is alive, free the loop, assert it worked. */
+void tu_loop_teardown(sb_loop *loop);
+
+/* Whether running under valgrind (SB_UNDER_VALGRIND set): scale loads down. */
+int tu_slow(void);
+
+#endif
+
+/* An echo server fixture with counters, for the socket suites. */
+typedef struct tu_server {
+    sb_loop *loop;
+    sb_listener *l;
+    int port;
+    int opens, closes, eofs, drains, datas;
+    int last_reason;
+    size_t bytes;
+    sb_conn *last; /* most recently opened connection (NULL once closed) */
+    int no_echo;   /* count bytes but do not echo */
+} tu_server;
+
+void tu_server_start(tu_server *s, sb_loop *loop, const char *addr, const sb_listen_opts *o);
+extern const sb_handler tu_echo_handler;
+
+/* send() with MSG_NOSIGNAL, retrying EINTR; returns send's result. */
+ssize_t tu_send(int fd, const void *p, size_t n);
+/* Read from non-blocking fd until EOF/error or max bytes; returns bytes read
+ * this call, sets *eof to 1 on EOF and to -errno on a hard error. */
+ssize_t tu_drain(int fd, void *buf, size_t max, int *eof);
