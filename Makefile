@@ -53,6 +53,7 @@ SHARED   := $(BUILD)/lib$(NAME).so.$(VERSION)
 SONAME   := lib$(NAME).so.$(SOVERSION)
 
 .PHONY: all check run install uninstall clean valgrind deps-check
+.PRECIOUS: $(BUILD)/demos/%.o
 all: $(STATIC) $(SHARED) $(DEMO_BIN)
 
 $(BUILD)/obj/%.o: src/%.c | $(BUILD)/obj
@@ -89,11 +90,16 @@ $(BUILD)/tests/%.o: tests/%.c | $(BUILD)/tests deps-check
 $(TEST_BIN): $(TEST_OBJ) $(STATIC)
 	$(CC) $(SB_LDFLAGS) $(LDFLAGS) -o $@ $^ $(CHECK_LIBS) $(LDLIBS)
 
-check: all $(TEST_BIN)
+# The README's example must keep compiling against the real header.
+$(BUILD)/readme-example: README.md $(STATIC) | $(BUILD)
+	awk '/^```c$$/{on=1;next} /^```$$/{if(on)exit} on' README.md > $@.c
+	$(CC) -D_GNU_SOURCE -Iinclude $(SB_CFLAGS) -Werror $(CFLAGS) -o $@ $@.c $(STATIC) $(SB_LDFLAGS) $(LDFLAGS)
+
+check: all $(TEST_BIN) $(BUILD)/readme-example
 	$(TEST_BIN)
 
 valgrind: all $(TEST_BIN)
-	CK_FORK=no SB_UNDER_VALGRIND=1 valgrind --quiet --error-exitcode=99 \
+	CK_FORK=no SB_UNDER_VALGRIND=1 valgrind --quiet --error-exitcode=99 --trace-children=yes \
 	    --leak-check=full --show-leak-kinds=definite,indirect,possible \
 	    --errors-for-leak-kinds=definite,indirect,possible $(TEST_BIN)
 

@@ -155,6 +155,8 @@ START_TEST(test_echod_half_close)
             sent += (size_t)w;
         }
         shutdown(fd, SHUT_WR);
+        free(out);
+        free(in);
         _exit(0);
     }
     for (;;) {

@@ -159,6 +159,31 @@ START_TEST(test_listen_unix)
 }
 END_TEST
 
+/* A regular file in the way is never deleted to make room for a socket. */
+START_TEST(test_listen_unix_keeps_regular_file)
+{
+    sb_loop *loop = sb_loop_new();
+    char path[128], addr[140];
+    struct stat st;
+    FILE *f;
+    int err = 0;
+
+    snprintf(path, sizeof(path), "/tmp/sb-test-file-%d", (int)getpid());
+    snprintf(addr, sizeof(addr), "unix:%s", path);
+    f = fopen(path, "w");
+    ck_assert_ptr_nonnull(f);
+    fputs("precious", f);
+    fclose(f);
+    ck_assert_ptr_null(sb_listen(loop, addr, &tu_echo_handler, NULL, NULL, &err));
+    ck_assert_int_eq(err, -EADDRINUSE);
+    ck_assert_int_eq(stat(path, &st), 0);
+    ck_assert(S_ISREG(st.st_mode));
+    ck_assert_int_eq((int)st.st_size, 8);
+    unlink(path);
+    tu_loop_teardown(loop);
+}
+END_TEST
+
 START_TEST(test_listen_bad_addresses)
 {
     static const struct {
@@ -267,6 +292,12 @@ START_TEST(test_emfile_no_spin_recovers)
     tu_server s;
     int clients[4], hog[64], nhog = 0, i, closed = 0, fd;
 
+    if (tu_slow()) {
+        /* valgrind emulates RLIMIT_NOFILE with its own fd bookkeeping. */
+        fprintf(stderr, "listener/emfile: skipped under valgrind\n");
+        sb_loop_free(loop);
+        return;
+    }
     sb_loop_set_clock(loop, tu_clock_fn, &clk);
     tu_server_start(&s, loop, "127.0.0.1:0", NULL);
     for (i = 0; i < 4; i++)
@@ -287,7 +318,7 @@ START_TEST(test_emfile_no_spin_recovers)
     /* Not spinning: one failed call, one accept+close per queued client,
      * one EAGAIN, then paused for the back-off. */
     ck_assert_uint_le(st.accept_calls, 8);
-    ck_assert_uint_eq(st.rejected, 4);
+    ck_assert_msg(st.rejected == 4, "rejected %llu emfile %llu calls %llu", (unsigned long long)st.rejected, (unsigned long long)st.emfile, (unsigned long long)st.accept_calls);
     /* Every queued client was shed with a prompt close. */
     for (i = 0; i < 4; i++) {
         char b;
@@ -324,6 +355,7 @@ Suite *sb_listener_suite(void)
     tcase_add_test(tc, test_listen_v6);
     tcase_add_test(tc, test_listen_any);
     tcase_add_test(tc, test_listen_unix);
+    tcase_add_test(tc, test_listen_unix_keeps_regular_file);
     tcase_add_test(tc, test_listen_bad_addresses);
     tcase_add_test(tc, test_listen_in_use);
     tcase_add_test(tc, test_max_conns);

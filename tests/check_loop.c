@@ -4,6 +4,8 @@
 
 #include <errno.h>
 #include <signal.h>
+#include <stdio.h>
+#include <sys/resource.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -247,6 +249,77 @@ START_TEST(test_fd_reuse_same_pass)
 }
 END_TEST
 
+/*
+ * Registering a high fd from a callback grows the bitsets in the middle of a
+ * dispatch pass; the rest of that pass's results must survive the growth.
+ */
+typedef struct grow {
+    sb_loop *loop;
+    int a[2], b[2], hi;
+    sb_io *wa, *wb, *whi;
+    int a_calls, b_calls;
+} grow;
+
+static void grow_b(sb_io *io, int fd, unsigned events, void *udata)
+{
+    grow *g = udata;
+    char c;
+    (void)io;
+    (void)events;
+    g->b_calls++;
+    ck_assert_int_eq(read(fd, &c, 1), 1);
+}
+
+static void grow_a(sb_io *io, int fd, unsigned events, void *udata)
+{
+    grow *g = udata;
+    char c;
+    (void)io;
+    (void)events;
+    g->a_calls++;
+    ck_assert_int_eq(read(fd, &c, 1), 1);
+    g->whi = sb_io_new(g->loop, g->hi, grow_b, g, NULL);
+    ck_assert_ptr_nonnull(g->whi);
+    sb_io_set(g->whi, SB_READ);
+}
+
+START_TEST(test_grow_sets_during_dispatch)
+{
+    grow g;
+    struct rlimit rl;
+
+    memset(&g, 0, sizeof(g));
+    ck_assert_int_eq(getrlimit(RLIMIT_NOFILE, &rl), 0);
+    if (rl.rlim_cur <= 5000) {
+        fprintf(stderr, "loop/grow: fd limit %lu too low; skipped\n", (unsigned long)rl.rlim_cur);
+        return;
+    }
+    g.loop = sb_loop_new();
+    ck_assert_int_eq(pipe(g.a), 0);
+    ck_assert_int_eq(pipe(g.b), 0);
+    g.hi = dup2(g.b[1], 5000); /* any fd number far above the sets' size */
+    ck_assert_int_eq(g.hi, 5000);
+    g.wa = sb_io_new(g.loop, g.a[0], grow_a, &g, NULL);
+    g.wb = sb_io_new(g.loop, g.b[0], grow_b, &g, NULL);
+    sb_io_set(g.wa, SB_READ);
+    sb_io_set(g.wb, SB_READ);
+    ck_assert_int_eq(write(g.a[1], "a", 1), 1);
+    ck_assert_int_eq(write(g.b[1], "b", 1), 1);
+    sb_loop_run_once(g.loop, 1000);
+    ck_assert_int_eq(g.a_calls, 1);
+    ck_assert_int_eq(g.b_calls, 1); /* B, after A in the same pass */
+    sb_io_free(g.wa);
+    sb_io_free(g.wb);
+    sb_io_free(g.whi);
+    close(g.a[0]);
+    close(g.a[1]);
+    close(g.b[0]);
+    close(g.b[1]);
+    close(g.hi);
+    tu_loop_teardown(g.loop);
+}
+END_TEST
+
 /* A watched fd closed behind the loop's back: select() fails with EBADF;
  * only that watcher is told (SB_ERROR), the others keep working. */
 START_TEST(test_ebadf_fails_only_owner)
@@ -349,6 +422,7 @@ Suite *sb_loop_suite(void)
     tcase_add_test(tc, test_stop_from_callback);
     tcase_add_test(tc, test_io_watcher_pipe);
     tcase_add_test(tc, test_fd_reuse_same_pass);
+    tcase_add_test(tc, test_grow_sets_during_dispatch);
     tcase_add_test(tc, test_ebadf_fails_only_owner);
     tcase_add_test(tc, test_signal_as_callback);
     tcase_add_test(tc, test_strerror);
