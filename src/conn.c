@@ -28,6 +28,11 @@ static void conn_update(sb_conn *c)
 
     if (f & SB__C_DEAD)
         return;
+    if (f & SB__C_CONNECTING) {
+        /* Connect completion is reported as writability. */
+        sb__loop_interest(c->loop, &c->h, SB_WRITE);
+        return;
+    }
     if (!(f & SB__C_EOF_IN) &&
         ((f & SB__C_LINGER) ||
          !(f & (SB__C_CLOSING | SB__C_PAUSED | SB__C_BACKPRESSURE))))
@@ -39,7 +44,7 @@ static void conn_update(sb_conn *c)
 
 /* Schedule the close: no more callbacks; on_close runs at the end of the
  * iteration.  The first reason given wins. */
-static void conn_kill(sb_conn *c, int reason)
+void sb__conn_kill(sb_conn *c, int reason)
 {
     sb_loop *loop = c->loop;
 
@@ -65,7 +70,7 @@ static void conn_queue_flush(sb_conn *c)
 static void conn_timer_arm(sb_conn *c, uint64_t when)
 {
     if (sb__timer_arm(&c->timer, when, 0))
-        conn_kill(c, -ENOMEM);
+        sb__conn_kill(c, -ENOMEM);
 }
 
 /*
@@ -80,14 +85,14 @@ static void conn_timer_cb(sb_timer *t, void *udata)
 
     (void)t;
     if (c->flags & SB__C_LINGER) {
-        conn_kill(c, 0);
+        sb__conn_kill(c, 0);
         return;
     }
     if (!c->idle_ms)
         return;
     if (loop->now - c->last_active >= c->idle_ms) {
         loop->stats.timeouts++;
-        conn_kill(c, -ETIMEDOUT);
+        sb__conn_kill(c, -ETIMEDOUT);
         return;
     }
     conn_timer_arm(c, c->last_active + c->idle_ms);
@@ -97,7 +102,7 @@ static void conn_timer_cb(sb_timer *t, void *udata)
 static void conn_finish_close(sb_conn *c)
 {
     if (c->flags & SB__C_EOF_IN) {
-        conn_kill(c, 0);
+        sb__conn_kill(c, 0);
         return;
     }
     /*
@@ -124,6 +129,8 @@ static void conn_flush(sb_conn *c)
     sb_loop *loop = c->loop;
     int had = c->out.len > 0;
 
+    if (c->flags & SB__C_CONNECTING)
+        return; /* sent by sb__conn_connected() */
     if (c->out.len) {
         ssize_t n;
         do
@@ -135,7 +142,7 @@ static void conn_flush(sb_conn *c)
                 conn_update(c);
                 return;
             }
-            conn_kill(c, -errno);
+            sb__conn_kill(c, -errno);
             return;
         }
         sb__buf_consume(&c->out, (size_t)n);
@@ -159,7 +166,7 @@ static void conn_flush(sb_conn *c)
         shutdown(c->h.fd, SHUT_WR);
         c->flags |= SB__C_SHUT_DONE;
         if (c->flags & SB__C_EOF_IN) {
-            conn_kill(c, 0);
+            sb__conn_kill(c, 0);
             return;
         }
     }
@@ -189,11 +196,11 @@ static void conn_eof(sb_conn *c)
     c->flags |= SB__C_EOF_IN;
     conn_update(c);
     if (c->flags & SB__C_LINGER) {
-        conn_kill(c, 0);
+        sb__conn_kill(c, 0);
         return;
     }
     if ((c->flags & SB__C_SHUT_DONE) && !c->out.len) {
-        conn_kill(c, 0); /* both directions are done */
+        sb__conn_kill(c, 0); /* both directions are done */
         return;
     }
     if (c->flags & SB__C_CLOSING)
@@ -226,10 +233,10 @@ static void conn_readable(sb_conn *c)
     if (errno == EAGAIN || errno == EWOULDBLOCK)
         return;
     /* After our FIN the reply is out; a reset while lingering is no error. */
-    conn_kill(c, (c->flags & SB__C_LINGER) ? 0 : -errno);
+    sb__conn_kill(c, (c->flags & SB__C_LINGER) ? 0 : -errno);
 }
 
-static void conn_ready(sb__handle *h, unsigned events)
+void sb__conn_ready(sb__handle *h, unsigned events)
 {
     sb_conn *c = (sb_conn *)h;
 
@@ -245,7 +252,7 @@ static void conn_badfd(sb__handle *h)
 
     c->flags |= SB__C_FD_GONE;
     sb__loop_unregister(c->loop, h);
-    conn_kill(c, -EBADF);
+    sb__conn_kill(c, -EBADF);
 }
 
 /*
@@ -261,7 +268,7 @@ sb_conn *sb__conn_new(sb_loop *loop, int fd, sb_listener *l, const struct sockad
     if (!c)
         return NULL;
     c->h.type = SB__H_CONN;
-    c->h.ready = conn_ready;
+    c->h.ready = sb__conn_ready;
     c->h.badfd = conn_badfd;
     c->loop = loop;
     if (sb__loop_register(loop, &c->h, fd, SB_READ)) {
@@ -301,6 +308,17 @@ void sb__conn_open(sb_conn *c)
         conn_timer_arm(c, c->loop->now + c->idle_ms);
     if (c->handler.on_open && !(c->flags & SB__C_DEAD))
         c->handler.on_open(c, c->udata);
+}
+
+void sb__conn_connected(sb_conn *c)
+{
+    c->flags &= ~SB__C_CONNECTING;
+    c->h.ready = sb__conn_ready;
+    c->last_active = c->loop->now;
+    conn_update(c);
+    if (c->out.len || (c->flags & (SB__C_CLOSING | SB__C_SHUT_REQ)))
+        conn_queue_flush(c);
+    sb__conn_open(c);
 }
 
 /*
@@ -404,7 +422,7 @@ void sb_abort(sb_conn *c)
     if (!c || (c->flags & SB__C_DEAD))
         return;
     c->flags |= SB__C_ABORT;
-    conn_kill(c, SB_EABORTED);
+    sb__conn_kill(c, SB_EABORTED);
 }
 
 size_t sb_conn_pending(const sb_conn *c)

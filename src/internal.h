@@ -172,6 +172,8 @@ enum {
     SB__C_IN_FLUSH = 1u << 9,   /* on the loop's flush list */
     SB__C_ABORT = 1u << 10,     /* close with RST */
     SB__C_FD_GONE = 1u << 11,   /* fd closed behind our back: do not close */
+    SB__C_CONNECTING = 1u << 12, /* outbound connect in progress (connect.c) */
+    SB__C_PENDING_IN = 1u << 13, /* complete input buffered, on the pending list */
 };
 
 struct sb_conn {
@@ -198,6 +200,15 @@ struct sb_conn {
 sb_conn *sb__conn_new(sb_loop *loop, int fd, sb_listener *l,
                       const struct sockaddr *peer, socklen_t peer_len);
 void sb__conn_open(sb_conn *c);
+/* The normal readiness handler, for connect.c to install once connected. */
+void sb__conn_ready(sb__handle *h, unsigned events);
+/* Schedule the close with a reason (no more callbacks but on_close). */
+void sb__conn_kill(sb_conn *c, int reason);
+/*
+ * connect.c: the connect finished.  Clears SB__C_CONNECTING, installs
+ * sb__conn_ready, sends what was queued meanwhile, calls on_open.
+ */
+void sb__conn_connected(sb_conn *c);
 void sb__conn_flush_all(sb_loop *loop);
 int sb__conn_close_pending(sb_loop *loop);
 
