@@ -38,6 +38,8 @@ enum {
     SB_ERESOLVE = -30006,    /* host name could not be resolved */
     SB_EBUFFULL = -30007,    /* output queue is at its hard cap */
     SB_ESIGNAL = -30008,     /* signal cannot be watched (bad number, taken) */
+    SB_ETOOLONG = -30010,    /* message longer than the framer's maximum */
+    SB_EFRAME = -30011,      /* malformed frame header */
 };
 
 /* A human-readable message for any code returned or reported by the library. */
@@ -215,8 +217,16 @@ void sb_signal_free(sb_signal *sig);
  *            NULL, the library calls sb_close() (flush, then close).
  * on_drain   the output queue has just been flushed completely.
  * on_close   exactly once per connection: reason 0 for an orderly close,
- *            else a negative code (-ECONNRESET, -ETIMEDOUT, SB_EABORTED...).
- *            The connection is freed when it returns.
+ *            else a negative code (-ECONNRESET, -ETIMEDOUT, SB_EABORTED,
+ *            SB_ETOOLONG...).  The connection is freed when it returns.
+ * on_frame_error
+ *            the input broke the current framer (SB_ETOOLONG, SB_EFRAME).
+ *            Return 1 to keep the connection: the offending message is
+ *            skipped (an over-long line up to its delimiter, an over-long
+ *            prefixed message by its declared length) and framing goes on.
+ *            Return 0, or leave it NULL, to close: queued output is flushed,
+ *            then on_close reports the error.  A malformed header cannot be
+ *            skipped: the connection closes whatever is returned.
  */
 typedef struct sb_handler {
     void (*on_open)(sb_conn *c, void *udata);
@@ -224,6 +234,7 @@ typedef struct sb_handler {
     void (*on_eof)(sb_conn *c, void *udata);
     void (*on_drain)(sb_conn *c, void *udata);
     void (*on_close)(sb_conn *c, int reason, void *udata);
+    int (*on_frame_error)(sb_conn *c, int err, void *udata);
 } sb_handler;
 
 /* ------------------------------------------------------------- listeners */
@@ -319,6 +330,127 @@ int sb_conn_fd(const sb_conn *c);
 sb_loop *sb_conn_loop(const sb_conn *c);
 /* The listener that accepted c, or NULL once it was closed. */
 sb_listener *sb_conn_listener(const sb_conn *c);
+
+/* --------------------------------------------------------------- framing */
+
+/*
+ * How a connection's input is cut into messages.  Each on_data call then
+ * receives exactly one complete message.  The framer can be changed at any
+ * time, also from inside on_data: bytes already buffered are cut by the new
+ * framer.  Maximum lengths are enforced before anything is buffered past
+ * them, so a hostile length prefix costs nothing.
+ */
+enum {
+    SB_FRAME_RAW = 0,    /* whatever bytes arrived (the default) */
+    SB_FRAME_DELIM = 1,  /* up to a 1..16-byte delimiter */
+    SB_FRAME_FIXED = 2,  /* exactly len bytes */
+    SB_FRAME_PREFIX = 3, /* 1, 2, 4 or 8-byte big-endian length, then the bytes */
+    SB_FRAME_DIGITS = 4, /* len ASCII decimal digits giving the length, then the bytes */
+    SB_FRAME_EOF = 5     /* everything until the peer shuts down, delivered once */
+};
+#define SB_FRAME_KEEP_DELIM 1u     /* deliver the delimiter with the message */
+#define SB_FRAME_DEFAULT_MAX 65536 /* max_len 0 means this */
+#define SB_FRAME_MAX_DELIM 16
+
+/*
+ * A framer: configuration plus scanning state.  A pure function over a
+ * byte buffer (sb_framer_next), usable without sockets.  Fill it with one
+ * of the sb_framer_* initialisers.
+ */
+typedef struct sb_framer {
+    int kind;            /* SB_FRAME_* */
+    unsigned flags;      /* SB_FRAME_KEEP_DELIM */
+    size_t max_len;      /* longest message accepted (payload, no delimiter) */
+    size_t len;          /* FIXED: message length; PREFIX/DIGITS: header bytes */
+    unsigned char delim[SB_FRAME_MAX_DELIM];
+    size_t delim_len;
+    /* state */
+    size_t scanned;      /* DELIM: bytes already searched, never rescanned */
+    uint64_t skip;       /* bytes still to discard after a skipped message */
+    uint64_t skip_next;  /* what sb_framer_skip() will discard */
+    int skip_to_delim;   /* discarding up to and including the next delimiter */
+} sb_framer;
+
+/* One cut: the message is buf[off, off + len); consume `consumed` bytes. */
+typedef struct sb_frame {
+    size_t off;
+    size_t len;
+    size_t consumed;
+} sb_frame;
+
+int sb_framer_raw(sb_framer *f);
+int sb_framer_delim(sb_framer *f, const void *delim, size_t delim_len, size_t max_len,
+                    unsigned flags);
+int sb_framer_fixed(sb_framer *f, size_t len);
+int sb_framer_prefix(sb_framer *f, int nbytes, size_t max_len);
+int sb_framer_digits(sb_framer *f, int ndigits, size_t max_len);
+int sb_framer_eof(sb_framer *f, size_t max_len);
+
+/*
+ * Find the next message in buf[0, len) (the bytes not yet consumed).
+ * eof: the stream has ended (needed by SB_FRAME_EOF).
+ * Returns 1 with a message in *out; 0 when more bytes are needed, with
+ * out->consumed bytes (possibly 0) that may be dropped (skipped input); or
+ * SB_ETOOLONG / SB_EFRAME, with nothing consumed.  Never reads outside buf.
+ * Scanning state is kept in f, so the buffer must be offered again from the
+ * same position with more bytes appended.
+ */
+int sb_framer_next(sb_framer *f, const char *buf, size_t len, int eof, sb_frame *out);
+
+/*
+ * After SB_ETOOLONG: arrange to skip the offending message and go on.
+ * Returns 0, or SB_EFRAME when it cannot be skipped (malformed header,
+ * FIXED/EOF framers).
+ */
+int sb_framer_skip(sb_framer *f);
+
+/* Set c's framer (copied; scanning starts afresh on the buffered bytes). */
+int sb_conn_set_framer(sb_conn *c, const sb_framer *f);
+
+/* Shorthands for sb_framer_* + sb_conn_set_framer; 0 or -EINVAL. */
+int sb_frame_raw(sb_conn *c);
+int sb_frame_delim(sb_conn *c, const void *delim, size_t delim_len, size_t max_len,
+                   unsigned flags);
+int sb_frame_line(sb_conn *c, size_t max_len); /* "\n", delimiter stripped */
+int sb_frame_fixed(sb_conn *c, size_t len);
+int sb_frame_prefix(sb_conn *c, int nbytes, size_t max_len);
+int sb_frame_digits(sb_conn *c, int ndigits, size_t max_len);
+int sb_frame_eof(sb_conn *c, size_t max_len);
+
+/* Write-side encoders: the same framings, one sb_write's worth each. */
+int sb_write_prefixed(sb_conn *c, int nbytes, const void *data, size_t len);
+int sb_write_digits(sb_conn *c, int ndigits, const void *data, size_t len);
+int sb_write_delim(sb_conn *c, const void *data, size_t len, const void *delim,
+                   size_t delim_len);
+
+/* Network (big-endian) byte order for 16/32/64-bit values. */
+static inline void sb_put_be16(unsigned char *p, uint16_t v)
+{
+    p[0] = (unsigned char)(v >> 8);
+    p[1] = (unsigned char)v;
+}
+static inline void sb_put_be32(unsigned char *p, uint32_t v)
+{
+    sb_put_be16(p, (uint16_t)(v >> 16));
+    sb_put_be16(p + 2, (uint16_t)v);
+}
+static inline void sb_put_be64(unsigned char *p, uint64_t v)
+{
+    sb_put_be32(p, (uint32_t)(v >> 32));
+    sb_put_be32(p + 4, (uint32_t)v);
+}
+static inline uint16_t sb_get_be16(const unsigned char *p)
+{
+    return (uint16_t)((unsigned)p[0] << 8 | p[1]);
+}
+static inline uint32_t sb_get_be32(const unsigned char *p)
+{
+    return (uint32_t)sb_get_be16(p) << 16 | sb_get_be16(p + 2);
+}
+static inline uint64_t sb_get_be64(const unsigned char *p)
+{
+    return (uint64_t)sb_get_be32(p) << 32 | sb_get_be32(p + 4);
+}
 
 #ifdef __cplusplus
 }

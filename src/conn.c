@@ -2,8 +2,10 @@
  * The per-connection state machine.
  *
  * Input:  one recv() per readiness event into the loop's shared 64 KiB
- *         scratch buffer, handed to on_data straight from there (no copy,
- *         no per-connection input memory while idle).
+ *         scratch buffer.  The connection's framer cuts messages straight
+ *         from there; only an incomplete tail (or messages left over after
+ *         the per-pass cap) is copied into the connection's own input
+ *         buffer, so an idle connection holds no input memory.
  * Output: sb_write() appends to the connection's queue and puts it on the
  *         loop's flush list; the loop sends each listed connection's whole
  *         queue with one send() at the end of the iteration.  Write interest
@@ -35,7 +37,7 @@ static void conn_update(sb_conn *c)
     }
     if (!(f & SB__C_EOF_IN) &&
         ((f & SB__C_LINGER) ||
-         !(f & (SB__C_CLOSING | SB__C_PAUSED | SB__C_BACKPRESSURE))))
+         !(f & (SB__C_CLOSING | SB__C_PAUSED | SB__C_BACKPRESSURE | SB__C_PENDING_IN))))
         ev |= SB_READ;
     if ((f & SB__C_WANT_WRITE) && c->out.len)
         ev |= SB_WRITE;
@@ -67,6 +69,18 @@ static void conn_queue_flush(sb_conn *c)
     c->loop->flush_head = c;
 }
 
+/* Cut buffered input on the next pass (read interest is off meanwhile, so
+ * input is never reordered and EOF is seen only after it). */
+static void conn_queue_pending(sb_conn *c)
+{
+    if (c->flags & (SB__C_PENDING_IN | SB__C_DEAD) || c->in.len == 0)
+        return;
+    c->flags |= SB__C_PENDING_IN;
+    c->pending_next = c->loop->pending_head;
+    c->loop->pending_head = c;
+    conn_update(c);
+}
+
 static void conn_timer_arm(sb_conn *c, uint64_t when)
 {
     if (sb__timer_arm(&c->timer, when, 0))
@@ -85,7 +99,7 @@ static void conn_timer_cb(sb_timer *t, void *udata)
 
     (void)t;
     if (c->flags & SB__C_LINGER) {
-        sb__conn_kill(c, 0);
+        sb__conn_kill(c, c->err);
         return;
     }
     if (!c->idle_ms)
@@ -102,7 +116,7 @@ static void conn_timer_cb(sb_timer *t, void *udata)
 static void conn_finish_close(sb_conn *c)
 {
     if (c->flags & SB__C_EOF_IN) {
-        sb__conn_kill(c, 0);
+        sb__conn_kill(c, c->err);
         return;
     }
     /*
@@ -149,8 +163,10 @@ static void conn_flush(sb_conn *c)
         loop->stats.bytes_out += (uint64_t)n;
         c->last_active = loop->now;
     }
-    if ((c->flags & SB__C_BACKPRESSURE) && c->out.len <= c->low_water)
+    if ((c->flags & SB__C_BACKPRESSURE) && c->out.len <= c->low_water) {
         c->flags &= ~SB__C_BACKPRESSURE;
+        conn_queue_pending(c);
+    }
     if (c->out.len) {
         c->flags |= SB__C_WANT_WRITE;
         conn_update(c);
@@ -191,12 +207,93 @@ void sb__conn_flush_all(sb_loop *loop)
     }
 }
 
+/*
+ * Cut and deliver messages from buf[0, len).  from_in says whether buf is
+ * the connection's own input buffer (else the shared scratch buffer, whose
+ * unconsumed tail is then copied into the input buffer).  Delivery stops
+ * when the connection closes, pauses or hits backpressure, or after
+ * SB__MAX_MSGS_PER_EVENT messages: the rest waits on the pending list, so
+ * a flood of tiny messages neither recurses nor starves other connections.
+ * The handler may switch framers in on_data; the loop simply continues
+ * with the new framer on the remaining bytes.
+ */
+static void conn_input(sb_conn *c, const char *buf, size_t len, int from_in)
+{
+    size_t pos = 0;
+    int count = 0, capped = 0;
+
+    while (!(c->flags & (SB__C_DEAD | SB__C_CLOSING | SB__C_PAUSED | SB__C_BACKPRESSURE))) {
+        sb_frame fr;
+        int r;
+
+        if (count == SB__MAX_MSGS_PER_EVENT) {
+            capped = 1;
+            break;
+        }
+        r = sb_framer_next(&c->framer, buf + pos, len - pos, 0, &fr);
+        if (r == 1) {
+            size_t at = pos + fr.off;
+            pos += fr.consumed;
+            count++;
+            if (c->handler.on_data)
+                c->handler.on_data(c, buf + at, fr.len, c->udata);
+            continue;
+        }
+        if (r == 0) {
+            pos += fr.consumed;
+            if (fr.consumed == 0)
+                break;
+            continue;
+        }
+        /* A framing error: skip the message if the handler says so. */
+        if (c->handler.on_frame_error && c->handler.on_frame_error(c, r, c->udata) &&
+            !(c->flags & SB__C_DEAD) && sb_framer_skip(&c->framer) == 0)
+            continue;
+        if (!(c->flags & SB__C_DEAD)) {
+            sb__log(c->loop, SB_LOG_INFO, "fd %d: %s; closing", c->h.fd, sb_strerror(r));
+            if (!c->err)
+                c->err = r;
+            sb_close(c);
+        }
+        break;
+    }
+    if (c->flags & SB__C_DEAD)
+        return;
+    if (from_in) {
+        sb__buf_consume(&c->in, pos);
+        sb__buf_trim(&c->in, SB__IN_KEEP);
+    } else if (pos < len && sb__buf_append(&c->in, buf + pos, len - pos)) {
+        sb__conn_kill(c, -ENOMEM);
+        return;
+    }
+    if (capped && c->in.len)
+        conn_queue_pending(c);
+}
+
+/* Step 3a: cut input left buffered by the previous pass. */
+void sb__conn_process_pending(sb_loop *loop)
+{
+    sb_conn *list = loop->pending_head;
+
+    loop->pending_head = NULL;
+    while (list) {
+        sb_conn *c = list;
+        list = c->pending_next;
+        c->flags &= ~SB__C_PENDING_IN;
+        if (c->flags & SB__C_DEAD)
+            continue;
+        conn_update(c);
+        if (c->in.len)
+            conn_input(c, sb__buf_head(&c->in), c->in.len, 1);
+    }
+}
+
 static void conn_eof(sb_conn *c)
 {
     c->flags |= SB__C_EOF_IN;
     conn_update(c);
     if (c->flags & SB__C_LINGER) {
-        sb__conn_kill(c, 0);
+        sb__conn_kill(c, c->err);
         return;
     }
     if ((c->flags & SB__C_SHUT_DONE) && !c->out.len) {
@@ -205,6 +302,18 @@ static void conn_eof(sb_conn *c)
     }
     if (c->flags & SB__C_CLOSING)
         return; /* the flush will finish the close */
+    if (c->framer.kind == SB_FRAME_EOF) {
+        /* The whole stream is the message. */
+        sb_frame fr;
+        if (sb_framer_next(&c->framer, sb__buf_head(&c->in), c->in.len, 1, &fr) == 1 &&
+            c->handler.on_data)
+            c->handler.on_data(c, sb__buf_head(&c->in) + fr.off, fr.len, c->udata);
+        if (c->flags & (SB__C_DEAD | SB__C_CLOSING))
+            return;
+    } else if (c->in.len) {
+        sb__log(c->loop, SB_LOG_DEBUG, "fd %d: EOF inside a message; %zu bytes dropped",
+                c->h.fd, c->in.len);
+    }
     if (c->handler.on_eof)
         c->handler.on_eof(c, c->udata);
     else
@@ -222,8 +331,15 @@ static void conn_readable(sb_conn *c)
     if (n > 0) {
         loop->stats.bytes_in += (uint64_t)n;
         c->last_active = loop->now;
-        if (!(c->flags & SB__C_LINGER) && c->handler.on_data)
-            c->handler.on_data(c, loop->rbuf, (size_t)n, c->udata);
+        if (c->flags & SB__C_LINGER)
+            return; /* discarded: we are closing */
+        if (c->in.len == 0) {
+            conn_input(c, loop->rbuf, (size_t)n, 0);
+        } else if (sb__buf_append(&c->in, loop->rbuf, (size_t)n)) {
+            sb__conn_kill(c, -ENOMEM);
+        } else {
+            conn_input(c, sb__buf_head(&c->in), c->in.len, 1);
+        }
         return;
     }
     if (n == 0) {
@@ -233,7 +349,7 @@ static void conn_readable(sb_conn *c)
     if (errno == EAGAIN || errno == EWOULDBLOCK)
         return;
     /* After our FIN the reply is out; a reset while lingering is no error. */
-    sb__conn_kill(c, (c->flags & SB__C_LINGER) ? 0 : -errno);
+    sb__conn_kill(c, (c->flags & SB__C_LINGER) ? c->err : -errno);
 }
 
 void sb__conn_ready(sb__handle *h, unsigned events)
@@ -365,6 +481,12 @@ int sb__conn_close_pending(sb_loop *loop)
                 pp = &(*pp)->flush_next;
             *pp = c->flush_next;
         }
+        if (c->flags & SB__C_PENDING_IN) {
+            sb_conn **pp = &loop->pending_head;
+            while (*pp != c)
+                pp = &(*pp)->pending_next;
+            *pp = c->pending_next;
+        }
         sb__buf_free(&c->in);
         sb__buf_free(&c->out);
         free(c);
@@ -375,27 +497,57 @@ int sb__conn_close_pending(sb_loop *loop)
 
 /* ------------------------------------------------------------ public API */
 
-int sb_write(sb_conn *c, const void *data, size_t len)
+/*
+ * Queue up to three pieces as one unit (header, payload, trailer): either
+ * all are queued or none.  Returns 0, SB_ECLOSED, SB_EBUFFULL or -ENOMEM.
+ */
+int sb__conn_write3(sb_conn *c, const void *a, size_t alen, const void *b, size_t blen,
+                    const void *d, size_t dlen)
 {
+    size_t len = alen + blen + dlen;
     int rc;
 
     if (!c)
         return -EINVAL;
     if (c->flags & (SB__C_DEAD | SB__C_CLOSING | SB__C_SHUT_REQ))
         return SB_ECLOSED;
+    if (len < blen)
+        return -ENOMEM;
     if (len == 0)
         return 0;
-    if (c->max_output && c->out.len + len > c->max_output)
+    if (c->max_output && (len > c->max_output || c->out.len > c->max_output - len))
         return SB_EBUFFULL;
-    rc = sb__buf_append(&c->out, data, len);
+    rc = sb__buf_reserve(&c->out, len);
     if (rc)
         return rc;
+    if (alen)
+        sb__buf_append(&c->out, a, alen);
+    if (blen)
+        sb__buf_append(&c->out, b, blen);
+    if (dlen)
+        sb__buf_append(&c->out, d, dlen);
     if (c->out.len > c->high_water && !(c->flags & SB__C_BACKPRESSURE)) {
         c->flags |= SB__C_BACKPRESSURE;
         conn_update(c);
     }
     if (!(c->flags & SB__C_WANT_WRITE))
         conn_queue_flush(c);
+    return 0;
+}
+
+int sb_write(sb_conn *c, const void *data, size_t len)
+{
+    return sb__conn_write3(c, NULL, 0, data, len, NULL, 0);
+}
+
+int sb_conn_set_framer(sb_conn *c, const sb_framer *f)
+{
+    if (!c || !f || f->kind < SB_FRAME_RAW || f->kind > SB_FRAME_EOF)
+        return -EINVAL;
+    c->framer = *f;
+    sb__framer_reset(&c->framer);
+    /* Outside on_data, bytes already buffered are cut on the next pass. */
+    conn_queue_pending(c);
     return 0;
 }
 
@@ -464,6 +616,7 @@ void sb_conn_resume(sb_conn *c)
 {
     c->flags &= ~SB__C_PAUSED;
     conn_update(c);
+    conn_queue_pending(c);
 }
 
 void sb_conn_set_udata(sb_conn *c, void *udata)

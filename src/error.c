@@ -18,6 +18,8 @@ static const struct {
     {SB_ERESOLVE, "host name could not be resolved"},
     {SB_EBUFFULL, "output queue is full"},
     {SB_ESIGNAL, "signal cannot be watched (invalid or already watched)"},
+    {SB_ETOOLONG, "message longer than the maximum length"},
+    {SB_EFRAME, "malformed frame header"},
 };
 
 /*

@@ -19,6 +19,8 @@
 #define SB__DEFAULT_HIGH_WATER (1024 * 1024)
 #define SB__DEFAULT_LINGER_MS 2000
 #define SB__EMFILE_BACKOFF_MS 100
+#define SB__MAX_MSGS_PER_EVENT 128   /* messages delivered per connection per pass */
+#define SB__IN_KEEP (16 * 1024)       /* input capacity kept when empty */
 
 #if defined(__GNUC__)
 #define SB__PRINTF(f, a) __attribute__((format(printf, f, a)))
@@ -75,6 +77,11 @@ static inline unsigned sb__fdset_get(const sb__fdset *s, int fd)
         return 0;
     return ((s->rd[w] & m) ? SB_READ : 0u) | ((s->wr[w] & m) ? SB_WRITE : 0u);
 }
+
+/* ------------------------------------------------------------ framing.c */
+
+/* Forget the scanning state (a new framer, or the same one restarted). */
+void sb__framer_reset(sb_framer *f);
 
 /* -------------------------------------------------------------- timer.c */
 
@@ -184,6 +191,8 @@ struct sb_conn {
     void *udata;
     unsigned flags;
     int reason;           /* close reason once DEAD */
+    int err;              /* reason for a graceful close forced by an error */
+    sb_framer framer;
     sb__buf in;           /* bytes received and not yet delivered */
     sb__buf out;          /* bytes queued and not yet sent */
     size_t high_water, low_water, max_output;
@@ -193,6 +202,7 @@ struct sb_conn {
     sb_conn *next, *prev; /* all connections of the loop */
     sb_conn *flush_next;
     sb_conn *close_next;
+    sb_conn *pending_next; /* complete input buffered, to cut next pass */
     struct sockaddr_storage peer;
     socklen_t peer_len;
 };
@@ -210,6 +220,9 @@ void sb__conn_kill(sb_conn *c, int reason);
  */
 void sb__conn_connected(sb_conn *c);
 void sb__conn_flush_all(sb_loop *loop);
+void sb__conn_process_pending(sb_loop *loop);
+int sb__conn_write3(sb_conn *c, const void *a, size_t alen, const void *b, size_t blen,
+                    const void *d, size_t dlen);
 int sb__conn_close_pending(sb_loop *loop);
 
 /* -------------------------------------------------------------- loop.c */
@@ -232,6 +245,7 @@ struct sb_loop {
     sb_conn *conns;      /* all connections */
     sb_conn *flush_head; /* connections with output to send */
     sb_conn *close_head; /* connections to finish closing */
+    sb_conn *pending_head; /* connections with buffered input to cut */
     sb__handle *free_head;
     sb_listener *listeners;
     char *rbuf;          /* shared recv scratch, SB__READ_CHUNK bytes */

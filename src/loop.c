@@ -262,7 +262,7 @@ int sb_loop_run_once(sb_loop *loop, int timeout_ms)
             timeout = (int)delay;
     }
     /* Pending work, or nothing that could ever wake a blocking select(). */
-    if (loop->flush_head || loop->close_head || !loop_alive(loop))
+    if (loop->flush_head || loop->close_head || loop->pending_head || !loop_alive(loop))
         timeout = 0;
 
     /* 2: select */
@@ -271,7 +271,8 @@ int sb_loop_run_once(sb_loop *loop, int timeout_ms)
     n = sb__fdset_wait(&loop->fds, timeout);
     update_time(loop);
 
-    /* 3: dispatch */
+    /* 3: dispatch (first, input left buffered by the previous pass) */
+    sb__conn_process_pending(loop);
     if (n > 0) {
         dispatch(loop);
     } else if (n == -EBADF) {

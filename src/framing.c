@@ -1,0 +1,322 @@
+/*
+ * Framers: how a byte stream is cut into messages (the HOWTO's fixed
+ * length, delimited, length-prefixed, or until shutdown).  Pure functions
+ * over a byte buffer: no sockets, no allocation, unit-testable and fuzzable.
+ *
+ * Maximum lengths are checked as soon as the evidence is there (a prefix
+ * header, the max_len + 1 first bytes of a line), so the caller never needs
+ * to buffer more than max_len + header/delimiter bytes for one message.
+ */
+#include "internal.h"
+
+#include <errno.h>
+#include <string.h>
+
+#define SKIP_TO_DELIM UINT64_MAX /* skip_next marker: skip past a delimiter */
+
+void sb__framer_reset(sb_framer *f)
+{
+    f->scanned = 0;
+    f->skip = 0;
+    f->skip_next = 0;
+    f->skip_to_delim = 0;
+}
+
+static int framer_init(sb_framer *f, int kind, size_t max_len)
+{
+    if (!f)
+        return -EINVAL;
+    memset(f, 0, sizeof(*f));
+    f->kind = kind;
+    f->max_len = max_len ? max_len : SB_FRAME_DEFAULT_MAX;
+    return 0;
+}
+
+int sb_framer_raw(sb_framer *f)
+{
+    return framer_init(f, SB_FRAME_RAW, 0);
+}
+
+int sb_framer_delim(sb_framer *f, const void *delim, size_t delim_len, size_t max_len,
+                    unsigned flags)
+{
+    if (!delim || delim_len == 0 || delim_len > SB_FRAME_MAX_DELIM ||
+        (flags & ~SB_FRAME_KEEP_DELIM) || framer_init(f, SB_FRAME_DELIM, max_len))
+        return -EINVAL;
+    memcpy(f->delim, delim, delim_len);
+    f->delim_len = delim_len;
+    f->flags = flags;
+    return 0;
+}
+
+int sb_framer_fixed(sb_framer *f, size_t len)
+{
+    if (len == 0 || framer_init(f, SB_FRAME_FIXED, len))
+        return -EINVAL;
+    f->len = len;
+    return 0;
+}
+
+int sb_framer_prefix(sb_framer *f, int nbytes, size_t max_len)
+{
+    if ((nbytes != 1 && nbytes != 2 && nbytes != 4 && nbytes != 8) ||
+        framer_init(f, SB_FRAME_PREFIX, max_len))
+        return -EINVAL;
+    f->len = (size_t)nbytes;
+    return 0;
+}
+
+int sb_framer_digits(sb_framer *f, int ndigits, size_t max_len)
+{
+    /* 19 digits is the most a 64-bit length can hold without overflow. */
+    if (ndigits < 1 || ndigits > 19 || framer_init(f, SB_FRAME_DIGITS, max_len))
+        return -EINVAL;
+    f->len = (size_t)ndigits;
+    return 0;
+}
+
+int sb_framer_eof(sb_framer *f, size_t max_len)
+{
+    return framer_init(f, SB_FRAME_EOF, max_len);
+}
+
+/*
+ * Search buf for the delimiter, starting at the first start position not
+ * yet checked (f->scanned), so a line arriving a byte at a time costs O(n)
+ * in total.  Returns the start index, or -1; f->scanned is advanced past
+ * every position checked.  Only positions <= limit are candidates.
+ */
+static ptrdiff_t find_delim(sb_framer *f, const char *buf, size_t len, size_t limit)
+{
+    const unsigned char *d = f->delim;
+    size_t dl = f->delim_len, i = f->scanned, last;
+
+    if (len < dl)
+        return -1;
+    last = len - dl < limit ? len - dl : limit;
+    while (i <= last) {
+        const char *p = memchr(buf + i, d[0], last - i + 1);
+        if (!p)
+            break;
+        i = (size_t)(p - buf);
+        if (memcmp(p + 1, d + 1, dl - 1) == 0)
+            return (ptrdiff_t)i;
+        i++;
+    }
+    f->scanned = last + 1 > f->scanned ? last + 1 : f->scanned;
+    return -1;
+}
+
+static int next_delim(sb_framer *f, const char *buf, size_t len, sb_frame *out)
+{
+    size_t dl = f->delim_len;
+    ptrdiff_t at;
+
+    if (f->skip_to_delim) {
+        at = find_delim(f, buf, len, SIZE_MAX);
+        if (at >= 0) {
+            out->consumed = (size_t)at + dl;
+            f->skip_to_delim = 0;
+            f->scanned = 0;
+            return 0;
+        }
+        /* Drop what cannot hold the start of a delimiter. */
+        out->consumed = len >= dl ? len - (dl - 1) : 0;
+        f->scanned -= out->consumed < f->scanned ? out->consumed : f->scanned;
+        return 0;
+    }
+    at = find_delim(f, buf, len, f->max_len);
+    if (at >= 0) {
+        out->off = 0;
+        out->len = (size_t)at + ((f->flags & SB_FRAME_KEEP_DELIM) ? dl : 0);
+        out->consumed = (size_t)at + dl;
+        f->scanned = 0;
+        return 1;
+    }
+    if (f->scanned > f->max_len) {
+        /* Every allowed start position checked: the line is too long. */
+        f->skip_next = SKIP_TO_DELIM;
+        return SB_ETOOLONG;
+    }
+    return 0;
+}
+
+/* A length header was read: deliver, wait, or reject before buffering. */
+static int next_sized(sb_framer *f, uint64_t mlen, size_t hdr, size_t len, sb_frame *out)
+{
+    if (mlen > f->max_len) {
+        f->skip_next = mlen > UINT64_MAX - hdr - 1 ? UINT64_MAX - 1 : mlen + hdr;
+        return SB_ETOOLONG;
+    }
+    if (len - hdr < mlen)
+        return 0;
+    out->off = hdr;
+    out->len = (size_t)mlen;
+    out->consumed = hdr + (size_t)mlen;
+    return 1;
+}
+
+int sb_framer_next(sb_framer *f, const char *buf, size_t len, int eof, sb_frame *out)
+{
+    size_t i, n;
+
+    out->off = out->len = out->consumed = 0;
+    if (f->skip) {
+        n = f->skip < len ? (size_t)f->skip : len;
+        f->skip -= n;
+        out->consumed = n;
+        return 0;
+    }
+    switch (f->kind) {
+    case SB_FRAME_RAW:
+        if (len == 0)
+            return 0;
+        out->len = out->consumed = len;
+        return 1;
+    case SB_FRAME_FIXED:
+        if (len < f->len)
+            return 0;
+        out->len = out->consumed = f->len;
+        return 1;
+    case SB_FRAME_DELIM:
+        return next_delim(f, buf, len, out);
+    case SB_FRAME_PREFIX: {
+        uint64_t mlen = 0;
+        if (len < f->len)
+            return 0;
+        for (i = 0; i < f->len; i++)
+            mlen = mlen << 8 | (unsigned char)buf[i];
+        return next_sized(f, mlen, f->len, len, out);
+    }
+    case SB_FRAME_DIGITS: {
+        uint64_t mlen = 0;
+        /* Reject a bad header byte as soon as it arrives. */
+        for (i = 0; i < f->len && i < len; i++) {
+            if (buf[i] < '0' || buf[i] > '9') {
+                f->skip_next = 0;
+                return SB_EFRAME;
+            }
+            mlen = mlen * 10 + (uint64_t)(buf[i] - '0');
+        }
+        if (len < f->len)
+            return 0;
+        return next_sized(f, mlen, f->len, len, out);
+    }
+    case SB_FRAME_EOF:
+        if (f->scanned)
+            return 0; /* already delivered */
+        if (len > f->max_len) {
+            f->skip_next = 0;
+            return SB_ETOOLONG;
+        }
+        if (!eof)
+            return 0;
+        f->scanned = 1;
+        out->len = out->consumed = len;
+        return 1;
+    default:
+        return SB_EFRAME;
+    }
+}
+
+int sb_framer_skip(sb_framer *f)
+{
+    uint64_t n = f->skip_next;
+
+    f->skip_next = 0;
+    if (n == 0 || f->kind == SB_FRAME_EOF)
+        return SB_EFRAME;
+    if (n == SKIP_TO_DELIM) {
+        f->skip_to_delim = 1; /* f->scanned still marks what has no delimiter */
+        return 0;
+    }
+    f->skip = n;
+    return 0;
+}
+
+/* ------------------------------------------------- connection shorthands */
+
+int sb_frame_raw(sb_conn *c)
+{
+    sb_framer f;
+    sb_framer_raw(&f);
+    return sb_conn_set_framer(c, &f);
+}
+
+int sb_frame_delim(sb_conn *c, const void *delim, size_t delim_len, size_t max_len,
+                   unsigned flags)
+{
+    sb_framer f;
+    int rc = sb_framer_delim(&f, delim, delim_len, max_len, flags);
+    return rc ? rc : sb_conn_set_framer(c, &f);
+}
+
+int sb_frame_line(sb_conn *c, size_t max_len)
+{
+    return sb_frame_delim(c, "\n", 1, max_len, 0);
+}
+
+int sb_frame_fixed(sb_conn *c, size_t len)
+{
+    sb_framer f;
+    int rc = sb_framer_fixed(&f, len);
+    return rc ? rc : sb_conn_set_framer(c, &f);
+}
+
+int sb_frame_prefix(sb_conn *c, int nbytes, size_t max_len)
+{
+    sb_framer f;
+    int rc = sb_framer_prefix(&f, nbytes, max_len);
+    return rc ? rc : sb_conn_set_framer(c, &f);
+}
+
+int sb_frame_digits(sb_conn *c, int ndigits, size_t max_len)
+{
+    sb_framer f;
+    int rc = sb_framer_digits(&f, ndigits, max_len);
+    return rc ? rc : sb_conn_set_framer(c, &f);
+}
+
+int sb_frame_eof(sb_conn *c, size_t max_len)
+{
+    sb_framer f;
+    int rc = sb_framer_eof(&f, max_len);
+    return rc ? rc : sb_conn_set_framer(c, &f);
+}
+
+/* ---------------------------------------------------- write-side encoders */
+
+int sb_write_prefixed(sb_conn *c, int nbytes, const void *data, size_t len)
+{
+    unsigned char hdr[8];
+    uint64_t v = len;
+    int i;
+
+    if (nbytes != 1 && nbytes != 2 && nbytes != 4 && nbytes != 8)
+        return -EINVAL;
+    if (nbytes < 8 && v >> (8 * nbytes))
+        return SB_ETOOLONG;
+    for (i = nbytes - 1; i >= 0; i--, v >>= 8)
+        hdr[i] = (unsigned char)v;
+    return sb__conn_write3(c, hdr, (size_t)nbytes, data, len, NULL, 0);
+}
+
+int sb_write_digits(sb_conn *c, int ndigits, const void *data, size_t len)
+{
+    char hdr[20];
+    uint64_t v = len;
+    int i;
+
+    if (ndigits < 1 || ndigits > 19)
+        return -EINVAL;
+    for (i = ndigits - 1; i >= 0; i--, v /= 10)
+        hdr[i] = (char)('0' + v % 10);
+    if (v)
+        return SB_ETOOLONG; /* does not fit in ndigits */
+    return sb__conn_write3(c, hdr, (size_t)ndigits, data, len, NULL, 0);
+}
+
+int sb_write_delim(sb_conn *c, const void *data, size_t len, const void *delim, size_t delim_len)
+{
+    return sb__conn_write3(c, NULL, 0, data, len, delim, delim_len);
+}
