@@ -299,7 +299,7 @@ static void cfc_close(sb_conn *c, int reason, void *u)
     x->closes++;
 }
 
-static const sb_handler cfc_handler = {cfc_open, cfc_data, NULL, NULL, cfc_close};
+static const sb_handler cfc_handler = {cfc_open, cfc_data, NULL, NULL, cfc_close, NULL};
 
 START_TEST(test_close_own_from_callback)
 {
@@ -516,7 +516,7 @@ static void linger_close(sb_conn *c, int reason, void *u)
 
 START_TEST(test_lingering_close)
 {
-    static const sb_handler h = {NULL, linger_data, NULL, NULL, linger_close};
+    static const sb_handler h = {NULL, linger_data, NULL, NULL, linger_close, NULL};
     sb_loop *loop = sb_loop_new();
     lingerx x = {0, 0, 0};
     sb_listener *l = sb_listen(loop, "127.0.0.1:0", &h, &x, NULL, NULL);
@@ -576,7 +576,7 @@ static void shut_close(sb_conn *c, int reason, void *u)
 
 START_TEST(test_shutdown_keeps_reading)
 {
-    static const sb_handler h = {NULL, shut_data, NULL, NULL, shut_close};
+    static const sb_handler h = {NULL, shut_data, NULL, NULL, shut_close, NULL};
     sb_loop *loop = sb_loop_new();
     shutx x = {0, 0, 0, 0};
     sb_listener *l = sb_listen(loop, "127.0.0.1:0", &h, &x, NULL, NULL);
@@ -622,7 +622,7 @@ static void abort_data(sb_conn *c, const char *d, size_t n, void *u)
 
 START_TEST(test_abort_resets)
 {
-    static const sb_handler h = {NULL, abort_data, NULL, NULL, linger_close};
+    static const sb_handler h = {NULL, abort_data, NULL, NULL, linger_close, NULL};
     sb_loop *loop = sb_loop_new();
     lingerx x = {0, 0, 0};
     sb_listener *l = sb_listen(loop, "127.0.0.1:0", &h, &x, NULL, NULL);

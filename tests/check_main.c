@@ -17,6 +17,7 @@ int main(void)
     srunner_add_suite(sr, sb_listener_suite());
     srunner_add_suite(sr, sb_conn_suite());
     srunner_add_suite(sr, sb_echod_suite());
+    srunner_add_suite(sr, sb_framing_suite());
     srunner_run_all(sr, CK_NORMAL);
     failed = srunner_ntests_failed(sr);
     srunner_free(sr);

@@ -140,7 +140,7 @@ static void tus_close(sb_conn *c, int reason, void *udata)
         s->last = NULL;
 }
 
-const sb_handler tu_echo_handler = {tus_open, tus_data, tus_eof, tus_drain, tus_close};
+const sb_handler tu_echo_handler = {tus_open, tus_data, tus_eof, tus_drain, tus_close, NULL};
 
 void tu_server_start(tu_server *s, sb_loop *loop, const char *addr, const sb_listen_opts *o)
 {

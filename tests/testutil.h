@@ -17,6 +17,7 @@ Suite *sb_loop_suite(void);
 Suite *sb_listener_suite(void);
 Suite *sb_conn_suite(void);
 Suite *sb_echod_suite(void);
+Suite *sb_framing_suite(void);
 
 /* Number of open fds in this process (from /proc/self/fd). */
 int tu_count_fds(void);
