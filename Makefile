@@ -7,6 +7,7 @@
 #   make install PREFIX=/usr/local DESTDIR=
 #   make SANITIZE=address,undefined check
 #   make valgrind             the suites under valgrind (CK_FORK=no)
+#   make fuzz / fuzz-run      libFuzzer targets per framer (clang), bounded run
 #   make clean
 #
 # User CFLAGS/LDFLAGS are appended to, never overridden.
@@ -52,7 +53,7 @@ STATIC   := $(BUILD)/lib$(NAME).a
 SHARED   := $(BUILD)/lib$(NAME).so.$(VERSION)
 SONAME   := lib$(NAME).so.$(SOVERSION)
 
-.PHONY: all check run install uninstall clean valgrind deps-check
+.PHONY: all check run install uninstall clean valgrind deps-check fuzz fuzz-run
 .PRECIOUS: $(BUILD)/demos/%.o
 all: $(STATIC) $(SHARED) $(DEMO_BIN)
 
@@ -105,6 +106,34 @@ valgrind: all $(TEST_BIN)
 
 run: $(BUILD)/sb-echod
 	$(BUILD)/sb-echod --listen 127.0.0.1:7777
+
+# ------------------------------------------------------------------- fuzz
+# One libFuzzer target per framer, built with clang.  `make fuzz-run` runs
+# each for FUZZ_SECONDS (CI: 10 s each, 60 s in all).
+
+FUZZ_CC      ?= clang
+FUZZ_SECONDS ?= 10
+FUZZ_KINDS   := raw delim fixed prefix digits eof
+FUZZ_BIN     := $(addprefix build/fuzz/fuzz_,$(FUZZ_KINDS))
+FUZZ_FLAGS   := -std=c11 -g -O1 -D_GNU_SOURCE -Iinclude -Isrc \
+                -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all
+
+fuzz: $(FUZZ_BIN)
+
+build/fuzz/fuzz_%: tests/fuzz/fuzz_framer.c src/framing.c src/error.c include/switchboard.h
+	@mkdir -p build/fuzz/corpus_$*
+	$(FUZZ_CC) $(FUZZ_FLAGS) -DFUZZ_KIND=SB_FRAME_$(shell echo $* | tr a-z A-Z) \
+	    -o $@ tests/fuzz/fuzz_framer.c src/framing.c src/error.c
+
+fuzz-run: $(FUZZ_BIN)
+	for k in $(FUZZ_KINDS); do \
+	    if build/fuzz/fuzz_$$k -max_total_time=$(FUZZ_SECONDS) -max_len=4096 \
+	        build/fuzz/corpus_$$k > build/fuzz/$$k.log 2>&1; then \
+	        echo "fuzz_$$k: $$(grep -o 'Done [0-9]* runs' build/fuzz/$$k.log), no failure"; \
+	    else \
+	        tail -n 40 build/fuzz/$$k.log; echo "fuzz_$$k FAILED"; exit 1; \
+	    fi; \
+	done
 
 # ---------------------------------------------------------------- install
 
