@@ -43,11 +43,15 @@ SB_LDFLAGS  := $(SANFLAGS)
 
 LIB_SRC  := $(wildcard src/*.c)
 LIB_OBJ  := $(patsubst src/%.c,$(BUILD)/obj/%.o,$(LIB_SRC))
-DEMOS    := sb-echod
+DEMOS    := $(patsubst demos/%.c,%,$(wildcard demos/sb-*.c))
 DEMO_BIN := $(addprefix $(BUILD)/,$(DEMOS))
 TEST_SRC := $(wildcard tests/*.c)
 TEST_OBJ := $(patsubst tests/%.c,$(BUILD)/tests/%.o,$(TEST_SRC))
 TEST_BIN := $(BUILD)/tests/check_switchboard
+# The suites link a second build of the library with the fault-injection
+# seam on (-DSB_FAULTS, see src/internal.h and tests/fault.c).
+TLIB_OBJ := $(patsubst src/%.c,$(BUILD)/tobj/%.o,$(LIB_SRC))
+TLIB     := $(BUILD)/libswitchboard-faults.a
 
 STATIC   := $(BUILD)/lib$(NAME).a
 SHARED   := $(BUILD)/lib$(NAME).so.$(VERSION)
@@ -59,6 +63,13 @@ all: $(STATIC) $(SHARED) $(DEMO_BIN)
 
 $(BUILD)/obj/%.o: src/%.c | $(BUILD)/obj
 	$(CC) $(SB_CPPFLAGS) $(CPPFLAGS) $(SB_CFLAGS) $(CFLAGS) -c $< -o $@
+
+$(BUILD)/tobj/%.o: src/%.c | $(BUILD)/tobj
+	$(CC) $(SB_CPPFLAGS) -DSB_FAULTS $(CPPFLAGS) $(SB_CFLAGS) $(CFLAGS) -c $< -o $@
+
+$(TLIB): $(TLIB_OBJ)
+	rm -f $@
+	$(AR) rcs $@ $^
 
 $(STATIC): $(LIB_OBJ)
 	rm -f $@
@@ -85,10 +96,10 @@ deps-check:
 	@sh tests/install-deps.sh
 
 $(BUILD)/tests/%.o: tests/%.c | $(BUILD)/tests deps-check
-	$(CC) $(SB_CPPFLAGS) -DSB_TEST_BUILD_DIR='"$(BUILD)"' $(CPPFLAGS) $(CHECK_CFLAGS) \
+	$(CC) $(SB_CPPFLAGS) -DSB_FAULTS -DSB_TEST_BUILD_DIR='"$(BUILD)"' $(CPPFLAGS) $(CHECK_CFLAGS) \
 	    $(SB_CFLAGS) $(CFLAGS) -c $< -o $@
 
-$(TEST_BIN): $(TEST_OBJ) $(STATIC)
+$(TEST_BIN): $(TEST_OBJ) $(TLIB)
 	$(CC) $(SB_LDFLAGS) $(LDFLAGS) -o $@ $^ $(CHECK_LIBS) $(LDLIBS)
 
 # The README's example must keep compiling against the real header.
@@ -157,10 +168,10 @@ uninstall:
 	rm -f $(DESTDIR)$(INCDIR)/switchboard.h $(DESTDIR)$(LIBDIR)/lib$(NAME).* \
 	    $(DESTDIR)$(PCDIR)/$(NAME).pc $(addprefix $(DESTDIR)$(BINDIR)/,$(DEMOS))
 
-$(BUILD) $(BUILD)/obj $(BUILD)/demos $(BUILD)/tests:
+$(BUILD) $(BUILD)/obj $(BUILD)/tobj $(BUILD)/demos $(BUILD)/tests:
 	mkdir -p $@
 
 clean:
 	rm -rf build
 
--include $(LIB_OBJ:.o=.d) $(TEST_OBJ:.o=.d) $(patsubst %,$(BUILD)/demos/%.d,$(DEMOS))
+-include $(LIB_OBJ:.o=.d) $(TLIB_OBJ:.o=.d) $(TEST_OBJ:.o=.d) $(patsubst %,$(BUILD)/demos/%.d,$(DEMOS))

@@ -2,8 +2,12 @@
  * sb-echod — the switchboard echo daemon (Python in a Nutshell, Example
  * 19-1, for any number of clients at once).  Built only on the public API.
  *
- * Every byte received is written back.  When a client half-closes, the
- * daemon finishes echoing what it received, then closes its side.
+ * Every byte received is written back (--frame raw, the default), or every
+ * framed message is echoed in the same framing (--frame line, crlf,
+ * prefix1|2|4|8, digits:N, fixed:N, eof); malformed or oversized messages
+ * (--max-message) close that client after what was already queued for it.
+ * When a client half-closes, the daemon finishes echoing what it received,
+ * then closes its side.  --udp ADDR also echoes datagrams (Example 19-3).
  * SIGTERM / SIGINT: stop accepting, flush what is queued, exit 0.
  */
 #include "switchboard.h"
@@ -28,19 +32,93 @@ typedef struct echod {
     int log_level;
     int stopping;
     unsigned long conns;
+    sb_udp *udp[MAX_LISTEN]; /* --udp endpoints */
+    int nudp;
+    sb_framer framer;  /* each client's framer */
+    int frame_mode;    /* how replies are framed: one of FRAME_* */
+    int frame_arg;     /* prefix bytes / digits */
 } echod;
+
+enum { FRAME_RAW, FRAME_LINE, FRAME_CRLF, FRAME_PREFIX, FRAME_DIGITS, FRAME_FIXED, FRAME_EOF };
+
+/* Parse --frame MODE into d's framer.  Returns 0 or -1 (message printed). */
+static int parse_frame(echod *d, const char *mode, size_t max)
+{
+    char *end;
+    long n;
+    int rc = -1;
+
+    if (strcmp(mode, "raw") == 0) {
+        d->frame_mode = FRAME_RAW;
+        rc = sb_framer_raw(&d->framer);
+    } else if (strcmp(mode, "line") == 0) {
+        d->frame_mode = FRAME_LINE;
+        rc = sb_framer_delim(&d->framer, "\n", 1, max, 0);
+    } else if (strcmp(mode, "crlf") == 0) {
+        d->frame_mode = FRAME_CRLF;
+        rc = sb_framer_delim(&d->framer, "\r\n", 2, max, 0);
+    } else if (strncmp(mode, "prefix", 6) == 0) {
+        d->frame_mode = FRAME_PREFIX;
+        n = strtol(mode + 6, &end, 10);
+        if (*end == '\0' && mode[6] != '\0' && (n == 1 || n == 2 || n == 4 || n == 8)) {
+            d->frame_arg = (int)n;
+            rc = sb_framer_prefix(&d->framer, (int)n, max);
+        }
+    } else if (strncmp(mode, "digits:", 7) == 0) {
+        d->frame_mode = FRAME_DIGITS;
+        n = strtol(mode + 7, &end, 10);
+        if (*end == '\0' && mode[7] != '\0' && n >= 1 && n <= 19) {
+            d->frame_arg = (int)n;
+            rc = sb_framer_digits(&d->framer, (int)n, max);
+        }
+    } else if (strncmp(mode, "fixed:", 6) == 0) {
+        d->frame_mode = FRAME_FIXED;
+        n = strtol(mode + 6, &end, 10);
+        if (*end == '\0' && mode[6] != '\0' && n >= 1 && (size_t)n <= max)
+            rc = sb_framer_fixed(&d->framer, (size_t)n);
+    } else if (strcmp(mode, "eof") == 0) {
+        d->frame_mode = FRAME_EOF;
+        rc = sb_framer_eof(&d->framer, max);
+    }
+    if (rc)
+        fprintf(stderr,
+                "sb-echod: invalid --frame '%s' (want raw, line, crlf, prefix1, prefix2, "
+                "prefix4, prefix8, digits:N with N 1..19, fixed:N with N 1..%zu, or eof)\n",
+                mode, max);
+    return rc ? -1 : 0;
+}
 
 static void echo_open(sb_conn *c, void *udata)
 {
     echod *d = udata;
-    (void)c;
     d->conns++;
+    if (d->frame_mode != FRAME_RAW)
+        sb_conn_set_framer(c, &d->framer);
 }
 
+/* Echo one message, framed the way it came. */
 static void echo_data(sb_conn *c, const char *data, size_t len, void *udata)
 {
-    (void)udata;
-    if (sb_write(c, data, len) < 0)
+    echod *d = udata;
+    int rc;
+
+    switch (d->frame_mode) {
+    case FRAME_LINE:
+        rc = sb_write_delim(c, data, len, "\n", 1);
+        break;
+    case FRAME_CRLF:
+        rc = sb_write_delim(c, data, len, "\r\n", 2);
+        break;
+    case FRAME_PREFIX:
+        rc = sb_write_prefixed(c, d->frame_arg, data, len);
+        break;
+    case FRAME_DIGITS:
+        rc = sb_write_digits(c, d->frame_arg, data, len);
+        break;
+    default:
+        rc = sb_write(c, data, len);
+    }
+    if (rc < 0)
         sb_abort(c);
 }
 
@@ -58,6 +136,36 @@ static void echo_close(sb_conn *c, int reason, void *udata)
     if (--d->conns == 0 && d->grace) {
         sb_timer_free(d->grace);
         d->grace = NULL;
+    }
+}
+
+/* Echo a datagram to its sender.  A truncated one is not echoed (the
+ * client would get a cut copy); a reply the socket cannot take now is
+ * dropped, as UDP may drop it anyway.  Both are logged at info level. */
+static void echo_datagram(sb_udp *u, const char *data, size_t len, const sb_addr *from, int err,
+                          void *udata)
+{
+    echod *d = udata;
+    char peer[128];
+    int rc = err;
+
+    if (!err && (rc = sb_udp_send(u, from, data, len)) == 0)
+        return;
+    if (d->log_level >= SB_LOG_INFO) {
+        if (!from || sb_addr_format(from, peer, sizeof(peer)) < 0)
+            strcpy(peer, "?");
+        fprintf(stderr, "sb-echod: datagram from %s not echoed: %s\n", peer,
+                err == -EMSGSIZE ? "truncated (longer than 65536 bytes)" : sb_strerror(rc));
+    }
+}
+
+static void udp_close_all(echod *d)
+{
+    int i;
+
+    for (i = 0; i < d->nudp; i++) {
+        sb_udp_free(d->udp[i]);
+        d->udp[i] = NULL;
     }
 }
 
@@ -93,6 +201,7 @@ static void on_signal(sb_signal *s, int signum, void *udata)
         sb_listener_close(d->listeners[i]);
         d->listeners[i] = NULL;
     }
+    udp_close_all(d);
     if (d->conns == 0)
         return;
     sb_loop_close_all(d->loop);
@@ -108,10 +217,15 @@ static void usage(FILE *f)
             "Echo every byte back to each client.\n\n"
             "  -l, --listen ADDR        listen on ADDR (repeatable; default 127.0.0.1:7777)\n"
             "                           ADDR: host:port, [v6addr]:port, *:port, unix:/path\n"
+            "  -u, --udp ADDR           also echo datagrams on ADDR (repeatable; same forms)\n"
             "  -c, --max-conns N        at most N clients at once (0 = no limit)\n"
             "  -t, --idle-timeout SECS  close clients idle this long (0 = never; default 0)\n"
             "  -b, --max-buffer BYTES   per-client output queued before reading pauses\n"
             "                           (default 1048576)\n"
+            "  -f, --frame MODE         echo framed messages: raw (default), line, crlf,\n"
+            "                           prefix1|2|4|8, digits:N, fixed:N, eof\n"
+            "  -m, --max-message BYTES  longest message accepted (default 65536);\n"
+            "                           longer or malformed ones close the client\n"
             "  -L, --log-level LEVEL    error, warn, info or debug (default warn)\n"
             "  -h, --help               show this help\n"
             "  -V, --version            show the version\n");
@@ -160,6 +274,7 @@ static void cleanup(echod *d)
 
     for (i = 0; i < d->nlisteners; i++)
         sb_listener_close(d->listeners[i]); /* NULL once closed: no-op */
+    udp_close_all(d);
     for (i = 0; i < 2; i++)
         sb_signal_free(d->sigs[i]);
     sb_timer_free(d->grace);
@@ -175,15 +290,21 @@ int main(int argc, char **argv)
 {
     static const struct option longopts[] = {
         {"listen", required_argument, NULL, 'l'},
+        {"udp", required_argument, NULL, 'u'},
         {"max-conns", required_argument, NULL, 'c'},
         {"idle-timeout", required_argument, NULL, 't'},
         {"max-buffer", required_argument, NULL, 'b'},
         {"log-level", required_argument, NULL, 'L'},
+        {"frame", required_argument, NULL, 'f'},
+        {"max-message", required_argument, NULL, 'm'},
         {"help", no_argument, NULL, 'h'},
         {"version", no_argument, NULL, 'V'},
         {NULL, 0, NULL, 0},
     };
-    const char *addrs[MAX_LISTEN];
+    const char *addrs[MAX_LISTEN], *frame = "raw";
+    size_t max_message = SB_FRAME_DEFAULT_MAX;
+    const char *udp_addrs[MAX_LISTEN];
+    int nudp = 0;
     int naddrs = 0, opt, i, err = 0, rc;
     unsigned long long v;
     sb_listen_opts lo;
@@ -194,7 +315,7 @@ int main(int argc, char **argv)
     memset(&lo, 0, sizeof(lo));
     d.log_level = SB_LOG_WARN;
     opterr = 0;
-    while ((opt = getopt_long(argc, argv, ":l:c:t:b:L:hV", longopts, NULL)) != -1) {
+    while ((opt = getopt_long(argc, argv, ":l:u:c:t:b:L:f:m:hV", longopts, NULL)) != -1) {
         switch (opt) {
         case 'l':
             if (naddrs == MAX_LISTEN) {
@@ -202,6 +323,13 @@ int main(int argc, char **argv)
                 return 2;
             }
             addrs[naddrs++] = optarg;
+            break;
+        case 'u':
+            if (nudp == MAX_LISTEN) {
+                fprintf(stderr, "sb-echod: at most %d --udp addresses\n", MAX_LISTEN);
+                return 2;
+            }
+            udp_addrs[nudp++] = optarg;
             break;
         case 'c':
             if (parse_num("--max-conns", optarg, UINT_MAX, &v))
@@ -221,6 +349,18 @@ int main(int argc, char **argv)
                 return 2;
             }
             lo.high_water = (size_t)v;
+            break;
+        case 'f':
+            frame = optarg;
+            break;
+        case 'm':
+            if (parse_num("--max-message", optarg, SIZE_MAX / 2, &v))
+                return 2;
+            if (v == 0) {
+                fprintf(stderr, "sb-echod: invalid --max-message '0' (want at least 1)\n");
+                return 2;
+            }
+            max_message = (size_t)v;
             break;
         case 'L':
             if ((d.log_level = parse_level(optarg)) < 0) {
@@ -250,6 +390,8 @@ int main(int argc, char **argv)
     }
     if (naddrs == 0)
         addrs[naddrs++] = "127.0.0.1:7777";
+    if (parse_frame(&d, frame, max_message))
+        return 2;
 
     d.loop = sb_loop_new();
     if (!d.loop) {
@@ -270,6 +412,17 @@ int main(int argc, char **argv)
         }
         d.nlisteners++;
     }
+    for (i = 0; i < nudp; i++) {
+        static const sb_udp_handler uh = {.on_datagram = echo_datagram};
+        d.udp[i] = sb_udp_new(d.loop, udp_addrs[i], &uh, &d, NULL, &err);
+        if (!d.udp[i]) {
+            fprintf(stderr, "sb-echod: cannot bind UDP '%s': %s\n", udp_addrs[i],
+                    sb_strerror(err));
+            cleanup(&d);
+            return 1;
+        }
+        d.nudp++;
+    }
     d.sigs[0] = sb_signal_new(d.loop, SIGTERM, on_signal, &d, &err);
     d.sigs[1] = sb_signal_new(d.loop, SIGINT, on_signal, &d, &err);
     if (!d.sigs[0] || !d.sigs[1]) {
@@ -281,6 +434,11 @@ int main(int argc, char **argv)
         char buf[160];
         sb_listener_addr(d.listeners[i], buf, sizeof(buf));
         fprintf(stderr, "sb-echod %s: listening on %s\n", SB_VERSION_STRING, buf);
+    }
+    for (i = 0; i < d.nudp; i++) {
+        char buf[160];
+        sb_udp_local(d.udp[i], buf, sizeof(buf));
+        fprintf(stderr, "sb-echod %s: echoing datagrams on %s\n", SB_VERSION_STRING, buf);
     }
     rc = sb_loop_run(d.loop);
     if (rc < 0)

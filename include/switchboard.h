@@ -136,6 +136,20 @@ typedef struct sb_stats {
 } sb_stats;
 void sb_loop_stats(const sb_loop *loop, sb_stats *out);
 
+/*
+ * The counters as one line of "name=value" pairs (for a daemon's SIGUSR1
+ * report or a log).  Returns the length it needed, like snprintf.
+ */
+int sb_stats_format(const sb_stats *st, char *buf, size_t len);
+
+/*
+ * For daemons started as root: switch to user's uid, gid and supplementary
+ * groups (after binding privileged ports).  Returns 0, -ENOENT for an
+ * unknown user, or the -errno of the failing call.  Refuses (-EPERM) to
+ * "drop" to root.
+ */
+int sb_drop_privileges(const char *user);
+
 /* ---------------------------------------------------------------- timers */
 
 typedef void (*sb_timer_cb)(sb_timer *timer, void *udata);
@@ -451,6 +465,146 @@ static inline uint64_t sb_get_be64(const unsigned char *p)
 {
     return (uint64_t)sb_get_be32(p) << 32 | sb_get_be32(p + 4);
 }
+
+/* -------------------------------------------------- outbound connections */
+
+/*
+ * sb_connect() settings.  A zeroed struct (or NULL) means the defaults in
+ * brackets; the per-connection ones are those of sb_listen_opts.
+ */
+typedef struct sb_connect_opts {
+    unsigned connect_timeout_ms; /* give up on each address after this long
+                                    [0 = only the kernel's own limit] */
+    unsigned idle_timeout_ms;    /* once connected: close after this long
+                                    without I/O [0 = never] */
+    size_t high_water;           /* output bytes above which reading pauses [1 MiB] */
+    size_t low_water;            /* output bytes below which reading resumes [high/4] */
+    size_t max_output;           /* hard cap: sb_write fails past it [0 = no cap] */
+    unsigned linger_ms;          /* sb_close: drain input after FIN at most [0 = 2000] */
+} sb_connect_opts;
+
+/*
+ * Connect to addr: "host:port", "[v6addr]:port" or "unix:/path", without
+ * blocking on the network.  Numeric addresses never touch the resolver;
+ * host names are resolved with getaddrinfo(), which BLOCKS, and each
+ * address is tried in turn until one connects.  The outcome is reported
+ * later by the loop, never from inside this call: on_open once connected,
+ * or on_close with the reason (-ECONNREFUSED, -ETIMEDOUT, -ENETUNREACH,
+ * -ENOENT...) and no on_open.  Until then sb_write() queues (sent once
+ * connected), sb_shutdown()/sb_close() take effect after the connect (no
+ * on_open after sb_close), and sb_abort() gives up at once.  Once connected
+ * the connection is like an accepted one.  Returns NULL with *err set only
+ * for what fails before connecting (-EINVAL, SB_EINVAL_ADDR, SB_EPORT,
+ * SB_ERESOLVE, -EMFILE, -ENOMEM...); err may be NULL.
+ */
+sb_conn *sb_connect(sb_loop *loop, const char *addr, const sb_handler *handler,
+                    void *udata, const sb_connect_opts *opts, int *err);
+
+/* 1 while c's connect is in progress (from sb_connect to on_open), else 0. */
+int sb_conn_connecting(const sb_conn *c);
+
+/* ------------------------------------------------------------- addresses */
+
+/*
+ * A socket address (IPv4, IPv6 or unix) by value: keep it, copy it, pass
+ * it back.  sa holds a struct sockaddr_storage; len is the length in use
+ * (0: no address).
+ */
+typedef struct sb_addr {
+    uint32_t len;
+    union {
+        unsigned char bytes[128];
+        uint64_t align;
+    } sa;
+} sb_addr;
+
+/*
+ * Parse addr ("host:port", "[v6addr]:port", "unix:/path") into *out.  A
+ * host name is resolved with getaddrinfo(), which blocks; the first result
+ * is used.  Returns 0, SB_EINVAL_ADDR, SB_EPORT, SB_ERESOLVE or -EINVAL.
+ */
+int sb_addr_resolve(sb_addr *out, const char *addr);
+
+/* As text, like sb_conn_peer(); returns the length or a negative code. */
+int sb_addr_format(const sb_addr *a, char *buf, size_t len);
+
+/* ------------------------------------------------------------------- UDP */
+
+typedef struct sb_udp sb_udp;
+
+/*
+ * on_datagram  one datagram: data/len (valid only during the call) and the
+ *              sender.  err is 0, or -EMSGSIZE when the datagram was longer
+ *              than max_datagram: data then holds its first max_datagram
+ *              bytes and the rest is lost.  A receive error (ECONNREFUSED
+ *              on a connected endpoint, EBADF) comes with data and from
+ *              NULL and err < 0.
+ * on_writable  after sb_udp_send() failed with -EAGAIN: the socket can
+ *              take datagrams again.  Once per failure streak.
+ */
+typedef struct sb_udp_handler {
+    void (*on_datagram)(sb_udp *u, const char *data, size_t len, const sb_addr *from,
+                        int err, void *udata);
+    void (*on_writable)(sb_udp *u, void *udata);
+} sb_udp_handler;
+
+/* A zeroed struct (or NULL) means the defaults in brackets. */
+typedef struct sb_udp_opts {
+    size_t max_datagram; /* longest datagram received whole [65536, at most 16 MiB] */
+    unsigned max_recv;   /* datagrams read per readiness event [64] */
+    int rcvbuf;          /* SO_RCVBUF bytes [0 = system default] */
+    int sndbuf;          /* SO_SNDBUF bytes [0 = system default] */
+} sb_udp_opts;
+
+/* Counters of one endpoint, cumulative. */
+typedef struct sb_udp_stats {
+    uint64_t datagrams_in, bytes_in;
+    uint64_t truncated;    /* datagrams delivered cut (-EMSGSIZE) */
+    uint64_t recv_errors;  /* receive errors reported */
+    uint64_t datagrams_out, bytes_out;
+    uint64_t send_full;    /* sends refused with -EAGAIN */
+    uint64_t send_errors;  /* other send failures */
+} sb_udp_stats;
+
+/*
+ * Bind a datagram endpoint to addr: "host:port", "[v6addr]:port", "*:port"
+ * (dual-stack), port 0 for any; "unix:/path" for a unix datagram socket,
+ * or "unix:" for an unnamed one (an autobound abstract address).  Host
+ * names are resolved with getaddrinfo(), which blocks.  Returns NULL with
+ * *err set (SB_EINVAL_ADDR, SB_EPORT, SB_ERESOLVE, -EADDRINUSE, -EINVAL,
+ * -ENOMEM...); err may be NULL.
+ */
+sb_udp *sb_udp_new(sb_loop *loop, const char *addr, const sb_udp_handler *handler,
+                   void *udata, const sb_udp_opts *opts, int *err);
+
+/*
+ * Send one datagram now (never queued).  to may be NULL on a connected
+ * endpoint.  Returns 0 once the kernel took it whole; -EAGAIN when the
+ * socket buffer is full (nothing sent; on_writable follows if set);
+ * -EMSGSIZE when too long; other -errno.
+ */
+int sb_udp_send(sb_udp *u, const sb_addr *to, const void *data, size_t len);
+
+/*
+ * Fix the peer (connect()): sends may omit it, only its datagrams arrive,
+ * and errors it causes (ECONNREFUSED) are reported.  NULL dissolves it.
+ */
+int sb_udp_connect(sb_udp *u, const sb_addr *peer);
+
+/* Bound port (0 for unix), bound address as text, the socket. */
+int sb_udp_port(const sb_udp *u);
+int sb_udp_local(const sb_udp *u, char *buf, size_t len);
+int sb_udp_fd(const sb_udp *u);
+
+void sb_udp_set_udata(sb_udp *u, void *udata);
+void *sb_udp_udata(const sb_udp *u);
+void sb_udp_get_stats(const sb_udp *u, sb_udp_stats *out);
+
+/*
+ * Close and free; a unix socket file is removed.  Safe from any callback,
+ * including the endpoint's own.  NULL is a no-op.
+ */
+void sb_udp_free(sb_udp *u);
 
 #ifdef __cplusplus
 }

@@ -48,14 +48,14 @@ int sb__buf_reserve(sb__buf *b, size_t n)
     while (cap < need)
         cap = cap > SIZE_MAX / 2 ? need : cap * 2;
     if (b->off) {
-        p = malloc(cap);
+        p = sb__malloc(cap);
         if (!p)
             return -ENOMEM;
         if (b->len)
             memcpy(p, b->data + b->off, b->len);
         free(b->data);
     } else {
-        p = realloc(b->data, cap);
+        p = sb__realloc(b->data, cap);
         if (!p)
             return -ENOMEM;
     }

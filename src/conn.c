@@ -148,7 +148,7 @@ static void conn_flush(sb_conn *c)
     if (c->out.len) {
         ssize_t n;
         do
-            n = send(c->h.fd, sb__buf_head(&c->out), c->out.len, MSG_NOSIGNAL);
+            n = sb__sys_send(c->h.fd, sb__buf_head(&c->out), c->out.len, MSG_NOSIGNAL);
         while (n < 0 && errno == EINTR);
         if (n < 0) {
             if (errno == EAGAIN || errno == EWOULDBLOCK) {
@@ -326,7 +326,7 @@ static void conn_readable(sb_conn *c)
     ssize_t n;
 
     do
-        n = recv(c->h.fd, loop->rbuf, SB__READ_CHUNK, 0);
+        n = sb__sys_recv(c->h.fd, loop->rbuf, SB__READ_CHUNK, 0);
     while (n < 0 && errno == EINTR);
     if (n > 0) {
         loop->stats.bytes_in += (uint64_t)n;
@@ -379,7 +379,7 @@ static void conn_badfd(sb__handle *h)
 sb_conn *sb__conn_new(sb_loop *loop, int fd, sb_listener *l, const struct sockaddr *peer,
                       socklen_t peer_len)
 {
-    sb_conn *c = calloc(1, sizeof(*c));
+    sb_conn *c = sb__calloc(1, sizeof(*c));
 
     if (!c)
         return NULL;
@@ -456,7 +456,7 @@ int sb__conn_close_pending(sb_loop *loop)
                 struct linger lg = {1, 0};
                 setsockopt(c->h.fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
             }
-            close(c->h.fd);
+            sb__sys_close(c->h.fd);
         }
         c->h.fd = -1;
         if (c->prev)

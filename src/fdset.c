@@ -35,7 +35,7 @@ static int fdset_grow(sb__fdset *s, int fd)
 
     while (n < words)
         n *= 2;
-    p = calloc(4 * n, sizeof(unsigned long));
+    p = sb__calloc(4 * n, sizeof(unsigned long));
     if (!p)
         return -ENOMEM;
     if (s->nwords) {
@@ -127,7 +127,7 @@ int sb__fdset_wait(sb__fdset *s, int timeout_ms)
         r = (fd_set *)(void *)s->rd_out;
         w = (fd_set *)(void *)s->wr_out;
     }
-    n = select(nfds, r, w, NULL, tvp);
+    n = sb__sys_select(nfds, r, w, NULL, tvp);
     if (n < 0) {
         int e = errno;
         if (words) {

@@ -22,6 +22,40 @@
 #define SB__MAX_MSGS_PER_EVENT 128   /* messages delivered per connection per pass */
 #define SB__IN_KEEP (16 * 1024)       /* input capacity kept when empty */
 
+/*
+ * The seam around the system calls and allocations the library makes.  In
+ * a normal build these are the libc functions themselves: zero cost.  The
+ * test build (-DSB_FAULTS) links tests/fault.c, whose versions can fail on
+ * a schedule: short counts, EAGAIN, EINTR, EMFILE, ECONNRESET, ENOMEM...
+ */
+#ifdef SB_FAULTS
+#include <sys/select.h>
+ssize_t sb__sys_recv(int fd, void *buf, size_t n, int flags);
+ssize_t sb__sys_send(int fd, const void *buf, size_t n, int flags);
+ssize_t sb__sys_recvmsg(int fd, struct msghdr *msg, int flags);
+ssize_t sb__sys_sendto(int fd, const void *buf, size_t n, int flags,
+                       const struct sockaddr *to, socklen_t tolen);
+int sb__sys_accept4(int fd, struct sockaddr *sa, socklen_t *len, int flags);
+int sb__sys_connect(int fd, const struct sockaddr *sa, socklen_t len);
+int sb__sys_close(int fd);
+int sb__sys_select(int nfds, fd_set *r, fd_set *w, fd_set *e, struct timeval *tv);
+void *sb__malloc(size_t n);
+void *sb__calloc(size_t n, size_t size);
+void *sb__realloc(void *p, size_t n);
+#else
+#define sb__sys_recv recv
+#define sb__sys_send send
+#define sb__sys_recvmsg recvmsg
+#define sb__sys_sendto sendto
+#define sb__sys_accept4 accept4
+#define sb__sys_connect connect
+#define sb__sys_close close
+#define sb__sys_select select
+#define sb__malloc malloc
+#define sb__calloc calloc
+#define sb__realloc realloc
+#endif
+
 #if defined(__GNUC__)
 #define SB__PRINTF(f, a) __attribute__((format(printf, f, a)))
 #else
@@ -242,6 +276,7 @@ struct sb_loop {
     size_t io_active;    /* io watchers with interest */
     size_t user_timers;  /* public timers armed */
     size_t nlisteners;
+    size_t nudp; struct sb__connect *connecting; /* udp.c endpoints; connect.c records */
     sb_conn *conns;      /* all connections */
     sb_conn *flush_head; /* connections with output to send */
     sb_conn *close_head; /* connections to finish closing */
@@ -270,5 +305,20 @@ int sb__spare_fd_open(sb_loop *loop);
 /* ------------------------------------------------------------ signal.c */
 
 void sb__signal_loop_free(sb_loop *loop);
+
+/* ----------------------------------------------------- connect.c, udp.c */
+
+enum { SB__H_UDP = SB__H_SIGPIPE + 1 };
+#define SB__UDP_MAX_DATAGRAM (64 * 1024) /* default receive limit per datagram */
+#define SB__UDP_MAX_RECV 64              /* datagrams read per readiness event */
+#define SB__UDP_LIMIT (16 * 1024 * 1024) /* largest max_datagram accepted */
+
+/*
+ * sb_connect() on addresses already resolved, tried in order (tests use it
+ * to check the fallback from one address to the next).
+ */
+sb_conn *sb__connect_addrs(sb_loop *loop, const sb__addr *addrs, size_t n,
+                           const sb_handler *handler, void *udata,
+                           const sb_connect_opts *opts, int *err);
 
 #endif /* SB_INTERNAL_H */

@@ -48,12 +48,12 @@ static void accept_emfile(sb_listener *l, int err)
                 sb_strerror(-err), SB__EMFILE_BACKOFF_MS);
     }
     for (n = 0; n < l->opts.max_accept && loop->spare_fd >= 0; n++) {
-        close(loop->spare_fd);
+        sb__sys_close(loop->spare_fd);
         loop->spare_fd = -1;
         loop->stats.accept_calls++;
-        fd = accept4(l->h.fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        fd = sb__sys_accept4(l->h.fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
         if (fd >= 0) {
-            close(fd);
+            sb__sys_close(fd);
             loop->stats.rejected++;
         }
         sb__spare_fd_open(loop);
@@ -80,7 +80,7 @@ static void listener_ready(sb__handle *h, unsigned events)
         int fd;
 
         loop->stats.accept_calls++;
-        fd = accept4(h->fd, (struct sockaddr *)&ss, &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        fd = sb__sys_accept4(h->fd, (struct sockaddr *)&ss, &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
         if (fd < 0) {
             int e = errno;
             if (e == EINTR || e == ECONNABORTED || e == EPROTO)
@@ -95,7 +95,7 @@ static void listener_ready(sb__handle *h, unsigned events)
             break;
         }
         if (l->opts.max_conns && l->nconns >= l->opts.max_conns) {
-            close(fd);
+            sb__sys_close(fd);
             loop->stats.rejected++;
             continue;
         }
@@ -105,7 +105,7 @@ static void listener_ready(sb__handle *h, unsigned events)
         }
         c = sb__conn_new(loop, fd, l, (struct sockaddr *)&ss, len);
         if (!c) {
-            close(fd);
+            sb__sys_close(fd);
             loop->stats.rejected++;
             continue;
         }
@@ -143,7 +143,7 @@ static int bind_addr(int fd, const sb__addr *a)
             return -errno;
         stale = connect(probe, (const struct sockaddr *)&a->ss, a->len) < 0 &&
                 errno == ECONNREFUSED;
-        close(probe);
+        sb__sys_close(probe);
         if (!stale)
             return -EADDRINUSE;
         unlink(un->sun_path);
@@ -191,7 +191,7 @@ static int open_socket(sb__addr *a, int backlog, int *out)
         *out = fd;
         return 0;
     }
-    close(fd);
+    sb__sys_close(fd);
     return rc;
 }
 
@@ -205,7 +205,7 @@ sb_listener *sb_listen(sb_loop *loop, const char *addr, const sb_handler *handle
         rc = -EINVAL;
         goto fail;
     }
-    l = calloc(1, sizeof(*l));
+    l = sb__calloc(1, sizeof(*l));
     if (!l) {
         rc = -ENOMEM;
         goto fail;
@@ -250,7 +250,7 @@ fail:
     if (fd >= 0) {
         if (l && l->addr.ss.ss_family == AF_UNIX)
             unlink(((struct sockaddr_un *)&l->addr.ss)->sun_path);
-        close(fd);
+        sb__sys_close(fd);
     }
     free(l);
     if (err)
@@ -288,7 +288,7 @@ void sb_listener_close(sb_listener *l)
     sb__timer_disarm(&l->backoff);
     if (l->h.fd >= 0) {
         sb__loop_unregister(loop, &l->h);
-        close(l->h.fd);
+        sb__sys_close(l->h.fd);
         if (l->addr.ss.ss_family == AF_UNIX)
             unlink(((struct sockaddr_un *)&l->addr.ss)->sun_path);
         loop->nlisteners--;

@@ -22,7 +22,7 @@
 
 sb_loop *sb_loop_new(void)
 {
-    sb_loop *loop = calloc(1, sizeof(*loop));
+    sb_loop *loop = sb__calloc(1, sizeof(*loop));
 
     if (!loop)
         return NULL;
@@ -30,7 +30,7 @@ sb_loop *sb_loop_new(void)
     loop->clock = sb__clock_real;
     loop->spare_fd = -1;
     loop->sig_rd = loop->sig_wr = -1;
-    loop->rbuf = malloc(SB__READ_CHUNK);
+    loop->rbuf = sb__malloc(SB__READ_CHUNK);
     if (!loop->rbuf) {
         free(loop);
         return NULL;
@@ -125,7 +125,7 @@ int sb__loop_register(sb_loop *loop, sb__handle *h, int fd, unsigned events)
         sb__handle **t;
         while (n <= (size_t)fd)
             n *= 2;
-        t = realloc(loop->table, n * sizeof(*t));
+        t = sb__realloc(loop->table, n * sizeof(*t));
         if (!t)
             return -ENOMEM;
         memset(t + loop->table_len, 0, (n - loop->table_len) * sizeof(*t));
@@ -180,7 +180,7 @@ static void free_deferred(sb_loop *loop)
 static int loop_alive(const sb_loop *loop)
 {
     return loop->conns || loop->nlisteners || loop->user_timers || loop->io_active ||
-           loop->flush_head || loop->close_head;
+           loop->flush_head || loop->close_head || loop->nudp;
 }
 
 static void handle_badfd(sb_loop *loop)
@@ -315,7 +315,7 @@ int sb_loop_free(sb_loop *loop)
     free_deferred(loop);
     sb__signal_loop_free(loop);
     if (loop->spare_fd >= 0)
-        close(loop->spare_fd);
+        sb__sys_close(loop->spare_fd);
     sb__fdset_free(&loop->fds);
     free(loop->table);
     free(loop->timers.a);
@@ -358,7 +358,7 @@ sb_io *sb_io_new(sb_loop *loop, int fd, sb_io_cb cb, void *udata, int *err)
         rc = -EINVAL;
         goto fail;
     }
-    io = calloc(1, sizeof(*io));
+    io = sb__calloc(1, sizeof(*io));
     if (!io) {
         rc = -ENOMEM;
         goto fail;

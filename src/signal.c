@@ -84,8 +84,8 @@ static int sigpipe_open(sb_loop *loop)
     loop->sig_h.badfd = sigpipe_badfd;
     rc = sb__loop_register(loop, &loop->sig_h, p[0], SB_READ);
     if (rc) {
-        close(p[0]);
-        close(p[1]);
+        sb__sys_close(p[0]);
+        sb__sys_close(p[1]);
         return rc;
     }
     loop->sig_rd = p[0];
@@ -112,7 +112,7 @@ sb_signal *sb_signal_new(sb_loop *loop, int signum, sb_signal_cb cb, void *udata
     rc = sigpipe_open(loop);
     if (rc)
         goto fail;
-    s = calloc(1, sizeof(*s));
+    s = sb__calloc(1, sizeof(*s));
     if (!s) {
         rc = -ENOMEM;
         goto fail;
@@ -166,7 +166,7 @@ void sb__signal_loop_free(sb_loop *loop)
     if (loop->sig_rd < 0)
         return;
     sb__loop_unregister(loop, &loop->sig_h);
-    close(loop->sig_rd);
-    close(loop->sig_wr);
+    sb__sys_close(loop->sig_rd);
+    sb__sys_close(loop->sig_wr);
     loop->sig_rd = loop->sig_wr = -1;
 }

@@ -106,7 +106,7 @@ int sb__timer_arm(sb_timer *t, uint64_t when, uint64_t repeat)
     sb__timer_disarm(t);
     if (h->n == h->cap) {
         size_t cap = h->cap ? h->cap * 2 : 16;
-        sb_timer **a = realloc(h->a, cap * sizeof(*a));
+        sb_timer **a = sb__realloc(h->a, cap * sizeof(*a));
         if (!a)
             return -ENOMEM;
         h->a = a;
@@ -180,7 +180,7 @@ sb_timer *sb_timer_new(sb_loop *loop, sb_timer_cb cb, void *udata)
 
     if (!loop || !cb)
         return NULL;
-    t = malloc(sizeof(*t));
+    t = sb__malloc(sizeof(*t));
     if (!t)
         return NULL;
     sb__timer_init(t, loop, cb, udata);

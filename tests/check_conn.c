@@ -14,56 +14,6 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-/*
- * Drive one client against the loop: send `len` pseudo-random bytes in
- * random chunk sizes (1..max_chunk), reading the echo as it comes, reading
- * at most `read_cap` bytes per iteration (a slow reader when small), then
- * verify every byte.  Returns the bytes verified.
- */
-static size_t echo_stream(tu_server *s, int fd, size_t len, size_t max_chunk, size_t read_cap,
-                          uint32_t seed, int half_close)
-{
-    unsigned char *out = malloc(len ? len : 1), *in = malloc(len + 1);
-    size_t sent = 0, got = 0;
-    uint32_t rs = seed * 7 + 1;
-    int eof = 0, iter, progress = 0;
-
-    ck_assert_ptr_nonnull(out);
-    ck_assert_ptr_nonnull(in);
-    tu_fill(out, len, seed);
-    for (iter = 0; iter < 2000000 && (got < len || (half_close && !eof)); iter++) {
-        if (sent < len) {
-            size_t n = 1 + tu_rand(&rs) % max_chunk;
-            ssize_t w;
-            if (n > len - sent)
-                n = len - sent;
-            w = tu_send(fd, out + sent, n);
-            if (w > 0)
-                sent += (size_t)w;
-            else
-                ck_assert_msg(errno == EAGAIN, "send: %s", strerror(errno));
-            if (sent == len && half_close)
-                ck_assert_int_eq(shutdown(fd, SHUT_WR), 0);
-        }
-        /* Block briefly only when the last round made no progress. */
-        sb_loop_run_once(s->loop, sent < len || progress ? 0 : 10);
-        {
-            size_t cap = read_cap < len + 1 - got ? read_cap : len + 1 - got;
-            ssize_t r = tu_drain(fd, in + got, cap, &eof);
-            got += (size_t)r;
-            progress = r > 0;
-        }
-        ck_assert_int_ge(eof, 0);
-        if (eof && !half_close)
-            break;
-    }
-    ck_assert_uint_eq(got, len);
-    ck_assert_int_eq(memcmp(in, out, len), 0);
-    free(out);
-    free(in);
-    return got;
-}
-
 START_TEST(test_echo_sizes)
 {
     static const size_t sizes[] = {1, 2, 100, 4095, 4096, 65536, 65537, 1000000, 16u << 20};
@@ -76,7 +26,7 @@ START_TEST(test_echo_sizes)
         n--; /* 16 MiB under valgrind takes minutes */
     for (i = 0; i < n; i++) {
         int fd = tu_connect_tcp(s.port);
-        total += echo_stream(&s, fd, sizes[i], i % 2 ? 65536 : 7000, 1 << 20, (uint32_t)i + 1, 0);
+        total += tu_echo_stream(&s, fd, sizes[i], i % 2 ? 65536 : 7000, 1 << 20, (uint32_t)i + 1, 0);
         close(fd);
     }
     ck_assert_uint_eq(s.bytes, total);
@@ -117,7 +67,7 @@ START_TEST(test_partial_writes_slow_reader)
     s.port = sb_listener_port(s.l);
     fd = tu_connect_tcp(s.port);
     setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &v, sizeof(v));
-    ck_assert_uint_eq(echo_stream(&s, fd, len, 3000, 1024, 99, 1), len);
+    ck_assert_uint_eq(tu_echo_stream(&s, fd, len, 3000, 1024, 99, 1), len);
     sb_loop_stats(loop, &st);
     ck_assert_uint_eq(st.bytes_in, len);
     ck_assert_uint_eq(st.bytes_out, len);
@@ -211,7 +161,7 @@ START_TEST(test_half_close_exchange)
 
     tu_server_start(&s, loop, "127.0.0.1:0", NULL);
     fd = tu_connect_tcp(s.port);
-    ck_assert_uint_eq(echo_stream(&s, fd, 300000, 50000, 1 << 20, 5, 1), 300000);
+    ck_assert_uint_eq(tu_echo_stream(&s, fd, 300000, 50000, 1 << 20, 5, 1), 300000);
     ck_assert_int_eq(s.eofs, 1);
     tu_run_until(loop, &s.closes, 500);
     ck_assert_int_eq(s.closes, 1);
@@ -247,7 +197,7 @@ START_TEST(test_peer_reset)
     ck_assert_int_eq(s.closes, 1);
     ck_assert_msg(s.last_reason == -ECONNRESET || s.last_reason == -EPIPE, "reason %s",
                   sb_strerror(s.last_reason));
-    ck_assert_uint_eq(echo_stream(&s, b, 100000, 4000, 1 << 20, 8, 0), 100000);
+    ck_assert_uint_eq(tu_echo_stream(&s, b, 100000, 4000, 1 << 20, 8, 0), 100000);
     close(b);
     for (i = 0; i < 500 && s.closes < 2; i++)
         sb_loop_run_once(loop, 10);
@@ -657,7 +607,7 @@ START_TEST(test_conn_outlives_listener)
     tu_run_until(loop, &s.opens, 500);
     sb_listener_close(s.l);
     ck_assert_ptr_null(sb_conn_listener(s.last));
-    ck_assert_uint_eq(echo_stream(&s, fd, 5000, 100, 1 << 20, 3, 0), 5000);
+    ck_assert_uint_eq(tu_echo_stream(&s, fd, 5000, 100, 1 << 20, 3, 0), 5000);
     close(fd);
     tu_run_until(loop, &s.closes, 500);
     tu_loop_teardown(loop);

@@ -18,86 +18,19 @@
 #endif
 #define ECHOD SB_TEST_BUILD_DIR "/sb-echod"
 
-typedef struct proc {
-    pid_t pid;
-    int err_fd; /* read end of its stderr */
-    char out[4096];
-    size_t len;
-} proc;
-
-static void spawn(proc *p, const char *const argv[])
+/* Start sb-echod on 127.0.0.1:0 with extra arguments (NULL-terminated). */
+static int start_echod(tu_proc *p, const char *const *extra)
 {
-    int e[2];
+    const char *argv[16] = {"sb-echod", "--listen", "127.0.0.1:0"};
+    int n = 3, port;
 
-    memset(p, 0, sizeof(*p));
-    ck_assert_int_eq(pipe(e), 0);
-    p->pid = fork();
-    ck_assert_int_ge(p->pid, 0);
-    if (p->pid == 0) {
-        int null = open("/dev/null", O_WRONLY);
-        dup2(e[1], 2);
-        dup2(null, 1);
-        close(null);
-        close(e[0]);
-        close(e[1]);
-        execv(ECHOD, (char *const *)argv);
-        _exit(127);
-    }
-    close(e[1]);
-    p->err_fd = e[0];
-}
-
-/* Read its stderr until `needle` shows up or it closes (10 s at most). */
-static int wait_for(proc *p, const char *needle)
-{
-    int i;
-
-    for (i = 0; i < 1000 && !strstr(p->out, needle); i++) {
-        struct pollfd pf = {p->err_fd, POLLIN, 0};
-        ssize_t n;
-        if (poll(&pf, 1, 10) <= 0)
-            continue;
-        n = read(p->err_fd, p->out + p->len, sizeof(p->out) - 1 - p->len);
-        if (n <= 0)
-            break;
-        p->len += (size_t)n;
-        p->out[p->len] = '\0';
-    }
-    return strstr(p->out, needle) != NULL;
-}
-
-static int finish(proc *p)
-{
-    int status = 0;
-
-    wait_for(p, "\x01never"); /* collect everything until it closes */
-    ck_assert_int_eq(waitpid(p->pid, &status, 0), p->pid);
-    close(p->err_fd);
-    return status;
-}
-
-/* A blocking client with a receive timeout, so a broken daemon fails the
- * test instead of hanging it. */
-static int blocking_client(int port)
-{
-    int fd = tu_connect_tcp(port);
-    struct timeval tv = {10, 0};
-
-    fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK);
-    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-    return fd;
-}
-
-static int start_echod(proc *p, const char *extra)
-{
-    const char *argv[] = {"sb-echod", "--listen", "127.0.0.1:0", extra, NULL};
-    char *at;
-
-    spawn(p, argv);
-    ck_assert_msg(wait_for(p, "listening on 127.0.0.1:"), "no start-up line: %s", p->out);
-    wait_for(p, "\n");
-    at = strstr(p->out, "listening on 127.0.0.1:");
-    return atoi(at + strlen("listening on 127.0.0.1:"));
+    while (extra && *extra && n < 15)
+        argv[n++] = *extra++;
+    argv[n] = NULL;
+    tu_spawn(p, ECHOD, argv);
+    port = tu_proc_port(p);
+    ck_assert_msg(port > 0, "no start-up line: %s", p->out);
+    return port;
 }
 
 static void read_exact(int fd, char *buf, size_t n)
@@ -112,12 +45,12 @@ static void read_exact(int fd, char *buf, size_t n)
 
 START_TEST(test_echod_echo_and_sigterm)
 {
-    proc p;
+    tu_proc p;
     int port = start_echod(&p, NULL), fd, status, i;
     char buf[1000], want[1000];
 
     ck_assert_int_gt(port, 0);
-    fd = blocking_client(port);
+    fd = tu_blocking_client(port);
     for (i = 0; i < 20; i++) {
         memset(want, 'a' + i, sizeof(want));
         ck_assert_int_eq(tu_send(fd, want, sizeof(want)), (ssize_t)sizeof(want));
@@ -128,7 +61,7 @@ START_TEST(test_echod_echo_and_sigterm)
     ck_assert_int_eq(kill(p.pid, SIGTERM), 0);
     ck_assert_int_eq(recv(fd, buf, sizeof(buf), 0), 0);
     close(fd);
-    status = finish(&p);
+    status = tu_finish(&p);
     ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0, "status %d: %s", status, p.out);
 }
 END_TEST
@@ -138,8 +71,8 @@ START_TEST(test_echod_half_close)
 {
     size_t len = 3u << 20, got = 0;
     unsigned char *out = malloc(len), *in = malloc(len + 1);
-    proc p;
-    int port = start_echod(&p, NULL), fd = blocking_client(port), status;
+    tu_proc p;
+    int port = start_echod(&p, NULL), fd = tu_blocking_client(port), status;
     pid_t writer;
 
     tu_fill(out, len, 77);
@@ -172,10 +105,64 @@ START_TEST(test_echod_half_close)
     ck_assert_int_eq(memcmp(in, out, len), 0);
     close(fd);
     kill(p.pid, SIGINT);
-    status = finish(&p);
+    status = tu_finish(&p);
     ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0, "%s", p.out);
     free(out);
     free(in);
+}
+END_TEST
+
+/* Each --frame mode: send a stream, half-close, read the echo to EOF. */
+static void frame_case(const char *mode, const char *max, const char *in, size_t inlen,
+                       const char *want, size_t wantlen)
+{
+    const char *extra[] = {"--frame", mode, max ? "--max-message" : NULL, max, NULL};
+    char buf[256];
+    size_t got = 0;
+    tu_proc p;
+    int port = start_echod(&p, extra), fd = tu_blocking_client(port), status;
+
+    ck_assert_int_eq(tu_send(fd, in, inlen), (ssize_t)inlen);
+    shutdown(fd, SHUT_WR);
+    for (;;) {
+        ssize_t r = recv(fd, buf + got, sizeof(buf) - got, 0);
+        ck_assert_msg(r >= 0 || errno == ECONNRESET, "%s: recv: %s", mode, strerror(errno));
+        if (r <= 0)
+            break;
+        got += (size_t)r;
+    }
+    ck_assert_msg(got == wantlen && memcmp(buf, want, got) == 0, "--frame %s: got %zu bytes '%.*s'",
+                  mode, got, (int)got, buf);
+    close(fd);
+    kill(p.pid, SIGTERM);
+    status = tu_finish(&p);
+    ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0, "%s", p.out);
+}
+
+#define FC(mode, max, in, want) frame_case(mode, max, in, sizeof(in) - 1, want, sizeof(want) - 1)
+
+START_TEST(test_echod_frame_modes)
+{
+    FC("raw", NULL, "any\x00bytes", "any\x00bytes");
+    FC("line", NULL, "a\nbb\n\nccc\n", "a\nbb\n\nccc\n");
+    FC("crlf", NULL, "a\r\nb\nc\r\n", "a\r\nb\nc\r\n");
+    FC("prefix1", NULL, "\x02hi\x00\x01x", "\x02hi\x00\x01x");
+    FC("prefix2", NULL, "\x00\x03" "abc", "\x00\x03" "abc");
+    FC("prefix4", NULL, "\x00\x00\x00\x02ok", "\x00\x00\x00\x02ok");
+    FC("prefix8", NULL, "\x00\x00\x00\x00\x00\x00\x00\x01z", "\x00\x00\x00\x00\x00\x00\x00\x01z");
+    FC("digits:5", NULL, "00005hello00000", "00005hello00000");
+    FC("fixed:4", NULL, "abcdefghij", "abcdefgh"); /* the partial tail is dropped */
+    FC("eof", NULL, "the whole\nstream", "the whole\nstream");
+}
+END_TEST
+
+/* Oversized or malformed: what was queued is flushed, then the close. */
+START_TEST(test_echod_frame_errors)
+{
+    FC("line", "4", "ok\ntoo long\nnever\n", "ok\n");
+    FC("digits:3", NULL, "002hi00x", "002hi");
+    FC("prefix4", "100", "\x00\x00\x00\x01!GET / HTTP/1.1\r\n", "\x00\x00\x00\x01!");
+    FC("eof", "5", "too long for five", "");
 }
 END_TEST
 
@@ -195,15 +182,19 @@ START_TEST(test_echod_bad_arguments)
         {"--bogus", NULL, "--bogus"},
         {"extra-arg", NULL, "extra-arg"},
         {"--listen", NULL, "--listen"},
+        {"--frame", "prefix3", "prefix3"},
+        {"--frame", "fixed:0", "fixed:0"},
+        {"--frame", "digits:x", "digits:x"},
+        {"--max-message", "0", "--max-message"},
     };
     size_t i;
 
     for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         const char *argv[] = {"sb-echod", cases[i].a, cases[i].b, NULL};
-        proc p;
+        tu_proc p;
         int status;
-        spawn(&p, argv);
-        status = finish(&p);
+        tu_spawn(&p, ECHOD, argv);
+        status = tu_finish(&p);
         ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) != 0, "'%s %s' exited %d",
                       cases[i].a, cases[i].b ? cases[i].b : "", status);
         ck_assert_msg(strstr(p.out, cases[i].expect) != NULL, "'%s': stderr was: %s",
@@ -221,13 +212,13 @@ START_TEST(test_echod_address_in_use)
     char addr[64];
     const char *argv[] = {"sb-echod", "--listen", "127.0.0.1:0", "--listen", addr, NULL};
     tu_server s;
-    proc p;
+    tu_proc p;
     int status;
 
     tu_server_start(&s, loop, "127.0.0.1:0", NULL);
     snprintf(addr, sizeof(addr), "127.0.0.1:%d", s.port);
-    spawn(&p, argv);
-    status = finish(&p);
+    tu_spawn(&p, ECHOD, argv);
+    status = tu_finish(&p);
     ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) != 0, "status %d", status);
     ck_assert_msg(strstr(p.out, addr) && strstr(p.out, "in use"), "stderr: %s", p.out);
     ck_assert_ptr_null(strstr(p.out, "listening"));
@@ -240,17 +231,17 @@ START_TEST(test_echod_help_version)
 {
     const char *h[] = {"sb-echod", "--help", NULL};
     const char *v[] = {"sb-echod", "-V", NULL};
-    proc p;
+    tu_proc p;
     int status;
 
     /* --help and --version print on stdout, which is inherited: only the
      * exit status and an empty stderr are checked here. */
-    spawn(&p, h);
-    status = finish(&p);
+    tu_spawn(&p, ECHOD, h);
+    status = tu_finish(&p);
     ck_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0);
     ck_assert_uint_eq(p.len, 0);
-    spawn(&p, v);
-    status = finish(&p);
+    tu_spawn(&p, ECHOD, v);
+    status = tu_finish(&p);
     ck_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0);
 }
 END_TEST
@@ -263,6 +254,8 @@ Suite *sb_echod_suite(void)
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, test_echod_echo_and_sigterm);
     tcase_add_test(tc, test_echod_half_close);
+    tcase_add_test(tc, test_echod_frame_modes);
+    tcase_add_test(tc, test_echod_frame_errors);
     tcase_add_test(tc, test_echod_bad_arguments);
     tcase_add_test(tc, test_echod_address_in_use);
     tcase_add_test(tc, test_echod_help_version);

@@ -18,6 +18,11 @@ int main(void)
     srunner_add_suite(sr, sb_conn_suite());
     srunner_add_suite(sr, sb_echod_suite());
     srunner_add_suite(sr, sb_framing_suite());
+    srunner_add_suite(sr, sb_chatd_suite());
+    srunner_add_suite(sr, sb_httpd_suite());
+    srunner_add_suite(sr, sb_faults_suite());
+    srunner_add_suite(sr, sb_client_suite());
+    srunner_add_suite(sr, sb_udp_suite());
     srunner_run_all(sr, CK_NORMAL);
     failed = srunner_ntests_failed(sr);
     srunner_free(sr);

@@ -18,6 +18,11 @@ Suite *sb_listener_suite(void);
 Suite *sb_conn_suite(void);
 Suite *sb_echod_suite(void);
 Suite *sb_framing_suite(void);
+Suite *sb_client_suite(void);
+Suite *sb_udp_suite(void);
+Suite *sb_chatd_suite(void);
+Suite *sb_httpd_suite(void);
+Suite *sb_faults_suite(void);
 
 /* Number of open fds in this process (from /proc/self/fd). */
 int tu_count_fds(void);
@@ -50,6 +55,24 @@ int tu_slow(void);
 
 #endif
 
+/* A demo daemon run as a child process, its stderr captured. */
+typedef struct tu_proc {
+    pid_t pid;
+    int err_fd; /* read end of its stderr */
+    char out[8192];
+    size_t len;
+} tu_proc;
+/* fork + exec path with argv; stdout goes to /dev/null. */
+void tu_spawn(tu_proc *p, const char *path, const char *const argv[]);
+/* Read its stderr until needle shows up or it closes (10 s at most). */
+int tu_wait_for(tu_proc *p, const char *needle);
+/* Collect the rest of its stderr and reap it; returns the wait status. */
+int tu_finish(tu_proc *p);
+/* After "listening on 127.0.0.1:" in its stderr: the port, or -1. */
+int tu_proc_port(tu_proc *p);
+/* A blocking TCP client with a 10 s receive timeout. */
+int tu_blocking_client(int port);
+
 /* An echo server fixture with counters, for the socket suites. */
 typedef struct tu_server {
     sb_loop *loop;
@@ -60,10 +83,20 @@ typedef struct tu_server {
     size_t bytes;
     sb_conn *last; /* most recently opened connection (NULL once closed) */
     int no_echo;   /* count bytes but do not echo */
+    int lenient;   /* a failing sb_write aborts the connection instead of failing the test */
 } tu_server;
 
 void tu_server_start(tu_server *s, sb_loop *loop, const char *addr, const sb_listen_opts *o);
 extern const sb_handler tu_echo_handler;
+
+/*
+ * Drive one client against s's loop: send len pseudo-random bytes in random
+ * chunks of 1..max_chunk, read the echo (at most read_cap bytes per
+ * iteration: a slow reader when small), optionally half-close after the
+ * last byte and wait for EOF; verify every byte.  Returns bytes verified.
+ */
+size_t tu_echo_stream(tu_server *s, int fd, size_t len, size_t max_chunk, size_t read_cap,
+                      uint32_t seed, int half_close);
 
 /* send() with MSG_NOSIGNAL, retrying EINTR; returns send's result. */
 ssize_t tu_send(int fd, const void *p, size_t n);

@@ -1,0 +1,1099 @@
+/*
+ * sb-httpd — an HTTP/1.1 static file server on switchboard, built only on
+ * the public API.  A model of how to write a protocol handler:
+ *
+ *   - The request head is cut by the library's delimiter framer (everything
+ *     up to "\r\n\r\n", at most --max-header-bytes; beyond: 431 and close).
+ *   - A request body is read and discarded through the fixed framer, in
+ *     pieces of at most 64 KiB, then the header framer takes over again.
+ *   - A file that does not fit in one 64 KiB write is streamed: each time
+ *     the output queue drains (on_drain), the next piece is read with
+ *     pread() and queued.  Input is paused meanwhile (sb_conn_pause), so
+ *     pipelined requests wait their turn and are answered in order.
+ *
+ * GET and HEAD of regular files under --root; a directory serves its
+ * index.html (no listings, no redirects).  Keep-alive by default in
+ * HTTP/1.1, on request in HTTP/1.0.  Paths are percent-decoded, "." and
+ * ".." resolved without leaving the root, and the file is opened with
+ * openat2(RESOLVE_BENEATH), so no symlink leads out either (where openat2
+ * is missing, the opened file's real path is checked against the root).
+ * Chunked request bodies are not supported: 411 Length Required, close.
+ * Per request: no allocation; open, fstat, pread, close; one sb_write for
+ * the header plus the first 64 KiB of the file.
+ *
+ * SIGTERM / SIGINT: stop accepting, finish the responses in flight, exit 0.
+ */
+#include "switchboard.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <limits.h>
+#include <linux/openat2.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+#define MAX_LISTEN 16
+#define IOBUF (64 * 1024)        /* one write: response head + file bytes */
+#define MAX_TARGET 8192          /* longest request-target; beyond: 414 */
+#define MAX_BODY (1024 * 1024)   /* longest request body discarded; beyond: 413 */
+#define DEFAULT_MAX_HEADER 16384 /* --max-header-bytes */
+#define DEFAULT_IDLE_S 60        /* --idle-timeout */
+#define SHUTDOWN_GRACE_MS 5000
+#define SERVER "sb-httpd/" SB_VERSION_STRING
+
+typedef struct httpd {
+    sb_loop *loop;
+    sb_listener *listeners[MAX_LISTEN];
+    int nlisteners;
+    sb_signal *sigs[2];
+    sb_timer *grace;
+    int stopping;
+    unsigned long conns;
+    int log_level;
+    size_t max_header;
+    int rootfd;              /* the --root directory */
+    char root[PATH_MAX];     /* its canonical path (for the fallback check) */
+    size_t rootlen;
+    int have_openat2;        /* else: check /proc/self/fd/N after openat */
+    time_t date_sec;         /* the Date header, formatted once a second */
+    char date[32];
+    char io[IOBUF];          /* where each write is assembled (one thread) */
+} httpd;
+
+/* One connection.  state says what the next framed message is. */
+enum { S_HEAD, S_BODY };
+typedef struct session {
+    httpd *d;
+    int state;
+    int keep_alive;     /* keep the connection after the current response */
+    uint64_t body_left; /* S_BODY: request body bytes still to discard */
+    int fd;             /* the file being streamed, or -1 */
+    off_t off, end;     /* its next byte to send, and its size */
+} session;
+
+/* What the parser found in a request head. */
+typedef struct request {
+    const char *line; /* the request line, for the access log */
+    size_t line_len;
+    const char *method, *target;
+    size_t method_len, target_len;
+    int minor;           /* HTTP/1.minor (1 for any 1.x above 1) */
+    int head;            /* HEAD: no body in the response */
+    int keep_alive;      /* by version and Connection: */
+    int hosts;           /* Host fields seen */
+    int chunked, te;     /* Transfer-Encoding: last coding chunked / any */
+    int expect_continue; /* Expect: 100-continue */
+    int has_length;
+    uint64_t length;     /* Content-Length */
+} request;
+
+/* ------------------------------------------------------------ formatting */
+
+static const char *reason_phrase(int status)
+{
+    switch (status) {
+    case 200: return "OK";
+    case 400: return "Bad Request";
+    case 403: return "Forbidden";
+    case 404: return "Not Found";
+    case 405: return "Method Not Allowed";
+    case 411: return "Length Required";
+    case 413: return "Content Too Large";
+    case 414: return "URI Too Long";
+    case 431: return "Request Header Fields Too Large";
+    case 501: return "Not Implemented";
+    case 505: return "HTTP Version Not Supported";
+    default: return "Internal Server Error";
+    }
+}
+
+static char *put_u64(char *p, uint64_t v)
+{
+    char tmp[24];
+    int n = 0;
+
+    do
+        tmp[n++] = (char)('0' + v % 10);
+    while ((v /= 10) != 0);
+    while (n)
+        *p++ = tmp[--n];
+    return p;
+}
+
+static char *put_2(char *p, int v)
+{
+    *p++ = (char)('0' + v / 10);
+    *p++ = (char)('0' + v % 10);
+    return p;
+}
+
+/* "Sun, 06 Nov 1994 08:49:37 GMT" (IMF-fixdate, 29 characters) into buf. */
+static void http_date(char *buf, time_t t)
+{
+    static const char days[] = "SunMonTueWedThuFriSat";
+    static const char months[] = "JanFebMarAprMayJunJulAugSepOctNovDec";
+    struct tm tm;
+    char *p = buf;
+
+    gmtime_r(&t, &tm);
+    memcpy(p, days + 3 * tm.tm_wday, 3);
+    p = stpcpy(p + 3, ", ");
+    p = put_2(p, tm.tm_mday);
+    *p++ = ' ';
+    memcpy(p, months + 3 * tm.tm_mon, 3);
+    p += 3;
+    *p++ = ' ';
+    p = put_u64(p, (uint64_t)tm.tm_year + 1900);
+    *p++ = ' ';
+    p = put_2(p, tm.tm_hour);
+    *p++ = ':';
+    p = put_2(p, tm.tm_min);
+    *p++ = ':';
+    p = put_2(p, tm.tm_sec);
+    strcpy(p, " GMT");
+}
+
+static const char *date_now(httpd *d)
+{
+    time_t now = time(NULL);
+
+    if (now != d->date_sec) {
+        d->date_sec = now;
+        http_date(d->date, now);
+    }
+    return d->date;
+}
+
+static const char *content_type(const char *path)
+{
+    static const struct {
+        const char *ext, *type;
+    } types[] = {
+        {"html", "text/html; charset=utf-8"},  {"htm", "text/html; charset=utf-8"},
+        {"css", "text/css; charset=utf-8"},    {"js", "text/javascript; charset=utf-8"},
+        {"mjs", "text/javascript; charset=utf-8"}, {"json", "application/json"},
+        {"txt", "text/plain; charset=utf-8"},  {"md", "text/markdown; charset=utf-8"},
+        {"csv", "text/csv; charset=utf-8"},    {"xml", "application/xml"},
+        {"svg", "image/svg+xml"},              {"png", "image/png"},
+        {"jpg", "image/jpeg"},                 {"jpeg", "image/jpeg"},
+        {"gif", "image/gif"},                  {"webp", "image/webp"},
+        {"ico", "image/vnd.microsoft.icon"},   {"pdf", "application/pdf"},
+        {"wasm", "application/wasm"},          {"woff", "font/woff"},
+        {"woff2", "font/woff2"},               {"mp4", "video/mp4"},
+        {"webm", "video/webm"},                {"mp3", "audio/mpeg"},
+        {"zip", "application/zip"},            {"gz", "application/gzip"},
+        {"tar", "application/x-tar"},
+    };
+    const char *dot = strrchr(path, '.');
+    size_t i;
+
+    if (dot && !strchr(dot, '/'))
+        for (i = 0; i < sizeof(types) / sizeof(types[0]); i++)
+            if (strcasecmp(dot + 1, types[i].ext) == 0)
+                return types[i].type;
+    return "application/octet-stream";
+}
+
+/*
+ * Format a response head into buf (at least 1 KiB): status line, Server,
+ * Date, then the optional fields, then the blank line.  conn says which
+ * Connection field to send (NULL: none, the HTTP/1.1 default).  Returns its
+ * length.
+ */
+static size_t format_head(httpd *d, char *buf, int status, const char *type, uint64_t length,
+                          const time_t *mtime, const char *conn, const char *extra)
+{
+    char *p = buf;
+
+    p = stpcpy(p, "HTTP/1.1 ");
+    p = put_u64(p, (uint64_t)status);
+    *p++ = ' ';
+    p = stpcpy(p, reason_phrase(status));
+    p = stpcpy(p, "\r\nServer: " SERVER "\r\nDate: ");
+    p = stpcpy(p, date_now(d));
+    p = stpcpy(p, "\r\nContent-Type: ");
+    p = stpcpy(p, type);
+    p = stpcpy(p, "\r\nContent-Length: ");
+    p = put_u64(p, length);
+    if (mtime) {
+        p = stpcpy(p, "\r\nLast-Modified: ");
+        http_date(p, *mtime);
+        p += 29;
+    }
+    if (conn) {
+        p = stpcpy(p, "\r\nConnection: ");
+        p = stpcpy(p, conn);
+    }
+    p = stpcpy(p, "\r\n");
+    if (extra)
+        p = stpcpy(p, extra);
+    p = stpcpy(p, "\r\n");
+    return (size_t)(p - buf);
+}
+
+/* One access-log line (--log-level info): peer, request line, status, body bytes. */
+static void log_access(sb_conn *c, const request *r, int status, uint64_t bytes)
+{
+    char peer[128], line[256];
+    size_t n = 0;
+
+    if (sb_conn_peer(c, peer, sizeof(peer)) < 0)
+        strcpy(peer, "?");
+    if (r && r->line)
+        for (n = 0; n < r->line_len && n < sizeof(line) - 1; n++)
+            line[n] = r->line[n] >= 0x20 && r->line[n] < 0x7f ? r->line[n] : '?';
+    line[n] = '\0';
+    fprintf(stderr, "%s \"%s\" %d %llu\n", peer, n ? line : "-", status,
+            (unsigned long long)bytes);
+}
+
+/* -------------------------------------------------------------- parsing */
+
+static int is_tchar(int ch)
+{
+    return (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
+           (ch && strchr("!#$%&'*+-.^_`|~", ch));
+}
+
+static int is_token(const char *s, size_t n)
+{
+    size_t i;
+
+    for (i = 0; i < n; i++)
+        if (!is_tchar((unsigned char)s[i]))
+            return 0;
+    return n > 0;
+}
+
+static int field_is(const char *name, size_t n, const char *want)
+{
+    return strlen(want) == n && strncasecmp(name, want, n) == 0;
+}
+
+/* Whether a comma-separated list (Connection:, Transfer-Encoding:) holds
+ * tok; with last, only as its last element. */
+static int list_has(const char *v, size_t n, const char *tok, int last)
+{
+    const char *end = v + n;
+    int found = 0;
+
+    while (v < end) {
+        const char *comma = memchr(v, ',', (size_t)(end - v)), *e = comma ? comma : end;
+        const char *s = v;
+        while (s < e && (*s == ' ' || *s == '\t'))
+            s++;
+        while (e > s && (e[-1] == ' ' || e[-1] == '\t'))
+            e--;
+        found = field_is(s, (size_t)(e - s), tok) || (found && !last);
+        v = comma ? comma + 1 : end;
+    }
+    return found;
+}
+
+/*
+ * Parse the request line: METHOD SP request-target SP HTTP/1.x.
+ * Returns 0, or the status to answer: 400, 505, 414.
+ */
+static int parse_request_line(const char *p, size_t n, request *r)
+{
+    const char *sp1 = memchr(p, ' ', n), *sp2, *v;
+
+    if (!sp1)
+        return 400;
+    sp2 = memchr(sp1 + 1, ' ', n - (size_t)(sp1 + 1 - p));
+    if (!sp2)
+        return 400;
+    r->method = p;
+    r->method_len = (size_t)(sp1 - p);
+    r->target = sp1 + 1;
+    r->target_len = (size_t)(sp2 - r->target);
+    v = sp2 + 1;
+    if (!is_token(r->method, r->method_len) || r->target_len == 0)
+        return 400;
+    if (p + n - v != 8 || memcmp(v, "HTTP/", 5) != 0 || v[5] < '0' || v[5] > '9' ||
+        v[6] != '.' || v[7] < '0' || v[7] > '9')
+        return 400;
+    if (v[5] != '1')
+        return 505;
+    r->minor = v[7] == '0' ? 0 : 1;
+    if (r->target_len > MAX_TARGET)
+        return 414;
+    for (v = r->target; v < sp2; v++)
+        if (*v <= 0x20 || *v >= 0x7f)
+            return 400;
+    r->head = r->method_len == 4 && memcmp(r->method, "HEAD", 4) == 0;
+    return 0;
+}
+
+/* Parse one header field line; returns 0 or 400. */
+static int parse_field(const char *p, size_t n, request *r)
+{
+    const char *colon = memchr(p, ':', n), *v, *end = p + n;
+    size_t nlen;
+
+    /* No colon, an empty name, whitespace before the colon, or a folded
+     * line (starting with whitespace): all malformed. */
+    if (!colon || !is_token(p, (size_t)(colon - p)))
+        return 400;
+    nlen = (size_t)(colon - p);
+    for (v = colon + 1; v < end && (*v == ' ' || *v == '\t'); v++)
+        ;
+    while (end > v && (end[-1] == ' ' || end[-1] == '\t'))
+        end--;
+    n = (size_t)(end - v);
+    if (field_is(p, nlen, "Host")) {
+        r->hosts++;
+    } else if (field_is(p, nlen, "Connection")) {
+        if (list_has(v, n, "close", 0))
+            r->keep_alive = 0;
+        else if (list_has(v, n, "keep-alive", 0))
+            r->keep_alive = 1;
+    } else if (field_is(p, nlen, "Content-Length")) {
+        uint64_t len = 0;
+        size_t i;
+        for (i = 0; i < n; i++) {
+            if (v[i] < '0' || v[i] > '9')
+                return 400;
+            len = len * 10 + (uint64_t)(v[i] - '0');
+            if (len > MAX_BODY)
+                return 413; /* (and no overflow) */
+        }
+        if (n == 0)
+            return 400;
+        if (r->has_length && r->length != len)
+            return 400; /* conflicting lengths: a smuggling attempt */
+        r->has_length = 1;
+        r->length = len;
+    } else if (field_is(p, nlen, "Transfer-Encoding")) {
+        r->te = 1;
+        r->chunked = list_has(v, n, "chunked", 1);
+    } else if (field_is(p, nlen, "Expect")) {
+        r->expect_continue = field_is(v, n, "100-continue");
+    }
+    return 0;
+}
+
+/*
+ * Parse a request head (the framer's message: "\r\n\r\n" already cut off).
+ * Returns 0, -1 for nothing but stray empty lines (ignored), or the error
+ * status to answer (400, 411, 413, 414, 501, 505).  Lines end in CRLF; a
+ * bare CR or LF, or a NUL, anywhere in the head is malformed.
+ */
+static int parse_request(const char *p, size_t n, request *r)
+{
+    const char *end = p + n, *eol;
+    int rc;
+
+    memset(r, 0, sizeof(*r));
+    while (end - p >= 2 && p[0] == '\r' && p[1] == '\n')
+        p += 2; /* empty lines before a request (RFC 9112, 2.2) */
+    if (p == end)
+        return -1;
+    eol = memmem(p, (size_t)(end - p), "\r\n", 2);
+    if (!eol)
+        eol = end;
+    r->line = p;
+    r->line_len = (size_t)(eol - p);
+    if (memchr(p, '\0', (size_t)(end - p)))
+        return 400;
+    rc = parse_request_line(p, r->line_len, r);
+    if (rc)
+        return rc;
+    r->keep_alive = r->minor >= 1;
+    for (p = eol; p < end; p = eol) {
+        p += 2;
+        eol = memmem(p, (size_t)(end - p), "\r\n", 2);
+        if (!eol)
+            eol = end;
+        if (memchr(p, '\r', (size_t)(eol - p)) || memchr(p, '\n', (size_t)(eol - p)))
+            return 400;
+        if ((rc = parse_field(p, (size_t)(eol - p), r)) != 0)
+            return rc;
+    }
+    if (r->hosts > 1 || (r->minor >= 1 && r->hosts == 0))
+        return 400; /* RFC 9112, 3.2 */
+    if (r->te)
+        return r->chunked ? 411 : 501;
+    return 0;
+}
+
+
+static int hex_value(int ch)
+{
+    if (ch >= '0' && ch <= '9')
+        return ch - '0';
+    ch |= 0x20; /* lower case */
+    return ch >= 'a' && ch <= 'f' ? ch - 'a' + 10 : -1;
+}
+
+/*
+ * Map a request-target onto a path relative to the root, in out (at least
+ * MAX_TARGET + 16 bytes).  An absolute-form target ("http://host/p") loses
+ * its scheme and authority; the query goes; %XX escapes are decoded (an
+ * encoded "/" separates like a literal one); then empty and "." segments
+ * are dropped and ".." removes the segment before it.  The root itself is
+ * "."; a trailing slash is kept.  Returns 0, or 400 for a target that is not a path, a bad escape, an
+ * encoded NUL, or a ".." that would climb above the root.
+ */
+static int target_to_path(const char *t, size_t n, char *out)
+{
+    char dec[MAX_TARGET];
+    size_t dn = 0, len = 0, i;
+
+    if (n >= 7 && strncasecmp(t, "http://", 7) == 0) {
+        const char *slash = memchr(t + 7, '/', n - 7);
+        if (slash) {
+            n -= (size_t)(slash - t);
+            t = slash;
+        } else {
+            t = "/";
+            n = 1;
+        }
+    }
+    if (n == 0 || t[0] != '/')
+        return 400; /* "*", authority-form, or nonsense */
+    for (i = 0; i < n && t[i] != '?' && t[i] != '#'; i++) {
+        int ch = (unsigned char)t[i];
+        if (ch == '%') {
+            int hi = i + 2 < n ? hex_value(t[i + 1]) : -1, lo = hi >= 0 ? hex_value(t[i + 2]) : -1;
+            if (lo < 0)
+                return 400;
+            ch = hi << 4 | lo;
+            if (ch == 0)
+                return 400;
+            i += 2;
+        }
+        dec[dn++] = (char)ch;
+    }
+    for (i = 0; i < dn;) {
+        size_t start, seg;
+        while (i < dn && dec[i] == '/')
+            i++;
+        for (start = i; i < dn && dec[i] != '/'; i++)
+            ;
+        seg = i - start;
+        if (seg == 0 || (seg == 1 && dec[start] == '.'))
+            continue;
+        if (seg == 2 && dec[start] == '.' && dec[start + 1] == '.') {
+            if (len == 0)
+                return 400;
+            while (len > 0 && out[len - 1] != '/')
+                len--;
+            if (len > 0)
+                len--; /* and the '/' before it */
+            continue;
+        }
+        if (len)
+            out[len++] = '/';
+        memcpy(out + len, dec + start, seg);
+        len += seg;
+    }
+    if (len == 0)
+        out[len++] = '.';
+    else if (dec[dn - 1] == '/')
+        out[len++] = '/'; /* "file.txt/" is not the file */
+    out[len] = '\0';
+    return 0;
+}
+
+/* ---------------------------------------------------------------- files */
+
+/* Whether real (an absolute canonical path, n bytes) lies inside the root. */
+static int under_root(const httpd *d, const char *real, size_t n)
+{
+    if (n < d->rootlen || memcmp(real, d->root, d->rootlen) != 0)
+        return 0;
+    return n == d->rootlen || real[d->rootlen] == '/' || d->rootlen == 1;
+}
+
+/*
+ * Open rel (a path from target_to_path) below the root and fstat it.
+ * Whatever resolves outside the root — through "..", an absolute symlink,
+ * or a symlink climbing out — fails (-EXDEV, or -ELOOP).  With openat2 the
+ * kernel enforces it during resolution (RESOLVE_BENEATH); without it, the
+ * real path of the opened file is read back from /proc/self/fd and checked.
+ * O_NONBLOCK: opening a FIFO must not hang the server.
+ * Returns an fd or -errno.
+ */
+static int open_file(httpd *d, const char *rel, struct stat *st)
+{
+    int flags = O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK, fd;
+
+    if (d->have_openat2) {
+        struct open_how how;
+        memset(&how, 0, sizeof(how));
+        how.flags = (uint64_t)flags;
+        how.resolve = RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS;
+        do /* EAGAIN: a concurrent rename raced the resolution */
+            fd = (int)syscall(SYS_openat2, d->rootfd, rel, &how, sizeof(how));
+        while (fd < 0 && (errno == EAGAIN || errno == EINTR));
+        if (fd < 0)
+            return -errno;
+    } else {
+        char link[32], real[PATH_MAX];
+        ssize_t n;
+        fd = openat(d->rootfd, rel, flags);
+        if (fd < 0)
+            return -errno;
+        snprintf(link, sizeof(link), "/proc/self/fd/%d", fd);
+        n = readlink(link, real, sizeof(real));
+        if (n <= 0 || (size_t)n >= sizeof(real) || !under_root(d, real, (size_t)n)) {
+            close(fd);
+            return -EXDEV;
+        }
+    }
+    if (fstat(fd, st) < 0) {
+        int e = errno;
+        close(fd);
+        return -e;
+    }
+    return fd;
+}
+
+/*
+ * Queue d->io[0, hlen) — a response head, or nothing — followed by the next
+ * bytes of the file being sent, at most IOBUF in all: one sb_write.  At the
+ * end of the file the file is closed (s->fd = -1).  A read error, or a file
+ * that shrank since its fstat, aborts the connection: the Content-Length
+ * already promised can no longer be kept.
+ */
+static void send_piece(sb_conn *c, session *s, size_t hlen)
+{
+    httpd *d = s->d;
+    size_t want = IOBUF - hlen, got = 0;
+
+    if ((off_t)want > s->end - s->off)
+        want = (size_t)(s->end - s->off);
+    while (got < want) {
+        ssize_t n = pread(s->fd, d->io + hlen + got, want - got, s->off + (off_t)got);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0) {
+            sb_abort(c);
+            return;
+        }
+        got += (size_t)n;
+    }
+    s->off += (off_t)got;
+    if (sb_write(c, d->io, hlen + got) < 0) {
+        sb_abort(c);
+        return;
+    }
+    if (s->off == s->end) {
+        close(s->fd);
+        s->fd = -1;
+    }
+}
+
+/* ------------------------------------------------------------- responses */
+
+/* The Connection field a response carries: close, keep-alive for an
+ * HTTP/1.0 client that asked for it, none for HTTP/1.1's default. */
+static const char *connection_field(const session *s, const request *r)
+{
+    if (!s->keep_alive)
+        return "close";
+    return r && r->minor == 0 ? "keep-alive" : NULL;
+}
+
+/*
+ * Answer with an error status and a short text body.  After 400, 411, 413,
+ * 414, 431, 501 and 505 the request stream cannot be trusted (or its body
+ * will not be read), so the connection closes after the answer (the caller
+ * closes it); after 403, 404, 405 and 500 it stays open when it may.
+ */
+static void respond_error(sb_conn *c, session *s, const request *r, int status)
+{
+    char *buf = s->d->io, body[64];
+    int keep = status == 403 || status == 404 || status == 405 || status == 500;
+    int blen = snprintf(body, sizeof(body), "%d %s\n", status, reason_phrase(status));
+    size_t hlen;
+
+    if (!keep)
+        s->keep_alive = 0;
+    hlen = format_head(s->d, buf, status, "text/plain; charset=utf-8", (uint64_t)blen, NULL,
+                       connection_field(s, r), status == 405 ? "Allow: GET, HEAD\r\n" : NULL);
+    if (!(r && r->head)) {
+        memcpy(buf + hlen, body, (size_t)blen);
+        hlen += (size_t)blen;
+    }
+    if (s->d->log_level >= SB_LOG_INFO)
+        log_access(c, r, status, r && r->head ? 0 : (uint64_t)blen);
+    if (sb_write(c, buf, hlen) < 0)
+        sb_abort(c);
+}
+
+/*
+ * GET or HEAD: open the file (or a directory's index.html), queue the head
+ * and, for GET, the first bytes of the file in one write.  A file that does
+ * not fit is streamed from on_drain; input is paused until it is done, so
+ * the next pipelined request waits.  Returns 0 once the response is queued,
+ * or the error status to answer instead (400, 403, 404, 500).
+ */
+static int serve_file(sb_conn *c, session *s, const request *r)
+{
+    httpd *d = s->d;
+    char path[MAX_TARGET + 16];
+    struct stat st;
+    size_t hlen;
+    int fd, rc;
+
+    if ((rc = target_to_path(r->target, r->target_len, path)) != 0)
+        return rc;
+    fd = open_file(d, path, &st);
+    if (fd >= 0 && S_ISDIR(st.st_mode)) {
+        close(fd);
+        strcat(path, path[strlen(path) - 1] == '/' ? "index.html" : "/index.html");
+        fd = open_file(d, path, &st);
+    }
+    if (fd >= 0 && !S_ISREG(st.st_mode)) {
+        close(fd);
+        fd = -ENOENT; /* devices, FIFOs, sockets: not served */
+    }
+    if (fd < 0)
+        return fd == -EACCES || fd == -EPERM ? 403 : fd == -EMFILE || fd == -ENFILE ? 500 : 404;
+    hlen = format_head(d, d->io, 200, content_type(path), (uint64_t)st.st_size, &st.st_mtime,
+                       connection_field(s, r), NULL);
+    if (d->log_level >= SB_LOG_INFO)
+        log_access(c, r, 200, r->head ? 0 : (uint64_t)st.st_size);
+    if (r->head) {
+        close(fd);
+        if (sb_write(c, d->io, hlen) < 0)
+            sb_abort(c);
+        return 0;
+    }
+    s->fd = fd;
+    s->off = 0;
+    s->end = st.st_size;
+    send_piece(c, s, hlen);
+    if (s->fd >= 0)
+        sb_conn_pause(c); /* the rest goes out from on_drain */
+    return 0;
+}
+
+/* --------------------------------------------------------------- handler */
+
+static httpd *the_server; /* one server per process */
+
+/* Expect the next request head: the delimiter framer, bounded. */
+static void expect_head(sb_conn *c, session *s)
+{
+    s->state = S_HEAD;
+    sb_frame_delim(c, "\r\n\r\n", 4, s->d->max_header, 0);
+}
+
+/* Expect (the next piece of) a request body to discard: the fixed framer,
+ * at most 64 KiB at a time so a body is never buffered whole. */
+static void expect_body(sb_conn *c, session *s)
+{
+    if (s->body_left == 0) {
+        expect_head(c, s);
+        return;
+    }
+    s->state = S_BODY;
+    sb_frame_fixed(c, s->body_left < IOBUF ? (size_t)s->body_left : IOBUF);
+}
+
+/* One request head: parse, answer, then expect its body or the next head. */
+static void handle_request(sb_conn *c, session *s, const char *head, size_t len)
+{
+    request r;
+    int status = parse_request(head, len, &r);
+
+    if (status < 0)
+        return; /* only empty lines: keep waiting */
+    if (status == 0) {
+        /* A 100-continue client may never send the body: do not wait. */
+        s->keep_alive = r.keep_alive && !s->d->stopping && !(r.length && r.expect_continue);
+        if ((r.method_len == 3 && memcmp(r.method, "GET", 3) == 0) || r.head)
+            status = serve_file(c, s, &r);
+        else
+            status = 405;
+    }
+    if (status)
+        respond_error(c, s, &r, status);
+    if (!s->keep_alive) {
+        if (s->fd < 0)
+            sb_close(c); /* else once the file is sent */
+        return;
+    }
+    if (r.length) {
+        s->body_left = r.length;
+        expect_body(c, s);
+    }
+}
+
+static void http_open(sb_conn *c, void *udata)
+{
+    httpd *d = udata;
+    session *s = calloc(1, sizeof(*s));
+
+    d->conns++;
+    if (!s) {
+        sb_abort(c);
+        return;
+    }
+    s->d = d;
+    s->fd = -1;
+    sb_conn_set_udata(c, s);
+    expect_head(c, s);
+}
+
+/* One framed message: a request head, or a piece of a body to discard. */
+static void http_data(sb_conn *c, const char *data, size_t len, void *udata)
+{
+    session *s = udata;
+
+    if (s->state == S_BODY) {
+        s->body_left -= len;
+        expect_body(c, s);
+        return;
+    }
+    handle_request(c, s, data, len);
+}
+
+/* The output queue is empty: send the next piece of the file, if any;
+ * after the last one, go on with the next request (or close). */
+static void http_drain(sb_conn *c, void *udata)
+{
+    session *s = udata;
+
+    if (s->fd < 0)
+        return;
+    send_piece(c, s, 0);
+    if (s->fd >= 0)
+        return;
+    if (s->keep_alive)
+        sb_conn_resume(c);
+    else
+        sb_close(c);
+}
+
+/* The head grew past --max-header-bytes without its blank line: 431, and
+ * return 0 so the library flushes the answer and closes. */
+static int http_frame_error(sb_conn *c, int err, void *udata)
+{
+    (void)err;
+    respond_error(c, udata, NULL, 431);
+    return 0;
+}
+
+static void http_close(sb_conn *c, int reason, void *udata)
+{
+    httpd *d = the_server;
+    session *s = udata;
+
+    (void)c;
+    (void)reason;
+    if (udata != (void *)d) { /* else on_open could not allocate */
+        if (s->fd >= 0)
+            close(s->fd);
+        free(s);
+    }
+    /* The last client gone during shutdown: nothing left to wait for. */
+    if (--d->conns == 0 && d->grace) {
+        sb_timer_free(d->grace);
+        d->grace = NULL;
+    }
+}
+
+/* ------------------------------------------------------------- the daemon */
+
+static void log_cb(int level, const char *msg, void *udata)
+{
+    (void)udata;
+    fprintf(stderr, "sb-httpd: %s%s\n", level == SB_LOG_ERROR ? "error: " : "", msg);
+}
+
+static void grace_expired(sb_timer *t, void *udata)
+{
+    httpd *d = udata;
+
+    (void)t;
+    fprintf(stderr, "sb-httpd: shutdown grace period over; dropping clients\n");
+    sb_timer_free(d->grace);
+    d->grace = NULL;
+    sb_loop_stop(d->loop);
+}
+
+/* Shutdown: idle connections close now, those sending a file after it. */
+static void stop_conn(sb_conn *c, void *udata)
+{
+    session *s = sb_conn_udata(c);
+
+    (void)udata;
+    if ((void *)s == (void *)the_server)
+        return;
+    s->keep_alive = 0;
+    if (s->fd < 0)
+        sb_close(c);
+}
+
+static void on_signal(sb_signal *sig, int signum, void *udata)
+{
+    httpd *d = udata;
+    int i;
+
+    (void)sig;
+    if (d->stopping) {
+        sb_loop_stop(d->loop); /* second signal: do not wait */
+        return;
+    }
+    d->stopping = 1;
+    fprintf(stderr, "sb-httpd: %s: closing listeners, finishing responses\n", strsignal(signum));
+    for (i = 0; i < d->nlisteners; i++) {
+        sb_listener_close(d->listeners[i]);
+        d->listeners[i] = NULL;
+    }
+    if (d->conns == 0)
+        return;
+    sb_loop_walk(d->loop, stop_conn, NULL);
+    d->grace = sb_timer_new(d->loop, grace_expired, d);
+    if (d->grace)
+        sb_timer_start(d->grace, SHUTDOWN_GRACE_MS, 0);
+}
+
+static void usage(FILE *f)
+{
+    fprintf(f,
+            "usage: sb-httpd [options]\n"
+            "Serve the files under a directory over HTTP/1.1 (GET and HEAD).\n\n"
+            "  -r, --root DIR             serve the files under DIR (default: the current\n"
+            "                             directory)\n"
+            "  -l, --listen ADDR          listen on ADDR (repeatable; default 127.0.0.1:8080)\n"
+            "                             ADDR: host:port, [v6addr]:port, *:port, unix:/path\n"
+            "  -c, --max-conns N          at most N clients at once (0 = no limit)\n"
+            "  -t, --idle-timeout SECS    close connections idle this long (0 = never;\n"
+            "                             default %d)\n"
+            "  -H, --max-header-bytes N   longest request head accepted, 256..1048576\n"
+            "                             (default %d; beyond: 431)\n"
+            "  -L, --log-level LEVEL      error, warn, info (access log) or debug\n"
+            "                             (default warn)\n"
+            "  -h, --help                 show this help\n"
+            "  -V, --version              show the version\n",
+            DEFAULT_IDLE_S, DEFAULT_MAX_HEADER);
+}
+
+/* Parse an integer option in min..max; one clear line on failure. */
+static int parse_num(const char *opt, const char *s, unsigned long long min,
+                     unsigned long long max, unsigned long long *out)
+{
+    char *end;
+    unsigned long long v;
+
+    errno = 0;
+    if (!*s || *s == '-' || *s == '+')
+        goto bad;
+    v = strtoull(s, &end, 10);
+    if (errno || *end || v < min || v > max)
+        goto bad;
+    *out = v;
+    return 0;
+bad:
+    fprintf(stderr, "sb-httpd: invalid %s '%s' (want an integer %llu..%llu)\n", opt, s, min,
+            max);
+    return -1;
+}
+
+static int parse_level(const char *s)
+{
+    static const char *names[] = {"error", "warn", "info", "debug"};
+    int i;
+
+    for (i = 0; i < 4; i++)
+        if (strcmp(s, names[i]) == 0)
+            return i;
+    return -1;
+}
+
+/*
+ * Open --root and remember its canonical path; probe openat2 (missing on
+ * kernels before 5.6, or refused by a seccomp filter).  SB_HTTPD_NO_OPENAT2
+ * in the environment forces the fallback (for the tests).  Returns 0 or -1
+ * (message printed).
+ */
+static int open_root(httpd *d, const char *root)
+{
+    struct open_how how;
+    int fd;
+
+    if (!realpath(root, d->root) ||
+        (d->rootfd = open(d->root, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0) {
+        fprintf(stderr, "sb-httpd: cannot serve --root '%s': %s\n", root, strerror(errno));
+        return -1;
+    }
+    d->rootlen = strlen(d->root);
+    memset(&how, 0, sizeof(how));
+    how.flags = O_RDONLY | O_DIRECTORY | O_CLOEXEC;
+    how.resolve = RESOLVE_BENEATH;
+    fd = getenv("SB_HTTPD_NO_OPENAT2")
+             ? -1
+             : (int)syscall(SYS_openat2, d->rootfd, ".", &how, sizeof(how));
+    if (fd >= 0) {
+        d->have_openat2 = 1;
+        close(fd);
+    }
+    return 0;
+}
+
+static void abort_conn(sb_conn *c, void *udata)
+{
+    (void)udata;
+    sb_abort(c);
+}
+
+static void cleanup(httpd *d)
+{
+    int i;
+
+    for (i = 0; i < d->nlisteners; i++)
+        sb_listener_close(d->listeners[i]); /* NULL once closed: no-op */
+    for (i = 0; i < 2; i++)
+        sb_signal_free(d->sigs[i]);
+    sb_timer_free(d->grace);
+    d->grace = NULL;
+    if (d->loop && sb_loop_free(d->loop) == SB_EBUSY) {
+        /* Clients left after the grace period: reset them and reap. */
+        sb_loop_walk(d->loop, abort_conn, NULL);
+        sb_loop_run_once(d->loop, 0);
+        sb_loop_free(d->loop);
+    }
+    if (d->rootfd >= 0)
+        close(d->rootfd);
+}
+
+int main(int argc, char **argv)
+{
+    static const struct option longopts[] = {
+        {"root", required_argument, NULL, 'r'},
+        {"listen", required_argument, NULL, 'l'},
+        {"max-conns", required_argument, NULL, 'c'},
+        {"idle-timeout", required_argument, NULL, 't'},
+        {"max-header-bytes", required_argument, NULL, 'H'},
+        {"log-level", required_argument, NULL, 'L'},
+        {"help", no_argument, NULL, 'h'},
+        {"version", no_argument, NULL, 'V'},
+        {NULL, 0, NULL, 0},
+    };
+    static httpd d; /* static: its 64 KiB I/O buffer stays off the stack */
+    const char *addrs[MAX_LISTEN], *root = ".";
+    int naddrs = 0, opt, i, err = 0, rc;
+    unsigned long long v;
+    sb_listen_opts lo;
+    sb_handler h;
+
+    d.rootfd = -1;
+    d.log_level = SB_LOG_WARN;
+    d.max_header = DEFAULT_MAX_HEADER;
+    memset(&lo, 0, sizeof(lo));
+    lo.idle_timeout_ms = DEFAULT_IDLE_S * 1000u;
+    opterr = 0;
+    while ((opt = getopt_long(argc, argv, ":r:l:c:t:H:L:hV", longopts, NULL)) != -1) {
+        switch (opt) {
+        case 'r':
+            root = optarg;
+            break;
+        case 'l':
+            if (naddrs == MAX_LISTEN) {
+                fprintf(stderr, "sb-httpd: at most %d --listen addresses\n", MAX_LISTEN);
+                return 2;
+            }
+            addrs[naddrs++] = optarg;
+            break;
+        case 'c':
+            if (parse_num("--max-conns", optarg, 0, UINT_MAX, &v))
+                return 2;
+            lo.max_conns = (unsigned)v;
+            break;
+        case 't':
+            if (parse_num("--idle-timeout", optarg, 0, UINT_MAX / 1000, &v))
+                return 2;
+            lo.idle_timeout_ms = (unsigned)v * 1000u;
+            break;
+        case 'H':
+            if (parse_num("--max-header-bytes", optarg, 256, 1 << 20, &v))
+                return 2;
+            d.max_header = (size_t)v;
+            break;
+        case 'L':
+            if ((d.log_level = parse_level(optarg)) < 0) {
+                fprintf(stderr,
+                        "sb-httpd: invalid --log-level '%s' (want error, warn, info or debug)\n",
+                        optarg);
+                return 2;
+            }
+            break;
+        case 'h':
+            usage(stdout);
+            return 0;
+        case 'V':
+            printf("sb-httpd (switchboard) %s\n", SB_VERSION_STRING);
+            return 0;
+        case ':':
+            fprintf(stderr, "sb-httpd: option '%s' needs a value (see --help)\n",
+                    argv[optind - 1]);
+            return 2;
+        default:
+            fprintf(stderr, "sb-httpd: unknown option '%s' (see --help)\n", argv[optind - 1]);
+            return 2;
+        }
+    }
+    if (optind < argc) {
+        fprintf(stderr, "sb-httpd: unexpected argument '%s' (see --help)\n", argv[optind]);
+        return 2;
+    }
+    if (naddrs == 0)
+        addrs[naddrs++] = "127.0.0.1:8080";
+    if (open_root(&d, root))
+        return 2;
+
+    the_server = &d;
+    d.loop = sb_loop_new();
+    if (!d.loop) {
+        fprintf(stderr, "sb-httpd: cannot create the event loop: out of memory\n");
+        cleanup(&d);
+        return 1;
+    }
+    sb_loop_set_log(d.loop, log_cb, d.log_level, &d);
+    memset(&h, 0, sizeof(h));
+    h.on_open = http_open;
+    h.on_data = http_data;
+    h.on_drain = http_drain;
+    h.on_close = http_close;
+    h.on_frame_error = http_frame_error;
+    for (i = 0; i < naddrs; i++) {
+        d.listeners[i] = sb_listen(d.loop, addrs[i], &h, &d, &lo, &err);
+        if (!d.listeners[i]) {
+            fprintf(stderr, "sb-httpd: cannot listen on '%s': %s\n", addrs[i], sb_strerror(err));
+            cleanup(&d);
+            return 1;
+        }
+        d.nlisteners++;
+    }
+    d.sigs[0] = sb_signal_new(d.loop, SIGTERM, on_signal, &d, &err);
+    d.sigs[1] = sb_signal_new(d.loop, SIGINT, on_signal, &d, &err);
+    if (!d.sigs[0] || !d.sigs[1]) {
+        fprintf(stderr, "sb-httpd: cannot watch signals: %s\n", sb_strerror(err));
+        cleanup(&d);
+        return 1;
+    }
+    for (i = 0; i < d.nlisteners; i++) {
+        char buf[160];
+        sb_listener_addr(d.listeners[i], buf, sizeof(buf));
+        fprintf(stderr, "sb-httpd %s: listening on %s, serving %s\n", SB_VERSION_STRING, buf,
+                d.root);
+    }
+    rc = sb_loop_run(d.loop);
+    if (rc < 0)
+        fprintf(stderr, "sb-httpd: event loop failed: %s\n", sb_strerror(rc));
+    cleanup(&d);
+    return rc < 0 ? 1 : 0;
+}

@@ -1,0 +1,1008 @@
+/* sb-httpd end to end: curl and raw sockets against a document root made
+ * here (files, an index.html in a subdirectory, a file far larger than one
+ * write, symlinks leading out, a name that needs percent-encoding), then
+ * keep-alive, pipelining, every error status, traversal attempts, a slow
+ * reader of the large file (server memory stays bounded), a request fed
+ * one byte per send, a short wrk run, signals and bad arguments. */
+#include "testutil.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#ifndef SB_TEST_BUILD_DIR
+#define SB_TEST_BUILD_DIR "build"
+#endif
+#define HTTPD SB_TEST_BUILD_DIR "/sb-httpd"
+#define CURL "/usr/bin/curl"
+#define HELLO "hello, world\n"
+#define SECRET "top secret, never served\n"
+
+/* ---------------------------------------------------------- the fixture */
+
+typedef struct site {
+    char base[64];  /* mkdtemp: holds secret.txt, outside/ and root/ */
+    char root[96];
+    size_t big;     /* size of root/big.bin, 0 if not made */
+    tu_proc proc;
+    int port;
+} site;
+
+/* Byte i of big.bin: changes every byte and every 64 KiB piece. */
+static unsigned char pattern(uint64_t i)
+{
+    return (unsigned char)(i ^ (i >> 8) ^ (i >> 16) ^ 0x5a);
+}
+
+static void put_file(const site *s, const char *rel, const char *text)
+{
+    char path[256];
+    FILE *f;
+
+    snprintf(path, sizeof(path), "%s/%s", s->base, rel);
+    f = fopen(path, "w");
+    ck_assert_msg(f != NULL, "%s: %s", path, strerror(errno));
+    fputs(text, f);
+    ck_assert_int_eq(fclose(f), 0);
+}
+
+static void make_big(site *s, size_t size)
+{
+    char path[256];
+    unsigned char *buf = malloc(1 << 16);
+    size_t off, i, n;
+    FILE *f;
+
+    snprintf(path, sizeof(path), "%s/big.bin", s->root);
+    f = fopen(path, "w");
+    ck_assert_ptr_nonnull(f);
+    for (off = 0; off < size; off += n) {
+        n = size - off < 1u << 16 ? size - off : 1u << 16;
+        for (i = 0; i < n; i++)
+            buf[i] = pattern(off + i);
+        ck_assert_uint_eq(fwrite(buf, 1, n, f), n);
+    }
+    ck_assert_int_eq(fclose(f), 0);
+    free(buf);
+    s->big = size;
+}
+
+/* The test document root; big > 0 also makes root/big.bin of that size. */
+static void make_site(site *s, size_t big)
+{
+    char path[256];
+
+    memset(s, 0, sizeof(*s));
+    strcpy(s->base, "/tmp/sb-httpd-test.XXXXXX");
+    ck_assert_ptr_nonnull(mkdtemp(s->base));
+    snprintf(s->root, sizeof(s->root), "%s/root", s->base);
+    ck_assert_int_eq(mkdir(s->root, 0755), 0);
+    put_file(s, "secret.txt", SECRET);
+    snprintf(path, sizeof(path), "%s/outside", s->base);
+    ck_assert_int_eq(mkdir(path, 0755), 0);
+    put_file(s, "outside/secret.txt", SECRET);
+    put_file(s, "root/hello.txt", HELLO);
+    put_file(s, "root/index.html", "<h1>root</h1>\n");
+    put_file(s, "root/style.css", "body{}\n");
+    put_file(s, "root/data.json", "{}\n");
+    put_file(s, "root/noext", "raw\n");
+    put_file(s, "root/hello world \xc3\xbc.txt", "encoded\n");
+    snprintf(path, sizeof(path), "%s/sub", s->root);
+    ck_assert_int_eq(mkdir(path, 0755), 0);
+    put_file(s, "root/sub/index.html", "<h1>sub</h1>\n");
+    snprintf(path, sizeof(path), "%s/empty", s->root);
+    ck_assert_int_eq(mkdir(path, 0755), 0);
+    snprintf(path, sizeof(path), "%s/fifo", s->root);
+    ck_assert_int_eq(mkfifo(path, 0644), 0);
+    /* Symlinks: relative and absolute ones leading out, one staying in. */
+    snprintf(path, sizeof(path), "%s/link-out", s->root);
+    ck_assert_int_eq(symlink("../secret.txt", path), 0);
+    {
+        char target[128];
+        snprintf(target, sizeof(target), "%s/secret.txt", s->base);
+        snprintf(path, sizeof(path), "%s/link-abs", s->root);
+        ck_assert_int_eq(symlink(target, path), 0);
+    }
+    snprintf(path, sizeof(path), "%s/link-dir", s->root);
+    ck_assert_int_eq(symlink("../outside", path), 0);
+    snprintf(path, sizeof(path), "%s/sub/link-in", s->root);
+    ck_assert_int_eq(symlink("../hello.txt", path), 0);
+    if (big)
+        make_big(s, big);
+}
+
+static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+    (void)st;
+    (void)flag;
+    (void)ftw;
+    return remove(path);
+}
+
+/* Start sb-httpd on 127.0.0.1:0 over the site, extra arguments NULL-ended. */
+static void start(site *s, const char *const *extra)
+{
+    const char *argv[24] = {"sb-httpd", "--listen", "127.0.0.1:0", "--root", s->root};
+    int n = 5;
+
+    while (extra && *extra && n < 23)
+        argv[n++] = *extra++;
+    argv[n] = NULL;
+    tu_spawn(&s->proc, HTTPD, argv);
+    s->port = tu_proc_port(&s->proc);
+    ck_assert_msg(s->port > 0, "sb-httpd did not start: %s", s->proc.out);
+}
+
+/* SIGTERM: it must exit 0.  Then remove the site. */
+static void stop(site *s)
+{
+    int status;
+
+    ck_assert_int_eq(kill(s->proc.pid, SIGTERM), 0);
+    status = tu_finish(&s->proc);
+    ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0, "status %d: %s", status,
+                  s->proc.out);
+    ck_assert_int_eq(nftw(s->base, rm_entry, 16, FTW_DEPTH | FTW_PHYS), 0);
+}
+
+/* -------------------------------------------------------- a raw client */
+
+typedef struct client {
+    int fd;
+    char buf[1 << 16];
+    size_t len; /* received, not yet consumed */
+} client;
+
+typedef struct response {
+    int status;
+    char head[8192];     /* status line and fields, NUL-terminated */
+    uint64_t length;     /* Content-Length */
+    char body[4096];     /* the body's first bytes, NUL-terminated */
+    uint64_t got;        /* body bytes received */
+    int pattern_ok;      /* the body is big.bin's pattern */
+} response;
+
+static void client_open(client *cl, int port)
+{
+    cl->fd = tu_blocking_client(port);
+    cl->len = 0;
+}
+
+static void send_all(client *cl, const char *p, size_t n)
+{
+    ck_assert_int_eq(tu_send(cl->fd, p, n), (ssize_t)n);
+}
+
+/* Receive more; returns the byte count, 0 at EOF.  Fails on error. */
+static size_t fill(client *cl)
+{
+    ssize_t r;
+
+    ck_assert_msg(cl->len < sizeof(cl->buf), "response head too large");
+    do
+        r = recv(cl->fd, cl->buf + cl->len, sizeof(cl->buf) - cl->len, 0);
+    while (r < 0 && errno == EINTR);
+    ck_assert_msg(r >= 0, "recv: %s", strerror(errno));
+    cl->len += (size_t)r;
+    return (size_t)r;
+}
+
+/* A field's value in a response head ("" if absent), in out. */
+static const char *field(const response *rs, const char *name, char *out, size_t cap)
+{
+    char key[64];
+    const char *at, *end;
+    size_t n;
+
+    snprintf(key, sizeof(key), "\r\n%s:", name);
+    out[0] = '\0';
+    at = strcasestr(rs->head, key);
+    if (!at)
+        return out;
+    at += strlen(key);
+    while (*at == ' ')
+        at++;
+    end = strstr(at, "\r\n");
+    n = end ? (size_t)(end - at) : strlen(at);
+    if (n >= cap)
+        n = cap - 1;
+    memcpy(out, at, n);
+    out[n] = '\0';
+    return out;
+}
+
+/*
+ * Read one response (the head, then Content-Length bytes of body unless
+ * head_only).  Returns its status, or -1 at EOF before any byte of it.
+ */
+static int read_response(client *cl, response *rs, int head_only)
+{
+    char *end, val[32];
+    size_t hlen, take;
+
+    memset(rs, 0, sizeof(*rs));
+    rs->pattern_ok = 1;
+    while (!(end = memmem(cl->buf, cl->len, "\r\n\r\n", 4)))
+        if (fill(cl) == 0) {
+            ck_assert_msg(cl->len == 0, "EOF inside a response head: %.*s", (int)cl->len,
+                          cl->buf);
+            return -1;
+        }
+    hlen = (size_t)(end - cl->buf) + 4;
+    ck_assert_uint_lt(hlen, sizeof(rs->head));
+    memcpy(rs->head, cl->buf, hlen);
+    ck_assert_msg(sscanf(rs->head, "HTTP/1.1 %d ", &rs->status) == 1, "status line: %s",
+                  rs->head);
+    rs->length = strtoull(field(rs, "Content-Length", val, sizeof(val)), NULL, 10);
+    memmove(cl->buf, cl->buf + hlen, cl->len - hlen);
+    cl->len -= hlen;
+    if (head_only)
+        return rs->status;
+    while (rs->got < rs->length) {
+        size_t i;
+        if (cl->len == 0)
+            ck_assert_msg(fill(cl) > 0, "EOF after %llu of %llu body bytes",
+                          (unsigned long long)rs->got, (unsigned long long)rs->length);
+        take = cl->len < rs->length - rs->got ? cl->len : (size_t)(rs->length - rs->got);
+        for (i = 0; i < take && rs->pattern_ok; i++)
+            rs->pattern_ok = (unsigned char)cl->buf[i] == pattern(rs->got + i);
+        if (rs->got < sizeof(rs->body) - 1) {
+            size_t n = sizeof(rs->body) - 1 - rs->got;
+            memcpy(rs->body + rs->got, cl->buf, take < n ? take : n);
+        }
+        rs->got += take;
+        memmove(cl->buf, cl->buf + take, cl->len - take);
+        cl->len -= take;
+    }
+    return rs->status;
+}
+
+/* The server closed the connection: nothing more, then EOF. */
+static void expect_eof(client *cl)
+{
+    ck_assert_msg(cl->len == 0, "unexpected bytes: %.*s", (int)cl->len, cl->buf);
+    ck_assert_msg(fill(cl) == 0, "no EOF; got: %.*s", (int)cl->len, cl->buf);
+}
+
+/* One request on a fresh connection; returns the status (the body in rs). */
+static int one_shot(int port, const char *req, size_t len, response *rs)
+{
+    static client cl;
+    int status;
+
+    client_open(&cl, port);
+    send_all(&cl, req, len);
+    status = read_response(&cl, rs, strncmp(req, "HEAD ", 5) == 0);
+    close(cl.fd);
+    return status;
+}
+
+/* Send a string literal. */
+#define SEND(cl, lit) send_all(cl, lit, sizeof(lit) - 1)
+
+#define ONE_SHOT(port, req, rs) one_shot(port, req, sizeof(req) - 1, rs)
+
+/* ----------------------------------------------------- running programs */
+
+/* fork/exec argv with stdout captured into out (NUL-terminated) and stderr
+ * to /dev/null; returns the wait status. */
+static int run(const char *const argv[], char *out, size_t cap)
+{
+    int pfd[2], status = 0;
+    size_t len = 0;
+    pid_t pid;
+
+    ck_assert_int_eq(pipe(pfd), 0);
+    pid = fork();
+    ck_assert_int_ge(pid, 0);
+    if (pid == 0) {
+        int null = open("/dev/null", O_WRONLY);
+        dup2(pfd[1], 1);
+        dup2(null, 2);
+        close(pfd[0]);
+        close(pfd[1]);
+        close(null);
+        execv(argv[0], (char *const *)argv);
+        _exit(127);
+    }
+    close(pfd[1]);
+    for (;;) {
+        ssize_t n = read(pfd[0], out + len, cap - 1 - len);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            break;
+        len += (size_t)n;
+    }
+    out[len] = '\0';
+    close(pfd[0]);
+    ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+    return status;
+}
+
+static void url(char *buf, size_t cap, const site *s, const char *path)
+{
+    snprintf(buf, cap, "http://127.0.0.1:%d%s", s->port, path);
+}
+
+/* curl -s -o /dev/null -w FORMAT [extra] URL: the -w output in out. */
+static void curl_w(const site *s, const char *path, const char *fmt, const char *extra1,
+                   const char *extra2, char *out, size_t cap)
+{
+    char u[16384];
+    const char *argv[] = {CURL, "-s", "-o", "/dev/null", "-w", fmt, u, extra1, extra2, NULL};
+    int status;
+
+    url(u, sizeof(u), s, path);
+    status = run(argv, out, cap);
+    ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0, "curl %s: status %d", path,
+                  status);
+}
+
+static int curl_code(const site *s, const char *path, const char *extra1, const char *extra2)
+{
+    char out[64];
+
+    curl_w(s, path, "%{http_code}", extra1, extra2, out, sizeof(out));
+    return atoi(out);
+}
+
+/* ----------------------------------------------------------------- tests */
+
+START_TEST(test_httpd_get_head)
+{
+    char out[4096], body[256], u[256], hfile[160];
+    site s;
+    FILE *f;
+
+    make_site(&s, 100000);
+    start(&s, NULL);
+    snprintf(hfile, sizeof(hfile), "%s/body.out", s.base);
+    {
+        /* GET: the body, status line, Content-Length, type, dates. */
+        const char *argv[] = {CURL, "-s", "-D", "-", "-o", hfile, u, NULL};
+        url(u, sizeof(u), &s, "/hello.txt");
+        ck_assert_int_eq(run(argv, out, sizeof(out)), 0);
+        ck_assert_msg(strncmp(out, "HTTP/1.1 200 OK\r\n", 17) == 0, "%s", out);
+        ck_assert_ptr_nonnull(strstr(out, "\r\nContent-Length: 13\r\n"));
+        ck_assert_ptr_nonnull(strstr(out, "\r\nContent-Type: text/plain; charset=utf-8\r\n"));
+        ck_assert_ptr_nonnull(strstr(out, "\r\nDate: "));
+        ck_assert_ptr_nonnull(strstr(out, " GMT\r\n"));
+        ck_assert_ptr_nonnull(strstr(out, "\r\nLast-Modified: "));
+        f = fopen(hfile, "r");
+        ck_assert_ptr_nonnull(f);
+        body[fread(body, 1, sizeof(body) - 1, f)] = '\0';
+        fclose(f);
+        ck_assert_str_eq(body, HELLO);
+    }
+    {
+        /* HEAD: the same head, no body. */
+        const char *argv[] = {CURL, "-s", "-I", u, NULL};
+        url(u, sizeof(u), &s, "/big.bin");
+        ck_assert_int_eq(run(argv, out, sizeof(out)), 0);
+        ck_assert_msg(strncmp(out, "HTTP/1.1 200 OK\r\n", 17) == 0, "%s", out);
+        ck_assert_ptr_nonnull(strstr(out, "\r\nContent-Length: 100000\r\n"));
+        ck_assert_ptr_nonnull(strstr(out, "\r\nContent-Type: application/octet-stream\r\n"));
+        ck_assert_ptr_nonnull(strstr(out, "\r\nLast-Modified: "));
+    }
+    /* Content types and sizes; index.html for directories, with or without
+     * the slash; a percent-encoded name; no listings, no FIFOs. */
+    curl_w(&s, "/style.css", "%{http_code} %{content_type} %{size_download}", NULL, NULL, out,
+           sizeof(out));
+    ck_assert_str_eq(out, "200 text/css; charset=utf-8 7");
+    curl_w(&s, "/data.json", "%{http_code} %{content_type}", NULL, NULL, out, sizeof(out));
+    ck_assert_str_eq(out, "200 application/json");
+    curl_w(&s, "/noext", "%{http_code} %{content_type}", NULL, NULL, out, sizeof(out));
+    ck_assert_str_eq(out, "200 application/octet-stream");
+    curl_w(&s, "/", "%{http_code} %{content_type} %{size_download}", NULL, NULL, out,
+           sizeof(out));
+    ck_assert_str_eq(out, "200 text/html; charset=utf-8 14");
+    curl_w(&s, "/sub/", "%{http_code} %{size_download}", NULL, NULL, out, sizeof(out));
+    ck_assert_str_eq(out, "200 13");
+    curl_w(&s, "/sub", "%{http_code} %{size_download}", NULL, NULL, out, sizeof(out));
+    ck_assert_str_eq(out, "200 13");
+    curl_w(&s, "/hello%20world%20%C3%BC.txt", "%{http_code} %{size_download}", NULL, NULL, out,
+           sizeof(out));
+    ck_assert_str_eq(out, "200 8");
+    curl_w(&s, "/big.bin", "%{http_code} %{size_download}", NULL, NULL, out, sizeof(out));
+    ck_assert_str_eq(out, "200 100000");
+    ck_assert_int_eq(curl_code(&s, "/missing.txt", NULL, NULL), 404);
+    ck_assert_int_eq(curl_code(&s, "/empty/", NULL, NULL), 404);
+    ck_assert_int_eq(curl_code(&s, "/fifo", NULL, NULL), 404);
+    ck_assert_int_eq(curl_code(&s, "/hello.txt/", NULL, NULL), 404);
+    stop(&s);
+}
+END_TEST
+
+/* Two URLs on one curl command line share one connection (num_connects 1
+ * then 0), and the access log shows both requests from the same peer. */
+START_TEST(test_httpd_keep_alive)
+{
+    const char *extra[] = {"--log-level", "info", NULL};
+    char out[256], u1[128], u2[128];
+    const char *argv[] = {CURL, "-s", "-o", "/dev/null", "-o", "/dev/null", "-w",
+                          "%{http_code} %{num_connects} %{local_port}\n", u1, u2, NULL};
+    char port1[16], port2[16], needle[64];
+    int code1, code2, n1, n2;
+    response rs;
+    client cl;
+    site s;
+
+    make_site(&s, 0);
+    start(&s, extra);
+    url(u1, sizeof(u1), &s, "/hello.txt");
+    url(u2, sizeof(u2), &s, "/sub/");
+    ck_assert_int_eq(run(argv, out, sizeof(out)), 0);
+    ck_assert_int_eq(sscanf(out, "%d %d %15s\n%d %d %15s", &code1, &n1, port1, &code2, &n2, port2),
+                     6);
+    ck_assert_int_eq(code1, 200);
+    ck_assert_int_eq(code2, 200);
+    ck_assert_int_eq(n1, 1);
+    ck_assert_int_eq(n2, 0);
+    ck_assert_str_eq(port1, port2);
+    snprintf(needle, sizeof(needle), "127.0.0.1:%s \"GET /sub/ HTTP/1.1\" 200 13", port1);
+    ck_assert_msg(tu_wait_for(&s.proc, needle), "access log: %s", s.proc.out);
+    snprintf(needle, sizeof(needle), "127.0.0.1:%s \"GET /hello.txt HTTP/1.1\" 200 13", port1);
+    ck_assert_msg(strstr(s.proc.out, needle), "access log: %s", s.proc.out);
+
+    /* HTTP/1.0: closed after the response unless keep-alive is asked for. */
+    client_open(&cl, s.port);
+    SEND(&cl, "GET /hello.txt HTTP/1.0\r\n\r\n");
+    ck_assert_int_eq(read_response(&cl, &rs, 0), 200);
+    ck_assert_str_eq(rs.body, HELLO);
+    ck_assert_str_eq(field(&rs, "Connection", out, sizeof(out)), "close");
+    expect_eof(&cl);
+    close(cl.fd);
+    client_open(&cl, s.port);
+    SEND(&cl, "GET /hello.txt HTTP/1.0\r\nConnection: keep-alive\r\n\r\n");
+    ck_assert_int_eq(read_response(&cl, &rs, 0), 200);
+    ck_assert_str_eq(field(&rs, "Connection", out, sizeof(out)), "keep-alive");
+    SEND(&cl, "HEAD /hello.txt HTTP/1.0\r\nConnection: Keep-Alive\r\n\r\n");
+    ck_assert_int_eq(read_response(&cl, &rs, 1), 200);
+    ck_assert_uint_eq(rs.length, 13);
+    SEND(&cl, "GET /sub/ HTTP/1.0\r\n\r\n");
+    ck_assert_int_eq(read_response(&cl, &rs, 0), 200);
+    expect_eof(&cl);
+    close(cl.fd);
+    /* HTTP/1.1: kept by default, Connection: close honoured. */
+    client_open(&cl, s.port);
+    SEND(&cl, "GET /hello.txt HTTP/1.1\r\nHost: a\r\n\r\n");
+    ck_assert_int_eq(read_response(&cl, &rs, 0), 200);
+    ck_assert_str_eq(field(&rs, "Connection", out, sizeof(out)), "");
+    SEND(&cl, "GET /missing HTTP/1.1\r\nHost: a\r\n\r\n");
+    ck_assert_int_eq(read_response(&cl, &rs, 0), 404); /* still kept */
+    SEND(&cl, "GET /hello.txt HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n");
+    ck_assert_int_eq(read_response(&cl, &rs, 0), 200);
+    ck_assert_str_eq(field(&rs, "Connection", out, sizeof(out)), "close");
+    expect_eof(&cl);
+    close(cl.fd);
+    stop(&s);
+}
+END_TEST
+
+/* Error statuses through curl where curl can send the request. */
+START_TEST(test_httpd_errors_curl)
+{
+    char *longpath = malloc(9100), *bighdr = malloc(20100), out[256];
+    site s;
+
+    make_site(&s, 0);
+    start(&s, NULL);
+    ck_assert_int_eq(curl_code(&s, "/nope.html", NULL, NULL), 404);
+    ck_assert_int_eq(curl_code(&s, "/hello.txt", "-X", "DELETE"), 405);
+    curl_w(&s, "/hello.txt", "%{http_code} %header{allow}", "-X", "POST", out, sizeof(out));
+    ck_assert_str_eq(out, "405 GET, HEAD");
+    ck_assert_int_eq(curl_code(&s, "/hello.txt", "-H", "Host:"), 400); /* no Host */
+    ck_assert_int_eq(curl_code(&s, "/hello.txt", "-H", "Content-Length: 5000000"), 413);
+    ck_assert_int_eq(curl_code(&s, "/hello.txt", "-H", "Transfer-Encoding: chunked"), 411);
+    longpath[0] = '/';
+    memset(longpath + 1, 'a', 9000);
+    longpath[9001] = '\0';
+    ck_assert_int_eq(curl_code(&s, longpath, NULL, NULL), 414);
+    strcpy(bighdr, "X-Big: ");
+    memset(bighdr + 7, 'b', 20000);
+    bighdr[20007] = '\0';
+    ck_assert_int_eq(curl_code(&s, "/hello.txt", "-H", bighdr), 431);
+    ck_assert_int_eq(curl_code(&s, "/../secret.txt", "--path-as-is", NULL), 400);
+    free(longpath);
+    free(bighdr);
+    stop(&s);
+}
+END_TEST
+
+/* What a statuses raw request gets, and whether the connection closes. */
+typedef struct raw_case {
+    const char *req;
+    int status;
+    int closes;
+} raw_case;
+
+static void raw_cases(const site *s, const raw_case *cases, size_t n)
+{
+    size_t i;
+
+    for (i = 0; i < n; i++) {
+        static client cl;
+        response rs;
+        int head = strncmp(cases[i].req, "HEAD ", 5) == 0;
+
+        client_open(&cl, s->port);
+        send_all(&cl, cases[i].req, strlen(cases[i].req));
+        ck_assert_msg(read_response(&cl, &rs, head) == cases[i].status, "'%s': got %d: %s",
+                      cases[i].req, rs.status, rs.head);
+        ck_assert_msg(!strstr(rs.body, "secret"), "'%s' leaked the secret", cases[i].req);
+        if (cases[i].closes) {
+            expect_eof(&cl);
+        } else {
+            /* Still usable: the next request is answered. */
+            SEND(&cl, "GET /hello.txt HTTP/1.1\r\nHost: a\r\n\r\n");
+            ck_assert_msg(read_response(&cl, &rs, 0) == 200, "after '%s'", cases[i].req);
+            ck_assert_str_eq(rs.body, HELLO);
+        }
+        close(cl.fd);
+    }
+}
+
+START_TEST(test_httpd_errors_raw)
+{
+    static const raw_case cases[] = {
+        /* Malformed: 400 and close. */
+        {"GET /\r\n\r\n", 400, 1},
+        {"GET  / HTTP/1.1\r\nHost: a\r\n\r\n", 400, 1},
+        {"GET / HTTP/1.1 \r\nHost: a\r\n\r\n", 400, 1},
+        {"GET / HTTX/1.1\r\nHost: a\r\n\r\n", 400, 1},
+        {"GET / HTTP/1.x\r\nHost: a\r\n\r\n", 400, 1},
+        {"G(T / HTTP/1.1\r\nHost: a\r\n\r\n", 400, 1},
+        {"GET / HTTP/1.1\r\nHost: a\r\nNo colon here\r\n\r\n", 400, 1},
+        {"GET / HTTP/1.1\r\nHost: a\r\nBad : space\r\n\r\n", 400, 1},
+        {"GET / HTTP/1.1\r\nHost: a\r\n folded\r\n\r\n", 400, 1},
+        {"GET / HTTP/1.1\r\nHost: a\nX: bare lf\r\n\r\n", 400, 1},
+        {"GET / HTTP/1.1\r\n\r\n", 400, 1},                     /* no Host */
+        {"GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n", 400, 1}, /* two */
+        {"GET / HTTP/1.1\r\nHost: a\r\nContent-Length: 1x\r\n\r\n", 400, 1},
+        {"GET / HTTP/1.1\r\nHost: a\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\nab", 400, 1},
+        {"GET * HTTP/1.1\r\nHost: a\r\n\r\n", 400, 1},
+        {"HEAD /% HTTP/1.1\r\nHost: a\r\n\r\n", 400, 1},
+        /* Versions: 505 for other majors; 1.x above 1 is served as 1.1. */
+        {"GET / HTTP/2.0\r\nHost: a\r\n\r\n", 505, 1},
+        {"GET / HTTP/0.9\r\nHost: a\r\n\r\n", 505, 1},
+        {"GET /hello.txt HTTP/1.7\r\nHost: a\r\n\r\n", 200, 0},
+        /* Bodies: 413 past 1 MiB, chunked 411, other codings 501. */
+        {"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 2000000\r\n\r\n", 413, 1},
+        {"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 99999999999999999999999\r\n\r\n", 413,
+         1},
+        {"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n", 411, 1},
+        {"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: gzip\r\n\r\n", 501, 1},
+        /* 405 with a body: the body is read and discarded, the
+         * connection kept; with Expect: 100-continue it closes instead. */
+        {"POST /hello.txt HTTP/1.1\r\nHost: a\r\nContent-Length: 10\r\n\r\n0123456789", 405, 0},
+        {"PUT /x HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\nExpect: 100-continue\r\n\r\n", 405,
+         1},
+        {"OPTIONS * HTTP/1.1\r\nHost: a\r\n\r\n", 405, 0},
+        {"get /hello.txt HTTP/1.1\r\nHost: a\r\n\r\n", 405, 0}, /* methods are case-sensitive */
+        /* A GET with a body: served, body discarded. */
+        {"GET /hello.txt HTTP/1.1\r\nHost: a\r\nContent-Length: 4\r\n\r\nbody", 200, 0},
+        {"\r\n\r\nGET /hello.txt HTTP/1.1\r\nHost: a\r\n\r\n", 200, 0}, /* empty lines first */
+        {"HEAD /missing HTTP/1.1\r\nHost: a\r\n\r\n", 404, 0},
+    };
+    const char *extra[] = {"--max-header-bytes", "1024", NULL};
+    char req[24000];
+    response rs;
+    size_t n;
+    site s;
+
+    make_site(&s, 0);
+    start(&s, NULL);
+    raw_cases(&s, cases, sizeof(cases) / sizeof(cases[0]));
+    /* 405 carries Allow; a HEAD error carries no body. */
+    ck_assert_int_eq(ONE_SHOT(s.port, "DELETE / HTTP/1.1\r\nHost: a\r\n\r\n", &rs), 405);
+    ck_assert_ptr_nonnull(strstr(rs.head, "\r\nAllow: GET, HEAD\r\n"));
+    ck_assert_str_eq(rs.body, "405 Method Not Allowed\n");
+    /* 414: a target longer than 8192 bytes, 8192 itself is fine. */
+    strcpy(req, "GET /");
+    memset(req + 5, 'a', 8192);
+    strcpy(req + 5 + 8192, " HTTP/1.1\r\nHost: a\r\n\r\n");
+    ck_assert_int_eq(one_shot(s.port, req, strlen(req), &rs), 414);
+    req[5 + 8191] = ' ';
+    strcpy(req + 5 + 8191, " HTTP/1.1\r\nHost: a\r\n\r\n");
+    ck_assert_int_eq(one_shot(s.port, req, strlen(req), &rs), 404);
+    stop(&s);
+
+    /* 431: a head over --max-header-bytes, with or without its end. */
+    make_site(&s, 0);
+    start(&s, extra);
+    strcpy(req, "GET /hello.txt HTTP/1.1\r\nHost: a\r\nX-Pad: ");
+    n = strlen(req);
+    memset(req + n, 'p', 1000);
+    strcpy(req + n + 1000, "\r\n\r\n");
+    ck_assert_int_eq(one_shot(s.port, req, strlen(req), &rs), 431);
+    ck_assert_ptr_nonnull(strstr(rs.head, "\r\nConnection: close\r\n"));
+    req[strlen(req) - 4] = '\0';
+    ck_assert_int_eq(one_shot(s.port, req, strlen(req), &rs), 431);
+    req[n + 900] = '\0'; /* under the limit: fine */
+    strcat(req, "\r\n\r\n");
+    ck_assert_int_eq(one_shot(s.port, req, strlen(req), &rs), 200);
+    stop(&s);
+}
+END_TEST
+
+/* Paths that try to leave the root, over raw requests (curl would
+ * normalise them).  Run against openat2 and against the fallback. */
+static void traversal(int fallback)
+{
+    static const raw_case cases[] = {
+        {"GET /../secret.txt HTTP/1.1\r\nHost: a\r\n\r\n", 400, 1},
+        {"GET /sub/../../secret.txt HTTP/1.1\r\nHost: a\r\n\r\n", 400, 1},
+        {"GET /%2e%2e/secret.txt HTTP/1.1\r\nHost: a\r\n\r\n", 400, 1},
+        {"GET /%2E%2E%2Fsecret.txt HTTP/1.1\r\nHost: a\r\n\r\n", 400, 1},
+        {"GET /sub/..%2f..%2fsecret.txt HTTP/1.1\r\nHost: a\r\n\r\n", 400, 1},
+        {"GET /.%2e/secret.txt HTTP/1.1\r\nHost: a\r\n\r\n", 400, 1},
+        {"GET http://a/../secret.txt HTTP/1.1\r\nHost: a\r\n\r\n", 400, 1},
+        {"GET /hello.txt%00.html HTTP/1.1\r\nHost: a\r\n\r\n", 400, 1},
+        {"GET /%00 HTTP/1.1\r\nHost: a\r\n\r\n", 400, 1},
+        {"GET /%zz HTTP/1.1\r\nHost: a\r\n\r\n", 400, 1},
+        {"GET /hello.txt%2 HTTP/1.1\r\nHost: a\r\n\r\n", 400, 1},
+        {"GET ../secret.txt HTTP/1.1\r\nHost: a\r\n\r\n", 400, 1},
+        /* Symlinks leading out: not found.  Absolute paths stay inside. */
+        {"GET /link-out HTTP/1.1\r\nHost: a\r\n\r\n", 404, 0},
+        {"GET /link-abs HTTP/1.1\r\nHost: a\r\n\r\n", 404, 0},
+        {"GET /link-dir/secret.txt HTTP/1.1\r\nHost: a\r\n\r\n", 404, 0},
+        {"GET /link-dir/ HTTP/1.1\r\nHost: a\r\n\r\n", 404, 0},
+        {"GET //etc/passwd HTTP/1.1\r\nHost: a\r\n\r\n", 404, 0},
+        {"GET /secret.txt HTTP/1.1\r\nHost: a\r\n\r\n", 404, 0},
+        /* Inside the root, all of these are fine. */
+        {"GET /sub/link-in HTTP/1.1\r\nHost: a\r\n\r\n", 200, 0},
+        {"GET /sub/../hello.txt HTTP/1.1\r\nHost: a\r\n\r\n", 200, 0},
+        {"GET /sub/%2e%2e/./hello.txt?x=/../../secret.txt HTTP/1.1\r\nHost: a\r\n\r\n", 200, 0},
+        {"GET http://a/hello.txt HTTP/1.1\r\nHost: a\r\n\r\n", 200, 0},
+        {"GET HTTP://a HTTP/1.1\r\nHost: a\r\n\r\n", 200, 0},
+        {"GET /%68ello.txt HTTP/1.1\r\nHost: a\r\n\r\n", 200, 0},
+    };
+    site s;
+
+    make_site(&s, 0);
+    if (fallback)
+        setenv("SB_HTTPD_NO_OPENAT2", "1", 1);
+    start(&s, NULL);
+    unsetenv("SB_HTTPD_NO_OPENAT2");
+    raw_cases(&s, cases, sizeof(cases) / sizeof(cases[0]));
+    stop(&s);
+}
+
+START_TEST(test_httpd_traversal)
+{
+    traversal(0);
+}
+END_TEST
+
+START_TEST(test_httpd_traversal_fallback)
+{
+    traversal(1);
+}
+END_TEST
+
+/* Three requests in one send, the middle one for a file far larger than
+ * one write: three answers, in order, the large one intact; then the same
+ * with a discarded body in the middle of the pipeline. */
+START_TEST(test_httpd_pipelined)
+{
+    static const char three[] = "GET /hello.txt HTTP/1.1\r\nHost: a\r\n\r\n"
+                                "GET /big.bin HTTP/1.1\r\nHost: a\r\n\r\n"
+                                "GET /sub/ HTTP/1.1\r\nHost: a\r\n\r\n";
+    static const char mixed[] = "POST /x HTTP/1.1\r\nHost: a\r\nContent-Length: 70000\r\n\r\n";
+    size_t big = tu_slow() ? 3u << 20 : 12u << 20;
+    char *body = calloc(1, 70000);
+    static client cl;
+    response rs;
+    site s;
+
+    make_site(&s, big);
+    start(&s, NULL);
+    client_open(&cl, s.port);
+    send_all(&cl, three, sizeof(three) - 1);
+    ck_assert_int_eq(read_response(&cl, &rs, 0), 200);
+    ck_assert_str_eq(rs.body, HELLO);
+    ck_assert_int_eq(read_response(&cl, &rs, 0), 200);
+    ck_assert_uint_eq(rs.got, big);
+    ck_assert(rs.pattern_ok);
+    ck_assert_int_eq(read_response(&cl, &rs, 0), 200);
+    ck_assert_str_eq(rs.body, "<h1>sub</h1>\n");
+    /* 405 with a 70000-byte body (two fixed-framer pieces), then two GETs,
+     * then HEAD of the large file, all in one send. */
+    {
+        char *req = malloc(80000);
+        size_t n = 0;
+        memcpy(req, mixed, sizeof(mixed) - 1);
+        n = sizeof(mixed) - 1;
+        memcpy(req + n, body, 70000);
+        n += 70000;
+        n += (size_t)sprintf(req + n, "GET /big.bin HTTP/1.1\r\nHost: a\r\n\r\n"
+                                      "HEAD /big.bin HTTP/1.1\r\nHost: a\r\n\r\n"
+                                      "GET /hello.txt HTTP/1.1\r\nHost: a\r\n\r\n");
+        send_all(&cl, req, n);
+        free(req);
+    }
+    ck_assert_int_eq(read_response(&cl, &rs, 0), 405);
+    ck_assert_int_eq(read_response(&cl, &rs, 0), 200);
+    ck_assert_uint_eq(rs.got, big);
+    ck_assert(rs.pattern_ok);
+    ck_assert_int_eq(read_response(&cl, &rs, 1), 200);
+    ck_assert_uint_eq(rs.length, big);
+    ck_assert_int_eq(read_response(&cl, &rs, 0), 200);
+    ck_assert_str_eq(rs.body, HELLO);
+    close(cl.fd);
+    free(body);
+    stop(&s);
+}
+END_TEST
+
+/* VmRSS of a process, in KiB. */
+static long rss_kib(pid_t pid)
+{
+    char path[64], line[256];
+    long kib = -1;
+    FILE *f;
+
+    snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
+    f = fopen(path, "r");
+    ck_assert_ptr_nonnull(f);
+    while (fgets(line, sizeof(line), f))
+        if (sscanf(line, "VmRSS: %ld kB", &kib) == 1)
+            break;
+    fclose(f);
+    return kib;
+}
+
+/* A client with a small receive buffer reads a large file in small
+ * pieces, sampling the server's memory as it goes: the file is streamed,
+ * never held whole, so the server's RSS stays far below the file size. */
+START_TEST(test_httpd_slow_reader)
+{
+    size_t big = tu_slow() ? 8u << 20 : 32u << 20, got = 0;
+    long base, peak = 0, now;
+    int small = 8192, fd, ok = 1;
+    struct sockaddr_in sa;
+    struct timeval tv = {10, 0};
+    static client cl;
+    response rs;
+    char buf[4096];
+    site s;
+
+    make_site(&s, big);
+    start(&s, NULL);
+    /* Warm up (the server's buffers are touched), then measure. */
+    ck_assert_int_eq(ONE_SHOT(s.port, "GET /hello.txt HTTP/1.1\r\nHost: a\r\n\r\n", &rs), 200);
+    base = rss_kib(s.proc.pid);
+    fd = socket(AF_INET, SOCK_STREAM, 0);
+    setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &small, sizeof(small));
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+    memset(&sa, 0, sizeof(sa));
+    sa.sin_family = AF_INET;
+    sa.sin_port = htons((uint16_t)s.port);
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    ck_assert_int_eq(connect(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+    cl.fd = fd;
+    cl.len = 0;
+    SEND(&cl, "GET /big.bin HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n");
+    ck_assert_int_eq(read_response(&cl, &rs, 1), 200);
+    ck_assert_uint_eq(rs.length, big);
+    got = cl.len;
+    for (size_t i = 0; i < cl.len; i++)
+        ok &= (unsigned char)cl.buf[i] == pattern(i);
+    while (got < big) {
+        ssize_t r = recv(fd, buf, sizeof(buf), 0);
+        ck_assert_msg(r > 0, "after %zu bytes: %s", got, r == 0 ? "EOF" : strerror(errno));
+        for (ssize_t i = 0; i < r; i++)
+            ok &= (unsigned char)buf[i] == pattern(got + (size_t)i);
+        if (got / (256 << 10) != (got + (size_t)r) / (256 << 10)) {
+            now = rss_kib(s.proc.pid);
+            if (now > peak)
+                peak = now;
+        }
+        got += (size_t)r;
+    }
+    ck_assert(ok);
+    ck_assert_int_eq(recv(fd, buf, sizeof(buf), 0), 0);
+    close(fd);
+    /* 32 MiB sent; the server may grow by a few hundred KiB at most. */
+    ck_assert_msg(peak - base < 4096, "server RSS grew from %ld to %ld KiB", base, peak);
+    stop(&s);
+}
+END_TEST
+
+/* The request bytes one per send (TCP_NODELAY): the header framer sees
+ * every split of the head, the fixed framer every split of the body. */
+START_TEST(test_httpd_byte_split)
+{
+    static const char req[] = "POST /x HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\n\r\nhello"
+                              "GET /hello.txt HTTP/1.1\r\nHost: a\r\nAccept: */*\r\n\r\n"
+                              "\r\nHEAD /sub/ HTTP/1.0\r\n\r\n";
+    static client cl;
+    response rs;
+    int one = 1;
+    size_t i;
+    site s;
+
+    make_site(&s, 0);
+    start(&s, NULL);
+    client_open(&cl, s.port);
+    setsockopt(cl.fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    for (i = 0; i < sizeof(req) - 1; i++)
+        send_all(&cl, req + i, 1);
+    ck_assert_int_eq(read_response(&cl, &rs, 0), 405);
+    ck_assert_int_eq(read_response(&cl, &rs, 0), 200);
+    ck_assert_str_eq(rs.body, HELLO);
+    ck_assert_int_eq(read_response(&cl, &rs, 1), 200);
+    ck_assert_uint_eq(rs.length, 13);
+    expect_eof(&cl);
+    close(cl.fd);
+    /* Every split of one request in two sends. */
+    for (i = 1; i < 36; i++) {
+        static const char get[] = "GET /hello.txt HTTP/1.1\r\nHost: a\r\n\r\n";
+        client_open(&cl, s.port);
+        setsockopt(cl.fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+        send_all(&cl, get, i);
+        send_all(&cl, get + i, sizeof(get) - 1 - i);
+        ck_assert_int_eq(read_response(&cl, &rs, 0), 200);
+        ck_assert_str_eq(rs.body, HELLO);
+        close(cl.fd);
+    }
+    stop(&s);
+}
+END_TEST
+
+/* wrk for a second: no socket errors, no non-2xx answers. */
+START_TEST(test_httpd_wrk)
+{
+    char u[128], out[4096];
+    const char *argv[] = {"/usr/bin/wrk", "-t1", "-c10", "-d1s", u, NULL};
+    int status;
+    site s;
+
+    if (tu_slow())
+        return; /* a benchmark under valgrind measures nothing */
+    make_site(&s, 0);
+    start(&s, NULL);
+    url(u, sizeof(u), &s, "/index.html");
+    status = run(argv, out, sizeof(out));
+    ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0, "wrk: %d: %s", status, out);
+    ck_assert_msg(strstr(out, "requests in") && strstr(out, "Requests/sec:"), "%s", out);
+    ck_assert_msg(!strstr(out, "Non-2xx") && !strstr(out, "Socket errors"), "%s", out);
+    stop(&s);
+}
+END_TEST
+
+/* SIGTERM during a download: the listener goes, an idle keep-alive client
+ * is closed, the download completes, then the server exits 0. */
+START_TEST(test_httpd_sigterm_midstream)
+{
+    size_t big = 4u << 20;
+    static client cl, idle;
+    response rs;
+    int status;
+    site s;
+
+    make_site(&s, big);
+    start(&s, NULL);
+    client_open(&idle, s.port);
+    SEND(&idle, "GET /hello.txt HTTP/1.1\r\nHost: a\r\n\r\n");
+    ck_assert_int_eq(read_response(&idle, &rs, 0), 200);
+    client_open(&cl, s.port);
+    SEND(&cl, "GET /big.bin HTTP/1.1\r\nHost: a\r\n\r\n");
+    ck_assert_int_eq(read_response(&cl, &rs, 1), 200); /* the head only, so far */
+    ck_assert_int_eq(kill(s.proc.pid, SIGTERM), 0);
+    expect_eof(&idle);
+    close(idle.fd);
+    /* The rest of the body, then EOF. */
+    {
+        size_t got = cl.len;
+        int ok = 1;
+        char buf[65536];
+        for (size_t i = 0; i < cl.len; i++)
+            ok &= (unsigned char)cl.buf[i] == pattern(i);
+        for (;;) {
+            ssize_t r = recv(cl.fd, buf, sizeof(buf), 0);
+            ck_assert_msg(r >= 0, "recv: %s", strerror(errno));
+            if (r == 0)
+                break;
+            for (ssize_t i = 0; i < r; i++)
+                ok &= (unsigned char)buf[i] == pattern(got + (size_t)i);
+            got += (size_t)r;
+        }
+        ck_assert_uint_eq(got, big);
+        ck_assert(ok);
+    }
+    close(cl.fd);
+    status = tu_finish(&s.proc);
+    ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0, "status %d: %s", status,
+                  s.proc.out);
+    ck_assert_ptr_nonnull(strstr(s.proc.out, "closing listeners"));
+    ck_assert_int_eq(nftw(s.base, rm_entry, 16, FTW_DEPTH | FTW_PHYS), 0);
+}
+END_TEST
+
+START_TEST(test_httpd_bad_arguments)
+{
+    static const struct {
+        const char *a, *b, *expect;
+    } cases[] = {
+        {"--root", "/nonexistent/sb-httpd", "/nonexistent/sb-httpd"},
+        {"--root", "/etc/hostname", "Not a directory"},
+        {"--listen", "nonsense", "nonsense"},
+        {"--listen", "127.0.0.1:70000", "port"},
+        {"--max-conns", "-1", "--max-conns"},
+        {"--idle-timeout", "1x", "--idle-timeout"},
+        {"--max-header-bytes", "10", "--max-header-bytes"},
+        {"--max-header-bytes", "99999999", "--max-header-bytes"},
+        {"--log-level", "loud", "--log-level"},
+        {"--bogus", NULL, "--bogus"},
+        {"extra-arg", NULL, "extra-arg"},
+        {"--root", NULL, "--root"},
+        {"-H", NULL, "-H"},
+    };
+    size_t i;
+
+    for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        const char *argv[] = {"sb-httpd", cases[i].a, cases[i].b, NULL};
+        tu_proc p;
+        int status;
+        tu_spawn(&p, HTTPD, argv);
+        status = tu_finish(&p);
+        ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) != 0, "'%s %s' exited %d",
+                      cases[i].a, cases[i].b ? cases[i].b : "", status);
+        ck_assert_msg(strstr(p.out, cases[i].expect) != NULL, "'%s': stderr was: %s",
+                      cases[i].a, p.out);
+        /* One clear line, nothing started. */
+        ck_assert_msg(strchr(p.out, '\n') == p.out + p.len - 1, "not one line: %s", p.out);
+        ck_assert_ptr_null(strstr(p.out, "listening"));
+    }
+}
+END_TEST
+
+START_TEST(test_httpd_help_version)
+{
+    char out[4096];
+    const char *h[] = {HTTPD, "--help", NULL};
+    const char *v[] = {HTTPD, "-V", NULL};
+
+    ck_assert_int_eq(run(h, out, sizeof(out)), 0);
+    ck_assert_ptr_nonnull(strstr(out, "--max-header-bytes"));
+    ck_assert_ptr_nonnull(strstr(out, "--root"));
+    ck_assert_int_eq(run(v, out, sizeof(out)), 0);
+    ck_assert_str_eq(out, "sb-httpd (switchboard) " SB_VERSION_STRING "\n");
+}
+END_TEST
+
+Suite *sb_httpd_suite(void)
+{
+    Suite *s = suite_create("httpd");
+    TCase *tc = tcase_create("daemon");
+
+    tcase_set_timeout(tc, 120);
+    tcase_add_test(tc, test_httpd_get_head);
+    tcase_add_test(tc, test_httpd_keep_alive);
+    tcase_add_test(tc, test_httpd_errors_curl);
+    tcase_add_test(tc, test_httpd_errors_raw);
+    tcase_add_test(tc, test_httpd_traversal);
+    tcase_add_test(tc, test_httpd_traversal_fallback);
+    tcase_add_test(tc, test_httpd_pipelined);
+    tcase_add_test(tc, test_httpd_slow_reader);
+    tcase_add_test(tc, test_httpd_byte_split);
+    tcase_add_test(tc, test_httpd_wrk);
+    tcase_add_test(tc, test_httpd_sigterm_midstream);
+    tcase_add_test(tc, test_httpd_bad_arguments);
+    tcase_add_test(tc, test_httpd_help_version);
+    suite_add_tcase(s, tc);
+    return s;
+}

@@ -1,0 +1,209 @@
+/*
+ * The test build's versions of the library's system-call seam
+ * (src/internal.h): each call is counted and may be made to fail or come up
+ * short according to the schedule set with tu_fault_set().
+ */
+#include "fault.h"
+#include "internal.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+typedef struct slot {
+    tu_fault f;
+    int on;
+    unsigned long calls, hits;
+    size_t pos; /* script position */
+} slot;
+
+static slot slots[TU_F_N];
+static uint32_t rng = 0x2545f491u;
+
+static uint32_t next_rand(void)
+{
+    rng ^= rng << 13;
+    rng ^= rng >> 17;
+    rng ^= rng << 5;
+    return rng;
+}
+
+void tu_fault_set(int call, const tu_fault *f)
+{
+    slot *s = &slots[call];
+    s->on = f != NULL;
+    if (f)
+        s->f = *f;
+    s->pos = 0;
+}
+
+void tu_fault_reset(void)
+{
+    memset(slots, 0, sizeof(slots));
+    rng = 0x2545f491u;
+}
+
+void tu_fault_seed(uint32_t seed)
+{
+    rng = seed ? seed : 1;
+}
+
+unsigned long tu_fault_calls(int call)
+{
+    return slots[call].calls;
+}
+
+unsigned long tu_fault_hits(int call)
+{
+    return slots[call].hits;
+}
+
+/* 0: let the call through; 's': make it short; 'e': fail it. */
+static int decide(int call)
+{
+    slot *s = &slots[call];
+    int what = 0;
+
+    s->calls++;
+    if (!s->on || s->calls <= s->f.skip || (s->f.limit && s->hits >= s->f.limit))
+        return 0;
+    if (s->f.script && s->f.script[0]) {
+        char c = s->f.script[s->pos++];
+        if (!s->f.script[s->pos])
+            s->pos = 0;
+        what = c == 's' ? 's' : c == 'e' ? 'e' : 0;
+    } else if (s->f.every) {
+        if ((s->calls - s->f.skip) % s->f.every == 0)
+            what = s->f.err ? 'e' : 's';
+    } else if (s->f.percent) {
+        if (next_rand() % 100 < s->f.percent)
+            what = s->f.err ? 'e' : 's';
+    }
+    if (what == 'e' && !s->f.err)
+        what = 's';
+    if (what)
+        s->hits++;
+    return what;
+}
+
+static int fail_with(int call)
+{
+    errno = slots[call].f.err;
+    return -1;
+}
+
+static size_t shorter(size_t n)
+{
+    return n > 1 ? 1 + next_rand() % (n / 2) : n;
+}
+
+ssize_t sb__sys_recv(int fd, void *buf, size_t n, int flags)
+{
+    switch (decide(TU_F_RECV)) {
+    case 'e':
+        return fail_with(TU_F_RECV);
+    case 's':
+        n = shorter(n);
+        break;
+    }
+    return recv(fd, buf, n, flags);
+}
+
+ssize_t sb__sys_send(int fd, const void *buf, size_t n, int flags)
+{
+    switch (decide(TU_F_SEND)) {
+    case 'e':
+        return fail_with(TU_F_SEND);
+    case 's':
+        n = shorter(n);
+        break;
+    }
+    return send(fd, buf, n, flags);
+}
+
+ssize_t sb__sys_recvmsg(int fd, struct msghdr *msg, int flags)
+{
+    if (decide(TU_F_RECVMSG) == 'e')
+        return fail_with(TU_F_RECVMSG);
+    return recvmsg(fd, msg, flags);
+}
+
+ssize_t sb__sys_sendto(int fd, const void *buf, size_t n, int flags, const struct sockaddr *to,
+                       socklen_t tolen)
+{
+    if (decide(TU_F_SENDTO) == 'e')
+        return fail_with(TU_F_SENDTO);
+    return sendto(fd, buf, n, flags, to, tolen);
+}
+
+int sb__sys_accept4(int fd, struct sockaddr *sa, socklen_t *len, int flags)
+{
+    if (decide(TU_F_ACCEPT) == 'e')
+        return fail_with(TU_F_ACCEPT);
+    return accept4(fd, sa, len, flags);
+}
+
+int sb__sys_connect(int fd, const struct sockaddr *sa, socklen_t len)
+{
+    if (decide(TU_F_CONNECT) == 'e')
+        return fail_with(TU_F_CONNECT);
+    return connect(fd, sa, len);
+}
+
+int sb__sys_close(int fd)
+{
+    /* Linux releases the fd even when close() reports an error. */
+    int rc = close(fd);
+    if (decide(TU_F_CLOSE) == 'e')
+        return fail_with(TU_F_CLOSE);
+    return rc;
+}
+
+int sb__sys_select(int nfds, fd_set *r, fd_set *w, fd_set *e, struct timeval *tv)
+{
+    if (decide(TU_F_SELECT) == 'e')
+        return fail_with(TU_F_SELECT);
+    return select(nfds, r, w, e, tv);
+}
+
+void *sb__malloc(size_t n)
+{
+    if (decide(TU_F_ALLOC) == 'e') {
+        errno = ENOMEM;
+        return NULL;
+    }
+    return malloc(n);
+}
+
+void *sb__calloc(size_t n, size_t size)
+{
+    if (decide(TU_F_ALLOC) == 'e') {
+        errno = ENOMEM;
+        return NULL;
+    }
+    return calloc(n, size);
+}
+
+void *sb__realloc(void *p, size_t n)
+{
+    if (decide(TU_F_ALLOC) == 'e') {
+        errno = ENOMEM;
+        return NULL;
+    }
+    return realloc(p, n);
+}
+
+void tu_fault_partial_io(uint32_t seed)
+{
+    static const tu_fault recv_short = {0, 0, "s.s.es..", EAGAIN, 0, 0};
+    static const tu_fault send_short = {0, 0, "s.e.s.s.", EAGAIN, 0, 0};
+    static const tu_fault sel_intr = {7, 0, NULL, EINTR, 0, 0};
+
+    tu_fault_reset();
+    tu_fault_seed(seed);
+    tu_fault_set(TU_F_RECV, &recv_short);
+    tu_fault_set(TU_F_SEND, &send_short);
+    tu_fault_set(TU_F_SELECT, &sel_intr);
+}

@@ -1,0 +1,45 @@
+/*
+ * Fault injection for the test build: the library's system calls and
+ * allocations (src/internal.h, SB_FAULTS) are routed through tests/fault.c,
+ * which can make them fail or come up short on a schedule.
+ */
+#ifndef SB_FAULT_H
+#define SB_FAULT_H
+
+#include <stdint.h>
+
+enum {
+    TU_F_RECV,
+    TU_F_SEND,
+    TU_F_RECVMSG,
+    TU_F_SENDTO,
+    TU_F_ACCEPT,
+    TU_F_CONNECT,
+    TU_F_CLOSE,
+    TU_F_SELECT,
+    TU_F_ALLOC,
+    TU_F_N
+};
+
+typedef struct tu_fault {
+    unsigned every;      /* inject on every Nth call (1 = every call) */
+    unsigned percent;    /* or: on each call with this probability (seeded) */
+    const char *script;  /* or: one char per call, cycled: '.' pass, 's' short, 'e' error */
+    int err;             /* errno to fail with; 0 = a short count (recv/send only) */
+    unsigned long skip;  /* let this many calls through first */
+    unsigned long limit; /* inject at most this many times (0 = no limit) */
+} tu_fault;
+
+/* Install a schedule for one kind of call (NULL turns it off). */
+void tu_fault_set(int call, const tu_fault *f);
+/* Everything off, counters zeroed, seed reset. */
+void tu_fault_reset(void);
+void tu_fault_seed(uint32_t seed);
+/* Calls seen / faults injected since the last reset. */
+unsigned long tu_fault_calls(int call);
+unsigned long tu_fault_hits(int call);
+
+/* A partial-I/O schedule: short recv and send, spurious EAGAIN and EINTR. */
+void tu_fault_partial_io(uint32_t seed);
+
+#endif
