@@ -381,7 +381,8 @@ START_TEST(test_backpressure)
     sb_loop *loop = sb_loop_new();
     sb_listen_opts o;
     tu_server s;
-    size_t total = 8u << 20, sent = 0, got = 0, peak = 0;
+    /* More than the kernel can buffer (tcp_wmem + tcp_rmem maxima). */
+    size_t total = 32u << 20, sent = 0, got = 0, peak = 0;
     unsigned char *out = malloc(total), *in = malloc(total);
     int fd, i, eof = 0, stalled = 0;
 
