@@ -8,6 +8,8 @@
 #   make SANITIZE=address,undefined check
 #   make valgrind             the suites under valgrind (CK_FORK=no)
 #   make fuzz / fuzz-run      libFuzzer targets per framer (clang), bounded run
+#   make coverage             line coverage of src/ (gcov + lcov)
+#   make musl                 library + sb-echod with musl-gcc, smoke-tested
 #   make clean
 #
 # User CFLAGS/LDFLAGS are appended to, never overridden.
@@ -57,7 +59,7 @@ STATIC   := $(BUILD)/lib$(NAME).a
 SHARED   := $(BUILD)/lib$(NAME).so.$(VERSION)
 SONAME   := lib$(NAME).so.$(SOVERSION)
 
-.PHONY: all check run install uninstall clean valgrind deps-check fuzz fuzz-run
+.PHONY: all check run install uninstall clean valgrind deps-check fuzz fuzz-run coverage musl
 .PRECIOUS: $(BUILD)/demos/%.o
 all: $(STATIC) $(SHARED) $(DEMO_BIN)
 
@@ -145,6 +147,26 @@ fuzz-run: $(FUZZ_BIN)
 	        tail -n 40 build/fuzz/$$k.log; echo "fuzz_$$k FAILED"; exit 1; \
 	    fi; \
 	done
+
+# --------------------------------------------------------- coverage, musl
+# Line coverage of src/ by the suites (gcov + lcov), and the library with
+# sb-echod built against musl and smoke-tested.
+
+coverage:
+	@sh tests/install-deps.sh lcov:lcov
+	$(MAKE) BUILD=build/coverage CFLAGS="-O0 -g --coverage" LDFLAGS="--coverage" check
+	lcov -q --capture --directory build/coverage/tobj --output-file build/coverage/all.info
+	lcov -q --extract build/coverage/all.info '*/src/*' --output-file build/coverage/src.info
+	lcov --summary build/coverage/src.info 2>&1 | tee build/coverage/summary.txt
+	@awk '/lines/ { sub("%", "", $$2); if ($$2 + 0 < $(COVERAGE_MIN)) { \
+	    print "coverage " $$2 "% is below $(COVERAGE_MIN)%"; exit 1 } }' build/coverage/summary.txt
+
+COVERAGE_MIN ?= 85
+
+musl:
+	@sh tests/install-deps.sh musl-gcc:musl-tools
+	$(MAKE) CC=musl-gcc BUILD=build/musl LDFLAGS="-static" build/musl/libswitchboard.a build/musl/sb-echod
+	bash tests/smoke-echod.sh build/musl/sb-echod
 
 # ---------------------------------------------------------------- install
 

@@ -130,7 +130,10 @@ typedef struct sb_stats {
     uint64_t bytes_out;     /* bytes sent on connections */
     uint64_t timeouts;      /* connections closed by idle timeout */
     uint64_t closes;        /* connections closed, any reason */
-    uint64_t close_errors;  /* of which with a non-zero reason */
+    uint64_t close_errors;  /* of which with a non-zero reason: */
+    uint64_t close_reset;   /*   the peer reset (ECONNRESET, EPIPE) */
+    uint64_t close_aborted; /*   sb_abort() */
+    uint64_t close_frame;   /*   framing errors (SB_ETOOLONG, SB_EFRAME) */
     uint64_t conns;         /* connections alive now */
     uint64_t timers_fired;  /* timer callbacks run */
 } sb_stats;

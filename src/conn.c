@@ -470,8 +470,15 @@ int sb__conn_close_pending(sb_loop *loop)
         loop->nhandles--;
         loop->stats.conns--;
         loop->stats.closes++;
-        if (c->reason)
+        if (c->reason) {
             loop->stats.close_errors++;
+            if (c->reason == -ECONNRESET || c->reason == -EPIPE)
+                loop->stats.close_reset++;
+            else if (c->reason == SB_EABORTED)
+                loop->stats.close_aborted++;
+            else if (c->reason == SB_ETOOLONG || c->reason == SB_EFRAME)
+                loop->stats.close_frame++;
+        }
         if (c->handler.on_close)
             c->handler.on_close(c, c->reason, c->udata);
         if (c->flags & SB__C_IN_FLUSH) {

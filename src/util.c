@@ -15,12 +15,15 @@ int sb_stats_format(const sb_stats *st, char *buf, size_t len)
     return snprintf(buf, len,
                     "conns=%llu accepted=%llu rejected=%llu emfile=%llu accept_calls=%llu "
                     "bytes_in=%llu bytes_out=%llu timeouts=%llu closes=%llu close_errors=%llu "
+                    "close_reset=%llu close_aborted=%llu close_frame=%llu "
                     "iterations=%llu timers_fired=%llu",
                     (unsigned long long)st->conns, (unsigned long long)st->accepted,
                     (unsigned long long)st->rejected, (unsigned long long)st->emfile,
                     (unsigned long long)st->accept_calls, (unsigned long long)st->bytes_in,
                     (unsigned long long)st->bytes_out, (unsigned long long)st->timeouts,
                     (unsigned long long)st->closes, (unsigned long long)st->close_errors,
+                    (unsigned long long)st->close_reset, (unsigned long long)st->close_aborted,
+                    (unsigned long long)st->close_frame,
                     (unsigned long long)st->iterations, (unsigned long long)st->timers_fired);
 }
 

@@ -191,6 +191,11 @@ START_TEST(test_io_errors_close_one)
             sb_loop_run_once(loop, 10);
         ck_assert_int_eq(s.closes, 1);
         ck_assert_int_eq(s.last_reason, -err[k]);
+        {
+            sb_stats st;
+            sb_loop_stats(loop, &st);
+            ck_assert_uint_eq(st.close_reset, 1);
+        }
         ck_assert_uint_eq(tu_echo_stream(&s, b, 20000, 700, 1 << 20, 2, 0), 20000);
         close(a);
         close(b);

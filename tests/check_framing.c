@@ -657,6 +657,12 @@ START_TEST(test_too_long_closes_after_flush)
         sb_loop_run_once(s.loop, 10);
     ck_assert_int_eq(s.closes, 1);
     ck_assert_int_eq(s.reason, SB_ETOOLONG);
+    {
+        sb_stats st;
+        sb_loop_stats(s.loop, &st);
+        ck_assert_uint_eq(st.close_frame, 1);
+        ck_assert_uint_eq(st.close_errors, 1);
+    }
     /* The other connection is untouched. */
     ck_assert_int_eq(tu_send(b, "ping\n", 5), 5);
     got = client_read(&s, b, buf, sizeof(buf), 5, &eof);

@@ -1,20 +1,30 @@
 #!/bin/sh
-# Make sure what `make check` needs is installed: Check (libcheck) and
-# pkg-config to build the suites, and the real clients the end-to-end tests
-# drive (curl, wrk, redis-cli, redis-benchmark).  On Debian/Ubuntu the
-# missing ones are installed through apt-get (with sudo when not root);
-# elsewhere this stops with the names of the packages to install.
+# Make sure what the build's test targets need is installed.
+#
+#   sh tests/install-deps.sh            what `make check` needs: Check and
+#                                       pkg-config, and the real clients the
+#                                       end-to-end tests drive (curl, wrk,
+#                                       redis-cli, redis-benchmark)
+#   sh tests/install-deps.sh CMD:PKG... these commands, from these packages
+#
+# On Debian/Ubuntu missing packages are installed through apt-get (with sudo
+# when not root); elsewhere this stops with the names of the packages.
 set -e
 PKG_CONFIG=${PKG_CONFIG:-pkg-config}
 missing=
-if ! command -v "$PKG_CONFIG" >/dev/null 2>&1 || ! "$PKG_CONFIG" --exists check; then
-    missing="$missing check pkg-config"
+if [ $# -eq 0 ]; then
+    if ! command -v "$PKG_CONFIG" >/dev/null 2>&1 || ! "$PKG_CONFIG" --exists check; then
+        missing="$missing check pkg-config"
+    fi
+    set -- curl:curl wrk:wrk redis-cli:redis-tools redis-benchmark:redis-tools
 fi
-command -v curl >/dev/null 2>&1 || missing="$missing curl"
-command -v wrk >/dev/null 2>&1 || missing="$missing wrk"
-if ! command -v redis-cli >/dev/null 2>&1 || ! command -v redis-benchmark >/dev/null 2>&1; then
-    missing="$missing redis-tools"
-fi
+for need in "$@"; do
+    cmd=${need%%:*}
+    pkg=${need#*:}
+    if ! command -v "$cmd" >/dev/null 2>&1; then
+        case " $missing " in *" $pkg "*) ;; *) missing="$missing $pkg" ;; esac
+    fi
+done
 [ -z "$missing" ] && exit 0
 
 if command -v apt-get >/dev/null 2>&1; then
@@ -23,17 +33,15 @@ if command -v apt-get >/dev/null 2>&1; then
     elif command -v sudo >/dev/null 2>&1; then
         SUDO=sudo
     else
-        echo "switchboard: the tests need:$missing; run 'apt-get install$missing' as root" >&2
+        echo "switchboard: missing:$missing; run 'apt-get install$missing' as root" >&2
         exit 1
     fi
-    echo "switchboard: installing test dependencies (apt-get install$missing)" >&2
-    $SUDO env DEBIAN_FRONTEND=noninteractive apt-get update -qq
+    echo "switchboard: installing$missing (apt-get)" >&2
+    $SUDO env DEBIAN_FRONTEND=noninteractive apt-get update -qq >&2
     # shellcheck disable=SC2086
-    $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $missing >&2
-    if "$PKG_CONFIG" --exists check; then
+    if $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $missing >&2; then
         exit 0
     fi
 fi
-echo "switchboard: the tests need Check (libcheck), pkg-config, curl, wrk and redis-tools;" >&2
-echo "  install:$missing (Check is 'check-devel' on Fedora/RHEL)." >&2
+echo "switchboard: please install:$missing (Check is 'check-devel' on Fedora/RHEL)" >&2
 exit 1
