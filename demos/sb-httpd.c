@@ -18,8 +18,10 @@
  * openat2(RESOLVE_BENEATH), so no symlink leads out either (where openat2
  * is missing, the opened file's real path is checked against the root).
  * Chunked request bodies are not supported: 411 Length Required, close.
- * Per request: no allocation; open, fstat, pread, close; one sb_write for
- * the header plus the first 64 KiB of the file.
+ *
+ * Per request: no allocation, and one sb_write for the head plus the file
+ * (or its first piece).  Small files are kept open for up to a second (an
+ * open-file cache), so a repeated request costs recv, pread and send only.
  *
  * SIGTERM / SIGINT: stop accepting, finish the responses in flight, exit 0.
  */
@@ -48,6 +50,31 @@
 #define DEFAULT_IDLE_S 60        /* --idle-timeout */
 #define SHUTDOWN_GRACE_MS 5000
 #define SERVER "sb-httpd/" SB_VERSION_STRING
+#define SMALL_FILE (IOBUF - 1024) /* fits in one write with its head */
+#define CACHE_SLOTS 64
+#define CACHE_PATH 120
+
+/* A file found for a request: what the response needs. */
+typedef struct file {
+    int fd;
+    int cached; /* fd belongs to the cache: never closed by a session */
+    off_t size;
+    time_t mtime;
+    const char *type;
+} file;
+
+/*
+ * The open-file cache: a small file stays open for the rest of the
+ * wall-clock second it was opened in (like nginx's open_file_cache with a
+ * 1 s validity), so a hit costs one pread, no open/fstat/close.  A changed
+ * file is seen within a second.  Direct-mapped: a new file evicts the one
+ * in its slot.
+ */
+typedef struct cached {
+    char path[CACHE_PATH]; /* as asked for ("sub/" for sub/index.html); "" = free */
+    time_t when;
+    file f;
+} cached;
 
 typedef struct httpd {
     sb_loop *loop;
@@ -65,6 +92,7 @@ typedef struct httpd {
     int have_openat2;        /* else: check /proc/self/fd/N after openat */
     time_t date_sec;         /* the Date header, formatted once a second */
     char date[32];
+    cached cache[CACHE_SLOTS];
     char io[IOBUF];          /* where each write is assembled (one thread) */
 } httpd;
 
@@ -75,7 +103,8 @@ typedef struct session {
     int state;
     int keep_alive;     /* keep the connection after the current response */
     uint64_t body_left; /* S_BODY: request body bytes still to discard */
-    int fd;             /* the file being streamed, or -1 */
+    int fd;             /* the file being sent, or -1 */
+    int fd_cached;      /* fd belongs to the open-file cache */
     off_t off, end;     /* its next byte to send, and its size */
 } session;
 
@@ -135,15 +164,18 @@ static char *put_2(char *p, int v)
     return p;
 }
 
-/* "Sun, 06 Nov 1994 08:49:37 GMT" (IMF-fixdate, 29 characters) into buf. */
-static void http_date(char *buf, time_t t)
+/* "Sun, 06 Nov 1994 08:49:37 GMT" (an IMF-fixdate) at p, NUL-terminated;
+ * returns the end.  Locale-free and cheaper than strftime. */
+static char *http_date(char *p, time_t t)
 {
     static const char days[] = "SunMonTueWedThuFriSat";
     static const char months[] = "JanFebMarAprMayJunJulAugSepOctNovDec";
     struct tm tm;
-    char *p = buf;
 
-    gmtime_r(&t, &tm);
+    if (!gmtime_r(&t, &tm) || tm.tm_year < 0 || tm.tm_year > 8099) {
+        t = 0; /* a date no calendar can show: the epoch */
+        gmtime_r(&t, &tm);
+    }
     memcpy(p, days + 3 * tm.tm_wday, 3);
     p = stpcpy(p + 3, ", ");
     p = put_2(p, tm.tm_mday);
@@ -158,7 +190,7 @@ static void http_date(char *buf, time_t t)
     p = put_2(p, tm.tm_min);
     *p++ = ':';
     p = put_2(p, tm.tm_sec);
-    strcpy(p, " GMT");
+    return stpcpy(p, " GMT");
 }
 
 static const char *date_now(httpd *d)
@@ -177,20 +209,33 @@ static const char *content_type(const char *path)
     static const struct {
         const char *ext, *type;
     } types[] = {
-        {"html", "text/html; charset=utf-8"},  {"htm", "text/html; charset=utf-8"},
-        {"css", "text/css; charset=utf-8"},    {"js", "text/javascript; charset=utf-8"},
-        {"mjs", "text/javascript; charset=utf-8"}, {"json", "application/json"},
-        {"txt", "text/plain; charset=utf-8"},  {"md", "text/markdown; charset=utf-8"},
-        {"csv", "text/csv; charset=utf-8"},    {"xml", "application/xml"},
-        {"svg", "image/svg+xml"},              {"png", "image/png"},
-        {"jpg", "image/jpeg"},                 {"jpeg", "image/jpeg"},
-        {"gif", "image/gif"},                  {"webp", "image/webp"},
-        {"ico", "image/vnd.microsoft.icon"},   {"pdf", "application/pdf"},
-        {"wasm", "application/wasm"},          {"woff", "font/woff"},
-        {"woff2", "font/woff2"},               {"mp4", "video/mp4"},
-        {"webm", "video/webm"},                {"mp3", "audio/mpeg"},
-        {"zip", "application/zip"},            {"gz", "application/gzip"},
+        {"html", "text/html; charset=utf-8"},
+        {"htm", "text/html; charset=utf-8"},
+        {"css", "text/css; charset=utf-8"},
+        {"js", "text/javascript; charset=utf-8"},
+        {"mjs", "text/javascript; charset=utf-8"},
+        {"txt", "text/plain; charset=utf-8"},
+        {"md", "text/markdown; charset=utf-8"},
+        {"csv", "text/csv; charset=utf-8"},
+        {"json", "application/json"},
+        {"xml", "application/xml"},
+        {"wasm", "application/wasm"},
+        {"pdf", "application/pdf"},
+        {"zip", "application/zip"},
+        {"gz", "application/gzip"},
         {"tar", "application/x-tar"},
+        {"svg", "image/svg+xml"},
+        {"png", "image/png"},
+        {"jpg", "image/jpeg"},
+        {"jpeg", "image/jpeg"},
+        {"gif", "image/gif"},
+        {"webp", "image/webp"},
+        {"ico", "image/vnd.microsoft.icon"},
+        {"woff", "font/woff"},
+        {"woff2", "font/woff2"},
+        {"mp3", "audio/mpeg"},
+        {"mp4", "video/mp4"},
+        {"webm", "video/webm"},
     };
     const char *dot = strrchr(path, '.');
     size_t i;
@@ -225,8 +270,7 @@ static size_t format_head(httpd *d, char *buf, int status, const char *type, uin
     p = put_u64(p, length);
     if (mtime) {
         p = stpcpy(p, "\r\nLast-Modified: ");
-        http_date(p, *mtime);
-        p += 29;
+        p = http_date(p, *mtime);
     }
     if (conn) {
         p = stpcpy(p, "\r\nConnection: ");
@@ -239,7 +283,8 @@ static size_t format_head(httpd *d, char *buf, int status, const char *type, uin
     return (size_t)(p - buf);
 }
 
-/* One access-log line (--log-level info): peer, request line, status, body bytes. */
+/* One access-log line (--log-level info): peer, request line (control
+ * bytes shown as '?'), status, body bytes. */
 static void log_access(sb_conn *c, const request *r, int status, uint64_t bytes)
 {
     char peer[128], line[256];
@@ -333,7 +378,8 @@ static int parse_request_line(const char *p, size_t n, request *r)
     return 0;
 }
 
-/* Parse one header field line; returns 0 or 400. */
+/* Parse one header field line, noting the fields that matter here.
+ * Returns 0, 400 (malformed) or 413 (a body over MAX_BODY). */
 static int parse_field(const char *p, size_t n, request *r)
 {
     const char *colon = memchr(p, ':', n), *v, *end = p + n;
@@ -364,7 +410,7 @@ static int parse_field(const char *p, size_t n, request *r)
                 return 400;
             len = len * 10 + (uint64_t)(v[i] - '0');
             if (len > MAX_BODY)
-                return 413; /* (and no overflow) */
+                return 413; /* stops long before an overflow */
         }
         if (n == 0)
             return 400;
@@ -440,8 +486,9 @@ static int hex_value(int ch)
  * its scheme and authority; the query goes; %XX escapes are decoded (an
  * encoded "/" separates like a literal one); then empty and "." segments
  * are dropped and ".." removes the segment before it.  The root itself is
- * "."; a trailing slash is kept.  Returns 0, or 400 for a target that is not a path, a bad escape, an
- * encoded NUL, or a ".." that would climb above the root.
+ * "."; a trailing slash is kept.  Returns 0, or 400 for a target that is
+ * not a path, a bad escape, an encoded NUL, or a ".." that would climb
+ * above the root.
  */
 static int target_to_path(const char *t, size_t n, char *out)
 {
@@ -463,12 +510,13 @@ static int target_to_path(const char *t, size_t n, char *out)
     for (i = 0; i < n && t[i] != '?' && t[i] != '#'; i++) {
         int ch = (unsigned char)t[i];
         if (ch == '%') {
-            int hi = i + 2 < n ? hex_value(t[i + 1]) : -1, lo = hi >= 0 ? hex_value(t[i + 2]) : -1;
-            if (lo < 0)
+            int hi = i + 2 < n ? hex_value(t[i + 1]) : -1;
+            int lo = i + 2 < n ? hex_value(t[i + 2]) : -1;
+            if (hi < 0 || lo < 0)
                 return 400;
             ch = hi << 4 | lo;
             if (ch == 0)
-                return 400;
+                return 400; /* no NUL in a path */
             i += 2;
         }
         dec[dn++] = (char)ch;
@@ -558,12 +606,69 @@ static int open_file(httpd *d, const char *rel, struct stat *st)
     return fd;
 }
 
+static uint32_t hash_path(const char *p)
+{
+    uint32_t h = 2166136261u; /* FNV-1a */
+
+    while (*p)
+        h = (h ^ (unsigned char)*p++) * 16777619u;
+    return h;
+}
+
+/*
+ * Find the file for path (from target_to_path; a directory means its
+ * index.html): from the cache, or opened and, when small, cached.  Returns
+ * 0 with *f filled, or the status to answer (403, 404, 500).  May change
+ * path (index.html appended).
+ */
+static int find_file(httpd *d, char *path, file *f)
+{
+    cached *e = &d->cache[hash_path(path) % CACHE_SLOTS];
+    size_t keylen = strlen(path);
+    struct stat st;
+    int fd;
+
+    date_now(d);
+    if (e->path[0] && e->when == d->date_sec && strcmp(e->path, path) == 0) {
+        *f = e->f;
+        return 0;
+    }
+    fd = open_file(d, path, &st);
+    if (fd >= 0 && S_ISDIR(st.st_mode)) {
+        close(fd);
+        strcat(path, path[keylen - 1] == '/' ? "index.html" : "/index.html");
+        fd = open_file(d, path, &st);
+    }
+    if (fd >= 0 && !S_ISREG(st.st_mode)) {
+        close(fd);
+        fd = -ENOENT; /* devices, FIFOs, sockets: not served */
+    }
+    if (fd < 0)
+        return fd == -EACCES || fd == -EPERM ? 403 : fd == -EMFILE || fd == -ENFILE ? 500 : 404;
+    f->fd = fd;
+    f->cached = 0;
+    f->size = st.st_size;
+    f->mtime = st.st_mtime;
+    f->type = content_type(path);
+    if (f->size <= SMALL_FILE && keylen < CACHE_PATH) {
+        if (e->path[0])
+            close(e->f.fd);
+        memcpy(e->path, path, keylen);
+        e->path[keylen] = '\0';
+        e->when = d->date_sec;
+        f->cached = 1;
+        e->f = *f;
+    }
+    return 0;
+}
+
 /*
  * Queue d->io[0, hlen) — a response head, or nothing — followed by the next
  * bytes of the file being sent, at most IOBUF in all: one sb_write.  At the
- * end of the file the file is closed (s->fd = -1).  A read error, or a file
- * that shrank since its fstat, aborts the connection: the Content-Length
- * already promised can no longer be kept.
+ * end of the file the session lets go of it (s->fd = -1) and closes it
+ * unless the cache owns it.  A read error, or a file that shrank since its
+ * fstat, aborts the connection: the Content-Length already promised can no
+ * longer be kept.
  */
 static void send_piece(sb_conn *c, session *s, size_t hlen)
 {
@@ -588,7 +693,8 @@ static void send_piece(sb_conn *c, session *s, size_t hlen)
         return;
     }
     if (s->off == s->end) {
-        close(s->fd);
+        if (!s->fd_cached)
+            close(s->fd);
         s->fd = -1;
     }
 }
@@ -632,47 +738,31 @@ static void respond_error(sb_conn *c, session *s, const request *r, int status)
 }
 
 /*
- * GET or HEAD: open the file (or a directory's index.html), queue the head
- * and, for GET, the first bytes of the file in one write.  A file that does
- * not fit is streamed from on_drain; input is paused until it is done, so
- * the next pipelined request waits.  Returns 0 once the response is queued,
- * or the error status to answer instead (400, 403, 404, 500).
+ * GET or HEAD: find the file, queue the head and, for GET, the first bytes
+ * of the file in one write.  A file that does not fit is streamed from
+ * on_drain; input is paused until it is done, so the next pipelined
+ * request waits.  Returns 0 once the response is queued, or the error
+ * status to answer instead (400, 403, 404, 500).
  */
 static int serve_file(sb_conn *c, session *s, const request *r)
 {
     httpd *d = s->d;
     char path[MAX_TARGET + 16];
-    struct stat st;
     size_t hlen;
-    int fd, rc;
+    file f;
+    int rc;
 
-    if ((rc = target_to_path(r->target, r->target_len, path)) != 0)
+    if ((rc = target_to_path(r->target, r->target_len, path)) != 0 ||
+        (rc = find_file(d, path, &f)) != 0)
         return rc;
-    fd = open_file(d, path, &st);
-    if (fd >= 0 && S_ISDIR(st.st_mode)) {
-        close(fd);
-        strcat(path, path[strlen(path) - 1] == '/' ? "index.html" : "/index.html");
-        fd = open_file(d, path, &st);
-    }
-    if (fd >= 0 && !S_ISREG(st.st_mode)) {
-        close(fd);
-        fd = -ENOENT; /* devices, FIFOs, sockets: not served */
-    }
-    if (fd < 0)
-        return fd == -EACCES || fd == -EPERM ? 403 : fd == -EMFILE || fd == -ENFILE ? 500 : 404;
-    hlen = format_head(d, d->io, 200, content_type(path), (uint64_t)st.st_size, &st.st_mtime,
+    hlen = format_head(d, d->io, 200, f.type, (uint64_t)f.size, &f.mtime,
                        connection_field(s, r), NULL);
     if (d->log_level >= SB_LOG_INFO)
-        log_access(c, r, 200, r->head ? 0 : (uint64_t)st.st_size);
-    if (r->head) {
-        close(fd);
-        if (sb_write(c, d->io, hlen) < 0)
-            sb_abort(c);
-        return 0;
-    }
-    s->fd = fd;
+        log_access(c, r, 200, r->head ? 0 : (uint64_t)f.size);
+    s->fd = f.fd;
+    s->fd_cached = f.cached;
     s->off = 0;
-    s->end = st.st_size;
+    s->end = r->head ? 0 : f.size;
     send_piece(c, s, hlen);
     if (s->fd >= 0)
         sb_conn_pause(c); /* the rest goes out from on_drain */
@@ -794,7 +884,7 @@ static void http_close(sb_conn *c, int reason, void *udata)
     (void)c;
     (void)reason;
     if (udata != (void *)d) { /* else on_open could not allocate */
-        if (s->fd >= 0)
+        if (s->fd >= 0 && !s->fd_cached)
             close(s->fd);
         free(s);
     }
@@ -966,6 +1056,9 @@ static void cleanup(httpd *d)
         sb_loop_run_once(d->loop, 0);
         sb_loop_free(d->loop);
     }
+    for (i = 0; i < CACHE_SLOTS; i++)
+        if (d->cache[i].path[0])
+            close(d->cache[i].f.fd);
     if (d->rootfd >= 0)
         close(d->rootfd);
 }

@@ -222,6 +222,7 @@ static void conn_input(sb_conn *c, const char *buf, size_t len, int from_in)
     size_t pos = 0;
     int count = 0, capped = 0;
 
+    c->flags |= SB__C_IN_INPUT;
     while (!(c->flags & (SB__C_DEAD | SB__C_CLOSING | SB__C_PAUSED | SB__C_BACKPRESSURE))) {
         sb_frame fr;
         int r;
@@ -257,6 +258,7 @@ static void conn_input(sb_conn *c, const char *buf, size_t len, int from_in)
         }
         break;
     }
+    c->flags &= ~SB__C_IN_INPUT;
     if (c->flags & SB__C_DEAD)
         return;
     if (from_in) {
@@ -553,8 +555,10 @@ int sb_conn_set_framer(sb_conn *c, const sb_framer *f)
         return -EINVAL;
     c->framer = *f;
     sb__framer_reset(&c->framer);
-    /* Outside on_data, bytes already buffered are cut on the next pass. */
-    conn_queue_pending(c);
+    /* Outside on_data, bytes already buffered are cut on the next pass;
+     * inside it, conn_input() simply goes on with the new framer. */
+    if (!(c->flags & SB__C_IN_INPUT))
+        conn_queue_pending(c);
     return 0;
 }
 

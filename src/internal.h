@@ -215,6 +215,7 @@ enum {
     SB__C_FD_GONE = 1u << 11,   /* fd closed behind our back: do not close */
     SB__C_CONNECTING = 1u << 12, /* outbound connect in progress (connect.c) */
     SB__C_PENDING_IN = 1u << 13, /* complete input buffered, on the pending list */
+    SB__C_IN_INPUT = 1u << 14,   /* inside conn_input(): it goes on cutting by itself */
 };
 
 struct sb_conn {

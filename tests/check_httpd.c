@@ -521,7 +521,8 @@ START_TEST(test_httpd_errors_curl)
 }
 END_TEST
 
-/* What a statuses raw request gets, and whether the connection closes. */
+/* Raw requests: the status each gets, and whether the connection closes
+ * after it (else it must still answer a GET). */
 typedef struct raw_case {
     const char *req;
     int status;
