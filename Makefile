@@ -10,6 +10,7 @@
 #   make fuzz / fuzz-run      libFuzzer targets per framer (clang), bounded run
 #   make coverage             line coverage of src/ (gcov + lcov)
 #   make musl                 library + sb-echod with musl-gcc, smoke-tested
+#   make soak SOAK_SECONDS=300  churn 1,000 connections against sb-echod
 #   make clean
 #
 # User CFLAGS/LDFLAGS are appended to, never overridden.
@@ -59,7 +60,7 @@ STATIC   := $(BUILD)/lib$(NAME).a
 SHARED   := $(BUILD)/lib$(NAME).so.$(VERSION)
 SONAME   := lib$(NAME).so.$(SOVERSION)
 
-.PHONY: all check run install uninstall clean valgrind deps-check fuzz fuzz-run coverage musl
+.PHONY: all check run install uninstall clean valgrind deps-check fuzz fuzz-run coverage musl soak
 .PRECIOUS: $(BUILD)/demos/%.o
 all: $(STATIC) $(SHARED) $(DEMO_BIN)
 
@@ -167,6 +168,17 @@ musl:
 	@sh tests/install-deps.sh musl-gcc:musl-tools
 	$(MAKE) CC=musl-gcc BUILD=build/musl LDFLAGS="-static" build/musl/libswitchboard.a build/musl/sb-echod
 	bash tests/smoke-echod.sh build/musl/sb-echod
+
+# ------------------------------------------------------------------- soak
+# Not in CI by default: SOAK_SECONDS of churn against sb-echod.
+SOAK_SECONDS ?= 300
+SOAK_CONNS   ?= 1000
+
+$(BUILD)/soak: tests/soak/soak.c $(STATIC) | $(BUILD)
+	$(CC) -D_GNU_SOURCE -Iinclude $(SB_CFLAGS) $(CFLAGS) -o $@ $< $(STATIC) $(SB_LDFLAGS) $(LDFLAGS)
+
+soak: $(BUILD)/sb-echod $(BUILD)/soak
+	$(BUILD)/soak $(BUILD)/sb-echod $(SOAK_SECONDS) $(SOAK_CONNS)
 
 # ---------------------------------------------------------------- install
 

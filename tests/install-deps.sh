@@ -5,7 +5,10 @@
 #                                       pkg-config, and the real clients the
 #                                       end-to-end tests drive (curl, wrk,
 #                                       redis-cli, redis-benchmark)
-#   sh tests/install-deps.sh CMD:PKG... these commands, from these packages
+#   sh tests/install-deps.sh CMD:PKG... these commands, from these packages;
+#                                       a CMD that starts with '/' is a file
+#                                       path (a header, /usr/sbin/nginx) that
+#                                       must exist instead of a command
 #
 # On Debian/Ubuntu missing packages are installed through apt-get (with sudo
 # when not root); elsewhere this stops with the names of the packages.
@@ -21,9 +24,11 @@ fi
 for need in "$@"; do
     cmd=${need%%:*}
     pkg=${need#*:}
-    if ! command -v "$cmd" >/dev/null 2>&1; then
-        case " $missing " in *" $pkg "*) ;; *) missing="$missing $pkg" ;; esac
-    fi
+    case $cmd in
+    /*) [ -e "$cmd" ] && continue ;;
+    *) command -v "$cmd" >/dev/null 2>&1 && continue ;;
+    esac
+    case " $missing " in *" $pkg "*) ;; *) missing="$missing $pkg" ;; esac
 done
 [ -z "$missing" ] && exit 0
 
