@@ -14,6 +14,9 @@
 
 #include <errno.h>
 #include <getopt.h>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 #include <limits.h>
 #include <signal.h>
 #include <stdio.h>
@@ -27,8 +30,9 @@ typedef struct echod {
     sb_loop *loop;
     sb_listener *listeners[MAX_LISTEN];
     int nlisteners;
-    sb_signal *sigs[2];
+    sb_signal *sigs[3];
     sb_timer *grace;
+    sb_timer *trim; /* runs malloc_trim() once the last client is gone */
     int log_level;
     int stopping;
     unsigned long conns;
@@ -132,6 +136,10 @@ static void echo_close(sb_conn *c, int reason, void *udata)
             strcpy(peer, "?");
         fprintf(stderr, "sb-echod: %s closed: %s\n", peer, sb_strerror(reason));
     }
+    /* Idle again: after this connection is freed, give the memory of past
+     * bursts back to the system. */
+    if (d->conns == 1 && d->trim && !d->stopping)
+        sb_timer_start(d->trim, 0, 0);
     /* The last client gone during shutdown: nothing left to wait for. */
     if (--d->conns == 0 && d->grace) {
         sb_timer_free(d->grace);
@@ -169,6 +177,20 @@ static void udp_close_all(echod *d)
     }
 }
 
+/* SIGUSR1: the reactor's counters on stderr. */
+static void on_usr1(sb_signal *s, int signum, void *udata)
+{
+    echod *d = udata;
+    sb_stats st;
+    char buf[512];
+
+    (void)s;
+    (void)signum;
+    sb_loop_stats(d->loop, &st);
+    sb_stats_format(&st, buf, sizeof(buf));
+    fprintf(stderr, "sb-echod: stats: %s\n", buf);
+}
+
 static void log_cb(int level, const char *msg, void *udata)
 {
     (void)udata;
@@ -185,6 +207,15 @@ static void grace_expired(sb_timer *t, void *udata)
     sb_loop_stop(d->loop);
 }
 
+static void trim_memory(sb_timer *t, void *udata)
+{
+    (void)t;
+    (void)udata;
+#ifdef __GLIBC__
+    malloc_trim(0);
+#endif
+}
+
 static void on_signal(sb_signal *s, int signum, void *udata)
 {
     echod *d = udata;
@@ -196,6 +227,8 @@ static void on_signal(sb_signal *s, int signum, void *udata)
         return;
     }
     d->stopping = 1;
+    sb_timer_free(d->trim);
+    d->trim = NULL;
     fprintf(stderr, "sb-echod: %s: closing listeners, flushing clients\n", strsignal(signum));
     for (i = 0; i < d->nlisteners; i++) {
         sb_listener_close(d->listeners[i]);
@@ -226,6 +259,7 @@ static void usage(FILE *f)
             "                           prefix1|2|4|8, digits:N, fixed:N, eof\n"
             "  -m, --max-message BYTES  longest message accepted (default 65536);\n"
             "                           longer or malformed ones close the client\n"
+            "  -U, --user NAME          drop root privileges to NAME after binding\n"
             "  -L, --log-level LEVEL    error, warn, info or debug (default warn)\n"
             "  -h, --help               show this help\n"
             "  -V, --version            show the version\n");
@@ -275,9 +309,10 @@ static void cleanup(echod *d)
     for (i = 0; i < d->nlisteners; i++)
         sb_listener_close(d->listeners[i]); /* NULL once closed: no-op */
     udp_close_all(d);
-    for (i = 0; i < 2; i++)
+    for (i = 0; i < 3; i++)
         sb_signal_free(d->sigs[i]);
     sb_timer_free(d->grace);
+    sb_timer_free(d->trim);
     if (d->loop && sb_loop_free(d->loop) == SB_EBUSY) {
         /* Clients left after the grace period: reset them and reap. */
         sb_loop_walk(d->loop, abort_conn, NULL);
@@ -297,11 +332,12 @@ int main(int argc, char **argv)
         {"log-level", required_argument, NULL, 'L'},
         {"frame", required_argument, NULL, 'f'},
         {"max-message", required_argument, NULL, 'm'},
+        {"user", required_argument, NULL, 'U'},
         {"help", no_argument, NULL, 'h'},
         {"version", no_argument, NULL, 'V'},
         {NULL, 0, NULL, 0},
     };
-    const char *addrs[MAX_LISTEN], *frame = "raw";
+    const char *addrs[MAX_LISTEN], *frame = "raw", *user = NULL;
     size_t max_message = SB_FRAME_DEFAULT_MAX;
     const char *udp_addrs[MAX_LISTEN];
     int nudp = 0;
@@ -315,7 +351,7 @@ int main(int argc, char **argv)
     memset(&lo, 0, sizeof(lo));
     d.log_level = SB_LOG_WARN;
     opterr = 0;
-    while ((opt = getopt_long(argc, argv, ":l:u:c:t:b:L:f:m:hV", longopts, NULL)) != -1) {
+    while ((opt = getopt_long(argc, argv, ":l:u:c:t:b:L:f:m:U:hV", longopts, NULL)) != -1) {
         switch (opt) {
         case 'l':
             if (naddrs == MAX_LISTEN) {
@@ -323,6 +359,9 @@ int main(int argc, char **argv)
                 return 2;
             }
             addrs[naddrs++] = optarg;
+            break;
+        case 'U':
+            user = optarg;
             break;
         case 'u':
             if (nudp == MAX_LISTEN) {
@@ -399,6 +438,7 @@ int main(int argc, char **argv)
         return 1;
     }
     sb_loop_set_log(d.loop, log_cb, d.log_level, &d);
+    d.trim = sb_timer_new(d.loop, trim_memory, &d);
     memset(&h, 0, sizeof(h));
     h.on_open = echo_open;
     h.on_data = echo_data;
@@ -425,8 +465,15 @@ int main(int argc, char **argv)
     }
     d.sigs[0] = sb_signal_new(d.loop, SIGTERM, on_signal, &d, &err);
     d.sigs[1] = sb_signal_new(d.loop, SIGINT, on_signal, &d, &err);
-    if (!d.sigs[0] || !d.sigs[1]) {
+    d.sigs[2] = sb_signal_new(d.loop, SIGUSR1, on_usr1, &d, &err);
+    if (!d.sigs[0] || !d.sigs[1] || !d.sigs[2]) {
         fprintf(stderr, "sb-echod: cannot watch signals: %s\n", sb_strerror(err));
+        cleanup(&d);
+        return 1;
+    }
+    if (user && (err = sb_drop_privileges(user)) != 0) {
+        fprintf(stderr, "sb-echod: cannot switch to user '%s': %s\n", user,
+                err == -ENOENT ? "no such user" : sb_strerror(err));
         cleanup(&d);
         return 1;
     }

@@ -57,6 +57,10 @@ START_TEST(test_echod_echo_and_sigterm)
         read_exact(fd, buf, sizeof(buf));
         ck_assert_int_eq(memcmp(buf, want, sizeof(want)), 0);
     }
+    /* SIGUSR1: the counters, one line. */
+    ck_assert_int_eq(kill(p.pid, SIGUSR1), 0);
+    ck_assert_msg(tu_wait_for(&p, "stats: conns=1 accepted=1"), "%s", p.out);
+    ck_assert(tu_wait_for(&p, "bytes_in=20000 bytes_out=20000"));
     /* SIGTERM with a client connected: it is closed cleanly, exit 0. */
     ck_assert_int_eq(kill(p.pid, SIGTERM), 0);
     ck_assert_int_eq(recv(fd, buf, sizeof(buf), 0), 0);

@@ -590,7 +590,7 @@ END_TEST
 START_TEST(test_flood_does_not_starve)
 {
     enum { N = 100000 };
-    char *flood = malloc(N * 6), pong[8];
+    char *flood = malloc(N * 6 + 1), pong[8]; /* sprintf adds a NUL */
     size_t at = 0, sent = 0;
     fsrv s;
     int a, b, i, eof = 0, seen_at = -1;
