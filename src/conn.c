@@ -146,9 +146,12 @@ static void conn_flush(sb_conn *c)
     if (c->flags & SB__C_CONNECTING)
         return; /* sent by sb__conn_connected() */
     if (c->out.len) {
+        /* At most SB__MAX_SEND bytes per iteration: a bulk transfer must not
+         * hold up the replies of every other connection. */
+        size_t want = c->out.len < SB__MAX_SEND ? c->out.len : SB__MAX_SEND;
         ssize_t n;
         do
-            n = sb__sys_send(c->h.fd, sb__buf_head(&c->out), c->out.len, MSG_NOSIGNAL);
+            n = sb__sys_send(c->h.fd, sb__buf_head(&c->out), want, MSG_NOSIGNAL);
         while (n < 0 && errno == EINTR);
         if (n < 0) {
             if (errno == EAGAIN || errno == EWOULDBLOCK) {

@@ -14,6 +14,7 @@
 
 #define SB__READ_CHUNK (64 * 1024)     /* bytes per recv() */
 #define SB__OUT_KEEP (64 * 1024)       /* output capacity kept when idle */
+#define SB__MAX_SEND (256 * 1024)      /* bytes per send() per connection per iteration */
 #define SB__DEFAULT_BACKLOG 511
 #define SB__DEFAULT_MAX_ACCEPT 64
 #define SB__DEFAULT_HIGH_WATER (1024 * 1024)

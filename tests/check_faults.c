@@ -360,6 +360,83 @@ START_TEST(test_readable_writable_close_in_read)
 }
 END_TEST
 
+/*
+ * A bulk download beside a pinging client: the per-connection send cap
+ * keeps the ping's answer from waiting behind megabytes of download.
+ * Measured in bytes the server sends to the downloader between the ping's
+ * arrival and its answer, not in time.
+ */
+typedef struct bulk {
+    sb_conn *big, *pinger;
+    uint64_t out_at_ping;
+    int pinged;
+} bulk;
+
+static void bulk_open(sb_conn *c, void *u)
+{
+    bulk *b = u;
+    if (!b->big) {
+        static char chunk[1 << 20];
+        b->big = c;
+        sb_conn_set_watermarks(c, 0, 128u << 20);
+        for (int i = 0; i < 64; i++)
+            ck_assert_int_eq(sb_write(c, chunk, sizeof(chunk)), 0);
+    } else {
+        b->pinger = c;
+    }
+}
+
+static void bulk_data(sb_conn *c, const char *d, size_t n, void *u)
+{
+    bulk *b = u;
+    sb_stats st;
+    sb_loop_stats(sb_conn_loop(c), &st);
+    b->out_at_ping = st.bytes_out;
+    b->pinged = 1;
+    sb_write(c, d, n);
+}
+
+START_TEST(test_bulk_beside_ping)
+{
+    static const sb_handler h = {bulk_open, bulk_data, NULL, NULL, NULL, NULL};
+    sb_loop *loop = sb_loop_new();
+    bulk b = {NULL, NULL, 0, 0};
+    sb_listener *l = sb_listen(loop, "127.0.0.1:0", &h, &b, NULL, NULL);
+    int big = tu_connect_tcp(sb_listener_port(l)), ping, i, eof = 0, big_buf = 8 << 20;
+    static char sink[1 << 20];
+    char pong[8];
+    size_t drained = 0;
+    sb_stats st;
+
+    setsockopt(big, SOL_SOCKET, SO_RCVBUF, &big_buf, sizeof(big_buf));
+    for (i = 0; i < 500 && !b.big; i++)
+        sb_loop_run_once(loop, 10);
+    ping = tu_connect_tcp(sb_listener_port(l));
+    for (i = 0; i < 500 && !b.pinger; i++) {
+        sb_loop_run_once(loop, 10);
+        drained += (size_t)tu_drain(big, sink, sizeof(sink), &eof);
+    }
+    ck_assert_int_eq(tu_send(ping, "p", 1), 1);
+    for (i = 0; i < 1000; i++) {
+        sb_loop_run_once(loop, 10);
+        drained += (size_t)tu_drain(big, sink, sizeof(sink), &eof);
+        if (tu_drain(ping, pong, sizeof(pong), &eof) > 0)
+            break;
+    }
+    ck_assert_int_eq(b.pinged, 1);
+    sb_loop_stats(loop, &st);
+    /* From the ping's arrival to its answer: at most two capped sends. */
+    ck_assert_uint_le(st.bytes_out - b.out_at_ping, 2 * 256 * 1024 + 1);
+    ck_assert_uint_gt(sb_conn_pending(b.big), 0); /* the download is still going */
+    close(big);
+    close(ping);
+    for (i = 0; i < 500 && sb_loop_run_once(loop, 10) > 0 && sb_loop_handles(loop) > 1; i++)
+        ;
+    sb_listener_close(l);
+    tu_loop_teardown(loop);
+}
+END_TEST
+
 /* 4,000 connect/echo/close cycles with RLIMIT_NOFILE at 20: no fd leaks. */
 START_TEST(test_cycles_low_fd_limit)
 {
@@ -557,6 +634,7 @@ Suite *sb_faults_suite(void)
     tcase_add_loop_test(tc, test_cycles_low_fd_limit, 0, 2);
     tcase_add_loop_test(tc, test_reset_before_accept_and_flood, 0, 2);
     tcase_add_test(tc, test_clock_jump);
+    tcase_add_test(tc, test_bulk_beside_ping);
     tcase_add_test(tc, test_alloc_failure_everywhere);
     suite_add_tcase(s, tc);
     return s;

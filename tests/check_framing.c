@@ -673,6 +673,56 @@ START_TEST(test_too_long_closes_after_flush)
 }
 END_TEST
 
+/* A 10 MB line with no delimiter: rejected once max_len + delimiter bytes
+ * hold none; the connection's input buffer never grows past max + a read. */
+static void big_open(sb_conn *c, void *u)
+{
+    *(sb_conn **)u = c;
+    sb_frame_line(c, 65536);
+}
+
+static void big_close(sb_conn *c, int reason, void *u)
+{
+    (void)c;
+    *(sb_conn **)u = NULL;
+    ck_assert_int_eq(reason, SB_ETOOLONG);
+}
+
+START_TEST(test_ten_megabyte_line)
+{
+    static const sb_handler h = {big_open, NULL, NULL, NULL, big_close, NULL};
+    sb_loop *loop = sb_loop_new();
+    sb_conn *c = NULL;
+    sb_listener *l = sb_listen(loop, "127.0.0.1:0", &h, &c, NULL, NULL);
+    int fd = tu_connect_tcp(sb_listener_port(l)), i, opened = 0;
+    static char chunk[65536];
+    size_t sent = 0, peak = 0;
+
+    memset(chunk, 'x', sizeof(chunk));
+    for (i = 0; i < 100000 && sent < (10u << 20); i++) {
+        ssize_t w = tu_send(fd, chunk, sizeof(chunk));
+        if (w > 0)
+            sent += (size_t)w;
+        else if (errno != EAGAIN)
+            break; /* the server closed */
+        sb_loop_run_once(loop, 0);
+        if (c) {
+            opened = 1;
+            if (c->in.cap > peak)
+                peak = c->in.cap;
+        }
+    }
+    ck_assert_int_eq(opened, 1);
+    ck_assert_uint_le(peak, 2 * 65536 + 4096);
+    close(fd); /* ends the server's lingering close */
+    for (i = 0; i < 500 && c; i++)
+        sb_loop_run_once(loop, 10);
+    ck_assert_ptr_null(c); /* closed with SB_ETOOLONG (checked in big_close) */
+    sb_listener_close(l);
+    tu_loop_teardown(loop);
+}
+END_TEST
+
 /* The handler chooses to be told and keep the connection. */
 START_TEST(test_too_long_kept_by_handler)
 {
@@ -808,6 +858,7 @@ Suite *sb_framing_suite(void)
     tcase_add_test(tc, test_flood_does_not_starve);
     tcase_add_test(tc, test_too_long_closes_after_flush);
     tcase_add_test(tc, test_too_long_kept_by_handler);
+    tcase_add_test(tc, test_ten_megabyte_line);
     tcase_add_test(tc, test_until_eof_on_conn);
     tcase_add_test(tc, test_hostile_prefix_on_conn);
     tcase_add_test(tc, test_encoders_round_trip);
