@@ -375,17 +375,17 @@ enum {
  * of the sb_framer_* initialisers.
  */
 typedef struct sb_framer {
-    int kind;            /* SB_FRAME_* */
-    unsigned flags;      /* SB_FRAME_KEEP_DELIM */
-    size_t max_len;      /* longest message accepted (payload, no delimiter) */
-    size_t len;          /* FIXED: message length; PREFIX/DIGITS: header bytes */
+    uint8_t kind;          /* SB_FRAME_* */
+    uint8_t flags;         /* SB_FRAME_KEEP_DELIM */
+    uint8_t delim_len;     /* 1..SB_FRAME_MAX_DELIM */
+    uint8_t skip_to_delim; /* state: discarding up to and including the next delimiter */
+    size_t max_len;        /* longest message accepted (payload, no delimiter) */
+    size_t len;            /* FIXED: message length; PREFIX/DIGITS: header bytes */
     unsigned char delim[SB_FRAME_MAX_DELIM];
-    size_t delim_len;
     /* state */
-    size_t scanned;      /* DELIM: bytes already searched, never rescanned */
-    uint64_t skip;       /* bytes still to discard after a skipped message */
-    uint64_t skip_next;  /* what sb_framer_skip() will discard */
-    int skip_to_delim;   /* discarding up to and including the next delimiter */
+    size_t scanned;        /* DELIM: bytes already searched, never rescanned */
+    uint64_t skip;         /* bytes still to discard after a skipped message */
+    uint64_t skip_next;    /* what sb_framer_skip() will discard */
 } sb_framer;
 
 /* One cut: the message is buf[off, off + len); consume `consumed` bytes. */

@@ -190,8 +190,8 @@ static void conn_flush(sb_conn *c)
         }
     }
     conn_update(c);
-    if (had && c->handler.on_drain)
-        c->handler.on_drain(c, c->udata);
+    if (had && c->handler->on_drain)
+        c->handler->on_drain(c, c->udata);
 }
 
 /* Step 5 of the iteration: flush every listed connection once. */
@@ -239,8 +239,8 @@ static void conn_input(sb_conn *c, const char *buf, size_t len, int from_in)
             size_t at = pos + fr.off;
             pos += fr.consumed;
             count++;
-            if (c->handler.on_data)
-                c->handler.on_data(c, buf + at, fr.len, c->udata);
+            if (c->handler->on_data)
+                c->handler->on_data(c, buf + at, fr.len, c->udata);
             continue;
         }
         if (r == 0) {
@@ -250,7 +250,7 @@ static void conn_input(sb_conn *c, const char *buf, size_t len, int from_in)
             continue;
         }
         /* A framing error: skip the message if the handler says so. */
-        if (c->handler.on_frame_error && c->handler.on_frame_error(c, r, c->udata) &&
+        if (c->handler->on_frame_error && c->handler->on_frame_error(c, r, c->udata) &&
             !(c->flags & SB__C_DEAD) && sb_framer_skip(&c->framer) == 0)
             continue;
         if (!(c->flags & SB__C_DEAD)) {
@@ -311,16 +311,16 @@ static void conn_eof(sb_conn *c)
         /* The whole stream is the message. */
         sb_frame fr;
         if (sb_framer_next(&c->framer, sb__buf_head(&c->in), c->in.len, 1, &fr) == 1 &&
-            c->handler.on_data)
-            c->handler.on_data(c, sb__buf_head(&c->in) + fr.off, fr.len, c->udata);
+            c->handler->on_data)
+            c->handler->on_data(c, sb__buf_head(&c->in) + fr.off, fr.len, c->udata);
         if (c->flags & (SB__C_DEAD | SB__C_CLOSING))
             return;
     } else if (c->in.len) {
         sb__log(c->loop, SB_LOG_DEBUG, "fd %d: EOF inside a message; %zu bytes dropped",
                 c->h.fd, c->in.len);
     }
-    if (c->handler.on_eof)
-        c->handler.on_eof(c, c->udata);
+    if (c->handler->on_eof)
+        c->handler->on_eof(c, c->udata);
     else
         sb_close(c);
 }
@@ -398,7 +398,7 @@ sb_conn *sb__conn_new(sb_loop *loop, int fd, sb_listener *l, const struct sockad
     }
     c->listener = l;
     if (l) {
-        c->handler = l->handler;
+        c->handler = &l->handler;
         c->udata = l->udata;
         c->idle_ms = l->opts.idle_timeout_ms;
         c->high_water = l->opts.high_water;
@@ -407,10 +407,7 @@ sb_conn *sb__conn_new(sb_loop *loop, int fd, sb_listener *l, const struct sockad
         c->linger_ms = l->opts.linger_ms;
         l->nconns++;
     }
-    if (peer && peer_len <= sizeof(c->peer)) {
-        memcpy(&c->peer, peer, peer_len);
-        c->peer_len = peer_len;
-    }
+    sb__conn_set_peer(c, peer, peer_len);
     c->last_active = loop->now;
     sb__timer_init(&c->timer, loop, conn_timer_cb, c);
     c->next = loop->conns;
@@ -422,13 +419,23 @@ sb_conn *sb__conn_new(sb_loop *loop, int fd, sb_listener *l, const struct sockad
     return c;
 }
 
+/* Remember an IP peer address (a unix one is looked up when asked). */
+void sb__conn_set_peer(sb_conn *c, const struct sockaddr *sa, socklen_t len)
+{
+    c->peer_len = 0;
+    if (sa && len <= sizeof(c->peer) && sa->sa_family != AF_UNIX) {
+        memcpy(&c->peer, sa, len);
+        c->peer_len = len;
+    }
+}
+
 /* Arm the idle timer and tell the application. */
 void sb__conn_open(sb_conn *c)
 {
     if (c->idle_ms)
         conn_timer_arm(c, c->loop->now + c->idle_ms);
-    if (c->handler.on_open && !(c->flags & SB__C_DEAD))
-        c->handler.on_open(c, c->udata);
+    if (c->handler->on_open && !(c->flags & SB__C_DEAD))
+        c->handler->on_open(c, c->udata);
 }
 
 void sb__conn_connected(sb_conn *c)
@@ -471,7 +478,7 @@ int sb__conn_close_pending(sb_loop *loop)
         if (c->next)
             c->next->prev = c->prev;
         if (c->listener)
-            c->listener->nconns--;
+            c->listener->nconns--; /* freed below if it was its last */
         loop->nhandles--;
         loop->stats.conns--;
         loop->stats.closes++;
@@ -484,8 +491,8 @@ int sb__conn_close_pending(sb_loop *loop)
             else if (c->reason == SB_ETOOLONG || c->reason == SB_EFRAME)
                 loop->stats.close_frame++;
         }
-        if (c->handler.on_close)
-            c->handler.on_close(c, c->reason, c->udata);
+        if (c->handler->on_close)
+            c->handler->on_close(c, c->reason, c->udata);
         if (c->flags & SB__C_IN_FLUSH) {
             /* Queued by on_drain, then killed: unlink (the list is short). */
             sb_conn **pp = &loop->flush_head;
@@ -501,6 +508,10 @@ int sb__conn_close_pending(sb_loop *loop)
         }
         sb__buf_free(&c->in);
         sb__buf_free(&c->out);
+        if (c->flags & SB__C_OWN_HANDLER)
+            free(c->handler);
+        if (c->listener && c->listener->closed && c->listener->nconns == 0)
+            free(c->listener);
         free(c);
         n++;
     }
@@ -554,7 +565,7 @@ int sb_write(sb_conn *c, const void *data, size_t len)
 
 int sb_conn_set_framer(sb_conn *c, const sb_framer *f)
 {
-    if (!c || !f || f->kind < SB_FRAME_RAW || f->kind > SB_FRAME_EOF)
+    if (!c || !f || f->kind > SB_FRAME_EOF)
         return -EINVAL;
     c->framer = *f;
     sb__framer_reset(&c->framer);
@@ -649,7 +660,7 @@ int sb_conn_peer(const sb_conn *c, char *buf, size_t len)
     socklen_t sl = sizeof(ss);
 
     if (c->peer_len)
-        return sb__addr_format((const struct sockaddr *)&c->peer, c->peer_len, buf, len);
+        return sb__addr_format(&c->peer.sa, c->peer_len, buf, len);
     if (c->h.fd < 0 || getpeername(c->h.fd, (struct sockaddr *)&ss, &sl) < 0)
         return -ENOTCONN;
     return sb__addr_format((const struct sockaddr *)&ss, sl, buf, len);
@@ -677,5 +688,5 @@ sb_loop *sb_conn_loop(const sb_conn *c)
 
 sb_listener *sb_conn_listener(const sb_conn *c)
 {
-    return c->listener;
+    return c->listener && !c->listener->closed ? c->listener : NULL;
 }

@@ -195,7 +195,7 @@ static void record_free(sb__connect *k)
 {
     sb_loop *loop = k->c->loop;
 
-    k->c->handler.on_close = k->on_close;
+    k->c->handler->on_close = k->on_close;
     sb__timer_disarm(&k->timer);
     if (k->prev)
         k->prev->next = k->next;
@@ -228,8 +228,7 @@ static void arm_timeout(sb__connect *k)
 /* The peer address reported by sb_conn_peer: the one being tried. */
 static void set_peer(sb_conn *c, const sb__addr *a)
 {
-    memcpy(&c->peer, &a->ss, a->len);
-    c->peer_len = a->len;
+    sb__conn_set_peer(c, (const struct sockaddr *)&a->ss, a->len);
 }
 
 /*
@@ -272,7 +271,7 @@ static void attempt_done(sb__connect *k)
     /* Closed before it opened: the queued output still goes out, but the
      * application said goodbye already, so there is no on_open. */
     if (c->flags & SB__C_CLOSING)
-        c->handler.on_open = NULL;
+        c->handler->on_open = NULL;
     sb__conn_connected(c);
 }
 
@@ -315,9 +314,9 @@ static void connect_closed(sb_conn *c, int reason, void *udata)
     sb__connect *k = record_find(c);
 
     if (k)
-        record_free(k); /* restores c->handler.on_close */
-    if (c->handler.on_close && c->handler.on_close != connect_closed)
-        c->handler.on_close(c, reason, udata);
+        record_free(k); /* restores c->handler->on_close */
+    if (c->handler->on_close && c->handler->on_close != connect_closed)
+        c->handler->on_close(c, reason, udata);
 }
 
 /* Per-connection settings: the defaults of sb_listen_opts. */
@@ -342,6 +341,7 @@ sb_conn *sb__connect_addrs(sb_loop *loop, const sb__addr *addrs, size_t n,
 {
     static const sb_connect_opts defaults;
     sb__connect *k = NULL;
+    sb_handler *hc = NULL; /* the connection's own copy of the handler */
     sb_conn *c;
     int rc = -EINVAL, fd = -1, failed = -1, cerr = 0;
 
@@ -349,7 +349,7 @@ sb_conn *sb__connect_addrs(sb_loop *loop, const sb__addr *addrs, size_t n,
         goto fail;
     rc = -ENOMEM;
     k = sb__calloc(1, sizeof(*k));
-    if (!k || !(k->addrs = sb__malloc(n * sizeof(*addrs))))
+    if (!k || !(k->addrs = sb__malloc(n * sizeof(*addrs))) || !(hc = sb__malloc(sizeof(*hc))))
         goto fail;
     memcpy(k->addrs, addrs, n * sizeof(*addrs));
     k->naddrs = n;
@@ -369,15 +369,18 @@ sb_conn *sb__connect_addrs(sb_loop *loop, const sb__addr *addrs, size_t n,
         rc = -ENOMEM;
         goto fail;
     }
-    c->handler = *handler;
+    c->handler = hc;
+    *hc = *handler;
+    hc = NULL;
+    c->flags |= SB__C_OWN_HANDLER;
     c->udata = udata;
     apply_opts(c, opts);
     c->flags |= SB__C_CONNECTING;
     c->h.ready = connect_ready;
     sb__loop_interest(loop, &c->h, SB_WRITE);
     k->c = c;
-    k->on_close = c->handler.on_close;
-    c->handler.on_close = connect_closed;
+    k->on_close = c->handler->on_close;
+    c->handler->on_close = connect_closed;
     sb__timer_init(&k->timer, loop, connect_timeout, k);
     k->next = loop->connecting;
     if (k->next)
@@ -394,6 +397,7 @@ fail:
     if (k)
         free(k->addrs);
     free(k);
+    free(hc);
     if (err)
         *err = rc;
     return NULL;

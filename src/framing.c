@@ -27,7 +27,7 @@ static int framer_init(sb_framer *f, int kind, size_t max_len)
     if (!f)
         return -EINVAL;
     memset(f, 0, sizeof(*f));
-    f->kind = kind;
+    f->kind = (uint8_t)kind;
     f->max_len = max_len ? max_len : SB_FRAME_DEFAULT_MAX;
     return 0;
 }
@@ -44,8 +44,8 @@ int sb_framer_delim(sb_framer *f, const void *delim, size_t delim_len, size_t ma
         (flags & ~SB_FRAME_KEEP_DELIM) || framer_init(f, SB_FRAME_DELIM, max_len))
         return -EINVAL;
     memcpy(f->delim, delim, delim_len);
-    f->delim_len = delim_len;
-    f->flags = flags;
+    f->delim_len = (uint8_t)delim_len;
+    f->flags = (uint8_t)flags;
     return 0;
 }
 

@@ -7,6 +7,7 @@
 
 #include "switchboard.h"
 
+#include <netinet/in.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <sys/socket.h>
@@ -127,10 +128,10 @@ struct sb_timer {
     uint64_t when;
     uint64_t repeat;
     uint64_t seq;    /* arm order: FIFO among equal deadlines */
-    size_t index;    /* position in the heap, SB__NOT_ARMED if stopped */
-    int internal;    /* embedded in another object, not a public handle */
+    uint32_t index;    /* position in the heap, SB__NOT_ARMED if stopped */
+    uint32_t internal; /* embedded in another object, not a public handle */
 };
-#define SB__NOT_ARMED ((size_t)-1)
+#define SB__NOT_ARMED ((uint32_t)-1)
 
 typedef struct sb__heap {
     sb_timer **a;
@@ -161,8 +162,10 @@ struct sb__handle {
     int type;
     uint64_t epoch;
     void (*ready)(sb__handle *h, unsigned events);
-    void (*badfd)(sb__handle *h);
-    sb__handle *free_next; /* deferred free list */
+    union {
+        void (*badfd)(sb__handle *h); /* while registered */
+        sb__handle *free_next;        /* once unregistered: deferred free list */
+    };
 };
 
 struct sb_io {
@@ -194,6 +197,7 @@ struct sb_listener {
     sb_listen_opts opts;
     unsigned nconns;
     int paused;         /* EMFILE back-off in progress */
+    int closed;         /* sb_listener_close() done; freed with its last conn */
     sb_timer backoff;
     sb__addr addr;      /* as bound (port filled in) */
     sb_listener *next, *prev;
@@ -217,13 +221,14 @@ enum {
     SB__C_CONNECTING = 1u << 12, /* outbound connect in progress (connect.c) */
     SB__C_PENDING_IN = 1u << 13, /* complete input buffered, on the pending list */
     SB__C_IN_INPUT = 1u << 14,   /* inside conn_input(): it goes on cutting by itself */
+    SB__C_OWN_HANDLER = 1u << 15, /* c->handler is c's own copy: freed with it */
 };
 
 struct sb_conn {
     sb__handle h;
     sb_loop *loop;
-    sb_listener *listener;
-    sb_handler handler;
+    sb_listener *listener; /* kept alive, even once closed, while c lives */
+    sb_handler *handler;   /* the listener's, or owned (SB__C_OWN_HANDLER) */
     void *udata;
     unsigned flags;
     int reason;           /* close reason once DEAD */
@@ -239,13 +244,19 @@ struct sb_conn {
     sb_conn *flush_next;
     sb_conn *close_next;
     sb_conn *pending_next; /* complete input buffered, to cut next pass */
-    struct sockaddr_storage peer;
+    /* The peer's IP address (unix peers: looked up when asked). */
+    union {
+        struct sockaddr sa;
+        struct sockaddr_in in4;
+        struct sockaddr_in6 in6;
+    } peer;
     socklen_t peer_len;
 };
 
 sb_conn *sb__conn_new(sb_loop *loop, int fd, sb_listener *l,
                       const struct sockaddr *peer, socklen_t peer_len);
 void sb__conn_open(sb_conn *c);
+void sb__conn_set_peer(sb_conn *c, const struct sockaddr *sa, socklen_t len);
 /* The normal readiness handler, for connect.c to install once connected. */
 void sb__conn_ready(sb__handle *h, unsigned events);
 /* Schedule the close with a reason (no more callbacks but on_close). */

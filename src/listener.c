@@ -280,7 +280,6 @@ unsigned sb_listener_conns(const sb_listener *l)
 void sb_listener_close(sb_listener *l)
 {
     sb_loop *loop;
-    sb_conn *c;
 
     if (!l)
         return;
@@ -294,9 +293,7 @@ void sb_listener_close(sb_listener *l)
         loop->nlisteners--;
     }
     l->h.fd = -1;
-    for (c = loop->conns; c; c = c->next)
-        if (c->listener == l)
-            c->listener = NULL;
+    l->closed = 1;
     if (l->prev)
         l->prev->next = l->next;
     else
@@ -304,5 +301,7 @@ void sb_listener_close(sb_listener *l)
     if (l->next)
         l->next->prev = l->prev;
     loop->nhandles--;
-    sb__loop_defer_free(loop, &l->h);
+    /* Its connections use its handler: the last one to close frees it. */
+    if (l->nconns == 0)
+        sb__loop_defer_free(loop, &l->h);
 }

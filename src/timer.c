@@ -26,7 +26,7 @@ static int timer_less(const sb_timer *a, const sb_timer *b)
 static void heap_place(sb__heap *h, size_t i, sb_timer *t)
 {
     h->a[i] = t;
-    t->index = i;
+    t->index = (uint32_t)i;
 }
 
 static void heap_up(sb__heap *h, size_t i)
@@ -118,7 +118,9 @@ int sb__timer_arm(sb_timer *t, uint64_t when, uint64_t repeat)
     if (!t->internal)
         t->loop->user_timers++;
     h->a[h->n] = t;
-    t->index = h->n++;
+    if (h->n >= SB__NOT_ARMED)
+        return -ENOMEM;
+    t->index = (uint32_t)h->n++;
     heap_up(h, t->index);
     return 0;
 }
