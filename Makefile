@@ -60,7 +60,7 @@ STATIC   := $(BUILD)/lib$(NAME).a
 SHARED   := $(BUILD)/lib$(NAME).so.$(VERSION)
 SONAME   := lib$(NAME).so.$(SOVERSION)
 
-.PHONY: all check run install uninstall clean valgrind deps-check fuzz fuzz-run coverage musl soak
+.PHONY: all check run install uninstall clean valgrind deps-check fuzz fuzz-run coverage musl soak bench bench-deps
 .PRECIOUS: $(BUILD)/demos/%.o
 all: $(STATIC) $(SHARED) $(DEMO_BIN)
 
@@ -115,6 +115,7 @@ check: all $(TEST_BIN) $(BUILD)/readme-example
 
 valgrind: all $(TEST_BIN)
 	CK_FORK=no SB_UNDER_VALGRIND=1 valgrind --quiet --error-exitcode=99 --trace-children=yes \
+	    --trace-children-skip='*/curl,*/wrk,*/redis-cli,*/redis-benchmark,*/redis-server' \
 	    --leak-check=full --show-leak-kinds=definite,indirect,possible \
 	    --errors-for-leak-kinds=definite,indirect,possible $(TEST_BIN)
 
@@ -179,6 +180,39 @@ $(BUILD)/soak: tests/soak/soak.c $(STATIC) | $(BUILD)
 
 soak: $(BUILD)/sb-echod $(BUILD)/soak
 	$(BUILD)/soak $(BUILD)/sb-echod $(SOAK_SECONDS) $(SOAK_CONNS)
+
+# ------------------------------------------------------------------ bench
+# sb-echod against a hand-tuned epoll echo server and echo servers on
+# libevent, libuv and libev's select backend; sb-httpd against nginx (wrk);
+# sb-kvd against redis-server (redis-benchmark).  Interleaved passes, server
+# and load pinned to different cores; writes docs/benchmarks.md (about 15
+# minutes).  BENCH_QUICK=1: a 2-minute smoke run into build/bench/quick/.
+# Knobs: BENCH_PASSES, BENCH_SECONDS, BENCH_ONLY=echo,http,kv (tests/bench/bench.py).
+# Installs its Debian packages when missing.
+
+BENCH_DIR  := build/bench
+BENCH_BIN  := $(addprefix $(BENCH_DIR)/,epoll-echo libevent-echo libuv-echo libev-echo)
+BENCH_DEPS := /usr/include/event2/bufferevent.h:libevent-dev /usr/include/uv.h:libuv1-dev \
+              /usr/include/ev.h:libev-dev gnuplot:gnuplot-nox /usr/sbin/nginx:nginx \
+              redis-server:redis-server wrk:wrk redis-benchmark:redis-tools taskset:util-linux
+BENCH_LIBS_epoll    :=
+BENCH_LIBS_libevent := -levent
+BENCH_LIBS_libuv    := -luv
+BENCH_LIBS_libev    := -lev
+
+bench-deps:
+	@sh tests/install-deps.sh $(BENCH_DEPS)
+
+$(BENCH_DIR)/%-echo: tests/bench/%_echo.c tests/bench/common.c tests/bench/common.h | bench-deps
+	@mkdir -p $(BENCH_DIR)
+	$(CC) -D_GNU_SOURCE -std=c11 $(WARN) $(CFLAGS) -o $@ $< tests/bench/common.c \
+	    $(LDFLAGS) $(BENCH_LIBS_$*)
+
+# sb-httpd and sb-kvd are optional here: their comparisons are skipped when
+# they do not build.
+bench: $(BUILD)/sb-echod $(BUILD)/sb-bench $(BENCH_BIN)
+	-@$(MAKE) --no-print-directory $(BUILD)/sb-httpd $(BUILD)/sb-kvd
+	python3 tests/bench/bench.py --bin $(BUILD) --bench-bin $(BENCH_DIR)
 
 # ---------------------------------------------------------------- install
 

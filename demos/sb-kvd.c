@@ -81,7 +81,7 @@ typedef struct db {
     size_t rehash;
     entry **vol; /* every entry with a TTL, for sampling */
     size_t nvol, volcap;
-    size_t mem;  /* bytes of entries and bucket arrays */
+    size_t mem;  /* bytes of entries, bucket arrays and the TTL index */
     uint64_t seed;
 } db;
 
@@ -251,6 +251,7 @@ static int vol_add(db *d, entry *e)
         entry **v = realloc(d->vol, cap * sizeof(*v));
         if (!v)
             return -1;
+        d->mem += (cap - d->volcap) * sizeof(*v);
         d->vol = v;
         d->volcap = cap;
     }
@@ -1511,7 +1512,7 @@ static void execute(client *cl, arg *av, int ac)
 
     s->commands++;
     if (!c) {
-        char args[160];
+        char args[160] = "";
         size_t n = 0;
         int i;
         for (i = 1; i < ac && n < 128; i++)
@@ -1592,7 +1593,7 @@ static int reserve_arg(client *cl, size_t n)
  * write them (then close it with end_arg), or NULL when out of memory. */
 static char *begin_arg(client *cl, size_t n)
 {
-    if (reserve_arg(cl, n)) {
+    if (reserve_arg(cl, n ? n : 1)) { /* never NULL, even for "" */
         sb_abort(cl->conn);
         return NULL;
     }
@@ -1711,54 +1712,57 @@ unbalanced:
     protocol_error(cl, "unbalanced quotes in request");
 }
 
-static void kv_data(sb_conn *c, const char *d, size_t n, void *udata)
+/* ST_BODY: the argument and the CRLF the fixed framer counted in. */
+static void got_body(client *cl, const char *d)
 {
-    client *cl = udata;
+    int last = cl->argc + 1 == (size_t)cl->want;
+    char *w;
+
+    if (d[cl->bulk] != '\r' || d[cl->bulk + 1] != '\n') {
+        protocol_error(cl, "bulk string not terminated by CRLF");
+        return;
+    }
+    if (!(w = begin_arg(cl, last ? 0 : cl->bulk)))
+        return;
+    sb_conn_set_framer(cl->conn, &cl->srv->line); /* lines again */
+    if (last) {
+        run(cl, d, cl->bulk); /* the last argument: used in place */
+        return;
+    }
+    memcpy(w, d, cl->bulk);
+    end_arg(cl, cl->bulk);
+    cl->state = ST_HEADER;
+}
+
+/* ST_HEADER: "$len" announces the next argument; read len + 2 bytes. */
+static void got_header(client *cl, const char *d, size_t n)
+{
     kvd *s = cl->srv;
     long long v;
-    char *w;
-    int last;
 
-    if (cl->state == ST_BODY) {
-        /* The argument, then the CRLF that the fixed framer counted in. */
-        if (d[cl->bulk] != '\r' || d[cl->bulk + 1] != '\n') {
-            protocol_error(cl, "bulk string not terminated by CRLF");
-            return;
-        }
-        last = cl->argc + 1 == (size_t)cl->want;
-        if (!(w = begin_arg(cl, last ? 0 : cl->bulk)))
-            return;
-        sb_conn_set_framer(c, &s->line);
-        if (last) {
-            run(cl, d, cl->bulk); /* the last argument: used in place */
-        } else {
-            memcpy(w, d, cl->bulk);
-            end_arg(cl, cl->bulk);
-            cl->state = ST_HEADER;
-        }
+    if (n == 0 || d[0] != '$') {
+        protocol_error(cl, "expected '$', got '%c'", n ? d[0] : ' ');
         return;
     }
-    if (n && d[n - 1] == '\r')
-        n--;
-    if (cl->state == ST_HEADER) {
-        if (n == 0 || d[0] != '$') {
-            protocol_error(cl, "expected '$', got '%c'", n ? d[0] : ' ');
-            return;
-        }
-        if (!str2ll(d + 1, n - 1, &v) || v < 0 || (unsigned long long)v > s->max_bulk) {
-            protocol_error(cl, "invalid bulk length");
-            return;
-        }
-        /* The query buffer cap, checked before a byte of the body is read. */
-        if (cl->alen + (size_t)v + (cl->argc + 1) * sizeof(arg) > s->max_query) {
-            sb_close(c);
-            return;
-        }
-        cl->bulk = (size_t)v;
-        cl->state = ST_BODY;
-        sb_frame_fixed(c, cl->bulk + 2);
+    if (!str2ll(d + 1, n - 1, &v) || v < 0 || (unsigned long long)v > s->max_bulk) {
+        protocol_error(cl, "invalid bulk length");
         return;
     }
+    /* The query buffer cap, checked before a byte of the body is read. */
+    if (cl->alen + (size_t)v + (cl->argc + 1) * sizeof(arg) > s->max_query) {
+        sb_close(cl->conn);
+        return;
+    }
+    cl->bulk = (size_t)v;
+    cl->state = ST_BODY;
+    sb_frame_fixed(cl->conn, cl->bulk + 2);
+}
+
+/* ST_LINE: "*N" starts a multibulk command; anything else is inline. */
+static void got_line(client *cl, const char *d, size_t n)
+{
+    long long v;
+
     if (n == 0)
         return; /* an empty line is no command */
     if (d[0] != '*') {
@@ -1773,6 +1777,24 @@ static void kv_data(sb_conn *c, const char *d, size_t n, void *udata)
         return; /* "*0" and "*-1": nothing to do */
     cl->want = (long)v;
     cl->state = ST_HEADER;
+}
+
+/* Each call is one message, cut by the framer the state asked for. */
+static void kv_data(sb_conn *c, const char *d, size_t n, void *udata)
+{
+    client *cl = udata;
+
+    (void)c;
+    if (cl->state == ST_BODY) {
+        got_body(cl, d);
+        return;
+    }
+    if (n && d[n - 1] == '\r')
+        n--; /* lines end in CRLF, or LF alone as Redis allows */
+    if (cl->state == ST_HEADER)
+        got_header(cl, d, n);
+    else
+        got_line(cl, d, n);
 }
 
 /* A line longer than 64 KiB: answered like Redis, then the close. */

@@ -71,7 +71,7 @@ static void conn_queue_flush(sb_conn *c)
 
 /* Cut buffered input on the next pass (read interest is off meanwhile, so
  * input is never reordered and EOF is seen only after it). */
-static void conn_queue_pending(sb_conn *c)
+void sb__conn_queue_pending(sb_conn *c)
 {
     if (c->flags & (SB__C_PENDING_IN | SB__C_DEAD) || c->in.len == 0)
         return;
@@ -168,7 +168,7 @@ static void conn_flush(sb_conn *c)
     }
     if ((c->flags & SB__C_BACKPRESSURE) && c->out.len <= c->low_water) {
         c->flags &= ~SB__C_BACKPRESSURE;
-        conn_queue_pending(c);
+        sb__conn_queue_pending(c);
     }
     if (c->out.len) {
         c->flags |= SB__C_WANT_WRITE;
@@ -272,7 +272,7 @@ static void conn_input(sb_conn *c, const char *buf, size_t len, int from_in)
         return;
     }
     if (capped && c->in.len)
-        conn_queue_pending(c);
+        sb__conn_queue_pending(c);
 }
 
 /* Step 3a: cut input left buffered by the previous pass. */
@@ -572,7 +572,7 @@ int sb_conn_set_framer(sb_conn *c, const sb_framer *f)
     /* Outside on_data, bytes already buffered are cut on the next pass;
      * inside it, conn_input() simply goes on with the new framer. */
     if (!(c->flags & SB__C_IN_INPUT))
-        conn_queue_pending(c);
+        sb__conn_queue_pending(c);
     return 0;
 }
 
@@ -641,7 +641,7 @@ void sb_conn_resume(sb_conn *c)
 {
     c->flags &= ~SB__C_PAUSED;
     conn_update(c);
-    conn_queue_pending(c);
+    sb__conn_queue_pending(c);
 }
 
 void sb_conn_set_udata(sb_conn *c, void *udata)

@@ -31,9 +31,21 @@ int sb_frame_line(sb_conn *c, size_t max_len)
 
 int sb_frame_fixed(sb_conn *c, size_t len)
 {
-    sb_framer f;
-    int rc = sb_framer_fixed(&f, len);
-    return rc ? rc : sb_conn_set_framer(c, &f);
+    /* The hot switch of request/body protocols: set the fields in place
+     * rather than build and copy a whole framer. */
+    if (!c || len == 0)
+        return -EINVAL;
+    if (c->framer.kind != SB_FRAME_FIXED) {
+        sb_framer f;
+        sb_framer_fixed(&f, len);
+        return sb_conn_set_framer(c, &f);
+    }
+    c->framer.len = len;
+    c->framer.max_len = len;
+    sb__framer_reset(&c->framer);
+    if (!(c->flags & SB__C_IN_INPUT))
+        sb__conn_queue_pending(c);
+    return 0;
 }
 
 int sb_frame_prefix(sb_conn *c, int nbytes, size_t max_len)

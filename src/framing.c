@@ -99,7 +99,7 @@ static ptrdiff_t find_delim(sb_framer *f, const char *buf, size_t len, size_t li
         if (!p)
             break;
         i = (size_t)(p - buf);
-        if (memcmp(p + 1, d + 1, dl - 1) == 0)
+        if (dl == 1 || memcmp(p + 1, d + 1, dl - 1) == 0)
             return (ptrdiff_t)i;
         i++;
     }

@@ -21,7 +21,7 @@
 #define SB__DEFAULT_HIGH_WATER (1024 * 1024)
 #define SB__DEFAULT_LINGER_MS 2000
 #define SB__EMFILE_BACKOFF_MS 100
-#define SB__MAX_MSGS_PER_EVENT 128   /* messages delivered per connection per pass */
+#define SB__MAX_MSGS_PER_EVENT 1024  /* messages delivered per connection per pass */
 #define SB__IN_KEEP (16 * 1024)       /* input capacity kept when empty */
 
 /*
@@ -257,6 +257,8 @@ sb_conn *sb__conn_new(sb_loop *loop, int fd, sb_listener *l,
                       const struct sockaddr *peer, socklen_t peer_len);
 void sb__conn_open(sb_conn *c);
 void sb__conn_set_peer(sb_conn *c, const struct sockaddr *sa, socklen_t len);
+/* Cut c's buffered input on the next pass (read interest off meanwhile). */
+void sb__conn_queue_pending(sb_conn *c);
 /* The normal readiness handler, for connect.c to install once connected. */
 void sb__conn_ready(sb__handle *h, unsigned events);
 /* Schedule the close with a reason (no more callbacks but on_close). */

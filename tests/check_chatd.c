@@ -76,7 +76,7 @@ static void say(peer *p, const char *line)
 START_TEST(test_chatd_conversation)
 {
     const char *argv[] = {"sb-chatd", "--listen", "127.0.0.1:0", "--max-line", "64",
-                          "--max-output", "65536", NULL};
+                          "--max-output", "262144", NULL};
     char line[128], *flood;
     peer a, b, c;
     tu_proc p;

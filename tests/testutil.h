@@ -22,6 +22,7 @@ Suite *sb_client_suite(void);
 Suite *sb_udp_suite(void);
 Suite *sb_chatd_suite(void);
 Suite *sb_httpd_suite(void);
+Suite *sb_kvd_suite(void);
 Suite *sb_faults_suite(void);
 
 /* Number of open fds in this process (from /proc/self/fd). */
