@@ -24,6 +24,7 @@
  * open-file cache), so a repeated request costs recv, pread and send only.
  *
  * SIGTERM / SIGINT: stop accepting, finish the responses in flight, exit 0.
+ * SIGUSR1: print the reactor's counters on stderr.
  */
 #include "switchboard.h"
 
@@ -80,7 +81,7 @@ typedef struct httpd {
     sb_loop *loop;
     sb_listener *listeners[MAX_LISTEN];
     int nlisteners;
-    sb_signal *sigs[2];
+    sb_signal *sigs[3];
     sb_timer *grace;
     int stopping;
     unsigned long conns;
@@ -927,6 +928,20 @@ static void stop_conn(sb_conn *c, void *udata)
         sb_close(c);
 }
 
+/* SIGUSR1: the reactor's counters on stderr. */
+static void on_usr1(sb_signal *sig, int signum, void *udata)
+{
+    httpd *d = udata;
+    sb_stats st;
+    char buf[512];
+
+    (void)sig;
+    (void)signum;
+    sb_loop_stats(d->loop, &st);
+    sb_stats_format(&st, buf, sizeof(buf));
+    fprintf(stderr, "sb-httpd: stats: %s\n", buf);
+}
+
 static void on_signal(sb_signal *sig, int signum, void *udata)
 {
     httpd *d = udata;
@@ -965,6 +980,7 @@ static void usage(FILE *f)
             "                             default %d)\n"
             "  -H, --max-header-bytes N   longest request head accepted, 256..1048576\n"
             "                             (default %d; beyond: 431)\n"
+            "  -U, --user NAME            drop root privileges to NAME after binding\n"
             "  -L, --log-level LEVEL      error, warn, info (access log) or debug\n"
             "                             (default warn)\n"
             "  -h, --help                 show this help\n"
@@ -1046,7 +1062,7 @@ static void cleanup(httpd *d)
 
     for (i = 0; i < d->nlisteners; i++)
         sb_listener_close(d->listeners[i]); /* NULL once closed: no-op */
-    for (i = 0; i < 2; i++)
+    for (i = 0; i < 3; i++)
         sb_signal_free(d->sigs[i]);
     sb_timer_free(d->grace);
     d->grace = NULL;
@@ -1071,13 +1087,14 @@ int main(int argc, char **argv)
         {"max-conns", required_argument, NULL, 'c'},
         {"idle-timeout", required_argument, NULL, 't'},
         {"max-header-bytes", required_argument, NULL, 'H'},
+        {"user", required_argument, NULL, 'U'},
         {"log-level", required_argument, NULL, 'L'},
         {"help", no_argument, NULL, 'h'},
         {"version", no_argument, NULL, 'V'},
         {NULL, 0, NULL, 0},
     };
     static httpd d; /* static: its 64 KiB I/O buffer stays off the stack */
-    const char *addrs[MAX_LISTEN], *root = ".";
+    const char *addrs[MAX_LISTEN], *root = ".", *user = NULL;
     int naddrs = 0, opt, i, err = 0, rc;
     unsigned long long v;
     sb_listen_opts lo;
@@ -1089,7 +1106,7 @@ int main(int argc, char **argv)
     memset(&lo, 0, sizeof(lo));
     lo.idle_timeout_ms = DEFAULT_IDLE_S * 1000u;
     opterr = 0;
-    while ((opt = getopt_long(argc, argv, ":r:l:c:t:H:L:hV", longopts, NULL)) != -1) {
+    while ((opt = getopt_long(argc, argv, ":r:l:c:t:H:U:L:hV", longopts, NULL)) != -1) {
         switch (opt) {
         case 'r':
             root = optarg;
@@ -1115,6 +1132,9 @@ int main(int argc, char **argv)
             if (parse_num("--max-header-bytes", optarg, 256, 1 << 20, &v))
                 return 2;
             d.max_header = (size_t)v;
+            break;
+        case 'U':
+            user = optarg;
             break;
         case 'L':
             if ((d.log_level = parse_level(optarg)) < 0) {
@@ -1173,8 +1193,15 @@ int main(int argc, char **argv)
     }
     d.sigs[0] = sb_signal_new(d.loop, SIGTERM, on_signal, &d, &err);
     d.sigs[1] = sb_signal_new(d.loop, SIGINT, on_signal, &d, &err);
-    if (!d.sigs[0] || !d.sigs[1]) {
+    d.sigs[2] = sb_signal_new(d.loop, SIGUSR1, on_usr1, &d, &err);
+    if (!d.sigs[0] || !d.sigs[1] || !d.sigs[2]) {
         fprintf(stderr, "sb-httpd: cannot watch signals: %s\n", sb_strerror(err));
+        cleanup(&d);
+        return 1;
+    }
+    if (user && (err = sb_drop_privileges(user)) != 0) {
+        fprintf(stderr, "sb-httpd: cannot switch to user '%s': %s\n", user,
+                err == -ENOENT ? "no such user" : sb_strerror(err));
         cleanup(&d);
         return 1;
     }

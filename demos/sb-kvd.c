@@ -19,6 +19,7 @@
  *
  * Values are strings; integers are parsed when INCR & co. need them.
  * SIGTERM / SIGINT: stop accepting, flush every client, exit 0.
+ * SIGUSR1: print the reactor's counters on stderr.
  */
 #include "switchboard.h"
 
@@ -505,7 +506,7 @@ struct kvd {
     sb_loop *loop;
     sb_listener *listeners[MAX_LISTEN];
     int nlisteners;
-    sb_signal *sigs[2];
+    sb_signal *sigs[3];
     sb_timer *cron, *grace;
     int stopping;
     db db;
@@ -1912,6 +1913,20 @@ static void grace_expired(sb_timer *t, void *udata)
     sb_loop_stop(s->loop);
 }
 
+/* SIGUSR1: the reactor's counters on stderr. */
+static void on_usr1(sb_signal *sig, int signum, void *udata)
+{
+    kvd *s = udata;
+    sb_stats st;
+    char buf[512];
+
+    (void)sig;
+    (void)signum;
+    sb_loop_stats(s->loop, &st);
+    sb_stats_format(&st, buf, sizeof(buf));
+    fprintf(stderr, "sb-kvd: stats: %s\n", buf);
+}
+
 static void on_signal(sb_signal *sig, int signum, void *udata)
 {
     kvd *s = udata;
@@ -1953,6 +1968,7 @@ static void usage(FILE *f)
             "                            (suffix k, m or g: KiB, MiB, GiB; 0 = no limit)\n"
             "  -B, --max-bulk BYTES      longest string argument (default 64m, at most 512m)\n"
             "  -Q, --max-query BYTES     most bytes one command may buffer (default 128m)\n"
+            "  -U, --user NAME           drop root privileges to NAME after binding\n"
             "  -h, --help                show this help\n"
             "  -V, --version             show the version\n");
 }
@@ -2026,7 +2042,7 @@ static void cleanup(kvd *s)
 
     for (i = 0; i < s->nlisteners; i++)
         sb_listener_close(s->listeners[i]); /* NULL once closed: no-op */
-    for (i = 0; i < 2; i++)
+    for (i = 0; i < 3; i++)
         sb_signal_free(s->sigs[i]);
     sb_timer_free(s->cron);
     sb_timer_free(s->grace);
@@ -2048,11 +2064,12 @@ int main(int argc, char **argv)
         {"max-memory", required_argument, NULL, 'm'},
         {"max-bulk", required_argument, NULL, 'B'},
         {"max-query", required_argument, NULL, 'Q'},
+        {"user", required_argument, NULL, 'U'},
         {"help", no_argument, NULL, 'h'},
         {"version", no_argument, NULL, 'V'},
         {NULL, 0, NULL, 0},
     };
-    const char *addrs[MAX_LISTEN];
+    const char *addrs[MAX_LISTEN], *user = NULL;
     int naddrs = 0, opt, i, err = 0, rc;
     unsigned long long v;
     sb_listen_opts lo;
@@ -2065,7 +2082,7 @@ int main(int argc, char **argv)
     s.max_bulk = DEFAULT_MAX_BULK;
     s.max_query = DEFAULT_MAX_QUERY;
     opterr = 0;
-    while ((opt = getopt_long(argc, argv, ":l:c:t:m:B:Q:hV", longopts, NULL)) != -1) {
+    while ((opt = getopt_long(argc, argv, ":l:c:t:m:B:Q:U:hV", longopts, NULL)) != -1) {
         switch (opt) {
         case 'l':
             if (naddrs == MAX_LISTEN) {
@@ -2098,6 +2115,9 @@ int main(int argc, char **argv)
             if (parse_size("--max-query", optarg, 1024, SIZE_MAX / 4, &v))
                 return 2;
             s.max_query = (size_t)v;
+            break;
+        case 'U':
+            user = optarg;
             break;
         case 'h':
             usage(stdout);
@@ -2154,10 +2174,18 @@ int main(int argc, char **argv)
     s.port = sb_listener_port(s.listeners[0]);
     s.sigs[0] = sb_signal_new(s.loop, SIGTERM, on_signal, &s, &err);
     s.sigs[1] = sb_signal_new(s.loop, SIGINT, on_signal, &s, &err);
+    s.sigs[2] = sb_signal_new(s.loop, SIGUSR1, on_usr1, &s, &err);
     s.cron = sb_timer_new(s.loop, cron, &s);
-    if (!s.sigs[0] || !s.sigs[1] || !s.cron || sb_timer_start(s.cron, CRON_MS, CRON_MS)) {
+    if (!s.sigs[0] || !s.sigs[1] || !s.sigs[2] || !s.cron ||
+        sb_timer_start(s.cron, CRON_MS, CRON_MS)) {
         fprintf(stderr, "sb-kvd: cannot set up signals and timers: %s\n",
                 sb_strerror(err ? err : -ENOMEM));
+        cleanup(&s);
+        return 1;
+    }
+    if (user && (err = sb_drop_privileges(user)) != 0) {
+        fprintf(stderr, "sb-kvd: cannot switch to user '%s': %s\n", user,
+                err == -ENOENT ? "no such user" : sb_strerror(err));
         cleanup(&s);
         return 1;
     }

@@ -428,6 +428,7 @@ START_TEST(test_bulk_beside_ping)
     /* From the ping's arrival to its answer: at most two capped sends. */
     ck_assert_uint_le(st.bytes_out - b.out_at_ping, 2 * 256 * 1024 + 1);
     ck_assert_uint_gt(sb_conn_pending(b.big), 0); /* the download is still going */
+    ck_assert_uint_gt(drained, 0);                /* and was moving meanwhile */
     close(big);
     close(ping);
     for (i = 0; i < 500 && sb_loop_run_once(loop, 10) > 0 && sb_loop_handles(loop) > 1; i++)

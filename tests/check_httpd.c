@@ -933,6 +933,39 @@ START_TEST(test_httpd_sigterm_midstream)
 }
 END_TEST
 
+/* --user drops root after binding (the root stays served); SIGUSR1 prints
+ * the counters. */
+START_TEST(test_httpd_user_and_stats)
+{
+    const char *extra[] = {"--user", "nobody", NULL};
+    char path[64], status_text[4096];
+    response rs;
+    FILE *f;
+    size_t n;
+    site s;
+
+    if (geteuid() != 0) {
+        fprintf(stderr, "httpd/user: not root; skipped\n");
+        return;
+    }
+    make_site(&s, 0);
+    start(&s, extra);
+    snprintf(path, sizeof(path), "/proc/%d/status", (int)s.proc.pid);
+    f = fopen(path, "r");
+    ck_assert_ptr_nonnull(f);
+    n = fread(status_text, 1, sizeof(status_text) - 1, f);
+    status_text[n] = '\0';
+    fclose(f);
+    ck_assert_msg(strstr(status_text, "\nUid:\t65534\t65534\t65534\t65534") != NULL, "%s",
+                  strstr(status_text, "Uid:"));
+    ck_assert_int_eq(ONE_SHOT(s.port, "GET /hello.txt HTTP/1.1\r\nHost: a\r\n\r\n", &rs), 200);
+    ck_assert_str_eq(rs.body, HELLO);
+    kill(s.proc.pid, SIGUSR1);
+    ck_assert_msg(tu_wait_for(&s.proc, "stats: conns="), "%s", s.proc.out);
+    stop(&s);
+}
+END_TEST
+
 /* Drop valgrind's own lines ("==PID==", "--PID--") from captured stderr. */
 static void strip_valgrind(tu_proc *p)
 {
@@ -970,6 +1003,7 @@ START_TEST(test_httpd_bad_arguments)
         {"extra-arg", NULL, "extra-arg"},
         {"--root", NULL, "--root"},
         {"-H", NULL, "-H"},
+        {"--user", "no-such-user-here", "no such user"},
     };
     size_t i;
 
@@ -1022,6 +1056,7 @@ Suite *sb_httpd_suite(void)
     tcase_add_test(tc, test_httpd_byte_split);
     tcase_add_test(tc, test_httpd_wrk);
     tcase_add_test(tc, test_httpd_sigterm_midstream);
+    tcase_add_test(tc, test_httpd_user_and_stats);
     tcase_add_test(tc, test_httpd_bad_arguments);
     tcase_add_test(tc, test_httpd_help_version);
     suite_add_tcase(s, tc);

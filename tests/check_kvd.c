@@ -886,14 +886,46 @@ START_TEST(test_kvd_idle_and_sigterm)
 }
 END_TEST
 
+/* --user drops root after binding; SIGUSR1 prints the counters. */
+START_TEST(test_kvd_user_and_stats)
+{
+    const char *extra[] = {"--user", "nobody", NULL};
+    char path[64], status_text[4096];
+    tu_proc p;
+    FILE *f;
+    size_t n;
+    int port;
+
+    if (geteuid() != 0) {
+        fprintf(stderr, "kvd/user: not root; skipped\n");
+        return;
+    }
+    port = start_kvd(&p, extra);
+    snprintf(path, sizeof(path), "/proc/%d/status", (int)p.pid);
+    f = fopen(path, "r");
+    ck_assert_ptr_nonnull(f);
+    n = fread(status_text, 1, sizeof(status_text) - 1, f);
+    status_text[n] = '\0';
+    fclose(f);
+    ck_assert_msg(strstr(status_text, "\nUid:\t65534\t65534\t65534\t65534") != NULL, "%s",
+                  strstr(status_text, "Uid:"));
+    exchange(port, "PING\r\n", "+PONG\r\n", 0);
+    kill(p.pid, SIGUSR1);
+    ck_assert_msg(tu_wait_for(&p, "stats: conns="), "%s", p.out);
+    stop_kvd(&p);
+}
+END_TEST
+
 START_TEST(test_kvd_bad_arguments)
 {
     static const struct {
         const char *a, *b, *expect;
     } cases[] = {
-        /* Exit status 1: cannot listen; 2: bad usage. */
+        /* Exit status 1 (the first three): cannot listen, cannot switch
+         * user; 2: bad usage. */
         {"--listen", "nonsense", "nonsense"},
         {"--listen", "127.0.0.1:70000", "port"},
+        {"--user", "no-such-user-here", "no such user"},
         {"--max-conns", "-1", "--max-conns"},
         {"--max-conns", "ten", "--max-conns"},
         {"--idle-timeout", "1x", "--idle-timeout"},
@@ -915,7 +947,7 @@ START_TEST(test_kvd_bad_arguments)
         int status;
         tu_spawn(&p, KVD, argv);
         status = tu_finish(&p);
-        ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == (i < 2 ? 1 : 2),
+        ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == (i < 3 ? 1 : 2),
                       "'%s %s' exited %d", cases[i].a, cases[i].b ? cases[i].b : "", status);
         ck_assert_msg(strstr(p.out, cases[i].expect) != NULL, "'%s': stderr was: %s", cases[i].a,
                       p.out);
@@ -959,6 +991,7 @@ Suite *sb_kvd_suite(void)
     tcase_add_test(tc, test_kvd_split_every_byte);
     tcase_add_test(tc, test_kvd_many_keys);
     tcase_add_test(tc, test_kvd_idle_and_sigterm);
+    tcase_add_test(tc, test_kvd_user_and_stats);
     tcase_add_test(tc, test_kvd_bad_arguments);
     tcase_add_test(tc, test_kvd_help_version);
     suite_add_tcase(s, tc);
