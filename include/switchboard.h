@@ -1,5 +1,6 @@
 /*
- * switchboard — single-threaded network servers on one select() reactor.
+ * switchboard — single-threaded network servers and clients on one select()
+ * reactor.
  *
  * One loop object multiplexes listening sockets, buffered connections, raw fd
  * watchers, timers and signals.  Applications supply protocol handlers as
@@ -302,7 +303,8 @@ void sb_listener_close(sb_listener *l);
 
 /*
  * Queue len bytes for sending (copied; never blocks).  Output leaves at the
- * end of the loop iteration, one send per connection for all queued data.
+ * end of the loop iteration: one send per connection for everything queued
+ * (at most 256 KiB per iteration; the rest follows as the socket drains).
  * Returns 0, SB_ECLOSED once sb_close/sb_shutdown/sb_abort was called or the
  * peer failed, SB_EBUFFULL past max_output, or -ENOMEM.
  */

@@ -249,9 +249,12 @@ static void conn_input(sb_conn *c, const char *buf, size_t len, int from_in)
                 break;
             continue;
         }
-        /* A framing error: skip the message if the handler says so. */
+        /* A framing error: skip the message if the handler says so (or
+         * go on with the framer the handler set instead). */
+        c->flags &= ~SB__C_FRAMER_SET;
         if (c->handler->on_frame_error && c->handler->on_frame_error(c, r, c->udata) &&
-            !(c->flags & SB__C_DEAD) && sb_framer_skip(&c->framer) == 0)
+            !(c->flags & SB__C_DEAD) &&
+            ((c->flags & SB__C_FRAMER_SET) || sb_framer_skip(&c->framer) == 0))
             continue;
         if (!(c->flags & SB__C_DEAD)) {
             sb__log(c->loop, SB_LOG_INFO, "fd %d: %s; closing", c->h.fd, sb_strerror(r));
@@ -301,23 +304,27 @@ static void conn_eof(sb_conn *c)
         sb__conn_kill(c, c->err);
         return;
     }
-    if ((c->flags & SB__C_SHUT_DONE) && !c->out.len) {
-        sb__conn_kill(c, 0); /* both directions are done */
-        return;
-    }
     if (c->flags & SB__C_CLOSING)
         return; /* the flush will finish the close */
     if (c->framer.kind == SB_FRAME_EOF) {
-        /* The whole stream is the message. */
+        /* The whole stream is the message, delivered once and consumed. */
+        const char *p = c->in.len ? sb__buf_head(&c->in) : "";
         sb_frame fr;
-        if (sb_framer_next(&c->framer, sb__buf_head(&c->in), c->in.len, 1, &fr) == 1 &&
-            c->handler->on_data)
-            c->handler->on_data(c, sb__buf_head(&c->in) + fr.off, fr.len, c->udata);
+        if (sb_framer_next(&c->framer, p, c->in.len, 1, &fr) == 1) {
+            if (c->handler->on_data)
+                c->handler->on_data(c, p + fr.off, fr.len, c->udata);
+            if (!(c->flags & SB__C_DEAD))
+                sb__buf_consume(&c->in, fr.consumed);
+        }
         if (c->flags & (SB__C_DEAD | SB__C_CLOSING))
             return;
     } else if (c->in.len) {
         sb__log(c->loop, SB_LOG_DEBUG, "fd %d: EOF inside a message; %zu bytes dropped",
                 c->h.fd, c->in.len);
+    }
+    if ((c->flags & SB__C_SHUT_DONE) && !c->out.len) {
+        sb__conn_kill(c, 0); /* both directions are done */
+        return;
     }
     if (c->handler->on_eof)
         c->handler->on_eof(c, c->udata);
@@ -406,6 +413,7 @@ sb_conn *sb__conn_new(sb_loop *loop, int fd, sb_listener *l, const struct sockad
         c->max_output = l->opts.max_output;
         c->linger_ms = l->opts.linger_ms;
         l->nconns++;
+        l->refs++;
     }
     sb__conn_set_peer(c, peer, peer_len);
     c->last_active = loop->now;
@@ -510,7 +518,8 @@ int sb__conn_close_pending(sb_loop *loop)
         sb__buf_free(&c->out);
         if (c->flags & SB__C_OWN_HANDLER)
             free(c->handler);
-        if (c->listener && c->listener->closed && c->listener->nconns == 0)
+        /* Released after on_close, which may close the listener itself. */
+        if (c->listener && --c->listener->refs == 0)
             free(c->listener);
         free(c);
         n++;
@@ -565,10 +574,11 @@ int sb_write(sb_conn *c, const void *data, size_t len)
 
 int sb_conn_set_framer(sb_conn *c, const sb_framer *f)
 {
-    if (!c || !f || f->kind > SB_FRAME_EOF)
+    if (!c || !f || !sb__framer_valid(f))
         return -EINVAL;
     c->framer = *f;
     sb__framer_reset(&c->framer);
+    c->flags |= SB__C_FRAMER_SET;
     /* Outside on_data, bytes already buffered are cut on the next pass;
      * inside it, conn_input() simply goes on with the new framer. */
     if (!(c->flags & SB__C_IN_INPUT))
@@ -624,10 +634,12 @@ void sb_conn_set_watermarks(sb_conn *c, size_t low, size_t high)
 {
     c->high_water = high ? high : SB__DEFAULT_HIGH_WATER;
     c->low_water = low <= c->high_water ? low : c->high_water;
-    if (c->out.len > c->high_water)
+    if (c->out.len > c->high_water) {
         c->flags |= SB__C_BACKPRESSURE;
-    else if (c->out.len <= c->low_water)
+    } else if (c->out.len <= c->low_water && (c->flags & SB__C_BACKPRESSURE)) {
         c->flags &= ~SB__C_BACKPRESSURE;
+        sb__conn_queue_pending(c); /* what was held back is cut now */
+    }
     conn_update(c);
 }
 

@@ -32,6 +32,26 @@ static int framer_init(sb_framer *f, int kind, size_t max_len)
     return 0;
 }
 
+int sb__framer_valid(const sb_framer *f)
+{
+    switch (f->kind) {
+    case SB_FRAME_RAW:
+        return 1;
+    case SB_FRAME_DELIM:
+        return f->delim_len >= 1 && f->delim_len <= SB_FRAME_MAX_DELIM && f->max_len > 0;
+    case SB_FRAME_FIXED:
+        return f->len > 0;
+    case SB_FRAME_PREFIX:
+        return (f->len == 1 || f->len == 2 || f->len == 4 || f->len == 8) && f->max_len > 0;
+    case SB_FRAME_DIGITS:
+        return f->len >= 1 && f->len <= 19 && f->max_len > 0;
+    case SB_FRAME_EOF:
+        return f->max_len > 0;
+    default:
+        return 0;
+    }
+}
+
 int sb_framer_raw(sb_framer *f)
 {
     return framer_init(f, SB_FRAME_RAW, 0);

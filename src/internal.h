@@ -118,6 +118,8 @@ static inline unsigned sb__fdset_get(const sb__fdset *s, int fd)
 
 /* Forget the scanning state (a new framer, or the same one restarted). */
 void sb__framer_reset(sb_framer *f);
+/* Whether f is a framer the initialisers could have made. */
+int sb__framer_valid(const sb_framer *f);
 
 /* -------------------------------------------------------------- timer.c */
 
@@ -196,6 +198,7 @@ struct sb_listener {
     void *udata;
     sb_listen_opts opts;
     unsigned nconns;
+    unsigned refs;      /* 1 while open + 1 per connection: freed at 0 */
     int paused;         /* EMFILE back-off in progress */
     int closed;         /* sb_listener_close() done; freed with its last conn */
     sb_timer backoff;
@@ -222,6 +225,7 @@ enum {
     SB__C_PENDING_IN = 1u << 13, /* complete input buffered, on the pending list */
     SB__C_IN_INPUT = 1u << 14,   /* inside conn_input(): it goes on cutting by itself */
     SB__C_OWN_HANDLER = 1u << 15, /* c->handler is c's own copy: freed with it */
+    SB__C_FRAMER_SET = 1u << 16,  /* sb_conn_set_framer() ran (in on_frame_error) */
 };
 
 struct sb_conn {

@@ -236,6 +236,7 @@ sb_listener *sb_listen(sb_loop *loop, const char *addr, const sb_handler *handle
         goto fail;
     sb__spare_fd_open(loop);
     l->loop = loop;
+    l->refs = 1;
     l->handler = *handler;
     l->udata = udata;
     sb__timer_init(&l->backoff, loop, backoff_done, l);
@@ -302,6 +303,6 @@ void sb_listener_close(sb_listener *l)
         l->next->prev = l->prev;
     loop->nhandles--;
     /* Its connections use its handler: the last one to close frees it. */
-    if (l->nconns == 0)
+    if (--l->refs == 0)
         sb__loop_defer_free(loop, &l->h);
 }

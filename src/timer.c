@@ -112,14 +112,14 @@ int sb__timer_arm(sb_timer *t, uint64_t when, uint64_t repeat)
         h->a = a;
         h->cap = cap;
     }
+    if (h->n >= SB__NOT_ARMED)
+        return -ENOMEM;
     t->when = when < t->loop->now ? t->loop->now : when;
     t->repeat = repeat;
     t->seq = t->loop->timer_seq++;
     if (!t->internal)
         t->loop->user_timers++;
     h->a[h->n] = t;
-    if (h->n >= SB__NOT_ARMED)
-        return -ENOMEM;
     t->index = (uint32_t)h->n++;
     heap_up(h, t->index);
     return 0;

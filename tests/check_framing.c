@@ -1,6 +1,7 @@
 /* Framers as pure functions (every chunk size 1..64 and random splits give
  * the same messages; boundaries; hostile headers) and framing on real
  * connections (switching, floods, errors, encoders). */
+#include "fault.h"
 #include "testutil.h"
 
 #include <errno.h>
@@ -831,6 +832,190 @@ START_TEST(test_encoders_round_trip)
 }
 END_TEST
 
+/* ---------------------------------------------- edge cases, one handler */
+
+typedef struct edge {
+    int mode, opens, closes, datas, eofs, reason;
+    size_t last_len;
+    const char *last_ptr;
+    sb_listener *l;
+    sb_conn *c;
+} edge;
+
+static void edge_open(sb_conn *c, void *u)
+{
+    edge *e = u;
+    e->opens++;
+    e->c = c;
+    switch (e->mode) {
+    case 1: /* our FIN first, then the peer's request until EOF */
+        sb_frame_eof(c, 1000);
+        sb_shutdown(c);
+        break;
+    case 2:
+        sb_frame_eof(c, 1000);
+        break;
+    case 3:
+        sb_frame_line(c, 4);
+        break;
+    case 4:
+        sb_frame_line(c, 100);
+        sb_conn_set_watermarks(c, 0, 1); /* any output pauses input */
+        break;
+    }
+}
+
+static void edge_data(sb_conn *c, const char *d, size_t n, void *u)
+{
+    edge *e = u;
+    e->datas++;
+    e->last_len = n;
+    e->last_ptr = d;
+    if (e->mode == 2)
+        sb_frame_line(c, 100); /* the stream was consumed: nothing more */
+    if (e->mode == 4)
+        sb_write(c, "xx", 2); /* over the 1-byte high-water mark */
+}
+
+static void edge_eof(sb_conn *c, void *u)
+{
+    edge *e = u;
+    e->eofs++;
+    sb_close(c);
+}
+
+static int edge_frame_error(sb_conn *c, int err, void *u)
+{
+    (void)err;
+    (void)u;
+    sb_frame_raw(c); /* handled by switching framers: keep going */
+    return 1;
+}
+
+static void edge_close(sb_conn *c, int reason, void *u)
+{
+    edge *e = u;
+    (void)c;
+    e->closes++;
+    e->reason = reason;
+    if (e->l) {
+        sb_listener_close(e->l); /* from its last connection's on_close */
+        e->l = NULL;
+    }
+}
+
+static const sb_handler edge_handler = {edge_open, edge_data, edge_eof, NULL, edge_close,
+                                        edge_frame_error};
+
+static int edge_run(edge *e, int mode, const char *in, size_t n, int close_listener)
+{
+    sb_loop *loop = sb_loop_new();
+    sb_listener *l;
+    int fd, i;
+
+    memset(e, 0, sizeof(*e));
+    e->mode = mode;
+    l = sb_listen(loop, "127.0.0.1:0", &edge_handler, e, NULL, NULL);
+    ck_assert_ptr_nonnull(l);
+    fd = tu_connect_tcp(sb_listener_port(l));
+    for (i = 0; i < 500 && !e->opens; i++)
+        sb_loop_run_once(loop, 10);
+    if (n)
+        ck_assert_int_eq(tu_send(fd, in, n), (ssize_t)n);
+    if (mode == 1 || mode == 2)
+        shutdown(fd, SHUT_WR);
+    for (i = 0; i < 100 && e->datas < 3; i++)
+        sb_loop_run_once(loop, 5);
+    if (close_listener)
+        e->l = l;
+    close(fd);
+    for (i = 0; i < 500 && !e->closes; i++)
+        sb_loop_run_once(loop, 10);
+    ck_assert_int_eq(e->closes, 1);
+    if (!close_listener)
+        sb_listener_close(l);
+    tu_loop_teardown(loop);
+    return e->datas;
+}
+
+/* The until-EOF message still arrives when our FIN went out first. */
+START_TEST(test_eof_message_after_our_fin)
+{
+    edge e;
+    ck_assert_int_eq(edge_run(&e, 1, "the request", 11, 0), 1);
+    ck_assert_uint_eq(e.last_len, 11);
+}
+END_TEST
+
+/* The until-EOF message is consumed: switching to lines in its on_data
+ * cuts nothing more from it; an empty stream is "" (not NULL). */
+START_TEST(test_eof_message_consumed)
+{
+    edge e;
+    ck_assert_int_eq(edge_run(&e, 2, "a\nb\nc\n", 6, 0), 1);
+    ck_assert_uint_eq(e.last_len, 6);
+    ck_assert_int_eq(edge_run(&e, 2, "", 0, 0), 1);
+    ck_assert_uint_eq(e.last_len, 0);
+    ck_assert_ptr_nonnull(e.last_ptr);
+}
+END_TEST
+
+/* on_frame_error may handle the error by setting another framer. */
+START_TEST(test_frame_error_handled_by_new_framer)
+{
+    edge e;
+    edge_run(&e, 3, "toolongline\n", 12, 0);
+    ck_assert_int_ge(e.datas, 1); /* raw bytes delivered after the switch */
+    ck_assert_int_eq(e.reason, 0);
+}
+END_TEST
+
+/* Lowering the watermarks' effect ends backpressure: held messages flow. */
+START_TEST(test_watermarks_release_held_input)
+{
+    sb_loop *loop = sb_loop_new();
+    edge e;
+    sb_listener *l;
+    int fd, i;
+
+    static const tu_fault stuck = {1, 0, NULL, EAGAIN, 0, 0};
+
+    memset(&e, 0, sizeof(e));
+    e.mode = 4;
+    tu_fault_reset();
+    tu_fault_set(TU_F_SEND, &stuck); /* the reply stays queued */
+    l = sb_listen(loop, "127.0.0.1:0", &edge_handler, &e, NULL, NULL);
+    fd = tu_connect_tcp(sb_listener_port(l));
+    for (i = 0; i < 500 && !e.opens; i++)
+        sb_loop_run_once(loop, 10);
+    ck_assert_int_eq(tu_send(fd, "1\n2\n3\n", 6), 6);
+    for (i = 0; i < 500 && !e.datas; i++)
+        sb_loop_run_once(loop, 10);
+    for (i = 0; i < 10; i++)
+        sb_loop_run_once(loop, 0);
+    ck_assert_int_eq(e.datas, 1); /* the reply queued: backpressure holds 2, 3 */
+    sb_conn_set_watermarks(e.c, 1 << 10, 1 << 20); /* queue now under low */
+    for (i = 0; i < 20 && e.datas < 3; i++)
+        sb_loop_run_once(loop, 0);
+    ck_assert_int_eq(e.datas, 3);
+    tu_fault_reset();
+    close(fd);
+    for (i = 0; i < 500 && !e.closes; i++)
+        sb_loop_run_once(loop, 10);
+    sb_listener_close(l);
+    tu_loop_teardown(loop);
+}
+END_TEST
+
+/* Closing a listener from its last connection's on_close is safe. */
+START_TEST(test_listener_closed_from_last_on_close)
+{
+    edge e;
+    edge_run(&e, 0, "x", 1, 1);
+    ck_assert_ptr_null(e.l);
+}
+END_TEST
+
 Suite *sb_framing_suite(void)
 {
     Suite *s = suite_create("framing");
@@ -859,6 +1044,11 @@ Suite *sb_framing_suite(void)
     tcase_add_test(tc, test_too_long_closes_after_flush);
     tcase_add_test(tc, test_too_long_kept_by_handler);
     tcase_add_test(tc, test_ten_megabyte_line);
+    tcase_add_test(tc, test_eof_message_after_our_fin);
+    tcase_add_test(tc, test_eof_message_consumed);
+    tcase_add_test(tc, test_frame_error_handled_by_new_framer);
+    tcase_add_test(tc, test_watermarks_release_held_input);
+    tcase_add_test(tc, test_listener_closed_from_last_on_close);
     tcase_add_test(tc, test_until_eof_on_conn);
     tcase_add_test(tc, test_hostile_prefix_on_conn);
     tcase_add_test(tc, test_encoders_round_trip);

@@ -1,0 +1,1093 @@
+#!/usr/bin/env python3
+"""The `make bench` driver: switchboard's demos side by side with references.
+
+Runs every comparison interleaved, test by test: for each pass and each
+load, every server in turn (a fresh server process per test, the order
+rotated from one load and pass to the next), the server pinned to one core
+and the load generator to the other.  Reports medians of the passes with
+min-max, per-pass ratios (sb / reference, then the median of those), the
+server's CPU time per request and its RSS, and writes docs/benchmarks.md
+with SVG charts (gnuplot).  Standard library only.
+
+Environment (all optional):
+  BENCH_QUICK=1        smoke run: 1 pass, short tests, written to
+                       build/bench/quick/ instead of docs/
+  BENCH_PASSES=N       passes (default 3; quick 1)
+  BENCH_SECONDS=S      measured seconds per test (default 2; quick 0.7)
+  BENCH_ONLY=LIST      echo,http,kv (default all three)
+  BENCH_SERVERS=LIST   only these servers (e.g. sb-echod,epoll)
+  BENCH_LOADS=LIST     only these echo loads (e.g. pp50,pipe50x16; ids below)
+  BENCH_SERVER_CPU=N   core for the servers (default 0)
+  BENCH_CLIENT_CPU=N   core for the load generators (default 1)
+  BENCH_OUT=DIR        where the report goes (default docs/ or build/bench/quick/)
+"""
+
+import argparse
+import csv
+import datetime
+import io
+import json
+import os
+import platform
+import re
+import resource
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+# ------------------------------------------------------------------ setup
+
+
+def env_num(name, default, cast=float):
+    v = os.environ.get(name, "")
+    if not v:
+        return default
+    try:
+        return cast(v)
+    except ValueError:
+        sys.exit("bench: %s=%r is not a number" % (name, v))
+
+
+def parse_args():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--bin", default=os.path.join(ROOT, "build"),
+                    help="folder of sb-echod, sb-bench, sb-httpd, sb-kvd")
+    ap.add_argument("--bench-bin", default=os.path.join(ROOT, "build", "bench"),
+                    help="folder of the reference servers")
+    ap.add_argument("--from", dest="from_json", metavar="RESULTS_JSON",
+                    help="only rewrite the report of an earlier run from its results.json")
+    args = ap.parse_args()
+    if args.from_json:
+        return args
+    quick = os.environ.get("BENCH_QUICK", "") not in ("", "0")
+    args.quick = quick
+    args.passes = env_num("BENCH_PASSES", 1 if quick else 3, int)
+    args.seconds = env_num("BENCH_SECONDS", 0.7 if quick else 2.0)
+    args.warmup = 0.2 if quick else 0.5
+    args.only = [s for s in os.environ.get("BENCH_ONLY", "echo,http,kv").split(",") if s]
+    for s in args.only:
+        if s not in ("echo", "http", "kv"):
+            sys.exit("bench: BENCH_ONLY: unknown part %r (want echo, http, kv)" % s)
+    args.servers = [x for x in os.environ.get("BENCH_SERVERS", "").split(",") if x]
+    args.loads = [x for x in os.environ.get("BENCH_LOADS", "").split(",") if x]
+    known = [l[0] for l in ECHO_LOADS]
+    for x in args.loads:
+        if x not in known:
+            sys.exit("bench: BENCH_LOADS: unknown load %r (want %s)" % (x, ", ".join(known)))
+    ncpu = os.cpu_count() or 1
+    args.server_cpu = env_num("BENCH_SERVER_CPU", 0, int)
+    args.client_cpu = env_num("BENCH_CLIENT_CPU", 1 if ncpu > 1 else 0, int)
+    default_out = os.path.join(ROOT, "build", "bench", "quick") if quick else os.path.join(ROOT, "docs")
+    args.out = os.environ.get("BENCH_OUT") or default_out
+    if args.passes < 1 or args.seconds <= 0:
+        sys.exit("bench: BENCH_PASSES and BENCH_SECONDS must be positive")
+    return args
+
+
+def raise_nofile():
+    """Room for 10,000 connections in the servers and the load generators."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    want = 65536
+    if hard != resource.RLIM_INFINITY and hard < want:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (want, want))
+            return
+        except (ValueError, OSError):
+            want = hard
+    if soft < want:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (want, hard))
+
+
+def free_port():
+    """A free TCP port below the ephemeral range, so that the thousands of
+    client sockets a test opens can never take it between tests."""
+    lo = 32768
+    try:
+        with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
+            lo = int(f.read().split()[0])
+    except (OSError, ValueError, IndexError):
+        pass
+    lo = max(lo, 12000)
+    for _ in range(200):
+        port = 10000 + int.from_bytes(os.urandom(2), "little") % (lo - 10000)
+        s = socket.socket()
+        try:
+            s.bind(("127.0.0.1", port))
+            return port
+        except OSError:
+            continue
+        finally:
+            s.close()
+    raise RuntimeError("no free TCP port below %d" % lo)
+
+
+def log(msg):
+    print("bench: " + msg, file=sys.stderr, flush=True)
+
+
+# ------------------------------------------------------ processes, /proc
+
+LIVE = set()  # servers started and not yet stopped
+
+
+def proc_cpu(pid):
+    """(user, system) CPU seconds of pid, all its threads, from /proc/PID/stat."""
+    with open("/proc/%d/stat" % pid) as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    hz = os.sysconf("SC_CLK_TCK")
+    return int(fields[11]) / hz, int(fields[12]) / hz  # fields 14 and 15
+
+
+def proc_kb(pid, name):
+    try:
+        with open("/proc/%d/status" % pid) as f:
+            for line in f:
+                if line.startswith(name + ":"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return -1
+
+
+class Server:
+    def __init__(self, name, argv, port, cpu, logdir, cwd=None):
+        self.name, self.argv, self.port, self.cpu = name, argv, port, cpu
+        self.cwd = cwd
+        self.logpath = os.path.join(logdir, "%s.log" % name)
+        self.proc = None
+
+    def start(self):
+        logf = open(self.logpath, "ab")
+        argv = ["taskset", "-c", str(self.cpu)] + self.argv if self.cpu is not None else self.argv
+        self.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=logf, stderr=logf,
+                                     cwd=self.cwd, start_new_session=True)
+        logf.close()
+        LIVE.add(self)
+        deadline = time.time() + 10
+        while time.time() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError("%s exited at start (status %s); see %s"
+                                   % (self.name, self.proc.returncode, self.logpath))
+            try:
+                socket.create_connection(("127.0.0.1", self.port), timeout=0.5).close()
+                return self
+            except OSError:
+                time.sleep(0.02)
+        self.stop()
+        raise RuntimeError("%s did not listen on port %d within 10 s" % (self.name, self.port))
+
+    @property
+    def pid(self):
+        return self.proc.pid
+
+    def alive(self):
+        return self.proc is not None and self.proc.poll() is None
+
+    def stop(self):
+        if self.proc is None:
+            return
+        if self.proc.poll() is None:
+            try:
+                os.killpg(self.proc.pid, signal.SIGTERM)
+                self.proc.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait()
+            except ProcessLookupError:
+                pass
+        LIVE.discard(self)
+
+
+def stop_all(*_):
+    for s in list(LIVE):
+        try:
+            s.stop()
+        except Exception:  # noqa: BLE001 - best effort on the way out
+            pass
+    if _:
+        sys.exit(130)
+
+
+def pinned(cpu, argv):
+    return ["taskset", "-c", str(cpu)] + argv if cpu is not None else argv
+
+
+def kv_line(text):
+    """The last line of key=value pairs in text, as a dict."""
+    for line in reversed(text.strip().splitlines()):
+        if "=" in line and line.startswith("mode="):
+            return dict(p.split("=", 1) for p in line.split())
+    return None
+
+
+# ------------------------------------------------------------- the tests
+
+ECHO_LOADS = [
+    # id, title, sb-bench arguments, kind
+    ("pp1", "ping-pong, 1 connection", ["-M", "pingpong", "-c", "1"], "rt"),
+    ("pp50", "ping-pong, 50 connections", ["-M", "pingpong", "-c", "50"], "rt"),
+    ("pp1000", "ping-pong, 1,000 connections", ["-M", "pingpong", "-c", "1000"], "rt"),
+    ("pp10000", "ping-pong, 10,000 connections", ["-M", "pingpong", "-c", "10000"], "rt"),
+    ("pipe50x16", "pipelined, 50 connections x 16 in flight",
+     ["-M", "pipeline", "-c", "50", "-D", "16"], "rt"),
+    ("pump1", "pump, 1 connection (16 KiB writes)", ["-M", "pump", "-c", "1", "-s", "16384"], "mb"),
+    ("pump50", "pump, 50 connections (16 KiB writes)", ["-M", "pump", "-c", "50", "-s", "16384"], "mb"),
+    ("idle1+100", "1 active + 100 idle", ["-M", "pingpong", "-c", "1", "-i", "100"], "rt"),
+    ("idle1+900", "1 active + 900 idle", ["-M", "pingpong", "-c", "1", "-i", "900"], "rt"),
+    ("idle1+9000", "1 active + 9,000 idle", ["-M", "pingpong", "-c", "1", "-i", "9000"], "rt"),
+    ("idle50+100", "50 active + 100 idle", ["-M", "pingpong", "-c", "50", "-i", "100"], "rt"),
+    ("idle50+900", "50 active + 900 idle", ["-M", "pingpong", "-c", "50", "-i", "900"], "rt"),
+    ("idle50+9000", "50 active + 9,000 idle", ["-M", "pingpong", "-c", "50", "-i", "9000"], "rt"),
+    ("rss10000", "10,000 idle connections held", ["-M", "idle", "-c", "10000"], "rss"),
+]
+
+
+def echo_servers(args):
+    b, bb = args.bin, args.bench_bin
+    return [
+        ("sb-echod", lambda a: [os.path.join(b, "sb-echod"), "-l", a]),
+        ("epoll", lambda a: [os.path.join(bb, "epoll-echo"), a]),
+        ("libevent", lambda a: [os.path.join(bb, "libevent-echo"), a]),
+        ("libuv", lambda a: [os.path.join(bb, "libuv-echo"), a]),
+        ("libev-select", lambda a: [os.path.join(bb, "libev-echo"), a]),
+    ]
+
+
+def run_echo(args, name, make_argv, load, logdir):
+    lid, _title, largs, _kind = load
+    port = free_port()
+    addr = "127.0.0.1:%d" % port
+    srv = Server(name, make_argv(addr), port, args.server_cpu, logdir).start()
+    try:
+        secs = 1.0 if lid == "rss10000" else args.seconds
+        argv = pinned(args.client_cpu, [os.path.join(args.bin, "sb-bench"), "-q", "-t", addr,
+                                        "-d", "%g" % secs, "-w", "%g" % args.warmup,
+                                        "-p", str(srv.pid)] + largs)
+        p = subprocess.run(argv, stdin=subprocess.DEVNULL, capture_output=True, text=True,
+                           timeout=secs + args.warmup + 120)
+        r = kv_line(p.stdout)
+        if r is None or not srv.alive():
+            raise RuntimeError("sb-bench gave no result (status %d%s): %s"
+                               % (p.returncode, "" if srv.alive() else ", the server died",
+                                  p.stderr.strip().splitlines()[-1:] or ""))
+        out = {
+            "rate": float(r["rate"]),
+            "mbps": float(r["mb_per_s"]),
+            "p50": float(r["p50_us"]), "p99": float(r["p99_us"]), "p999": float(r["p999_us"]),
+            "cpu_us": float(r.get("server_cpu_us_per_req", 0)),
+            "usr_s": float(r.get("server_usr_s", 0)), "sys_s": float(r.get("server_sys_s", 0)),
+            "seconds": float(r["seconds"]),
+            "requests": int(r["requests"]),
+            "rss_kb": int(r.get("server_rss_kb", -1)),
+            "rss0_kb": int(r.get("server_rss0_kb", -1)),
+            "client_cpu_s": float(r["client_cpu_s"]),
+            "ok": r["status"] == "ok",
+        }
+        if out["requests"]:
+            out["usr_us"] = out["usr_s"] * 1e6 / out["requests"]
+            out["sys_us"] = out["sys_s"] * 1e6 / out["requests"]
+        out["cpu_util"] = (out["usr_s"] + out["sys_s"]) / out["seconds"] if out["seconds"] else 0
+        if not out["ok"]:
+            out["error"] = (p.stderr.strip().splitlines() or ["?"])[-1]
+        return out
+    finally:
+        srv.stop()
+
+
+# ------------------------------------------------------------- http, kv
+
+WWW_FILE = "index.html"
+
+
+def make_www(dirpath):
+    os.makedirs(dirpath, exist_ok=True)
+    body = ("<!DOCTYPE html>\n<html><head><title>switchboard bench</title></head>\n<body>\n"
+            "<h1>switchboard</h1>\n<p>The same small file, served by sb-httpd and by nginx "
+            "under wrk.</p>\n")
+    body += "<p>" + "x" * (1024 - len(body) - 20) + "</p>\n</body></html>\n"
+    with open(os.path.join(dirpath, WWW_FILE), "w") as f:
+        f.write(body[:1024].ljust(1024))
+    return dirpath
+
+
+NGINX_CONF = """daemon off;
+master_process off;
+worker_processes 1;
+pid {prefix}/nginx.pid;
+error_log {prefix}/error.log warn;
+events {{ worker_connections 20000; }}
+http {{
+    access_log off;
+    default_type text/html;
+    sendfile on;
+    tcp_nopush on;
+    tcp_nodelay on;
+    open_file_cache max=1000 inactive=60s;
+    keepalive_timeout 65;
+    keepalive_requests 1000000;
+    client_body_temp_path {prefix}/tmp;
+    proxy_temp_path {prefix}/tmp;
+    fastcgi_temp_path {prefix}/tmp;
+    uwsgi_temp_path {prefix}/tmp;
+    scgi_temp_path {prefix}/tmp;
+    server {{
+        listen 127.0.0.1:{port} backlog=4096;
+        root {root};
+    }}
+}}
+"""
+
+
+def nginx_bin():
+    return shutil.which("nginx") or ("/usr/sbin/nginx" if os.path.exists("/usr/sbin/nginx") else None)
+
+
+def http_servers(args, www, logdir):
+    out = []
+    sb = os.path.join(args.bin, "sb-httpd")
+    if os.path.exists(sb):
+        out.append(("sb-httpd", lambda port: ([sb, "-r", www, "-l", "127.0.0.1:%d" % port], None)))
+    else:
+        log("skipping sb-httpd: %s is not built" % sb)
+    ng = nginx_bin()
+    if ng:
+        def nginx_argv(port):
+            prefix = os.path.join(logdir, "nginx-%d" % port)
+            os.makedirs(os.path.join(prefix, "tmp"), exist_ok=True)
+            conf = os.path.join(prefix, "nginx.conf")
+            with open(conf, "w") as f:
+                f.write(NGINX_CONF.format(prefix=prefix, port=port, root=www))
+            return [ng, "-p", prefix, "-c", conf, "-e", os.path.join(prefix, "error.log")], None
+        out.append(("nginx", nginx_argv))
+    else:
+        log("skipping nginx: not installed")
+    return out
+
+
+def wrk_time(s):
+    m = re.match(r"([\d.]+)(us|ms|s|m)$", s)
+    if not m:
+        return float("nan")
+    v = float(m.group(1))
+    return v * {"us": 1, "ms": 1e3, "s": 1e6, "m": 60e6}[m.group(2)]
+
+
+def run_wrk(args, name, make_argv, conns, logdir):
+    port = free_port()
+    argv, cwd = make_argv(port)
+    srv = Server(name, argv, port, args.server_cpu, logdir, cwd=cwd).start()
+    try:
+        u0, s0 = proc_cpu(srv.pid)
+        secs = max(1, int(round(args.seconds)))
+        p = subprocess.run(pinned(args.client_cpu, [
+            "wrk", "-t1", "-c%d" % conns, "-d%ds" % secs, "--latency",
+            "http://127.0.0.1:%d/%s" % (port, WWW_FILE)]),
+            stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=secs + 60)
+        u1, s1 = proc_cpu(srv.pid)
+        rss = proc_kb(srv.pid, "VmRSS")
+        if not srv.alive():
+            raise RuntimeError("%s died under wrk" % name)
+        text = p.stdout
+        m = re.search(r"Requests/sec:\s+([\d.]+)", text)
+        n = re.search(r"(\d+) requests in", text)
+        if not m or not n:
+            raise RuntimeError("wrk gave no result: %s" % (text + p.stderr).strip()[-300:])
+        lat = dict(re.findall(r"^\s+(50|75|90|99)%\s+(\S+)", text, re.M))
+        bad = re.search(r"Non-2xx or 3xx responses: (\d+)", text)
+        errs = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", text)
+        reqs = int(n.group(1))
+        out = {
+            "rate": float(m.group(1)), "requests": reqs,
+            "p50": wrk_time(lat.get("50", "")), "p99": wrk_time(lat.get("99", "")),
+            "cpu_us": ((u1 - u0) + (s1 - s0)) * 1e6 / reqs if reqs else 0,
+            "usr_us": (u1 - u0) * 1e6 / reqs if reqs else 0,
+            "sys_us": (s1 - s0) * 1e6 / reqs if reqs else 0,
+            "rss_kb": rss, "ok": True,
+        }
+        problems = []
+        if bad:
+            problems.append("%s non-2xx responses" % bad.group(1))
+        if errs and any(int(x) for x in errs.groups()):
+            problems.append("socket errors " + "/".join(errs.groups()))
+        if problems:
+            out["ok"] = False
+            out["error"] = ", ".join(problems)
+        return out
+    finally:
+        srv.stop()
+
+
+def kv_servers(args):
+    out = []
+    sb = os.path.join(args.bin, "sb-kvd")
+    if os.path.exists(sb):
+        out.append(("sb-kvd", lambda port: [sb, "-l", "127.0.0.1:%d" % port]))
+    else:
+        log("skipping sb-kvd: %s is not built" % sb)
+    rs = shutil.which("redis-server")
+    if rs:
+        out.append(("redis-server", lambda port: [
+            rs, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+            "--daemonize", "no", "--protected-mode", "no", "--loglevel", "warning",
+            "--maxclients", "10000"]))
+    else:
+        log("skipping redis-server: not installed")
+    return out
+
+
+KV_TESTS = [("ping", 1), ("set", 1), ("get", 1), ("ping", 16), ("set", 16), ("get", 16)]
+
+
+def run_redis_benchmark(args, name, make_argv, test, pipe, logdir):
+    port = free_port()
+    srv = Server(name, make_argv(port), port, args.server_cpu, logdir).start()
+    try:
+        # Requests sized for about BENCH_SECONDS per command at typical rates.
+        n = int((60000 if pipe == 1 else 600000) * args.seconds)
+        ntests = 2 if test == "ping" else 1  # PING_INLINE and PING_MBULK
+        u0, s0 = proc_cpu(srv.pid)
+        p = subprocess.run(pinned(args.client_cpu, [
+            "redis-benchmark", "-h", "127.0.0.1", "-p", str(port), "-c", "50", "-n", str(n),
+            "-P", str(pipe), "-t", test, "--csv"]),
+            stdin=subprocess.DEVNULL, capture_output=True, text=True,
+            timeout=60 + 20 * args.seconds * ntests)
+        u1, s1 = proc_cpu(srv.pid)
+        rss = proc_kb(srv.pid, "VmRSS")
+        if not srv.alive():
+            raise RuntimeError("%s died under redis-benchmark" % name)
+        rows = [r for r in csv.reader(io.StringIO(p.stdout)) if r and r[0] != "test"]
+        if p.returncode != 0 or len(rows) < ntests:
+            raise RuntimeError("redis-benchmark gave no result (status %d): %s"
+                               % (p.returncode, (p.stdout + p.stderr).strip()[-300:]))
+        out = {}
+        for r in rows:
+            reqs = n
+            out[r[0]] = {
+                "rate": float(r[1]), "requests": reqs,
+                "p50": float(r[4]) * 1e3, "p99": float(r[6]) * 1e3,
+                "rss_kb": rss, "ok": True,
+            }
+        total = n * len(rows)
+        for v in out.values():
+            v["cpu_us"] = ((u1 - u0) + (s1 - s0)) * 1e6 / total
+            v["usr_us"] = (u1 - u0) * 1e6 / total
+            v["sys_us"] = (s1 - s0) * 1e6 / total
+        return out
+    finally:
+        srv.stop()
+
+
+# ------------------------------------------------------------ statistics
+
+
+def med(xs):
+    xs = [x for x in xs if x is not None and x == x]
+    return statistics.median(xs) if xs else None
+
+
+def rng(xs):
+    xs = [x for x in xs if x is not None and x == x]
+    return (min(xs), max(xs)) if xs else (None, None)
+
+
+def ratios(results, test, a, b, key="rate"):
+    """Per-pass ratios a/b of one metric (passes where both ran)."""
+    ra, rb = results.get(test, {}).get(a, []), results.get(test, {}).get(b, [])
+    out = []
+    for x, y in zip(ra, rb):
+        if x and y and x.get(key) and y.get(key):
+            out.append(x[key] / y[key])
+    return out
+
+
+def fmt_num(v, digits=0):
+    if v is None:
+        return "–"
+    if digits == 0:
+        return "{:,.0f}".format(v)
+    return "{:,.{}f}".format(v, digits)
+
+
+def fmt_ratio(rs):
+    if not rs:
+        return "–"
+    m = med(rs)
+    lo, hi = rng(rs)
+    if len(rs) == 1:
+        return "%.2f×" % m
+    return "%.2f× (%.2f–%.2f)" % (m, lo, hi)
+
+
+# ----------------------------------------------------------------- report
+
+
+def machine_info():
+    def run(cmd):
+        try:
+            p = subprocess.run(cmd, capture_output=True, text=True, timeout=10)
+            return (p.stdout + p.stderr).strip()
+        except (OSError, subprocess.SubprocessError):
+            return ""
+
+    model = ""
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    model = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    mem = proc_meminfo()
+    info = {
+        "cpu": "%s, %d cores" % (model or platform.processor(), os.cpu_count() or 0),
+        "memory": "%.1f GiB" % (mem / 1048576.0) if mem else "?",
+        "kernel": platform.release(),
+        "virt": run(["systemd-detect-virt"]) or "?",
+        "compiler": (run([os.environ.get("CC", "cc"), "--version"]).splitlines() or ["?"])[0],
+        "libevent": run(["pkg-config", "--modversion", "libevent"]),
+        "libuv": run(["pkg-config", "--modversion", "libuv"]),
+        "libev": run(["dpkg-query", "-W", "-f=${Version}", "libev-dev"]),
+        "nginx": run([nginx_bin() or "nginx", "-v"]).replace("nginx version: ", ""),
+        "redis": run(["redis-server", "--version"]).split(" sha=")[0],
+        "wrk": (run(["wrk", "-v"]).splitlines() or [""])[0].split(" [")[0],
+        "commit": run(["git", "-C", ROOT, "rev-parse", "--short", "HEAD"]) +
+        (" (with uncommitted changes)" if run(["git", "-C", ROOT, "status", "--porcelain",
+                                                "--untracked-files=no"]) else ""),
+    }
+    return info
+
+
+def proc_meminfo():
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemTotal:"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
+
+
+def loadavg():
+    try:
+        with open("/proc/loadavg") as f:
+            return " ".join(f.read().split()[:3])
+    except OSError:
+        return "?"
+
+
+def gnuplot_charts(args, results, servers, outdir, datadir):
+    """SVG charts; returns the file names made (relative to outdir)."""
+    if not shutil.which("gnuplot"):
+        log("gnuplot not found: no charts")
+        return []
+    os.makedirs(outdir, exist_ok=True)
+    made = []
+    term = ("set terminal svg size 760,420 dynamic enhanced font 'Helvetica,12' "
+            "background rgb 'white'\nset grid ytics\nset key outside right top\n")
+    names = []
+
+    def present(tests):
+        return [s for s in servers if any(results.get(t, {}).get(s) for _l, t in tests)]
+
+    def series(tests, key, scale=1.0):
+        rows = []
+        for label, t in tests:
+            vals = []
+            for s in names:
+                v = med([r.get(key) for r in results.get(t, {}).get(s, []) if r])
+                vals.append("%g" % (v * scale) if v is not None else "NaN")
+            rows.append('"%s" %s' % (label, " ".join(vals)))
+        return "\n".join(rows) + "\n"
+
+    def plot(fname, title, ylabel, dat, logy=False, style="linespoints"):
+        if os.path.exists(os.path.join(outdir, fname)):
+            os.unlink(os.path.join(outdir, fname))
+        datf = os.path.join(datadir, fname.replace(".svg", ".dat"))
+        with open(datf, "w") as f:
+            f.write(dat)
+        cmds = [term, "set output '%s'" % os.path.join(outdir, fname),
+                "set title '%s'" % title, "set ylabel '%s'" % ylabel]
+        if logy:
+            cmds.append("set logscale y")
+        if style == "histogram":
+            cmds += ["set style data histograms", "set style histogram clustered gap 1",
+                     "set style fill solid 0.8 border -1", "set boxwidth 0.9"]
+            plots = ["'%s' using %d:xtic(1) title '%s'" % (datf, i + 2, s)
+                     for i, s in enumerate(names)]
+        else:
+            cmds.append("set yrange [0:*]" if not logy else "")
+            plots = ["'%s' using 0:%d:xtic(1) with linespoints lw 2 pt 7 title '%s'"
+                     % (datf, i + 2, s) for i, s in enumerate(names)]
+        cmds.append("plot " + ", ".join(plots))
+        gp = os.path.join(datadir, fname.replace(".svg", ".gp"))
+        with open(gp, "w") as f:
+            f.write("\n".join(cmds) + "\n")
+        p = subprocess.run(["gnuplot", gp], capture_output=True, text=True)
+        if p.returncode == 0:
+            made.append(fname)
+        else:
+            log("gnuplot failed for %s: %s" % (fname, p.stderr.strip()[-200:]))
+
+    pp = [(lbl, t) for lbl, t in (("1", "pp1"), ("50", "pp50"), ("1000", "pp1000"),
+                                  ("10000", "pp10000")) if t in results]
+    if pp:
+        names[:] = present(pp)
+        plot("roundtrips.svg", "Ping-pong round trips/s vs connections (64-byte messages)",
+             "round trips/s", series(pp, "rate"))
+        plot("cpu-per-roundtrip.svg", "Server CPU per round trip vs connections",
+             "server CPU µs per round trip", series(pp, "cpu_us"))
+    lat_tests = [(lbl, t) for lbl, t in (("p50", "pp50"), ("p99", "pp50"), ("p99.9", "pp50"))
+                 if t in results]
+    if lat_tests:
+        names[:] = present(lat_tests)
+        rows = []
+        for q, key in (("p50", "p50"), ("p99", "p99"), ("p99.9", "p999")):
+            vals = []
+            for s in names:
+                v = med([r.get(key) for r in results["pp50"].get(s, []) if r])
+                vals.append("%g" % v if v else "NaN")
+            rows.append('"%s" %s' % (q, " ".join(vals)))
+        plot("latency.svg", "Round-trip latency percentiles, ping-pong 50 connections",
+             "µs (log scale)", "\n".join(rows) + "\n", logy=True, style="histogram")
+    for active in (1, 50):
+        base = "pp%d" % active
+        tests = [(lbl, t) for lbl, t in (("0", base), ("100", "idle%d+100" % active),
+                                         ("900", "idle%d+900" % active),
+                                         ("9000", "idle%d+9000" % active)) if t in results]
+        if len(tests) > 1:
+            names[:] = present(tests)
+            plot("idle-cost-%d.svg" % active,
+                 "Server CPU per round trip vs idle connections (%d active)" % active,
+                 "server CPU µs per round trip", series(tests, "cpu_us"))
+    return made
+
+
+def write_report(args, results, order, titles, kinds, info, started, load0, load1, charts,
+                 elapsed):
+    outdir = args.out
+    rel = "benchmarks/"  # charts and raw results, beside the page
+    L = []
+    w = L.append
+    w("# Benchmarks")
+    w("")
+    w("<!-- Generated by tests/bench/bench.py (`make bench`); edit the script, not this page. -->")
+    w("")
+    w("switchboard's demo servers measured side by side with reference servers on the same "
+      "loads, in one interleaved run: for every pass and load, each server in turn, a fresh "
+      "server process per test. These virtual machines change speed from minute to minute, so "
+      "only the **ratios within a run** mean anything; never compare figures from two runs.")
+    w("")
+    w("> **Run conditions.** %s, %d pass%s of %g s per test (%s). Load average %s at the "
+      "start, %s at the end; the run took %.1f minutes.%s"
+      % ("Smoke run (BENCH_QUICK=1)" if args.quick else "Full run", args.passes,
+         "" if args.passes == 1 else "es", args.seconds, started, load0, load1, elapsed / 60,
+         " A load average above ~0.5 before the run means other work shared the two cores: "
+         "treat such figures as a check of the harness, not as results."
+         if float(load0.split()[0] or 0) > 0.5 else ""))
+    w("")
+    w("## Reproduce")
+    w("")
+    w("```sh")
+    w("make bench                  # about 15 minutes; rewrites docs/benchmarks.md")
+    w("make bench BENCH_QUICK=1    # about 2 minutes; writes build/bench/quick/benchmarks.md")
+    w("make bench BENCH_ONLY=echo BENCH_PASSES=5 BENCH_SECONDS=3   # knobs")
+    w("```")
+    w("")
+    w("`make bench` installs what it needs from Debian when missing (libevent-dev, libuv1-dev, "
+      "libev-dev, gnuplot-nox, nginx, redis-server, wrk, redis-tools), builds the reference "
+      "servers into `build/bench/`, and runs `tests/bench/bench.py`. One test by hand:")
+    w("")
+    w("```sh")
+    w("taskset -c 0 build/bench/epoll-echo 127.0.0.1:7000 &")
+    w("taskset -c 1 build/sb-bench -t 127.0.0.1:7000 -M pingpong -c 50 -d 5 -p $!")
+    w("```")
+    w("")
+    w("## Machine")
+    w("")
+    w("| | |")
+    w("|---|---|")
+    for k in ("cpu", "memory", "virt", "kernel", "compiler", "libevent", "libuv", "libev",
+              "nginx", "redis", "wrk", "commit"):
+        w("| %s | %s |" % (k, info.get(k) or "?"))
+    w("")
+    w("## Method")
+    w("")
+    w("- Servers run on core %s, load generators on core %s (`taskset`); loopback TCP only."
+      % (args.server_cpu, args.client_cpu))
+    w("- Echo loads come from `sb-bench`, a load generator on switchboard's own client side "
+      "(`sb_connect`). Every connection is opened, idle ones make one 64-byte round trip and "
+      "go silent, a %g s warm-up follows, then %g s are measured." % (args.warmup, args.seconds))
+    w("- *rate*: messages (round trips) per second, or echoed MB/s for pump. Latency is per "
+      "message, from `sb_write` to the arrival of its last byte, from a log-linear histogram "
+      "(about 3% resolution).")
+    w("- *CPU/req*: the server's user + system CPU time over the measured window "
+      "(`/proc/PID/stat`), divided by the requests served; (user / system) split in the "
+      "detail tables. This is the efficiency measure the load generator cannot mask. "
+      "*RSS*: the server's resident memory at the end of the window.")
+    w("- Each figure is the median of the passes, with min–max. A ratio is computed per pass "
+      "(both servers measured seconds apart) and the median of those ratios is shown.")
+    w("- References: `epoll` is a minimal level-triggered epoll server (one read and one "
+      "write per event, 64 KiB buffer): the practical ceiling for one thread. `libevent` "
+      "uses bufferevents (evbuffer_add_buffer from input to output). `libuv` follows libuv's "
+      "own benchmark server (a 64 KiB malloc per read, one uv_write per read). "
+      "`libev-select` is the epoll server's logic on libev's select() backend. "
+      "nginx runs one process (`master_process off`), access log off, sendfile and "
+      "open_file_cache on; redis-server runs with `--save '' --appendonly no`.")
+    w("- wrk and redis-benchmark tests sample the server's CPU time around the whole "
+      "client run (including its connection setup).")
+    w("")
+
+    # -------------------------------------------------------- targets
+    def rt(test, a, b, key="rate"):
+        return ratios(results, test, a, b, key)
+
+    targets = []
+    for t in ("pp1", "pp50", "pp1000", "pp10000", "pipe50x16"):
+        targets.append(("sb-echod rate ≥ 1.00× epoll, %s" % titles.get(t, t), rt(t, "sb-echod", "epoll"), 1.0, ">="))
+    targets.append(("sb-echod MB/s ≥ 0.95× epoll, pump 1", rt("pump1", "sb-echod", "epoll", "mbps"), 0.95, ">="))
+    targets.append(("sb-echod MB/s ≥ 0.90× epoll, pump 50", rt("pump50", "sb-echod", "epoll", "mbps"), 0.90, ">="))
+    targets.append(("sb-echod rate ≥ 1.6× libuv, ping-pong 50", rt("pp50", "sb-echod", "libuv"), 1.6, ">="))
+    targets.append(("sb-echod rate ≥ 1.4× libevent, ping-pong 50", rt("pp50", "sb-echod", "libevent"), 1.4, ">="))
+    for t in ("pp50", "pipe50x16"):
+        targets.append(("server CPU/req ≤ 1.0× epoll, %s" % titles.get(t, t), rt(t, "sb-echod", "epoll", "cpu_us"), 1.0, "<="))
+        targets.append(("server CPU/req ≤ 0.7× libevent, %s" % titles.get(t, t), rt(t, "sb-echod", "libevent", "cpu_us"), 0.7, "<="))
+        targets.append(("server CPU/req ≤ 0.7× libuv, %s" % titles.get(t, t), rt(t, "sb-echod", "libuv", "cpu_us"), 0.7, "<="))
+    targets.append(("rate ≥ 1.0× libev-select, 1 active + 9,000 idle", rt("idle1+9000", "sb-echod", "libev-select"), 1.0, ">="))
+    rss_rows = results.get("rss10000", {}).get("sb-echod", [])
+    rss_add = [(r["rss_kb"] - r["rss0_kb"]) / 1024.0 for r in rss_rows if r and r.get("rss_kb", -1) > 0]
+    for c in ("c50", "c1000"):
+        targets.append(("sb-httpd ≥ 1.2× nginx, wrk -%s" % c, rt("wrk-" + c, "sb-httpd", "nginx"), 1.2, ">="))
+    for cmd in ("SET", "GET"):
+        targets.append(("sb-kvd ≥ 1.1× redis, %s -P16" % cmd, rt("%s-P16" % cmd, "sb-kvd", "redis-server"), 1.1, ">="))
+        targets.append(("sb-kvd ≥ 1.0× redis, %s -P1" % cmd, rt("%s-P1" % cmd, "sb-kvd", "redis-server"), 1.0, ">="))
+
+    w("## Targets (issue 6)")
+    w("")
+    w("| target | measured (median of passes, min–max) | |")
+    w("|---|---|---|")
+    for label, rs, goal, op in targets:
+        if not rs:
+            w("| %s | not measured | |" % label)
+            continue
+        m = med(rs)
+        ok = m >= goal if op == ">=" else m <= goal
+        verdict = "met" if ok else "missed by %.0f%%" % (abs(m / goal - 1) * 100)
+        w("| %s | %s | %s |" % (label, fmt_ratio(rs), verdict))
+    if rss_add:
+        m = med(rss_add)
+        w("| 10,000 idle connections add ≤ 4 MiB to sb-echod's RSS | %.1f MiB | %s |"
+          % (m, "met" if m <= 4 else "missed by %.1f MiB" % (m - 4)))
+    else:
+        w("| 10,000 idle connections add ≤ 4 MiB to sb-echod's RSS | not measured | |")
+    w("")
+
+    # --------------------------------------------------------- tables
+    def table(test_ids, heading, sb, refs, is_mb=False, lat=True):
+        present = [t for t in test_ids if t in results]
+        if not present:
+            return
+        if heading:
+            w(heading)
+            w("")
+        for t in present:
+            servers = [s for s in order[t] if results[t].get(s)]
+            mb = kinds.get(t) == "mb" or is_mb
+            key = "mbps" if mb else "rate"
+            w("**%s**" % titles.get(t, t))
+            w("")
+            cols = ["server", "MB/s" if mb else "req/s", "min–max"]
+            if lat and not mb:
+                cols += ["p50 µs", "p99 µs", "p99.9 µs"]
+            cols += ["CPU/write µs (usr / sys)" if mb else "CPU/req µs (usr / sys)", "RSS MiB"]
+            if "epoll" in servers and sb in servers:
+                cols += ["÷ epoll", "CPU/req ÷ epoll"]
+            if sb in servers:
+                cols += ["%s ÷ this" % sb, "%s CPU/req ÷ this" % sb]
+            w("| " + " | ".join(cols) + " |")
+            w("|" + "---|" * len(cols))
+            for s in servers:
+                rs = [r for r in results[t][s] if r]
+                lo, hi = rng([r.get(key) for r in rs])
+                row = [("**%s**" % s) if s == sb else s, fmt_num(med([r.get(key) for r in rs]), 1 if mb else 0),
+                       "%s–%s" % (fmt_num(lo, 1 if mb else 0), fmt_num(hi, 1 if mb else 0))]
+                if lat and not mb:
+                    row += [fmt_num(med([r.get("p50") for r in rs]), 1),
+                            fmt_num(med([r.get("p99") for r in rs]), 1),
+                            fmt_num(med([r.get("p999") for r in rs]), 1) if rs and "p999" in rs[0] else "–"]
+                cpu = med([r.get("cpu_us") for r in rs])
+                row.append("%s (%s / %s)" % (fmt_num(cpu, 2), fmt_num(med([r.get("usr_us") for r in rs]), 2),
+                                             fmt_num(med([r.get("sys_us") for r in rs]), 2)))
+                rss = med([r.get("rss_kb") for r in rs if r.get("rss_kb", -1) > 0])
+                row.append(fmt_num(rss / 1024.0, 1) if rss else "–")
+                if "÷ epoll" in cols:
+                    row.append(fmt_ratio(ratios(results, t, s, "epoll", key)) if s != "epoll" else "1")
+                    row.append(fmt_ratio(ratios(results, t, s, "epoll", "cpu_us")) if s != "epoll" else "1")
+                if "%s ÷ this" % sb in cols:
+                    row.append(fmt_ratio(ratios(results, t, sb, s, key)) if s != sb else "1")
+                    row.append(fmt_ratio(ratios(results, t, sb, s, "cpu_us")) if s != sb else "1")
+                w("| " + " | ".join(row) + " |")
+            errs = ["%s: %s" % (s, r["error"]) for s in servers for r in results[t][s] if r and r.get("error")]
+            fails = ["%s: %s" % (s, f) for s, f in results.get("_failures", {}).get(t, [])]
+            for e in sorted(set(errs + fails)):
+                w("")
+                w("- ⚠ %s" % e)
+            w("")
+
+    echo_tests = [l[0] for l in ECHO_LOADS if l[0] != "rss10000"]
+    if any(t in results for t in echo_tests):
+        w("## Echo servers: sb-echod and the references")
+        w("")
+        for c in charts:
+            if c in ("roundtrips.svg", "cpu-per-roundtrip.svg", "latency.svg"):
+                w("![%s](%s%s)" % (c[:-4], rel, c))
+                w("")
+        table(["pp1", "pp50", "pp1000", "pp10000", "pipe50x16"], "### Ping-pong and pipelined (64-byte messages)", "sb-echod", None)
+        table(["pump1", "pump50"], "### Pump (16 KiB writes, echoed MB/s)", "sb-echod", None, is_mb=True)
+        for c in charts:
+            if c.startswith("idle-cost"):
+                w("![%s](%s%s)" % (c[:-4], rel, c))
+                w("")
+        table(["idle1+100", "idle1+900", "idle1+9000", "idle50+100", "idle50+900", "idle50+9000"],
+              "### Active connections beside idle ones (ping-pong, 64-byte messages)", "sb-echod", None)
+    if "rss10000" in results:
+        w("### Memory with 10,000 idle connections")
+        w("")
+        w("Each connection made one 64-byte round trip, then stayed idle; RSS measured while "
+          "all 10,000 were held.")
+        w("")
+        w("| server | RSS before | RSS with 10,000 idle | added | per connection |")
+        w("|---|---|---|---|---|")
+        for s in order["rss10000"]:
+            rs = [r for r in results["rss10000"].get(s, []) if r and r.get("rss_kb", -1) > 0]
+            if not rs:
+                continue
+            r0 = med([r["rss0_kb"] for r in rs])
+            r1 = med([r["rss_kb"] for r in rs])
+            add = med([r["rss_kb"] - r["rss0_kb"] for r in rs])
+            w("| %s | %.1f MiB | %.1f MiB | %.1f MiB | %.0f bytes |"
+              % (s, r0 / 1024.0, r1 / 1024.0, add / 1024.0, add * 1024.0 / 10000))
+        w("")
+    if any(t.startswith("wrk-") for t in results):
+        w("## HTTP: sb-httpd and nginx under wrk")
+        w("")
+        w("`wrk -t1 -cN --latency` fetching the same 1 KiB file (`%s`), keep-alive." % WWW_FILE)
+        w("")
+        table(["wrk-c1", "wrk-c50", "wrk-c1000"], "", "sb-httpd", None)
+    if any(t.endswith(("-P1", "-P16")) for t in results):
+        w("## RESP: sb-kvd and redis-server under redis-benchmark")
+        w("")
+        w("`redis-benchmark -c 50 -P {1,16} -t ping,set,get` (3-byte values, one key); "
+          "CPU/req covers the whole redis-benchmark run of that command.")
+        w("")
+        kv = [t for t in results if t.endswith(("-P1", "-P16"))]
+        cmd_order = ["PING_INLINE", "PING_MBULK", "SET", "GET"]
+        table(sorted(kv, key=lambda t: (int(t.rsplit("-P", 1)[1]),
+                                        cmd_order.index(t.rsplit("-P", 1)[0])
+                                        if t.rsplit("-P", 1)[0] in cmd_order else 9, t)),
+              "", "sb-kvd", None)
+    notes = os.path.join(ROOT, "tests", "bench", "notes.md")
+    if os.path.exists(notes):
+        with open(notes) as f:
+            w(f.read().rstrip("\n"))
+        w("")
+    if results.get("_skipped"):
+        w("## Skipped")
+        w("")
+        for s in results["_skipped"]:
+            w("- %s" % s)
+        w("")
+    w("## Raw results")
+    w("")
+    w("Every test of every pass: [`%sresults.json`](%sresults.json)." % (rel, rel))
+    w("")
+    os.makedirs(outdir, exist_ok=True)
+    path = os.path.join(outdir, "benchmarks.md")
+    with open(path, "w") as f:
+        f.write("\n".join(L))
+    return path
+
+
+# ------------------------------------------------------------------- main
+
+
+def main():
+    args = parse_args()
+    if args.from_json:
+        return rerender(args.from_json, os.environ.get("BENCH_OUT"))
+    raise_nofile()
+    signal.signal(signal.SIGTERM, stop_all)
+    signal.signal(signal.SIGINT, stop_all)
+    for tool in ("taskset",):
+        if not shutil.which(tool):
+            sys.exit("bench: %s is missing (util-linux)" % tool)
+    if (os.cpu_count() or 1) < 2:
+        log("only one CPU: server and load generator share it")
+    logdir = os.path.join(ROOT, "build", "bench", "logs")
+    datadir = os.path.join(ROOT, "build", "bench", "data")
+    os.makedirs(logdir, exist_ok=True)
+    os.makedirs(datadir, exist_ok=True)
+    for need in ("sb-echod", "sb-bench"):
+        if not os.path.exists(os.path.join(args.bin, need)):
+            sys.exit("bench: %s is not built (run make first)" % os.path.join(args.bin, need))
+
+    results = {"_failures": {}, "_skipped": []}
+    order, titles, kinds = {}, {}, {}
+    plan = []  # (pass, test id, server, runner)
+    echo = echo_servers(args) if "echo" in args.only else []
+    for n, f in list(echo):
+        if not os.path.exists(f("x")[0]):
+            results["_skipped"].append("%s: %s is not built" % (n, f("x")[0]))
+            echo.remove((n, f))
+    for lid, title, _a, kind in ECHO_LOADS:
+        titles[lid], kinds[lid] = title, kind
+    www = make_www(os.path.join(ROOT, "build", "bench", "www")) if "http" in args.only else None
+    http = http_servers(args, www, logdir) if "http" in args.only else []
+    if "http" in args.only:
+        if not shutil.which("wrk"):
+            http = []
+            results["_skipped"].append("HTTP: wrk is not installed")
+        elif len(http) < 2:
+            results["_skipped"].append("HTTP comparison: %s" % (
+                "sb-httpd is not built" if not any(n == "sb-httpd" for n, _ in http)
+                else "nginx is not installed"))
+    kvs = kv_servers(args) if "kv" in args.only else []
+    if "kv" in args.only:
+        if not shutil.which("redis-benchmark"):
+            kvs = []
+            results["_skipped"].append("RESP: redis-benchmark is not installed")
+        elif len(kvs) < 2:
+            results["_skipped"].append("RESP comparison: %s" % (
+                "sb-kvd is not built" if not any(n == "sb-kvd" for n, _ in kvs)
+                else "redis-server is not installed"))
+
+    if args.servers:
+        echo = [x for x in echo if x[0] in args.servers]
+        http = [x for x in http if x[0] in args.servers]
+        kvs = [x for x in kvs if x[0] in args.servers]
+    loads = [l for l in ECHO_LOADS if not args.loads or l[0] in args.loads]
+    for p in range(args.passes):
+        k = 0
+        for load in loads:
+            if not echo:
+                break
+            n = len(echo)
+            rot = (p + k) % n
+            k += 1
+            for name, f in echo[rot:] + echo[:rot]:
+                plan.append((p, load[0], name, ("echo", f, load)))
+        for c in (1, 50, 1000):
+            t = "wrk-c%d" % c
+            titles[t] = "wrk -c%d" % c
+            for name, f in (http if (p + c) % 2 == 0 else list(reversed(http))):
+                plan.append((p, t, name, ("wrk", f, c)))
+        for cmd, pipe in KV_TESTS:
+            t = "%s-P%d" % (cmd, pipe)
+            for name, f in (kvs if (p + pipe) % 2 == 0 else list(reversed(kvs))):
+                plan.append((p, t, name, ("kv", f, (cmd, pipe))))
+
+    started = datetime.datetime.now().strftime("%Y-%m-%d %H:%M")
+    load0 = loadavg()
+    t0 = time.time()
+    log("%d tests, %d pass(es) of %g s; load average %s" % (len(plan), args.passes, args.seconds, load0))
+    try:
+        for i, (p, tid, name, (kind, f, extra)) in enumerate(plan):
+            try:
+                if kind == "echo":
+                    r = run_echo(args, name, f, extra, logdir)
+                    got = {tid: r}
+                elif kind == "wrk":
+                    got = {tid: run_wrk(args, name, f, extra, logdir)}
+                else:
+                    cmd, pipe = extra
+                    rows = run_redis_benchmark(args, name, f, cmd, pipe, logdir)
+                    got = {}
+                    for test, r in rows.items():
+                        got["%s-P%d" % (test, pipe)] = r
+                for t, r in got.items():
+                    titles.setdefault(t, t.replace("-P", " -P"))
+                    order.setdefault(t, [])
+                    if name not in order[t]:
+                        order[t].append(name)
+                    results.setdefault(t, {}).setdefault(name, [None] * args.passes)[p] = r
+                    key = "mbps" if kinds.get(t) == "mb" else "rate"
+                    if kinds.get(t) == "rss":
+                        what = "RSS %.1f MiB (+%.1f)" % (r["rss_kb"] / 1024.0,
+                                                         (r["rss_kb"] - r["rss0_kb"]) / 1024.0)
+                    else:
+                        what = "%12s %s  cpu/req %.2f us" % (
+                            fmt_num(r.get(key), 1 if key == "mbps" else 0),
+                            "MB/s" if key == "mbps" else "req/s", r.get("cpu_us", 0))
+                    log("[%d/%d] pass %d %-14s %-13s %s%s"
+                        % (i + 1, len(plan), p + 1, t, name, what,
+                           "" if r.get("ok", True) else "  ERROR " + r.get("error", "")))
+            except (RuntimeError, subprocess.TimeoutExpired, OSError) as e:
+                log("[%d/%d] pass %d %s %s FAILED: %s" % (i + 1, len(plan), p + 1, tid, name, e))
+                results["_failures"].setdefault(tid, []).append((name, str(e)))
+    finally:
+        stop_all()
+    elapsed = time.time() - t0
+    report(args, results, order, titles, kinds, started, load0, loadavg(), elapsed,
+           machine_info(), datadir, save=True)
+    nfail = sum(len(v) for v in results["_failures"].values())
+    if nfail:
+        log("%d test(s) failed; see the report and build/bench/logs/" % nfail)
+        return 1
+    return 0
+
+
+PREF = ["sb-echod", "epoll", "libevent", "libuv", "libev-select", "sb-httpd", "nginx",
+        "sb-kvd", "redis-server"]
+
+
+def report(args, results, order, titles, kinds, started, load0, load1, elapsed, info, datadir,
+           save):
+    """Charts, results.json (when save) and benchmarks.md under args.out."""
+    # Servers in a fixed order for the tables, references after switchboard's.
+    for t in order:
+        order[t].sort(key=lambda s: PREF.index(s) if s in PREF else 99)
+    data = {t: v for t, v in results.items() if not t.startswith("_")}
+    chartdir = os.path.join(args.out, "benchmarks")
+    os.makedirs(chartdir, exist_ok=True)
+    charts = gnuplot_charts(args, data, PREF, chartdir, datadir)
+    if save:
+        with open(os.path.join(chartdir, "results.json"), "w") as f:
+            json.dump({"started": started, "passes": args.passes, "seconds": args.seconds,
+                       "warmup": args.warmup, "quick": args.quick, "server_cpu": args.server_cpu,
+                       "client_cpu": args.client_cpu, "load_before": load0,
+                       "load_after": load1, "elapsed": elapsed, "machine": info,
+                       "order": order, "titles": titles, "kinds": kinds, "results": data,
+                       "failures": results["_failures"], "skipped": results["_skipped"]},
+                      f, indent=1, sort_keys=True)
+    path = write_report(args, results, order, titles, kinds, info, started, load0, load1, charts,
+                        elapsed)
+    log("wrote %s (run took %.1f min)" % (os.path.relpath(path, ROOT), elapsed / 60))
+
+
+def rerender(path, out):
+    """Rewrite a report from a results.json, without running anything."""
+    with open(path) as f:
+        j = json.load(f)
+    args = argparse.Namespace(passes=j["passes"], seconds=j["seconds"], warmup=j["warmup"],
+                              quick=j["quick"], server_cpu=j["server_cpu"],
+                              client_cpu=j["client_cpu"],
+                              out=out or os.path.dirname(os.path.dirname(os.path.abspath(path))))
+    results = dict(j["results"])
+    results["_failures"] = j.get("failures", {})
+    results["_skipped"] = j.get("skipped", [])
+    datadir = os.path.join(ROOT, "build", "bench", "data")
+    os.makedirs(datadir, exist_ok=True)
+    report(args, results, j["order"], j["titles"], j["kinds"], j["started"], j["load_before"],
+           j["load_after"], j["elapsed"], j["machine"], datadir, save=False)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
