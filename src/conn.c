@@ -424,6 +424,8 @@ sb_conn *sb__conn_new(sb_loop *loop, int fd, sb_listener *l, const struct sockad
     loop->conns = c;
     loop->nhandles++;
     loop->stats.conns++;
+    if (loop->reclaim.index == SB__NOT_ARMED)
+        sb__timer_arm(&loop->reclaim, loop->now + SB__RECLAIM_MS, 0);
     return c;
 }
 
@@ -435,6 +437,29 @@ void sb__conn_set_peer(sb_conn *c, const struct sockaddr *sa, socklen_t len)
         memcpy(&c->peer, sa, len);
         c->peer_len = len;
     }
+}
+
+/*
+ * Every SB__RECLAIM_MS while connections exist: free the empty input and
+ * output buffers of connections idle that long, so 10,000 idle connections
+ * cost their structs and nothing more, while busy ones keep their buffers
+ * (no allocation per message).  O(connections) once a second.
+ */
+void sb__conn_reclaim(sb_timer *t, void *udata)
+{
+    sb_loop *loop = udata;
+    sb_conn *c;
+
+    for (c = loop->conns; c; c = c->next) {
+        if (loop->now - c->last_active < SB__RECLAIM_MS)
+            continue;
+        if (c->out.len == 0 && c->out.data)
+            sb__buf_free(&c->out);
+        if (c->in.len == 0 && c->in.data)
+            sb__buf_free(&c->in);
+    }
+    if (loop->conns && sb__timer_arm(t, loop->now + SB__RECLAIM_MS, 0))
+        sb__log(loop, SB_LOG_WARN, "out of memory re-arming the buffer reclaim timer");
 }
 
 /* Arm the idle timer and tell the application. */

@@ -36,6 +36,7 @@ sb_loop *sb_loop_new(void)
         return NULL;
     }
     loop->now = loop->clock(NULL);
+    sb__timer_init(&loop->reclaim, loop, sb__conn_reclaim, loop);
     return loop;
 }
 
@@ -313,6 +314,7 @@ int sb_loop_free(sb_loop *loop)
     if (loop->nhandles || loop->conns || loop->close_head)
         return SB_EBUSY;
     free_deferred(loop);
+    sb__timer_disarm(&loop->reclaim);
     sb__signal_loop_free(loop);
     if (loop->spare_fd >= 0)
         sb__sys_close(loop->spare_fd);

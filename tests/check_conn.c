@@ -596,6 +596,34 @@ START_TEST(test_abort_resets)
 }
 END_TEST
 
+/* An idle connection gives its buffers back; a busy one keeps them. */
+START_TEST(test_idle_buffers_reclaimed)
+{
+    sb_loop *loop = sb_loop_new();
+    tu_clock clk = {50000};
+    tu_server s;
+    int fd;
+
+    sb_loop_set_clock(loop, tu_clock_fn, &clk);
+    tu_server_start(&s, loop, "127.0.0.1:0", NULL);
+    fd = tu_connect_tcp(s.port);
+    ck_assert_uint_eq(tu_echo_stream(&s, fd, 100, 100, 1 << 20, 1, 0), 100);
+    ck_assert_ptr_nonnull(s.last->out.data); /* kept while busy */
+    clk.now += 500;
+    sb_loop_run_once(loop, 0);
+    ck_assert_ptr_nonnull(s.last->out.data);
+    clk.now += 600; /* idle for over a second */
+    sb_loop_run_once(loop, 0);
+    ck_assert_ptr_null(s.last->out.data);
+    ck_assert_ptr_null(s.last->in.data);
+    ck_assert_uint_eq(tu_echo_stream(&s, fd, 5000, 700, 1 << 20, 2, 0), 5000);
+    close(fd);
+    tu_run_until(loop, &s.closes, 500);
+    sb_listener_close(s.l);
+    tu_loop_teardown(loop);
+}
+END_TEST
+
 /* A connection outlives its closed listener; sb_conn_listener says so. */
 START_TEST(test_conn_outlives_listener)
 {
@@ -638,6 +666,7 @@ Suite *sb_conn_suite(void)
     tcase_add_test(tl, test_shutdown_keeps_reading);
     tcase_add_test(tl, test_abort_resets);
     tcase_add_test(tl, test_conn_outlives_listener);
+    tcase_add_test(tl, test_idle_buffers_reclaimed);
     suite_add_tcase(s, tl);
     return s;
 }

@@ -20,6 +20,8 @@ Environment (all optional):
   BENCH_SERVER_CPU=N   core for the servers (default 0)
   BENCH_CLIENT_CPU=N   core for the load generators (default 1)
   BENCH_OUT=DIR        where the report goes (default docs/ or build/bench/quick/)
+  BENCH_NOTE=TEXT      a sentence for the report's run conditions (e.g. what else
+                       ran on the machine)
 """
 
 import argparse
@@ -64,6 +66,7 @@ def parse_args():
                     help="only rewrite the report of an earlier run from its results.json")
     args = ap.parse_args()
     if args.from_json:
+        args.note = os.environ.get("BENCH_NOTE")
         return args
     quick = os.environ.get("BENCH_QUICK", "") not in ("", "0")
     args.quick = quick
@@ -85,6 +88,7 @@ def parse_args():
     args.client_cpu = env_num("BENCH_CLIENT_CPU", 1 if ncpu > 1 else 0, int)
     default_out = os.path.join(ROOT, "build", "bench", "quick") if quick else os.path.join(ROOT, "docs")
     args.out = os.environ.get("BENCH_OUT") or default_out
+    args.note = os.environ.get("BENCH_NOTE", "")
     if args.passes < 1 or args.seconds <= 0:
         sys.exit("bench: BENCH_PASSES and BENCH_SECONDS must be positive")
     return args
@@ -265,7 +269,9 @@ def run_echo(args, name, make_argv, load, logdir):
     addr = "127.0.0.1:%d" % port
     srv = Server(name, make_argv(addr), port, args.server_cpu, logdir).start()
     try:
-        secs = 1.0 if lid == "rss10000" else args.seconds
+        # Idle connections are held 3 s: long enough for a server that gives
+        # idle buffers back after a second to have done so.
+        secs = 3.0 if lid == "rss10000" else args.seconds
         argv = pinned(args.client_cpu, [os.path.join(args.bin, "sb-bench"), "-q", "-t", addr,
                                         "-d", "%g" % secs, "-w", "%g" % args.warmup,
                                         "-p", str(srv.pid)] + largs)
@@ -692,6 +698,9 @@ def write_report(args, results, order, titles, kinds, info, started, load0, load
          " A load average above ~0.5 before the run means other work shared the two cores: "
          "treat such figures as a check of the harness, not as results."
          if float(load0.split()[0] or 0) > 0.5 else ""))
+    if args.note:
+        w(">")
+        w("> " + args.note)
     w("")
     w("## Reproduce")
     w("")
@@ -860,8 +869,9 @@ def write_report(args, results, order, titles, kinds, info, started, load0, load
     if "rss10000" in results:
         w("### Memory with 10,000 idle connections")
         w("")
-        w("Each connection made one 64-byte round trip, then stayed idle; RSS measured while "
-          "all 10,000 were held.")
+        w("Each connection made one 64-byte round trip, then stayed idle; RSS measured at the "
+          "end of a few seconds with all 10,000 held. Memory a server frees but its allocator "
+          "keeps still counts.")
         w("")
         w("| server | RSS before | RSS with 10,000 idle | added | per connection |")
         w("|---|---|---|---|---|")
@@ -921,7 +931,7 @@ def write_report(args, results, order, titles, kinds, info, started, load0, load
 def main():
     args = parse_args()
     if args.from_json:
-        return rerender(args.from_json, os.environ.get("BENCH_OUT"))
+        return rerender(args.from_json, os.environ.get("BENCH_OUT"), args.note)
     raise_nofile()
     signal.signal(signal.SIGTERM, stop_all)
     signal.signal(signal.SIGINT, stop_all)
@@ -937,6 +947,18 @@ def main():
     for need in ("sb-echod", "sb-bench"):
         if not os.path.exists(os.path.join(args.bin, need)):
             sys.exit("bench: %s is not built (run make first)" % os.path.join(args.bin, need))
+    # Run private copies: build/ is shared, and a rebuild or a clean during
+    # the run must neither remove a binary nor swap it between passes.
+    private = os.path.join(ROOT, "build", "bench", "run")
+    shutil.rmtree(private, ignore_errors=True)
+    os.makedirs(private)
+    for d, names in ((args.bin, ("sb-echod", "sb-bench", "sb-httpd", "sb-kvd")),
+                     (args.bench_bin, ("epoll-echo", "libevent-echo", "libuv-echo",
+                                       "libev-echo"))):
+        for n in names:
+            if os.path.exists(os.path.join(d, n)):
+                shutil.copy2(os.path.join(d, n), os.path.join(private, n))
+    args.bin = args.bench_bin = private
 
     results = {"_failures": {}, "_skipped": []}
     order, titles, kinds = {}, {}, {}
@@ -1063,6 +1085,7 @@ def report(args, results, order, titles, kinds, started, load0, load1, elapsed, 
                        "warmup": args.warmup, "quick": args.quick, "server_cpu": args.server_cpu,
                        "client_cpu": args.client_cpu, "load_before": load0,
                        "load_after": load1, "elapsed": elapsed, "machine": info,
+                       "note": args.note,
                        "order": order, "titles": titles, "kinds": kinds, "results": data,
                        "failures": results["_failures"], "skipped": results["_skipped"]},
                       f, indent=1, sort_keys=True)
@@ -1071,13 +1094,14 @@ def report(args, results, order, titles, kinds, started, load0, load1, elapsed, 
     log("wrote %s (run took %.1f min)" % (os.path.relpath(path, ROOT), elapsed / 60))
 
 
-def rerender(path, out):
+def rerender(path, out, note):
     """Rewrite a report from a results.json, without running anything."""
     with open(path) as f:
         j = json.load(f)
     args = argparse.Namespace(passes=j["passes"], seconds=j["seconds"], warmup=j["warmup"],
                               quick=j["quick"], server_cpu=j["server_cpu"],
                               client_cpu=j["client_cpu"],
+                              note=note if note is not None else j.get("note", ""),
                               out=out or os.path.dirname(os.path.dirname(os.path.abspath(path))))
     results = dict(j["results"])
     results["_failures"] = j.get("failures", {})
