@@ -24,6 +24,49 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+/*
+ * Output buffers live only while output is pending: a connection takes one
+ * from the loop's pool when it queues into an empty queue and gives it back
+ * as soon as the queue empties.  Busy connections recycle buffers without
+ * allocating; idle ones, however many, hold none.
+ */
+static void out_take(sb_conn *c)
+{
+    sb_loop *loop = c->loop;
+
+    if (c->out.data || loop->npool == 0)
+        return;
+    loop->npool--;
+    loop->pool_used = 1;
+    c->out.data = loop->pool[loop->npool].data;
+    c->out.cap = loop->pool[loop->npool].cap;
+    c->out.off = c->out.len = 0;
+}
+
+/* Give c's output buffer (its contents discarded) back to the pool. */
+static void out_give(sb_conn *c)
+{
+    sb_loop *loop = c->loop;
+
+    if (!c->out.data)
+        return;
+    if (c->out.cap > SB__OUT_KEEP || loop->npool == SB__POOL_MAX) {
+        sb__buf_free(&c->out);
+        return;
+    }
+    loop->pool[loop->npool].data = c->out.data;
+    loop->pool[loop->npool].cap = c->out.cap;
+    loop->npool++;
+    c->out.data = NULL;
+    c->out.cap = c->out.off = c->out.len = 0;
+}
+
+void sb__conn_pool_free(sb_loop *loop)
+{
+    while (loop->npool)
+        free(loop->pool[--loop->npool].data);
+}
+
 static void conn_update(sb_conn *c)
 {
     unsigned f = c->flags, ev = 0;
@@ -176,7 +219,7 @@ static void conn_flush(sb_conn *c)
         return;
     }
     c->flags &= ~SB__C_WANT_WRITE;
-    sb__buf_trim(&c->out, SB__OUT_KEEP);
+    out_give(c);
     if (c->flags & SB__C_CLOSING) {
         conn_finish_close(c);
         return;
@@ -440,10 +483,9 @@ void sb__conn_set_peer(sb_conn *c, const struct sockaddr *sa, socklen_t len)
 }
 
 /*
- * Every SB__RECLAIM_MS while connections exist: free the empty input and
- * output buffers of connections idle that long, so 10,000 idle connections
- * cost their structs and nothing more, while busy ones keep their buffers
- * (no allocation per message).  O(connections) once a second.
+ * Every SB__RECLAIM_MS while connections exist: free the empty input
+ * buffers of connections idle that long (output buffers go back to the pool
+ * as soon as they empty).  O(connections) once a second.
  */
 void sb__conn_reclaim(sb_timer *t, void *udata)
 {
@@ -453,11 +495,13 @@ void sb__conn_reclaim(sb_timer *t, void *udata)
     for (c = loop->conns; c; c = c->next) {
         if (loop->now - c->last_active < SB__RECLAIM_MS)
             continue;
-        if (c->out.len == 0 && c->out.data)
-            sb__buf_free(&c->out);
         if (c->in.len == 0 && c->in.data)
             sb__buf_free(&c->in);
     }
+    /* Nobody needed a spare output buffer for a whole period: free them. */
+    if (!loop->pool_used)
+        sb__conn_pool_free(loop);
+    loop->pool_used = 0;
     if (loop->conns && sb__timer_arm(t, loop->now + SB__RECLAIM_MS, 0))
         sb__log(loop, SB_LOG_WARN, "out of memory re-arming the buffer reclaim timer");
 }
@@ -540,7 +584,9 @@ int sb__conn_close_pending(sb_loop *loop)
             *pp = c->pending_next;
         }
         sb__buf_free(&c->in);
-        sb__buf_free(&c->out);
+        out_give(c);
+        if (!loop->conns)
+            sb__conn_pool_free(loop); /* idle: no spare buffers kept */
         if (c->flags & SB__C_OWN_HANDLER)
             free(c->handler);
         /* Released after on_close, which may close the listener itself. */
@@ -574,6 +620,7 @@ int sb__conn_write3(sb_conn *c, const void *a, size_t alen, const void *b, size_
         return 0;
     if (c->max_output && (len > c->max_output || c->out.len > c->max_output - len))
         return SB_EBUFFULL;
+    out_take(c);
     rc = sb__buf_reserve(&c->out, len);
     if (rc)
         return rc;

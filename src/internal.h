@@ -17,6 +17,7 @@
 #define SB__OUT_KEEP (64 * 1024)       /* output capacity kept when idle */
 #define SB__MAX_SEND (256 * 1024)      /* bytes per send() per connection per iteration */
 #define SB__RECLAIM_MS 1000            /* empty buffers idle this long are freed */
+#define SB__POOL_MAX 32                /* empty output buffers a loop keeps for reuse */
 #define SB__DEFAULT_BACKLOG 511
 #define SB__DEFAULT_MAX_ACCEPT 64
 #define SB__DEFAULT_HIGH_WATER (1024 * 1024)
@@ -275,6 +276,7 @@ void sb__conn_kill(sb_conn *c, int reason);
 void sb__conn_connected(sb_conn *c);
 void sb__conn_flush_all(sb_loop *loop);
 void sb__conn_reclaim(sb_timer *t, void *udata);
+void sb__conn_pool_free(sb_loop *loop);
 void sb__conn_process_pending(sb_loop *loop);
 int sb__conn_write3(sb_conn *c, const void *a, size_t alen, const void *b, size_t blen,
                     const void *d, size_t dlen);
@@ -307,6 +309,12 @@ struct sb_loop {
     char *rbuf;          /* shared recv scratch, SB__READ_CHUNK bytes */
     int spare_fd;        /* reserved for the EMFILE trick */
     sb_timer reclaim;    /* gives idle connections' buffers back (conn.c) */
+    struct {
+        char *data;
+        size_t cap;
+    } pool[SB__POOL_MAX]; /* output buffers not in use (conn.c) */
+    size_t npool;
+    int pool_used;        /* a buffer was taken since the last reclaim sweep */
     int sig_rd, sig_wr;  /* self-pipe */
     sb__handle sig_h;
     sb_signal *signals;

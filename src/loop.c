@@ -315,6 +315,7 @@ int sb_loop_free(sb_loop *loop)
         return SB_EBUSY;
     free_deferred(loop);
     sb__timer_disarm(&loop->reclaim);
+    sb__conn_pool_free(loop);
     sb__signal_loop_free(loop);
     if (loop->spare_fd >= 0)
         sb__sys_close(loop->spare_fd);
