@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <sys/time.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -118,6 +119,50 @@ START_TEST(test_select_eintr_storm)
     close(fd);
     drive_until_closed(&s, 1);
     sb_timer_free(t);
+    sb_listener_close(s.l);
+    tu_loop_teardown(loop);
+}
+END_TEST
+
+/* A real signal every millisecond (setitimer, no SA_RESTART): select()
+ * keeps returning EINTR, and echo still works, every byte verified. */
+static volatile sig_atomic_t alarms;
+
+static void on_alarm(int signum)
+{
+    (void)signum;
+    alarms++;
+}
+
+START_TEST(test_real_signal_every_ms)
+{
+    /* Under valgrind, whose signal delivery is slow: every 20 ms, less data. */
+    long us = tu_slow() ? 20000 : 1000;
+    size_t len = tu_slow() ? 256u << 10 : 2u << 20;
+    int want = tu_slow() ? 5 : 50;
+    struct itimerval it = {{0, us}, {0, us}}, off = {{0, 0}, {0, 0}};
+    struct sigaction sa, old;
+    sb_loop *loop = sb_loop_new();
+    tu_server s;
+    int fd;
+
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_handler = on_alarm; /* no SA_RESTART: select() fails with EINTR */
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGALRM, &sa, &old);
+    tu_server_start(&s, loop, "127.0.0.1:0", NULL);
+    fd = tu_connect_tcp(s.port);
+    alarms = 0;
+    setitimer(ITIMER_REAL, &it, NULL);
+    ck_assert_uint_eq(tu_echo_stream(&s, fd, len, 3000, 1 << 20, 4, 1), len);
+    for (int i = 0; i < 10000 && alarms < want; i++)
+        sb_loop_run_once(loop, 10); /* idle: the signals interrupt select() */
+    setitimer(ITIMER_REAL, &off, NULL);
+    sigaction(SIGALRM, &old, NULL);
+    ck_assert_int_ge(alarms, want);
+    close(fd);
+    drive_until_closed(&s, 1);
+    ck_assert_int_eq(s.last_reason, 0);
     sb_listener_close(s.l);
     tu_loop_teardown(loop);
 }
@@ -627,6 +672,7 @@ Suite *sb_faults_suite(void)
     tcase_add_loop_test(tc, test_echo_under_schedule, 0, 2);
     tcase_add_loop_test(tc, test_big_half_close, 0, 2);
     tcase_add_test(tc, test_select_eintr_storm);
+    tcase_add_test(tc, test_real_signal_every_ms);
     tcase_add_test(tc, test_accept_errors_injected);
     tcase_add_test(tc, test_io_errors_close_one);
     tcase_add_loop_test(tc, test_no_sigpipe, 0, 2);
