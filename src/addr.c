@@ -173,3 +173,12 @@ int sb__addr_format(const struct sockaddr *sa, socklen_t len, char *buf, size_t 
         return -EINVAL;
     return (size_t)w >= n ? (int)n - 1 : w;
 }
+
+int sb__addr_port(const sb__addr *a)
+{
+    if (a->ss.ss_family == AF_INET)
+        return ntohs(((const struct sockaddr_in *)&a->ss)->sin_port);
+    if (a->ss.ss_family == AF_INET6)
+        return ntohs(((const struct sockaddr_in6 *)&a->ss)->sin6_port);
+    return 0;
+}

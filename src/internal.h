@@ -190,6 +190,8 @@ typedef struct sb__addr {
 
 int sb__addr_parse(const char *s, int passive, sb__addr *out);
 int sb__addr_format(const struct sockaddr *sa, socklen_t len, char *buf, size_t n);
+/* The TCP/UDP port of an IP address, 0 for anything else. */
+int sb__addr_port(const sb__addr *a);
 
 /* ---------------------------------------------------------- listener.c */
 

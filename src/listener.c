@@ -261,11 +261,7 @@ fail:
 
 int sb_listener_port(const sb_listener *l)
 {
-    if (l->addr.ss.ss_family == AF_INET)
-        return ntohs(((const struct sockaddr_in *)&l->addr.ss)->sin_port);
-    if (l->addr.ss.ss_family == AF_INET6)
-        return ntohs(((const struct sockaddr_in6 *)&l->addr.ss)->sin6_port);
-    return 0;
+    return sb__addr_port(&l->addr);
 }
 
 int sb_listener_addr(const sb_listener *l, char *buf, size_t len)

@@ -377,11 +377,7 @@ int sb_udp_send(sb_udp *u, const sb_addr *to, const void *data, size_t len)
 
 int sb_udp_port(const sb_udp *u)
 {
-    if (u->addr.ss.ss_family == AF_INET)
-        return ntohs(((const struct sockaddr_in *)&u->addr.ss)->sin_port);
-    if (u->addr.ss.ss_family == AF_INET6)
-        return ntohs(((const struct sockaddr_in6 *)&u->addr.ss)->sin6_port);
-    return 0;
+    return sb__addr_port(&u->addr);
 }
 
 int sb_udp_local(const sb_udp *u, char *buf, size_t len)
