@@ -13,7 +13,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/un.h>
+#include <unistd.h>
 
 static int parse_port(const char *p, unsigned *port)
 {
@@ -181,4 +183,30 @@ int sb__addr_port(const sb__addr *a)
     if (a->ss.ss_family == AF_INET6)
         return ntohs(((const struct sockaddr_in6 *)&a->ss)->sin6_port);
     return 0;
+}
+
+int sb__addr_bind(int fd, const sb__addr *a, int socktype)
+{
+    const struct sockaddr_un *un = (const struct sockaddr_un *)&a->ss;
+    struct stat st;
+    int probe, stale;
+
+    if (bind(fd, (const struct sockaddr *)&a->ss, a->len) == 0)
+        return 0;
+    if (errno != EADDRINUSE || a->ss.ss_family != AF_UNIX)
+        return -errno;
+    /* Only ever replace a socket file, and only one nobody answers on. */
+    if (lstat(un->sun_path, &st) < 0 || !S_ISSOCK(st.st_mode))
+        return -EADDRINUSE;
+    probe = socket(AF_UNIX, socktype | SOCK_CLOEXEC, 0);
+    if (probe < 0)
+        return -errno;
+    stale = connect(probe, (const struct sockaddr *)&a->ss, a->len) < 0 && errno == ECONNREFUSED;
+    sb__sys_close(probe);
+    if (!stale)
+        return -EADDRINUSE;
+    unlink(un->sun_path);
+    if (bind(fd, (const struct sockaddr *)&a->ss, a->len) == 0)
+        return 0;
+    return -errno;
 }

@@ -190,6 +190,9 @@ typedef struct sb__addr {
 
 int sb__addr_parse(const char *s, int passive, sb__addr *out);
 int sb__addr_format(const struct sockaddr *sa, socklen_t len, char *buf, size_t n);
+/* bind(), replacing a stale unix socket file (a socket nobody is bound to
+ * any more; never another kind of file).  0 or -errno. */
+int sb__addr_bind(int fd, const sb__addr *a, int socktype);
 /* The TCP/UDP port of an IP address, 0 for anything else. */
 int sb__addr_port(const sb__addr *a);
 

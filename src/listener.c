@@ -126,33 +126,6 @@ static void listener_badfd(sb__handle *h)
     l->loop->nlisteners--;
 }
 
-/* Bind fd to a, replacing a stale unix socket file nobody accepts on. */
-static int bind_addr(int fd, const sb__addr *a)
-{
-    if (bind(fd, (const struct sockaddr *)&a->ss, a->len) == 0)
-        return 0;
-    if (errno == EADDRINUSE && a->ss.ss_family == AF_UNIX) {
-        const struct sockaddr_un *un = (const struct sockaddr_un *)&a->ss;
-        struct stat st;
-        int probe, stale;
-        /* Only ever replace a socket file, never a regular file. */
-        if (lstat(un->sun_path, &st) < 0 || !S_ISSOCK(st.st_mode))
-            return -EADDRINUSE;
-        probe = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-        if (probe < 0)
-            return -errno;
-        stale = connect(probe, (const struct sockaddr *)&a->ss, a->len) < 0 &&
-                errno == ECONNREFUSED;
-        sb__sys_close(probe);
-        if (!stale)
-            return -EADDRINUSE;
-        unlink(un->sun_path);
-        if (bind(fd, (const struct sockaddr *)&a->ss, a->len) == 0)
-            return 0;
-    }
-    return -errno;
-}
-
 static int open_socket(sb__addr *a, int backlog, int *out)
 {
     int fd, one = 1, zero = 0, rc;
@@ -177,7 +150,7 @@ static int open_socket(sb__addr *a, int backlog, int *out)
         setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
     if (family == AF_INET6)
         setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, a->any ? &zero : &one, sizeof(int));
-    rc = bind_addr(fd, a);
+    rc = sb__addr_bind(fd, a, SOCK_STREAM);
     if (rc == 0 && listen(fd, backlog) < 0) {
         rc = -errno;
         if (family == AF_UNIX)

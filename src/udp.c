@@ -171,33 +171,6 @@ static void udp_badfd(sb__handle *h)
 
 /* --------------------------------------------------------------- setup */
 
-/* Bind, replacing a stale unix socket file that nobody is bound to. */
-static int bind_udp(int fd, const sb__addr *a)
-{
-    const struct sockaddr_un *un = (const struct sockaddr_un *)&a->ss;
-    struct stat st;
-    int probe, stale;
-
-    if (bind(fd, (const struct sockaddr *)&a->ss, a->len) == 0)
-        return 0;
-    if (errno != EADDRINUSE || a->ss.ss_family != AF_UNIX)
-        return -errno;
-    if (lstat(un->sun_path, &st) < 0 || !S_ISSOCK(st.st_mode))
-        return -EADDRINUSE;
-    probe = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-    if (probe < 0)
-        return -errno;
-    stale = connect(probe, (const struct sockaddr *)&a->ss, a->len) < 0 &&
-            errno == ECONNREFUSED;
-    sb__sys_close(probe);
-    if (!stale)
-        return -EADDRINUSE;
-    unlink(un->sun_path);
-    if (bind(fd, (const struct sockaddr *)&a->ss, a->len) == 0)
-        return 0;
-    return -errno;
-}
-
 /*
  * Open and bind the datagram socket for a (updated with what was bound).
  * "*:port" is dual-stack IPv6, or 0.0.0.0 on a host without IPv6.
@@ -226,7 +199,7 @@ static int open_udp(sb__addr *a, const sb_udp_opts *o, int *out)
         setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &o->rcvbuf, sizeof(o->rcvbuf));
     if (o->sndbuf > 0)
         setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &o->sndbuf, sizeof(o->sndbuf));
-    rc = bind_udp(fd, a);
+    rc = sb__addr_bind(fd, a, SOCK_DGRAM);
     if (rc) {
         sb__sys_close(fd);
         return rc;
