@@ -8,8 +8,10 @@
  *         buffer, so an idle connection holds no input memory.
  * Output: sb_write() appends to the connection's queue and puts it on the
  *         loop's flush list; the loop sends each listed connection's whole
- *         queue with one send() at the end of the iteration.  Write interest
- *         is registered only after a partial send.
+ *         queue with one send() at the end of the iteration -- or, for the
+ *         replies a connection queued while handling its own read, right
+ *         after that read.  Write interest is registered only after a
+ *         partial send.
  * Close:  every close is deferred to the end of the iteration (DEAD flag);
  *         a DEAD connection gets no further callbacks, and on_close runs
  *         exactly once when the fd is released.
@@ -181,10 +183,12 @@ static void conn_finish_close(sb_conn *c)
  * writability), errors (close with the reason), and what follows an empty
  * queue: backpressure release, pending FIN / close, on_drain.
  */
-static void conn_flush(sb_conn *c)
+static void conn_flush(sb_conn *c, int early)
 {
     sb_loop *loop = c->loop;
-    int had = c->out.len > 0;
+    int had = c->out.len > 0 || (c->flags & SB__C_DRAIN_DUE);
+
+    c->flags &= ~SB__C_DRAIN_DUE;
 
     if (c->flags & SB__C_CONNECTING)
         return; /* sent by sb__conn_connected() */
@@ -233,8 +237,16 @@ static void conn_flush(sb_conn *c)
         }
     }
     conn_update(c);
-    if (had && c->handler->on_drain)
-        c->handler->on_drain(c, c->udata);
+    if (!had || !c->handler->on_drain)
+        return;
+    if (early) {
+        /* on_drain runs at step 5 as always, so what it writes goes out
+         * next iteration, like any write made by on_drain. */
+        c->flags |= SB__C_DRAIN_DUE;
+        conn_queue_flush(c);
+        return;
+    }
+    c->handler->on_drain(c, c->udata);
 }
 
 /* Step 5 of the iteration: flush every listed connection once. */
@@ -249,7 +261,7 @@ void sb__conn_flush_all(sb_loop *loop)
         list = c->flush_next;
         c->flags &= ~SB__C_IN_FLUSH;
         if (!(c->flags & SB__C_DEAD))
-            conn_flush(c);
+            conn_flush(c, 0);
     }
 }
 
@@ -411,8 +423,22 @@ void sb__conn_ready(sb__handle *h, unsigned events)
 {
     sb_conn *c = (sb_conn *)h;
 
-    if ((events & SB_READ) && !(c->flags & SB__C_DEAD))
+    if ((events & SB_READ) && !(c->flags & SB__C_DEAD)) {
         conn_readable(c);
+        /*
+         * Replies to what was just read leave now, with one send, while the
+         * socket is still in cache (and the ACK rides on the reply).  c is
+         * at the head of the flush list when it queued output during its
+         * own read; if other connections queued theirs afterwards it simply
+         * waits for step 5.
+         */
+        if (c->loop->flush_head == c && !(c->flags & SB__C_DEAD)) {
+            c->loop->flush_head = c->flush_next;
+            c->flags &= ~SB__C_IN_FLUSH;
+            conn_flush(c, 1);
+            return;
+        }
+    }
     if ((events & SB_WRITE) && !(c->flags & SB__C_DEAD))
         conn_queue_flush(c);
 }

@@ -233,6 +233,7 @@ enum {
     SB__C_IN_INPUT = 1u << 14,   /* inside conn_input(): it goes on cutting by itself */
     SB__C_OWN_HANDLER = 1u << 15, /* c->handler is c's own copy: freed with it */
     SB__C_FRAMER_SET = 1u << 16,  /* sb_conn_set_framer() ran (in on_frame_error) */
+    SB__C_DRAIN_DUE = 1u << 17,   /* flushed right after its read: on_drain at step 5 */
 };
 
 struct sb_conn {

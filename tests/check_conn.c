@@ -2,6 +2,7 @@
  * random chunking, partial writes, 2,000 connections past FD_SETSIZE,
  * half-close, reset, close from callbacks, idle timeout, backpressure,
  * lingering close, shutdown, drain. */
+#include "fault.h"
 #include "testutil.h"
 
 #include <errno.h>
@@ -327,6 +328,117 @@ START_TEST(test_close_other_ready_conn)
         sb_loop_run_once(loop, 10);
     ck_assert_int_eq(x.closes, 2);
     ck_assert_int_eq(x.datas, 1);
+    sb_listener_close(l);
+    tu_loop_teardown(loop);
+}
+END_TEST
+
+/*
+ * When a reply leaves: the replies a connection queues while handling its
+ * own read go out with one send right after that read (before the next
+ * ready connection is read), and on_drain still runs at the end of the
+ * iteration, so what it writes leaves with the next one.
+ */
+typedef struct early {
+    sb_conn *conns[2];
+    int opens, datas, drains, bangs;
+    unsigned long sends_at_data[2], sends_at_drain[2];
+} early;
+
+static void early_open(sb_conn *c, void *u)
+{
+    early *x = u;
+    if (x->opens < 2)
+        x->conns[x->opens] = c;
+    x->opens++;
+}
+
+static void early_data(sb_conn *c, const char *d, size_t n, void *u)
+{
+    early *x = u;
+    if (x->datas < 2)
+        x->sends_at_data[x->datas] = tu_fault_calls(TU_F_SEND);
+    x->datas++;
+    /* Three writes, one reply. */
+    ck_assert_int_eq(sb_write(c, "<", 1), 0);
+    ck_assert_int_eq(sb_write(c, d, n), 0);
+    ck_assert_int_eq(sb_write(c, ">", 1), 0);
+}
+
+static void early_drain(sb_conn *c, void *u)
+{
+    early *x = u;
+    if (x->drains < 2)
+        x->sends_at_drain[x->drains] = tu_fault_calls(TU_F_SEND);
+    x->drains++;
+    if (x->bangs < 2) {
+        x->bangs++;
+        ck_assert_int_eq(sb_write(c, "!", 1), 0);
+    }
+}
+
+START_TEST(test_reply_leaves_with_its_read)
+{
+    static const sb_handler h = {.on_open = early_open, .on_data = early_data,
+                                 .on_drain = early_drain};
+    sb_loop *loop = sb_loop_new();
+    early x;
+    sb_listener *l;
+    int a, b, i, port, eof = 0;
+    unsigned long s0;
+    char buf[2][16];
+    size_t got[2] = {0, 0};
+
+    memset(&x, 0, sizeof(x));
+    l = sb_listen(loop, "127.0.0.1:0", &h, &x, NULL, NULL);
+    port = sb_listener_port(l);
+    a = tu_connect_tcp(port);
+    b = tu_connect_tcp(port);
+    for (i = 0; i < 500 && x.opens < 2; i++)
+        sb_loop_run_once(loop, 10);
+    ck_assert_int_eq(x.opens, 2);
+    ck_assert_int_eq(tu_send(a, "x", 1), 1);
+    ck_assert_int_eq(tu_send(b, "y", 1), 1);
+    {
+        fd_set r;
+        int ca = sb_conn_fd(x.conns[0]), cb = sb_conn_fd(x.conns[1]);
+        for (i = 0; i < 1000; i++) {
+            struct timeval tv = {0, 10000};
+            FD_ZERO(&r);
+            FD_SET(ca, &r);
+            FD_SET(cb, &r);
+            if (select((ca > cb ? ca : cb) + 1, &r, NULL, NULL, &tv) == 2)
+                break;
+        }
+        ck_assert_int_lt(i, 1000);
+    }
+    s0 = tu_fault_calls(TU_F_SEND);
+    sb_loop_run_once(loop, 1000);
+    ck_assert_int_eq(x.datas, 2);
+    /* The first reply was sent before the second connection was read. */
+    ck_assert_uint_eq(x.sends_at_data[0], s0);
+    ck_assert_uint_eq(x.sends_at_data[1], s0 + 1);
+    /* One send each for three writes; on_drain ran after both, at the end
+     * of the iteration, and its writes were not sent in it. */
+    ck_assert_int_eq(x.drains, 2);
+    ck_assert_uint_eq(x.sends_at_drain[0], s0 + 2);
+    ck_assert_uint_eq(x.sends_at_drain[1], s0 + 2);
+    ck_assert_uint_eq(tu_fault_calls(TU_F_SEND), s0 + 2);
+    ck_assert_uint_eq(sb_conn_pending(x.conns[0]), 1);
+    ck_assert_uint_eq(sb_conn_pending(x.conns[1]), 1);
+    sb_loop_run_once(loop, 0);
+    ck_assert_uint_eq(tu_fault_calls(TU_F_SEND), s0 + 4);
+    for (i = 0; i < 500 && (got[0] < 4 || got[1] < 4); i++) {
+        sb_loop_run_once(loop, 10);
+        got[0] += (size_t)tu_drain(a, buf[0] + got[0], sizeof(buf[0]) - got[0], &eof);
+        got[1] += (size_t)tu_drain(b, buf[1] + got[1], sizeof(buf[1]) - got[1], &eof);
+    }
+    ck_assert_uint_eq(got[0], 4);
+    ck_assert_uint_eq(got[1], 4);
+    ck_assert_int_eq(memcmp(buf[0], "<x>!", 4), 0);
+    ck_assert_int_eq(memcmp(buf[1], "<y>!", 4), 0);
+    close(a);
+    close(b);
     sb_listener_close(l);
     tu_loop_teardown(loop);
 }
@@ -670,6 +782,7 @@ Suite *sb_conn_suite(void)
     tcase_set_timeout(tl, 30);
     tcase_add_test(tl, test_close_own_from_callback);
     tcase_add_test(tl, test_close_other_ready_conn);
+    tcase_add_test(tl, test_reply_leaves_with_its_read);
     tcase_add_test(tl, test_idle_timeout);
     tcase_add_test(tl, test_lingering_close);
     tcase_add_test(tl, test_shutdown_keeps_reading);
