@@ -21,7 +21,8 @@
  *
  * Per request: no allocation, and one sb_write for the head plus the file
  * (or its first piece).  Small files are kept open for up to a second (an
- * open-file cache), so a repeated request costs recv, pread and send only.
+ * open-file cache) and the smallest ones (up to 16 KiB) kept in memory with
+ * it, so a repeated request costs one recv and one send.
  *
  * SIGTERM / SIGINT: stop accepting, finish the responses in flight, exit 0.
  * SIGUSR1: print the reactor's counters on stderr.
@@ -54,6 +55,7 @@
 #define SMALL_FILE (IOBUF - 1024) /* fits in one write with its head */
 #define CACHE_SLOTS 64
 #define CACHE_PATH 120
+#define CACHE_BODY (16 * 1024) /* files up to this size are cached in memory too */
 
 /* A file found for a request: what the response needs. */
 typedef struct file {
@@ -62,19 +64,24 @@ typedef struct file {
     off_t size;
     time_t mtime;
     const char *type;
+    const char *data; /* the whole content, held by the cache, or NULL */
 } file;
 
 /*
  * The open-file cache: a small file stays open for the rest of the
  * wall-clock second it was opened in (like nginx's open_file_cache with a
- * 1 s validity), so a hit costs one pread, no open/fstat/close.  A changed
- * file is seen within a second.  Direct-mapped: a new file evicts the one
- * in its slot.
+ * 1 s validity), so a hit costs one pread, no open/fstat/close; a file of
+ * up to CACHE_BODY bytes is read once when cached and then served from
+ * memory, so a hit costs no system call at all.  A changed file is seen
+ * within a second.  Direct-mapped: a new file evicts the one in its slot
+ * (its memory is kept for the next one: at most CACHE_SLOTS x CACHE_BODY).
  */
 typedef struct cached {
     char path[CACHE_PATH]; /* as asked for ("sub/" for sub/index.html); "" = free */
     time_t when;
     file f;
+    char *body; /* f.data points here when the content is cached */
+    size_t body_cap;
 } cached;
 
 typedef struct httpd {
@@ -617,6 +624,33 @@ static uint32_t hash_path(const char *p)
 }
 
 /*
+ * Read a small file whole into its cache slot's memory.  Returns the
+ * content, or NULL (out of memory, a read error, or a file that changed
+ * size since its fstat): then it is read with pread for each request.
+ */
+static const char *cache_body(cached *e, int fd, size_t size)
+{
+    size_t got = 0;
+
+    if (size > e->body_cap || !e->body) {
+        char *p = realloc(e->body, size ? size : 1);
+        if (!p)
+            return NULL;
+        e->body = p;
+        e->body_cap = size ? size : 1;
+    }
+    while (got < size) {
+        ssize_t n = pread(fd, e->body + got, size - got, (off_t)got);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            return NULL;
+        got += (size_t)n;
+    }
+    return e->body;
+}
+
+/*
  * Find the file for path (from target_to_path; a directory means its
  * index.html): from the cache, or opened and, when small, cached.  Returns
  * 0 with *f filled, or the status to answer (403, 404, 500).  May change
@@ -651,6 +685,7 @@ static int find_file(httpd *d, char *path, file *f)
     f->size = st.st_size;
     f->mtime = st.st_mtime;
     f->type = content_type(path);
+    f->data = NULL;
     if (f->size <= SMALL_FILE && keylen < CACHE_PATH) {
         if (e->path[0])
             close(e->f.fd);
@@ -658,6 +693,8 @@ static int find_file(httpd *d, char *path, file *f)
         e->path[keylen] = '\0';
         e->when = d->date_sec;
         f->cached = 1;
+        if (f->size <= CACHE_BODY)
+            f->data = cache_body(e, fd, (size_t)f->size);
         e->f = *f;
     }
     return 0;
@@ -760,6 +797,16 @@ static int serve_file(sb_conn *c, session *s, const request *r)
                        connection_field(s, r), NULL);
     if (d->log_level >= SB_LOG_INFO)
         log_access(c, r, 200, r->head ? 0 : (uint64_t)f.size);
+    if (f.data) {
+        /* In memory: the head and the whole file in one write, no read. */
+        if (!r->head) {
+            memcpy(d->io + hlen, f.data, (size_t)f.size);
+            hlen += (size_t)f.size;
+        }
+        if (sb_write(c, d->io, hlen) < 0)
+            sb_abort(c);
+        return 0;
+    }
     s->fd = f.fd;
     s->fd_cached = f.cached;
     s->off = 0;
@@ -1072,9 +1119,11 @@ static void cleanup(httpd *d)
         sb_loop_run_once(d->loop, 0);
         sb_loop_free(d->loop);
     }
-    for (i = 0; i < CACHE_SLOTS; i++)
+    for (i = 0; i < CACHE_SLOTS; i++) {
         if (d->cache[i].path[0])
             close(d->cache[i].f.fd);
+        free(d->cache[i].body);
+    }
     if (d->rootfd >= 0)
         close(d->rootfd);
 }

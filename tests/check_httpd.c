@@ -748,6 +748,97 @@ START_TEST(test_httpd_pipelined)
 }
 END_TEST
 
+/*
+ * The open-file cache keeps files of up to 16 KiB in memory: 130 files
+ * (more than its 64 slots, so slots and their memory are reused by files of
+ * other sizes), an empty one, and files on both sides of the 16 KiB and
+ * 63 KiB limits, asked for three times each, pipelined and interleaved;
+ * every body must be exactly its own file.
+ */
+#define NFILES 130
+static size_t cache_file(int k, char *buf)
+{
+    size_t n = 5 + (size_t)(k * 37) % 3900, i;
+
+    snprintf(buf, 6, "f%03d:", k);
+    for (i = 5; i < n; i++)
+        buf[i] = (char)('a' + (i + (size_t)k) % 26);
+    buf[n] = '\0';
+    return n;
+}
+
+static void put_pattern(const site *s, const char *rel, size_t n)
+{
+    char path[256];
+    unsigned char *buf = malloc(n + 1);
+    size_t i;
+    FILE *f;
+
+    for (i = 0; i < n; i++)
+        buf[i] = pattern(i);
+    snprintf(path, sizeof(path), "%s/%s", s->root, rel);
+    f = fopen(path, "w");
+    ck_assert_ptr_nonnull(f);
+    ck_assert_uint_eq(fwrite(buf, 1, n, f), n);
+    ck_assert_int_eq(fclose(f), 0);
+    free(buf);
+}
+
+START_TEST(test_httpd_memory_cache)
+{
+    static const size_t edges[] = {16383, 16384, 16385, 64512, 64513};
+    static client cl;
+    char *req = malloc(NFILES * 64), want[4096], rel[64];
+    response rs;
+    size_t n, i, len;
+    int round, k;
+    site s;
+
+    make_site(&s, 0);
+    for (k = 0; k < NFILES; k++) {
+        cache_file(k, want);
+        snprintf(rel, sizeof(rel), "root/f%03d.txt", k);
+        put_file(&s, rel, want);
+    }
+    put_file(&s, "root/empty.txt", "");
+    for (i = 0; i < sizeof(edges) / sizeof(edges[0]); i++) {
+        snprintf(rel, sizeof(rel), "e%zu.bin", edges[i]);
+        put_pattern(&s, rel, edges[i]);
+    }
+    start(&s, NULL);
+    client_open(&cl, s.port);
+    for (round = 0; round < 3; round++) {
+        for (n = 0, k = 0; k < NFILES; k++)
+            n += (size_t)sprintf(req + n, "%s /f%03d.txt HTTP/1.1\r\nHost: a\r\n\r\n",
+                                 k % 7 == 3 ? "HEAD" : "GET", (k * 7 + round) % NFILES);
+        send_all(&cl, req, n);
+        for (k = 0; k < NFILES; k++) {
+            int f = (k * 7 + round) % NFILES, head = k % 7 == 3;
+            len = cache_file(f, want);
+            ck_assert_int_eq(read_response(&cl, &rs, head), 200);
+            ck_assert_uint_eq(rs.length, len);
+            if (!head) {
+                ck_assert_uint_eq(rs.got, len);
+                ck_assert_msg(memcmp(rs.body, want, len) == 0, "f%03d: got %.16s...", f, rs.body);
+            }
+        }
+        SEND(&cl, "GET /empty.txt HTTP/1.1\r\nHost: a\r\n\r\n");
+        ck_assert_int_eq(read_response(&cl, &rs, 0), 200);
+        ck_assert_uint_eq(rs.length, 0);
+        for (i = 0; i < sizeof(edges) / sizeof(edges[0]); i++) {
+            n = (size_t)sprintf(req, "GET /e%zu.bin HTTP/1.1\r\nHost: a\r\n\r\n", edges[i]);
+            send_all(&cl, req, n);
+            ck_assert_int_eq(read_response(&cl, &rs, 0), 200);
+            ck_assert_uint_eq(rs.got, edges[i]);
+            ck_assert_msg(rs.pattern_ok, "e%zu.bin: wrong bytes", edges[i]);
+        }
+    }
+    close(cl.fd);
+    free(req);
+    stop(&s);
+}
+END_TEST
+
 /* VmRSS of a process, in KiB. */
 static long rss_kib(pid_t pid)
 {
@@ -1052,6 +1143,7 @@ Suite *sb_httpd_suite(void)
     tcase_add_test(tc, test_httpd_traversal);
     tcase_add_test(tc, test_httpd_traversal_fallback);
     tcase_add_test(tc, test_httpd_pipelined);
+    tcase_add_test(tc, test_httpd_memory_cache);
     tcase_add_test(tc, test_httpd_slow_reader);
     tcase_add_test(tc, test_httpd_byte_split);
     tcase_add_test(tc, test_httpd_wrk);
