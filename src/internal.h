@@ -16,6 +16,7 @@
 #define SB__READ_CHUNK (64 * 1024)     /* bytes per recv() */
 #define SB__OUT_KEEP (64 * 1024)       /* output capacity kept when idle */
 #define SB__MAX_SEND (256 * 1024)      /* bytes per send() per connection per iteration */
+#define SB__EARLY_MAX (8 * 1024)       /* replies up to this leave right after their read */
 #define SB__RECLAIM_MS 1000            /* empty buffers idle this long are freed */
 #define SB__POOL_MAX 32                /* empty output buffers a loop keeps for reuse */
 #define SB__DEFAULT_BACKLOG 511
@@ -332,7 +333,13 @@ struct sb_loop {
 };
 
 int sb__loop_register(sb_loop *loop, sb__handle *h, int fd, unsigned events);
-void sb__loop_interest(sb_loop *loop, sb__handle *h, unsigned events);
+/* Set h's interest; a no-op when it is already that (the common case). */
+static inline void sb__loop_interest(sb_loop *loop, sb__handle *h, unsigned events)
+{
+    events &= SB_READ | SB_WRITE;
+    if (sb__fdset_get(&loop->fds, h->fd) != events)
+        (void)sb__fdset_set(&loop->fds, h->fd, events);
+}
 void sb__loop_unregister(sb_loop *loop, sb__handle *h);
 void sb__loop_defer_free(sb_loop *loop, sb__handle *h);
 void sb__log(sb_loop *loop, int level, const char *fmt, ...) SB__PRINTF(3, 4);

@@ -144,11 +144,6 @@ int sb__loop_register(sb_loop *loop, sb__handle *h, int fd, unsigned events)
 }
 
 /* Change h's interest.  Cannot fail: registration sized the sets for h->fd. */
-void sb__loop_interest(sb_loop *loop, sb__handle *h, unsigned events)
-{
-    (void)sb__fdset_set(&loop->fds, h->fd, events);
-}
-
 /* Remove h from the table and the sets.  Its fd is not touched. */
 void sb__loop_unregister(sb_loop *loop, sb__handle *h)
 {

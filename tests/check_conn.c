@@ -284,6 +284,24 @@ START_TEST(test_close_own_from_callback)
 }
 END_TEST
 
+/* Wait (select, up to 10 s) until both fds are readable, so that the loop's
+ * next select() reports both. */
+static void wait_both_readable(int ca, int cb)
+{
+    fd_set r;
+    int i;
+
+    for (i = 0; i < 1000; i++) {
+        struct timeval tv = {0, 10000};
+        FD_ZERO(&r);
+        FD_SET(ca, &r);
+        FD_SET(cb, &r);
+        if (select((ca > cb ? ca : cb) + 1, &r, NULL, NULL, &tv) == 2)
+            return;
+    }
+    ck_abort_msg("fds %d and %d never both readable", ca, cb);
+}
+
 /* Two connections ready in the same pass; the first one's callback aborts
  * the second: the second gets no callback but on_close, exactly once. */
 START_TEST(test_close_other_ready_conn)
@@ -304,20 +322,8 @@ START_TEST(test_close_other_ready_conn)
     ck_assert_int_eq(x.opens, 2);
     ck_assert_int_eq(tu_send(a, "x", 1), 1);
     ck_assert_int_eq(tu_send(b, "y", 1), 1);
-    /* Wait until both are readable so one select() reports both. */
-    {
-        fd_set r;
-        int ca = sb_conn_fd(x.conns[0]), cb = sb_conn_fd(x.conns[1]);
-        for (i = 0; i < 1000; i++) {
-            struct timeval tv = {0, 10000};
-            FD_ZERO(&r);
-            FD_SET(ca, &r);
-            FD_SET(cb, &r);
-            if (select((ca > cb ? ca : cb) + 1, &r, NULL, NULL, &tv) == 2)
-                break;
-        }
-        ck_assert_int_lt(i, 1000);
-    }
+    /* Both readable, so one select() reports both. */
+    wait_both_readable(sb_conn_fd(x.conns[0]), sb_conn_fd(x.conns[1]));
     sb_loop_run_once(loop, 1000);
     ck_assert_int_eq(x.datas, 1);
     ck_assert_int_eq(x.closes, 1);
@@ -342,6 +348,7 @@ END_TEST
 typedef struct early {
     sb_conn *conns[2];
     int opens, datas, drains, bangs;
+    size_t big; /* write this many bytes instead of "<data>" */
     unsigned long sends_at_data[2], sends_at_drain[2];
 } early;
 
@@ -359,6 +366,11 @@ static void early_data(sb_conn *c, const char *d, size_t n, void *u)
     if (x->datas < 2)
         x->sends_at_data[x->datas] = tu_fault_calls(TU_F_SEND);
     x->datas++;
+    if (x->big) {
+        static char blob[64 * 1024];
+        ck_assert_int_eq(sb_write(c, blob, x->big), 0);
+        return;
+    }
     /* Three writes, one reply. */
     ck_assert_int_eq(sb_write(c, "<", 1), 0);
     ck_assert_int_eq(sb_write(c, d, n), 0);
@@ -399,19 +411,7 @@ START_TEST(test_reply_leaves_with_its_read)
     ck_assert_int_eq(x.opens, 2);
     ck_assert_int_eq(tu_send(a, "x", 1), 1);
     ck_assert_int_eq(tu_send(b, "y", 1), 1);
-    {
-        fd_set r;
-        int ca = sb_conn_fd(x.conns[0]), cb = sb_conn_fd(x.conns[1]);
-        for (i = 0; i < 1000; i++) {
-            struct timeval tv = {0, 10000};
-            FD_ZERO(&r);
-            FD_SET(ca, &r);
-            FD_SET(cb, &r);
-            if (select((ca > cb ? ca : cb) + 1, &r, NULL, NULL, &tv) == 2)
-                break;
-        }
-        ck_assert_int_lt(i, 1000);
-    }
+    wait_both_readable(sb_conn_fd(x.conns[0]), sb_conn_fd(x.conns[1]));
     s0 = tu_fault_calls(TU_F_SEND);
     sb_loop_run_once(loop, 1000);
     ck_assert_int_eq(x.datas, 2);
@@ -437,6 +437,20 @@ START_TEST(test_reply_leaves_with_its_read)
     ck_assert_uint_eq(got[1], 4);
     ck_assert_int_eq(memcmp(buf[0], "<x>!", 4), 0);
     ck_assert_int_eq(memcmp(buf[1], "<y>!", 4), 0);
+
+    /* Bulk output (over SB__EARLY_MAX) waits for step 5 instead: a pass
+     * reads every ready connection before the large sends. */
+    x.big = SB__EARLY_MAX + 1;
+    x.datas = x.drains = 0;
+    ck_assert_int_eq(tu_send(a, "x", 1), 1);
+    ck_assert_int_eq(tu_send(b, "y", 1), 1);
+    wait_both_readable(sb_conn_fd(x.conns[0]), sb_conn_fd(x.conns[1]));
+    s0 = tu_fault_calls(TU_F_SEND);
+    sb_loop_run_once(loop, 1000);
+    ck_assert_int_eq(x.datas, 2);
+    ck_assert_uint_eq(x.sends_at_data[0], s0);
+    ck_assert_uint_eq(x.sends_at_data[1], s0);
+    ck_assert_uint_eq(tu_fault_calls(TU_F_SEND), s0 + 2);
     close(a);
     close(b);
     sb_listener_close(l);
