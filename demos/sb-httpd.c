@@ -62,7 +62,7 @@ typedef struct file {
     int fd;
     int cached; /* fd belongs to the cache: never closed by a session */
     off_t size;
-    time_t mtime;
+    char lastmod[32]; /* Last-Modified, formatted when the file is opened */
     const char *type;
     const char *data; /* the whole content, held by the cache, or NULL */
 } file;
@@ -262,7 +262,7 @@ static const char *content_type(const char *path)
  * length.
  */
 static size_t format_head(httpd *d, char *buf, int status, const char *type, uint64_t length,
-                          const time_t *mtime, const char *conn, const char *extra)
+                          const char *lastmod, const char *conn, const char *extra)
 {
     char *p = buf;
 
@@ -276,9 +276,9 @@ static size_t format_head(httpd *d, char *buf, int status, const char *type, uin
     p = stpcpy(p, type);
     p = stpcpy(p, "\r\nContent-Length: ");
     p = put_u64(p, length);
-    if (mtime) {
+    if (lastmod) {
         p = stpcpy(p, "\r\nLast-Modified: ");
-        p = http_date(p, *mtime);
+        p = stpcpy(p, lastmod);
     }
     if (conn) {
         p = stpcpy(p, "\r\nConnection: ");
@@ -683,7 +683,7 @@ static int find_file(httpd *d, char *path, file *f)
     f->fd = fd;
     f->cached = 0;
     f->size = st.st_size;
-    f->mtime = st.st_mtime;
+    *http_date(f->lastmod, st.st_mtime) = '\0';
     f->type = content_type(path);
     f->data = NULL;
     if (f->size <= SMALL_FILE && keylen < CACHE_PATH) {
@@ -793,7 +793,7 @@ static int serve_file(sb_conn *c, session *s, const request *r)
     if ((rc = target_to_path(r->target, r->target_len, path)) != 0 ||
         (rc = find_file(d, path, &f)) != 0)
         return rc;
-    hlen = format_head(d, d->io, 200, f.type, (uint64_t)f.size, &f.mtime,
+    hlen = format_head(d, d->io, 200, f.type, (uint64_t)f.size, f.lastmod,
                        connection_field(s, r), NULL);
     if (d->log_level >= SB_LOG_INFO)
         log_access(c, r, 200, r->head ? 0 : (uint64_t)f.size);
