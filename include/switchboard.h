@@ -305,6 +305,8 @@ void sb_listener_close(sb_listener *l);
  * Queue len bytes for sending (copied; never blocks).  Output leaves at the
  * end of the loop iteration: one send per connection for everything queued
  * (at most 256 KiB per iteration; the rest follows as the socket drains).
+ * Replies of up to 8 KiB written from on_data to its own connection leave
+ * sooner, right after that read, still as one send.
  * Returns 0, SB_ECLOSED once sb_close/sb_shutdown/sb_abort was called or the
  * peer failed, SB_EBUFFULL past max_output, or -ENOMEM.
  */
