@@ -275,8 +275,8 @@ def run_echo(args, name, make_argv, load, logdir):
         argv = pinned(args.client_cpu, [os.path.join(args.bin, "sb-bench"), "-q", "-t", addr,
                                         "-d", "%g" % secs, "-w", "%g" % args.warmup,
                                         "-p", str(srv.pid)] + largs)
-        p = subprocess.run(argv, stdin=subprocess.DEVNULL, capture_output=True, text=True,
-                           timeout=secs + args.warmup + 120)
+        p, busy = run_client(argv, stdin=subprocess.DEVNULL, capture_output=True, text=True,
+                             timeout=secs + args.warmup + 120)
         r = kv_line(p.stdout)
         if r is None or not srv.alive():
             raise RuntimeError("sb-bench gave no result (status %d%s): %s"
@@ -299,6 +299,7 @@ def run_echo(args, name, make_argv, load, logdir):
             out["usr_us"] = out["usr_s"] * 1e6 / out["requests"]
             out["sys_us"] = out["sys_s"] * 1e6 / out["requests"]
         out["cpu_util"] = (out["usr_s"] + out["sys_s"]) / out["seconds"] if out["seconds"] else 0
+        out["client_busy"] = busy
         if not out["ok"]:
             out["error"] = (p.stderr.strip().splitlines() or ["?"])[-1]
         return out
@@ -384,6 +385,16 @@ def wrk_time(s):
     return v * {"us": 1, "ms": 1e3, "s": 1e6, "m": 60e6}[m.group(2)]
 
 
+def run_client(argv, **kw):
+    """Run a load generator to completion; also return its CPU use as a
+    fraction of one core over its wall-clock time (1.0: it was the limit)."""
+    r0, t0 = resource.getrusage(resource.RUSAGE_CHILDREN), time.monotonic()
+    p = subprocess.run(argv, **kw)
+    r1, t1 = resource.getrusage(resource.RUSAGE_CHILDREN), time.monotonic()
+    cpu = (r1.ru_utime - r0.ru_utime) + (r1.ru_stime - r0.ru_stime)
+    return p, cpu / (t1 - t0) if t1 > t0 else None
+
+
 def run_wrk(args, name, make_argv, conns, logdir):
     port = free_port()
     argv, cwd = make_argv(port)
@@ -391,7 +402,7 @@ def run_wrk(args, name, make_argv, conns, logdir):
     try:
         u0, s0 = proc_cpu(srv.pid)
         secs = max(1, int(round(args.seconds)))
-        p = subprocess.run(pinned(args.client_cpu, [
+        p, busy = run_client(pinned(args.client_cpu, [
             "wrk", "-t1", "-c%d" % conns, "-d%ds" % secs, "--latency",
             "http://127.0.0.1:%d/%s" % (port, WWW_FILE)]),
             stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=secs + 60)
@@ -414,7 +425,7 @@ def run_wrk(args, name, make_argv, conns, logdir):
             "cpu_us": ((u1 - u0) + (s1 - s0)) * 1e6 / reqs if reqs else 0,
             "usr_us": (u1 - u0) * 1e6 / reqs if reqs else 0,
             "sys_us": (s1 - s0) * 1e6 / reqs if reqs else 0,
-            "rss_kb": rss, "ok": True,
+            "rss_kb": rss, "ok": True, "client_busy": busy,
         }
         problems = []
         if bad:
@@ -458,7 +469,7 @@ def run_redis_benchmark(args, name, make_argv, test, pipe, logdir):
         n = int((60000 if pipe == 1 else 600000) * args.seconds)
         ntests = 2 if test == "ping" else 1  # PING_INLINE and PING_MBULK
         u0, s0 = proc_cpu(srv.pid)
-        p = subprocess.run(pinned(args.client_cpu, [
+        p, busy = run_client(pinned(args.client_cpu, [
             "redis-benchmark", "-h", "127.0.0.1", "-p", str(port), "-c", "50", "-n", str(n),
             "-P", str(pipe), "-t", test, "--csv"]),
             stdin=subprocess.DEVNULL, capture_output=True, text=True,
@@ -477,7 +488,7 @@ def run_redis_benchmark(args, name, make_argv, test, pipe, logdir):
             out[r[0]] = {
                 "rate": float(r[1]), "requests": reqs,
                 "p50": float(r[4]) * 1e3, "p99": float(r[6]) * 1e3,
-                "rss_kb": rss, "ok": True,
+                "rss_kb": rss, "ok": True, "client_busy": busy,
             }
         total = n * len(rows)
         for v in out.values():
@@ -741,6 +752,10 @@ def write_report(args, results, order, titles, kinds, info, started, load0, load
       "(`/proc/PID/stat`), divided by the requests served; (user / system) split in the "
       "detail tables. This is the efficiency measure the load generator cannot mask. "
       "*RSS*: the server's resident memory at the end of the window.")
+    w("- *client CPU*: the load generator's user + system CPU time over its whole run "
+      "(connecting and warm-up included), as a share of its one core. Near 100% means the client, not the "
+      "server, set the rate, so a rate ratio there understates the faster server's lead; "
+      "compare CPU/req instead.")
     w("- Each figure is the median of the passes, with min–max. A ratio is computed per pass "
       "(both servers measured seconds apart) and the median of those ratios is shown.")
     w("- References: `epoll` is a minimal level-triggered epoll server (one read and one "
@@ -816,6 +831,9 @@ def write_report(args, results, order, titles, kinds, info, started, load0, load
             if lat and not mb:
                 cols += ["p50 µs", "p99 µs", "p99.9 µs"]
             cols += ["CPU/write µs (usr / sys)" if mb else "CPU/req µs (usr / sys)", "RSS MiB"]
+            busy_col = any(r and r.get("client_busy") is not None for s in servers for r in results[t][s])
+            if busy_col:
+                cols.append("client CPU")
             if "epoll" in servers and sb in servers:
                 cols += ["÷ epoll", "CPU/req ÷ epoll"]
             if sb in servers:
@@ -836,6 +854,9 @@ def write_report(args, results, order, titles, kinds, info, started, load0, load
                                              fmt_num(med([r.get("sys_us") for r in rs]), 2)))
                 rss = med([r.get("rss_kb") for r in rs if r.get("rss_kb", -1) > 0])
                 row.append(fmt_num(rss / 1024.0, 1) if rss else "–")
+                if busy_col:
+                    b = med([r.get("client_busy") for r in rs])
+                    row.append("%.0f%%" % (100 * b) if b is not None else "–")
                 if "÷ epoll" in cols:
                     row.append(fmt_ratio(ratios(results, t, s, "epoll", key)) if s != "epoll" else "1")
                     row.append(fmt_ratio(ratios(results, t, s, "epoll", "cpu_us")) if s != "epoll" else "1")
