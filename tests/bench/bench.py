@@ -803,7 +803,8 @@ def write_report(args, results, order, titles, kinds, info, started, load0, load
             continue
         m = med(rs)
         ok = m >= goal if op == ">=" else m <= goal
-        verdict = "met" if ok else "missed by %.0f%%" % (abs(m / goal - 1) * 100)
+        miss = abs(m / goal - 1) * 100
+        verdict = "met" if ok else "missed by %.*f%%" % (1 if miss < 1 else 0, miss)
         w("| %s | %s | %s |" % (label, fmt_ratio(rs), verdict))
     if rss_add:
         m = med(rss_add)
