@@ -209,21 +209,63 @@ END_TEST
 
 /* ---------------------------------------------------- close from callbacks */
 
-typedef struct cfc {
-    int opens, datas, closes;
-    int reasons[8];
+/*
+ * Two server-side connections ready in the same pass.  A test's state
+ * starts with a `two`, whose on_open (two_open) remembers the connections.
+ */
+typedef struct two {
     sb_conn *conns[2];
+    int opens;
+} two;
+
+static void two_open(sb_conn *c, void *u)
+{
+    two *t = u;
+    if (t->opens < 2)
+        t->conns[t->opens] = c;
+    t->opens++;
+}
+
+/* Connect clients *a and *b to l and run the loop until both are open. */
+static void two_connect(sb_loop *loop, sb_listener *l, two *t, int *a, int *b)
+{
+    int i;
+
+    *a = tu_connect_tcp(sb_listener_port(l));
+    *b = tu_connect_tcp(sb_listener_port(l));
+    for (i = 0; i < 500 && t->opens < 2; i++)
+        sb_loop_run_once(loop, 10);
+    ck_assert_int_eq(t->opens, 2);
+}
+
+/* Send one byte from each client, then wait (select, up to 10 s) until
+ * both server-side fds are readable, so the loop's next select() reports
+ * both. */
+static void two_send_both(const two *t, int a, int b)
+{
+    int ca = sb_conn_fd(t->conns[0]), cb = sb_conn_fd(t->conns[1]), i;
+    fd_set r;
+
+    ck_assert_int_eq(tu_send(a, "x", 1), 1);
+    ck_assert_int_eq(tu_send(b, "y", 1), 1);
+    for (i = 0; i < 1000; i++) {
+        struct timeval tv = {0, 10000};
+        FD_ZERO(&r);
+        FD_SET(ca, &r);
+        FD_SET(cb, &r);
+        if (select((ca > cb ? ca : cb) + 1, &r, NULL, NULL, &tv) == 2)
+            return;
+    }
+    ck_abort_msg("fds %d and %d never both readable", ca, cb);
+}
+
+typedef struct cfc {
+    two t; /* first: on_open is two_open */
+    int datas, closes;
+    int reasons[8];
     int mode; /* 0: close own after reply; 1: abort the other one */
     sb_loop *loop;
 } cfc;
-
-static void cfc_open(sb_conn *c, void *u)
-{
-    cfc *x = u;
-    if (x->opens < 2)
-        x->conns[x->opens] = c;
-    x->opens++;
-}
 
 static void cfc_data(sb_conn *c, const char *d, size_t n, void *u)
 {
@@ -235,7 +277,7 @@ static void cfc_data(sb_conn *c, const char *d, size_t n, void *u)
         ck_assert_int_eq(sb_write(c, "late", 4), SB_ECLOSED);
         sb_close(c); /* idempotent */
     } else {
-        sb_conn *other = x->conns[0] == c ? x->conns[1] : x->conns[0];
+        sb_conn *other = x->t.conns[0] == c ? x->t.conns[1] : x->t.conns[0];
         sb_abort(other);
         sb_abort(other);
     }
@@ -250,7 +292,7 @@ static void cfc_close(sb_conn *c, int reason, void *u)
     x->closes++;
 }
 
-static const sb_handler cfc_handler = {cfc_open, cfc_data, NULL, NULL, cfc_close, NULL};
+static const sb_handler cfc_handler = {two_open, cfc_data, NULL, NULL, cfc_close, NULL};
 
 START_TEST(test_close_own_from_callback)
 {
@@ -284,24 +326,6 @@ START_TEST(test_close_own_from_callback)
 }
 END_TEST
 
-/* Wait (select, up to 10 s) until both fds are readable, so that the loop's
- * next select() reports both. */
-static void wait_both_readable(int ca, int cb)
-{
-    fd_set r;
-    int i;
-
-    for (i = 0; i < 1000; i++) {
-        struct timeval tv = {0, 10000};
-        FD_ZERO(&r);
-        FD_SET(ca, &r);
-        FD_SET(cb, &r);
-        if (select((ca > cb ? ca : cb) + 1, &r, NULL, NULL, &tv) == 2)
-            return;
-    }
-    ck_abort_msg("fds %d and %d never both readable", ca, cb);
-}
-
 /* Two connections ready in the same pass; the first one's callback aborts
  * the second: the second gets no callback but on_close, exactly once. */
 START_TEST(test_close_other_ready_conn)
@@ -309,21 +333,13 @@ START_TEST(test_close_other_ready_conn)
     sb_loop *loop = sb_loop_new();
     cfc x;
     sb_listener *l;
-    int a, b, i, port;
+    int a, b, i;
 
     memset(&x, 0, sizeof(x));
     x.mode = 1;
     l = sb_listen(loop, "127.0.0.1:0", &cfc_handler, &x, NULL, NULL);
-    port = sb_listener_port(l);
-    a = tu_connect_tcp(port);
-    b = tu_connect_tcp(port);
-    for (i = 0; i < 500 && x.opens < 2; i++)
-        sb_loop_run_once(loop, 10);
-    ck_assert_int_eq(x.opens, 2);
-    ck_assert_int_eq(tu_send(a, "x", 1), 1);
-    ck_assert_int_eq(tu_send(b, "y", 1), 1);
-    /* Both readable, so one select() reports both. */
-    wait_both_readable(sb_conn_fd(x.conns[0]), sb_conn_fd(x.conns[1]));
+    two_connect(loop, l, &x.t, &a, &b);
+    two_send_both(&x.t, a, b);
     sb_loop_run_once(loop, 1000);
     ck_assert_int_eq(x.datas, 1);
     ck_assert_int_eq(x.closes, 1);
@@ -346,19 +362,11 @@ END_TEST
  * iteration, so what it writes leaves with the next one.
  */
 typedef struct early {
-    sb_conn *conns[2];
-    int opens, datas, drains, bangs;
+    two t; /* first: on_open is two_open */
+    int datas, drains, bangs;
     size_t big; /* write this many bytes instead of "<data>" */
     unsigned long sends_at_data[2], sends_at_drain[2];
 } early;
-
-static void early_open(sb_conn *c, void *u)
-{
-    early *x = u;
-    if (x->opens < 2)
-        x->conns[x->opens] = c;
-    x->opens++;
-}
 
 static void early_data(sb_conn *c, const char *d, size_t n, void *u)
 {
@@ -391,27 +399,20 @@ static void early_drain(sb_conn *c, void *u)
 
 START_TEST(test_reply_leaves_with_its_read)
 {
-    static const sb_handler h = {.on_open = early_open, .on_data = early_data,
+    static const sb_handler h = {.on_open = two_open, .on_data = early_data,
                                  .on_drain = early_drain};
     sb_loop *loop = sb_loop_new();
     early x;
     sb_listener *l;
-    int a, b, i, port, eof = 0;
+    int a, b, i, eof = 0;
     unsigned long s0;
     char buf[2][16];
     size_t got[2] = {0, 0};
 
     memset(&x, 0, sizeof(x));
     l = sb_listen(loop, "127.0.0.1:0", &h, &x, NULL, NULL);
-    port = sb_listener_port(l);
-    a = tu_connect_tcp(port);
-    b = tu_connect_tcp(port);
-    for (i = 0; i < 500 && x.opens < 2; i++)
-        sb_loop_run_once(loop, 10);
-    ck_assert_int_eq(x.opens, 2);
-    ck_assert_int_eq(tu_send(a, "x", 1), 1);
-    ck_assert_int_eq(tu_send(b, "y", 1), 1);
-    wait_both_readable(sb_conn_fd(x.conns[0]), sb_conn_fd(x.conns[1]));
+    two_connect(loop, l, &x.t, &a, &b);
+    two_send_both(&x.t, a, b);
     s0 = tu_fault_calls(TU_F_SEND);
     sb_loop_run_once(loop, 1000);
     ck_assert_int_eq(x.datas, 2);
@@ -424,8 +425,8 @@ START_TEST(test_reply_leaves_with_its_read)
     ck_assert_uint_eq(x.sends_at_drain[0], s0 + 2);
     ck_assert_uint_eq(x.sends_at_drain[1], s0 + 2);
     ck_assert_uint_eq(tu_fault_calls(TU_F_SEND), s0 + 2);
-    ck_assert_uint_eq(sb_conn_pending(x.conns[0]), 1);
-    ck_assert_uint_eq(sb_conn_pending(x.conns[1]), 1);
+    ck_assert_uint_eq(sb_conn_pending(x.t.conns[0]), 1);
+    ck_assert_uint_eq(sb_conn_pending(x.t.conns[1]), 1);
     sb_loop_run_once(loop, 0);
     ck_assert_uint_eq(tu_fault_calls(TU_F_SEND), s0 + 4);
     for (i = 0; i < 500 && (got[0] < 4 || got[1] < 4); i++) {
@@ -442,9 +443,7 @@ START_TEST(test_reply_leaves_with_its_read)
      * reads every ready connection before the large sends. */
     x.big = SB__EARLY_MAX + 1;
     x.datas = x.drains = 0;
-    ck_assert_int_eq(tu_send(a, "x", 1), 1);
-    ck_assert_int_eq(tu_send(b, "y", 1), 1);
-    wait_both_readable(sb_conn_fd(x.conns[0]), sb_conn_fd(x.conns[1]));
+    two_send_both(&x.t, a, b);
     s0 = tu_fault_calls(TU_F_SEND);
     sb_loop_run_once(loop, 1000);
     ck_assert_int_eq(x.datas, 2);
