@@ -333,7 +333,8 @@ struct sb_loop {
 };
 
 int sb__loop_register(sb_loop *loop, sb__handle *h, int fd, unsigned events);
-/* Set h's interest; a no-op when it is already that (the common case). */
+/* Set h's interest; a no-op when it is already that (the common case).
+ * Cannot fail: registration sized the sets for h->fd. */
 static inline void sb__loop_interest(sb_loop *loop, sb__handle *h, unsigned events)
 {
     events &= SB_READ | SB_WRITE;

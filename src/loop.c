@@ -143,7 +143,6 @@ int sb__loop_register(sb_loop *loop, sb__handle *h, int fd, unsigned events)
     return 0;
 }
 
-/* Change h's interest.  Cannot fail: registration sized the sets for h->fd. */
 /* Remove h from the table and the sets.  Its fd is not touched. */
 void sb__loop_unregister(sb_loop *loop, sb__handle *h)
 {
