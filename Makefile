@@ -46,8 +46,14 @@ SB_LDFLAGS  := $(SANFLAGS)
 
 LIB_SRC  := $(wildcard src/*.c)
 LIB_OBJ  := $(patsubst src/%.c,$(BUILD)/obj/%.o,$(LIB_SRC))
-DEMOS    := $(patsubst demos/%.c,%,$(wildcard demos/sb-*.c))
+# A demo is demos/sb-NAME.c or a folder demos/sb-NAME/; every demo links the
+# shared daemon scaffolding in demos/common/.
+DEMOS    := $(sort $(patsubst demos/%.c,%,$(wildcard demos/sb-*.c)) \
+              $(patsubst demos/%/,%,$(wildcard demos/sb-*/)))
 DEMO_BIN := $(addprefix $(BUILD)/,$(DEMOS))
+DEMO_COMMON_OBJ := $(patsubst demos/%.c,$(BUILD)/demos/%.o,$(wildcard demos/common/*.c))
+demo_objs = $(patsubst demos/%.c,$(BUILD)/demos/%.o,$(wildcard demos/$(1).c demos/$(1)/*.c))
+DEMO_OBJ := $(foreach d,$(DEMOS),$(call demo_objs,$(d))) $(DEMO_COMMON_OBJ)
 TEST_SRC := $(wildcard tests/*.c)
 TEST_OBJ := $(patsubst tests/%.c,$(BUILD)/tests/%.o,$(TEST_SRC))
 TEST_BIN := $(BUILD)/tests/check_switchboard
@@ -84,11 +90,15 @@ $(SHARED): $(LIB_OBJ)
 	ln -sf lib$(NAME).so.$(VERSION) $(BUILD)/lib$(NAME).so
 
 # Demos link the static library: they run from the build folder as they are.
-$(BUILD)/demos/%.o: demos/%.c | $(BUILD)/demos
-	$(CC) -D_GNU_SOURCE -Iinclude $(CPPFLAGS) $(SB_CFLAGS) $(CFLAGS) -c $< -o $@
+$(BUILD)/demos/%.o: demos/%.c
+	@mkdir -p $(@D)
+	$(CC) -D_GNU_SOURCE -Iinclude -Idemos/common $(CPPFLAGS) $(SB_CFLAGS) $(CFLAGS) -c $< -o $@
 
-$(BUILD)/sb-%: $(BUILD)/demos/sb-%.o $(STATIC)
-	$(CC) $(SB_LDFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+define demo_rule
+$(BUILD)/$(1): $(call demo_objs,$(1)) $(DEMO_COMMON_OBJ) $(STATIC)
+	$$(CC) $$(SB_LDFLAGS) $$(LDFLAGS) -o $$@ $$^ $$(LDLIBS)
+endef
+$(foreach d,$(DEMOS),$(eval $(call demo_rule,$(d))))
 
 # ------------------------------------------------------------------ tests
 
@@ -242,4 +252,4 @@ $(BUILD) $(BUILD)/obj $(BUILD)/tobj $(BUILD)/demos $(BUILD)/tests:
 clean:
 	rm -rf build
 
--include $(LIB_OBJ:.o=.d) $(TLIB_OBJ:.o=.d) $(TEST_OBJ:.o=.d) $(patsubst %,$(BUILD)/demos/%.d,$(DEMOS))
+-include $(LIB_OBJ:.o=.d) $(TLIB_OBJ:.o=.d) $(TEST_OBJ:.o=.d) $(DEMO_OBJ:.o=.d)

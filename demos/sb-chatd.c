@@ -10,6 +10,7 @@
  * (--max-output): a client that stops reading is disconnected once it falls
  * that far behind, with a notice to the others, so it never stalls them.
  */
+#include "daemon.h"
 #include "switchboard.h"
 
 #include <ctype.h>
@@ -22,7 +23,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define MAX_LISTEN 16
 #define NICK_MAX 20
 
 typedef struct client client;
@@ -34,14 +34,10 @@ struct client {
 };
 
 typedef struct chatd {
-    sb_loop *loop;
-    sb_listener *listeners[MAX_LISTEN];
-    int nlisteners;
-    sb_signal *sigs[3];
+    sbd sbd; /* the daemon scaffolding: loop, listeners, signals */
     client *clients;
     unsigned long next_guest;
     size_t max_line;
-    int log_level;
 } chatd;
 
 static void say(client *to, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -128,6 +124,7 @@ static void chat_open(sb_conn *conn, void *udata)
     chatd *d = udata;
     client *c = calloc(1, sizeof(*c));
 
+    sbd_conn_opened(&d->sbd);
     if (!c) {
         sb_abort(conn);
         return;
@@ -216,6 +213,7 @@ static void chat_close(sb_conn *conn, int reason, void *udata)
     chatd *d = the_server;
 
     (void)conn;
+    sbd_conn_closed(&d->sbd);
     if ((void *)c == (void *)d)
         return; /* on_open could not allocate: udata is still the server */
     if (c->prev)
@@ -228,51 +226,21 @@ static void chat_close(sb_conn *conn, int reason, void *udata)
         broadcast(d, NULL, "* %s was disconnected (not reading)\n", c->nick);
     else if (!c->gone || reason)
         broadcast(d, NULL, "* %s left\n", c->nick);
-    if (d->log_level >= SB_LOG_INFO)
+    if (d->sbd.log_level >= SB_LOG_INFO)
         fprintf(stderr, "sb-chatd: %s closed: %s\n", c->nick, sb_strerror(reason));
     free(c);
 }
 
-static void on_signal(sb_signal *s, int signum, void *udata)
+/* First SIGTERM/SIGINT: tell everyone, then flush and close each client. */
+static void chat_stop(sbd *sd)
 {
-    chatd *d = udata;
-    int i;
+    chatd *d = sd->app;
 
-    (void)s;
-    fprintf(stderr, "sb-chatd: %s: shutting down\n", strsignal(signum));
-    for (i = 0; i < d->nlisteners; i++) {
-        sb_listener_close(d->listeners[i]);
-        d->listeners[i] = NULL;
-    }
     broadcast(d, NULL, "* server shutting down\n");
     for (client *c = d->clients; c; c = c->next) {
         c->gone = 1;
         sb_close(c->conn);
     }
-    for (i = 0; i < 3; i++) {
-        sb_signal_free(d->sigs[i]);
-        d->sigs[i] = NULL;
-    }
-}
-
-/* SIGUSR1: the reactor's counters on stderr. */
-static void on_usr1(sb_signal *s, int signum, void *udata)
-{
-    chatd *d = udata;
-    sb_stats st;
-    char buf[512];
-
-    (void)s;
-    (void)signum;
-    sb_loop_stats(d->loop, &st);
-    sb_stats_format(&st, buf, sizeof(buf));
-    fprintf(stderr, "sb-chatd: stats: %s\n", buf);
-}
-
-static void log_cb(int level, const char *msg, void *udata)
-{
-    (void)udata;
-    fprintf(stderr, "sb-chatd: %s%s\n", level == SB_LOG_ERROR ? "error: " : "", msg);
 }
 
 static void usage(FILE *f)
@@ -288,28 +256,10 @@ static void usage(FILE *f)
             "  -t, --idle-timeout SECS  disconnect clients idle this long (0 = never)\n"
             "  -u, --user NAME          drop root privileges to NAME after binding\n"
             "  -L, --log-level LEVEL    error, warn, info or debug (default warn)\n"
+            "  -G, --grace SECS         on SIGTERM/SIGINT, wait this long for clients\n"
+            "                           to finish, then reset them (default 5)\n"
             "  -h, --help               show this help\n"
             "  -V, --version            show the version\n");
-}
-
-static int parse_num(const char *opt, const char *s, unsigned long long min,
-                     unsigned long long max, unsigned long long *out)
-{
-    char *end;
-    unsigned long long v;
-
-    errno = 0;
-    if (!*s || *s == '-' || *s == '+')
-        goto bad;
-    v = strtoull(s, &end, 10);
-    if (errno || *end || v < min || v > max)
-        goto bad;
-    *out = v;
-    return 0;
-bad:
-    fprintf(stderr, "sb-chatd: invalid %s '%s' (want an integer %llu..%llu)\n", opt, s, min,
-            max);
-    return -1;
 }
 
 int main(int argc, char **argv)
@@ -322,13 +272,13 @@ int main(int argc, char **argv)
         {"idle-timeout", required_argument, NULL, 't'},
         {"user", required_argument, NULL, 'u'},
         {"log-level", required_argument, NULL, 'L'},
+        {"grace", required_argument, NULL, 'G'},
         {"help", no_argument, NULL, 'h'},
         {"version", no_argument, NULL, 'V'},
         {NULL, 0, NULL, 0},
     };
-    static const char *levels[] = {"error", "warn", "info", "debug"};
-    const char *addrs[MAX_LISTEN], *user = NULL;
-    int naddrs = 0, opt, i, err = 0, rc;
+    const char *user = NULL;
+    int opt, rc;
     unsigned long long v;
     sb_listen_opts lo;
     sb_handler h;
@@ -336,36 +286,33 @@ int main(int argc, char **argv)
 
     memset(&d, 0, sizeof(d));
     memset(&lo, 0, sizeof(lo));
+    sbd_init(&d.sbd, "sb-chatd");
     d.max_line = 1024;
-    d.log_level = SB_LOG_WARN;
     lo.max_output = 256 * 1024;
     opterr = 0;
-    while ((opt = getopt_long(argc, argv, ":l:c:m:o:t:u:L:hV", longopts, NULL)) != -1) {
+    while ((opt = getopt_long(argc, argv, ":l:c:m:o:t:u:L:G:hV", longopts, NULL)) != -1) {
         switch (opt) {
         case 'l':
-            if (naddrs == MAX_LISTEN) {
-                fprintf(stderr, "sb-chatd: at most %d --listen addresses\n", MAX_LISTEN);
+            if (sbd_add_listen(&d.sbd, optarg))
                 return 2;
-            }
-            addrs[naddrs++] = optarg;
             break;
         case 'c':
-            if (parse_num("--max-conns", optarg, 0, UINT_MAX, &v))
+            if (sbd_parse_uint(&d.sbd, "--max-conns", optarg, 0, UINT_MAX, &v))
                 return 2;
             lo.max_conns = (unsigned)v;
             break;
         case 'm':
-            if (parse_num("--max-line", optarg, 1, 1 << 24, &v))
+            if (sbd_parse_uint(&d.sbd, "--max-line", optarg, 1, 1 << 24, &v))
                 return 2;
             d.max_line = (size_t)v;
             break;
         case 'o':
-            if (parse_num("--max-output", optarg, 1024, SIZE_MAX / 2, &v))
+            if (sbd_parse_uint(&d.sbd, "--max-output", optarg, 1024, SIZE_MAX / 2, &v))
                 return 2;
             lo.max_output = (size_t)v;
             break;
         case 't':
-            if (parse_num("--idle-timeout", optarg, 0, UINT_MAX / 1000, &v))
+            if (sbd_parse_uint(&d.sbd, "--idle-timeout", optarg, 0, UINT_MAX / 1000, &v))
                 return 2;
             lo.idle_timeout_ms = (unsigned)v * 1000u;
             break;
@@ -373,93 +320,42 @@ int main(int argc, char **argv)
             user = optarg;
             break;
         case 'L':
-            for (d.log_level = 3; d.log_level >= 0; d.log_level--)
-                if (strcmp(optarg, levels[d.log_level]) == 0)
-                    break;
-            if (d.log_level < 0) {
-                fprintf(stderr,
-                        "sb-chatd: invalid --log-level '%s' (want error, warn, info or debug)\n",
-                        optarg);
+            if (sbd_parse_level(&d.sbd, optarg))
                 return 2;
-            }
+            break;
+        case 'G':
+            if (sbd_parse_grace(&d.sbd, optarg))
+                return 2;
             break;
         case 'h':
             usage(stdout);
             return 0;
         case 'V':
-            printf("sb-chatd (switchboard) %s\n", SB_VERSION_STRING);
-            return 0;
-        case ':':
-            fprintf(stderr, "sb-chatd: option '%s' needs a value (see --help)\n",
-                    argv[optind - 1]);
-            return 2;
+            return sbd_version(&d.sbd);
         default:
-            fprintf(stderr, "sb-chatd: unknown option '%s' (see --help)\n", argv[optind - 1]);
-            return 2;
+            return sbd_bad_option(&d.sbd, opt, argv);
         }
     }
-    if (optind < argc) {
-        fprintf(stderr, "sb-chatd: unexpected argument '%s' (see --help)\n", argv[optind]);
+    if (sbd_no_operands(&d.sbd, argc, argv))
         return 2;
-    }
-    if (naddrs == 0)
-        addrs[naddrs++] = "127.0.0.1:7778";
     /* The output cap must leave room above the read-pause mark. */
     lo.high_water = lo.max_output / 2;
 
     the_server = &d;
-    d.loop = sb_loop_new();
-    if (!d.loop) {
-        fprintf(stderr, "sb-chatd: cannot create the event loop: out of memory\n");
-        return 1;
-    }
-    sb_loop_set_log(d.loop, log_cb, d.log_level, &d);
     memset(&h, 0, sizeof(h));
     h.on_open = chat_open;
     h.on_data = chat_line;
     h.on_close = chat_close;
     h.on_frame_error = chat_too_long;
-    rc = 0;
-    for (i = 0; i < naddrs && rc == 0; i++) {
-        d.listeners[i] = sb_listen(d.loop, addrs[i], &h, &d, &lo, &err);
-        if (!d.listeners[i]) {
-            fprintf(stderr, "sb-chatd: cannot listen on '%s': %s\n", addrs[i], sb_strerror(err));
-            rc = 1;
-        } else {
-            d.nlisteners++;
-        }
-    }
-    if (rc == 0) {
-        d.sigs[0] = sb_signal_new(d.loop, SIGTERM, on_signal, &d, &err);
-        d.sigs[1] = sb_signal_new(d.loop, SIGINT, on_signal, &d, &err);
-        d.sigs[2] = sb_signal_new(d.loop, SIGUSR1, on_usr1, &d, &err);
-        if (!d.sigs[0] || !d.sigs[1] || !d.sigs[2]) {
-            fprintf(stderr, "sb-chatd: cannot watch signals: %s\n", sb_strerror(err));
-            rc = 1;
-        }
-    }
-    if (rc == 0 && user && (err = sb_drop_privileges(user)) != 0) {
-        fprintf(stderr, "sb-chatd: cannot switch to user '%s': %s\n", user,
-                err == -ENOENT ? "no such user" : sb_strerror(err));
-        rc = 1;
-    }
-    if (rc == 0) {
-        for (i = 0; i < d.nlisteners; i++) {
-            char buf[160];
-            sb_listener_addr(d.listeners[i], buf, sizeof(buf));
-            fprintf(stderr, "sb-chatd %s: listening on %s\n", SB_VERSION_STRING, buf);
-        }
-        rc = sb_loop_run(d.loop) < 0 ? 1 : 0;
-    }
-    for (i = 0; i < d.nlisteners; i++)
-        sb_listener_close(d.listeners[i]);
-    for (i = 0; i < 3; i++)
-        sb_signal_free(d.sigs[i]);
-    if (sb_loop_free(d.loop) == SB_EBUSY) {
-        for (client *c = d.clients; c; c = c->next)
-            sb_abort(c->conn);
-        sb_loop_run_once(d.loop, 0);
-        sb_loop_free(d.loop);
-    }
+    d.sbd.on_stop = chat_stop;
+    d.sbd.app = &d;
+    rc = sbd_open(&d.sbd, lo.max_conns);
+    if (rc == 0)
+        rc = sbd_listen(&d.sbd, "127.0.0.1:7778", &h, &d, &lo);
+    if (rc == 0)
+        rc = sbd_start(&d.sbd, user, NULL);
+    if (rc == 0)
+        rc = sbd_run(&d.sbd);
+    sbd_cleanup(&d.sbd);
     return rc;
 }

@@ -27,6 +27,7 @@
  * SIGTERM / SIGINT: stop accepting, finish the responses in flight, exit 0.
  * SIGUSR1: print the reactor's counters on stderr.
  */
+#include "daemon.h"
 #include "switchboard.h"
 
 #include <errno.h>
@@ -44,13 +45,11 @@
 #include <time.h>
 #include <unistd.h>
 
-#define MAX_LISTEN 16
 #define IOBUF (64 * 1024)        /* one write: response head + file bytes */
 #define MAX_TARGET 8192          /* longest request-target; beyond: 414 */
 #define MAX_BODY (1024 * 1024)   /* longest request body discarded; beyond: 413 */
 #define DEFAULT_MAX_HEADER 16384 /* --max-header-bytes */
 #define DEFAULT_IDLE_S 60        /* --idle-timeout */
-#define SHUTDOWN_GRACE_MS 5000
 #define SERVER "sb-httpd/" SB_VERSION_STRING
 #define SMALL_FILE (IOBUF - 1024) /* fits in one write with its head */
 #define CACHE_SLOTS 64
@@ -85,14 +84,7 @@ typedef struct cached {
 } cached;
 
 typedef struct httpd {
-    sb_loop *loop;
-    sb_listener *listeners[MAX_LISTEN];
-    int nlisteners;
-    sb_signal *sigs[3];
-    sb_timer *grace;
-    int stopping;
-    unsigned long conns;
-    int log_level;
+    sbd sbd;                 /* the daemon scaffolding: loop, listeners, signals */
     size_t max_header;
     int rootfd;              /* the --root directory */
     char root[PATH_MAX];     /* its canonical path (for the fallback check) */
@@ -769,7 +761,7 @@ static void respond_error(sb_conn *c, session *s, const request *r, int status)
         memcpy(buf + hlen, body, (size_t)blen);
         hlen += (size_t)blen;
     }
-    if (s->d->log_level >= SB_LOG_INFO)
+    if (s->d->sbd.log_level >= SB_LOG_INFO)
         log_access(c, r, status, r && r->head ? 0 : (uint64_t)blen);
     if (sb_write(c, buf, hlen) < 0)
         sb_abort(c);
@@ -795,7 +787,7 @@ static int serve_file(sb_conn *c, session *s, const request *r)
         return rc;
     hlen = format_head(d, d->io, 200, f.type, (uint64_t)f.size, f.lastmod,
                        connection_field(s, r), NULL);
-    if (d->log_level >= SB_LOG_INFO)
+    if (d->sbd.log_level >= SB_LOG_INFO)
         log_access(c, r, 200, r->head ? 0 : (uint64_t)f.size);
     if (f.data) {
         /* In memory: the head and the whole file in one write, no read. */
@@ -850,7 +842,7 @@ static void handle_request(sb_conn *c, session *s, const char *head, size_t len)
         return; /* only empty lines: keep waiting */
     if (status == 0) {
         /* A 100-continue client may never send the body: do not wait. */
-        s->keep_alive = r.keep_alive && !s->d->stopping && !(r.length && r.expect_continue);
+        s->keep_alive = r.keep_alive && !s->d->sbd.stopping && !(r.length && r.expect_continue);
         if ((r.method_len == 3 && memcmp(r.method, "GET", 3) == 0) || r.head)
             status = serve_file(c, s, &r);
         else
@@ -874,7 +866,7 @@ static void http_open(sb_conn *c, void *udata)
     httpd *d = udata;
     session *s = calloc(1, sizeof(*s));
 
-    d->conns++;
+    sbd_conn_opened(&d->sbd);
     if (!s) {
         sb_abort(c);
         return;
@@ -936,31 +928,10 @@ static void http_close(sb_conn *c, int reason, void *udata)
             close(s->fd);
         free(s);
     }
-    /* The last client gone during shutdown: nothing left to wait for. */
-    if (--d->conns == 0 && d->grace) {
-        sb_timer_free(d->grace);
-        d->grace = NULL;
-    }
+    sbd_conn_closed(&d->sbd);
 }
 
 /* ------------------------------------------------------------- the daemon */
-
-static void log_cb(int level, const char *msg, void *udata)
-{
-    (void)udata;
-    fprintf(stderr, "sb-httpd: %s%s\n", level == SB_LOG_ERROR ? "error: " : "", msg);
-}
-
-static void grace_expired(sb_timer *t, void *udata)
-{
-    httpd *d = udata;
-
-    (void)t;
-    fprintf(stderr, "sb-httpd: shutdown grace period over; dropping clients\n");
-    sb_timer_free(d->grace);
-    d->grace = NULL;
-    sb_loop_stop(d->loop);
-}
 
 /* Shutdown: idle connections close now, those sending a file after it. */
 static void stop_conn(sb_conn *c, void *udata)
@@ -975,42 +946,11 @@ static void stop_conn(sb_conn *c, void *udata)
         sb_close(c);
 }
 
-/* SIGUSR1: the reactor's counters on stderr. */
-static void on_usr1(sb_signal *sig, int signum, void *udata)
+/* First SIGTERM/SIGINT: idle connections close now, those sending a file
+ * once it is sent. */
+static void http_stop(sbd *d)
 {
-    httpd *d = udata;
-    sb_stats st;
-    char buf[512];
-
-    (void)sig;
-    (void)signum;
-    sb_loop_stats(d->loop, &st);
-    sb_stats_format(&st, buf, sizeof(buf));
-    fprintf(stderr, "sb-httpd: stats: %s\n", buf);
-}
-
-static void on_signal(sb_signal *sig, int signum, void *udata)
-{
-    httpd *d = udata;
-    int i;
-
-    (void)sig;
-    if (d->stopping) {
-        sb_loop_stop(d->loop); /* second signal: do not wait */
-        return;
-    }
-    d->stopping = 1;
-    fprintf(stderr, "sb-httpd: %s: closing listeners, finishing responses\n", strsignal(signum));
-    for (i = 0; i < d->nlisteners; i++) {
-        sb_listener_close(d->listeners[i]);
-        d->listeners[i] = NULL;
-    }
-    if (d->conns == 0)
-        return;
     sb_loop_walk(d->loop, stop_conn, NULL);
-    d->grace = sb_timer_new(d->loop, grace_expired, d);
-    if (d->grace)
-        sb_timer_start(d->grace, SHUTDOWN_GRACE_MS, 0);
 }
 
 static void usage(FILE *f)
@@ -1030,41 +970,11 @@ static void usage(FILE *f)
             "  -U, --user NAME            drop root privileges to NAME after binding\n"
             "  -L, --log-level LEVEL      error, warn, info (access log) or debug\n"
             "                             (default warn)\n"
+            "  -G, --grace SECS           on SIGTERM/SIGINT, wait this long for clients\n"
+            "                             to finish, then reset them (default 5)\n"
             "  -h, --help                 show this help\n"
             "  -V, --version              show the version\n",
             DEFAULT_IDLE_S, DEFAULT_MAX_HEADER);
-}
-
-/* Parse an integer option in min..max; one clear line on failure. */
-static int parse_num(const char *opt, const char *s, unsigned long long min,
-                     unsigned long long max, unsigned long long *out)
-{
-    char *end;
-    unsigned long long v;
-
-    errno = 0;
-    if (!*s || *s == '-' || *s == '+')
-        goto bad;
-    v = strtoull(s, &end, 10);
-    if (errno || *end || v < min || v > max)
-        goto bad;
-    *out = v;
-    return 0;
-bad:
-    fprintf(stderr, "sb-httpd: invalid %s '%s' (want an integer %llu..%llu)\n", opt, s, min,
-            max);
-    return -1;
-}
-
-static int parse_level(const char *s)
-{
-    static const char *names[] = {"error", "warn", "info", "debug"};
-    int i;
-
-    for (i = 0; i < 4; i++)
-        if (strcmp(s, names[i]) == 0)
-            return i;
-    return -1;
 }
 
 /*
@@ -1097,28 +1007,11 @@ static int open_root(httpd *d, const char *root)
     return 0;
 }
 
-static void abort_conn(sb_conn *c, void *udata)
-{
-    (void)udata;
-    sb_abort(c);
-}
-
 static void cleanup(httpd *d)
 {
     int i;
 
-    for (i = 0; i < d->nlisteners; i++)
-        sb_listener_close(d->listeners[i]); /* NULL once closed: no-op */
-    for (i = 0; i < 3; i++)
-        sb_signal_free(d->sigs[i]);
-    sb_timer_free(d->grace);
-    d->grace = NULL;
-    if (d->loop && sb_loop_free(d->loop) == SB_EBUSY) {
-        /* Clients left after the grace period: reset them and reap. */
-        sb_loop_walk(d->loop, abort_conn, NULL);
-        sb_loop_run_once(d->loop, 0);
-        sb_loop_free(d->loop);
-    }
+    sbd_cleanup(&d->sbd);
     for (i = 0; i < CACHE_SLOTS; i++) {
         if (d->cache[i].path[0])
             close(d->cache[i].f.fd);
@@ -1138,47 +1031,46 @@ int main(int argc, char **argv)
         {"max-header-bytes", required_argument, NULL, 'H'},
         {"user", required_argument, NULL, 'U'},
         {"log-level", required_argument, NULL, 'L'},
+        {"grace", required_argument, NULL, 'G'},
         {"help", no_argument, NULL, 'h'},
         {"version", no_argument, NULL, 'V'},
         {NULL, 0, NULL, 0},
     };
     static httpd d; /* static: its 64 KiB I/O buffer stays off the stack */
-    const char *addrs[MAX_LISTEN], *root = ".", *user = NULL;
-    int naddrs = 0, opt, i, err = 0, rc;
+    const char *root = ".", *user = NULL;
+    char what[PATH_MAX + 16];
+    int opt, rc;
     unsigned long long v;
     sb_listen_opts lo;
     sb_handler h;
 
+    sbd_init(&d.sbd, "sb-httpd");
     d.rootfd = -1;
-    d.log_level = SB_LOG_WARN;
     d.max_header = DEFAULT_MAX_HEADER;
     memset(&lo, 0, sizeof(lo));
     lo.idle_timeout_ms = DEFAULT_IDLE_S * 1000u;
     opterr = 0;
-    while ((opt = getopt_long(argc, argv, ":r:l:c:t:H:U:L:hV", longopts, NULL)) != -1) {
+    while ((opt = getopt_long(argc, argv, ":r:l:c:t:H:U:L:G:hV", longopts, NULL)) != -1) {
         switch (opt) {
         case 'r':
             root = optarg;
             break;
         case 'l':
-            if (naddrs == MAX_LISTEN) {
-                fprintf(stderr, "sb-httpd: at most %d --listen addresses\n", MAX_LISTEN);
+            if (sbd_add_listen(&d.sbd, optarg))
                 return 2;
-            }
-            addrs[naddrs++] = optarg;
             break;
         case 'c':
-            if (parse_num("--max-conns", optarg, 0, UINT_MAX, &v))
+            if (sbd_parse_uint(&d.sbd, "--max-conns", optarg, 0, UINT_MAX, &v))
                 return 2;
             lo.max_conns = (unsigned)v;
             break;
         case 't':
-            if (parse_num("--idle-timeout", optarg, 0, UINT_MAX / 1000, &v))
+            if (sbd_parse_uint(&d.sbd, "--idle-timeout", optarg, 0, UINT_MAX / 1000, &v))
                 return 2;
             lo.idle_timeout_ms = (unsigned)v * 1000u;
             break;
         case 'H':
-            if (parse_num("--max-header-bytes", optarg, 256, 1 << 20, &v))
+            if (sbd_parse_uint(&d.sbd, "--max-header-bytes", optarg, 256, 1 << 20, &v))
                 return 2;
             d.max_header = (size_t)v;
             break;
@@ -1186,83 +1078,44 @@ int main(int argc, char **argv)
             user = optarg;
             break;
         case 'L':
-            if ((d.log_level = parse_level(optarg)) < 0) {
-                fprintf(stderr,
-                        "sb-httpd: invalid --log-level '%s' (want error, warn, info or debug)\n",
-                        optarg);
+            if (sbd_parse_level(&d.sbd, optarg))
                 return 2;
-            }
+            break;
+        case 'G':
+            if (sbd_parse_grace(&d.sbd, optarg))
+                return 2;
             break;
         case 'h':
             usage(stdout);
             return 0;
         case 'V':
-            printf("sb-httpd (switchboard) %s\n", SB_VERSION_STRING);
-            return 0;
-        case ':':
-            fprintf(stderr, "sb-httpd: option '%s' needs a value (see --help)\n",
-                    argv[optind - 1]);
-            return 2;
+            return sbd_version(&d.sbd);
         default:
-            fprintf(stderr, "sb-httpd: unknown option '%s' (see --help)\n", argv[optind - 1]);
-            return 2;
+            return sbd_bad_option(&d.sbd, opt, argv);
         }
     }
-    if (optind < argc) {
-        fprintf(stderr, "sb-httpd: unexpected argument '%s' (see --help)\n", argv[optind]);
+    if (sbd_no_operands(&d.sbd, argc, argv))
         return 2;
-    }
-    if (naddrs == 0)
-        addrs[naddrs++] = "127.0.0.1:8080";
     if (open_root(&d, root))
         return 2;
 
     the_server = &d;
-    d.loop = sb_loop_new();
-    if (!d.loop) {
-        fprintf(stderr, "sb-httpd: cannot create the event loop: out of memory\n");
-        cleanup(&d);
-        return 1;
-    }
-    sb_loop_set_log(d.loop, log_cb, d.log_level, &d);
     memset(&h, 0, sizeof(h));
     h.on_open = http_open;
     h.on_data = http_data;
     h.on_drain = http_drain;
     h.on_close = http_close;
     h.on_frame_error = http_frame_error;
-    for (i = 0; i < naddrs; i++) {
-        d.listeners[i] = sb_listen(d.loop, addrs[i], &h, &d, &lo, &err);
-        if (!d.listeners[i]) {
-            fprintf(stderr, "sb-httpd: cannot listen on '%s': %s\n", addrs[i], sb_strerror(err));
-            cleanup(&d);
-            return 1;
-        }
-        d.nlisteners++;
-    }
-    d.sigs[0] = sb_signal_new(d.loop, SIGTERM, on_signal, &d, &err);
-    d.sigs[1] = sb_signal_new(d.loop, SIGINT, on_signal, &d, &err);
-    d.sigs[2] = sb_signal_new(d.loop, SIGUSR1, on_usr1, &d, &err);
-    if (!d.sigs[0] || !d.sigs[1] || !d.sigs[2]) {
-        fprintf(stderr, "sb-httpd: cannot watch signals: %s\n", sb_strerror(err));
-        cleanup(&d);
-        return 1;
-    }
-    if (user && (err = sb_drop_privileges(user)) != 0) {
-        fprintf(stderr, "sb-httpd: cannot switch to user '%s': %s\n", user,
-                err == -ENOENT ? "no such user" : sb_strerror(err));
-        cleanup(&d);
-        return 1;
-    }
-    for (i = 0; i < d.nlisteners; i++) {
-        char buf[160];
-        sb_listener_addr(d.listeners[i], buf, sizeof(buf));
-        fprintf(stderr, "sb-httpd %s: listening on %s, serving %s\n", SB_VERSION_STRING, buf,
-                d.root);
-    }
-    rc = sb_loop_run(d.loop);
-    if (rc < 0)
-        fprintf(stderr, "sb-httpd: event loop failed: %s\n", sb_strerror(rc));
+    d.sbd.on_stop = http_stop;
+    d.sbd.app = &d;
+    snprintf(what, sizeof(what), ", serving %s", d.root);
+    rc = sbd_open(&d.sbd, lo.max_conns);
+    if (rc == 0)
+        rc = sbd_listen(&d.sbd, "127.0.0.1:8080", &h, &d, &lo);
+    if (rc == 0)
+        rc = sbd_start(&d.sbd, user, what);
+    if (rc == 0)
+        rc = sbd_run(&d.sbd);
     cleanup(&d);
-    return rc < 0 ? 1 : 0;
+    return rc;
 }

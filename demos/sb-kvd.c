@@ -21,6 +21,7 @@
  * SIGTERM / SIGINT: stop accepting, flush every client, exit 0.
  * SIGUSR1: print the reactor's counters on stderr.
  */
+#include "daemon.h"
 #include "switchboard.h"
 
 #include <ctype.h>
@@ -36,9 +37,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#define MAX_LISTEN 16
 #define DEFAULT_ADDR "127.0.0.1:6380"
-#define SHUTDOWN_GRACE_MS 5000
 #define CRON_MS 100                      /* active expiry, rehashing, shrinking */
 #define CRON_BUDGET_NS 1000000           /* work per tick: about 1 ms */
 #define EXPIRE_SAMPLE 20                 /* TTL keys looked at per expiry round */
@@ -503,12 +502,9 @@ typedef struct client {
 } client;
 
 struct kvd {
-    sb_loop *loop;
-    sb_listener *listeners[MAX_LISTEN];
-    int nlisteners;
-    sb_signal *sigs[3];
-    sb_timer *cron, *grace;
-    int stopping;
+    sbd sbd;        /* the daemon scaffolding: loop, listeners, signals */
+    sb_loop *loop;  /* d.loop */
+    sb_timer *cron;
     db db;
     sb_framer line;    /* "*N", "$len" and inline lines, made once */
     size_t max_bulk, max_query;
@@ -1817,6 +1813,7 @@ static void kv_open(sb_conn *c, void *udata)
     kvd *s = udata;
     client *cl;
 
+    sbd_conn_opened(&s->sbd);
     if (s->nclients >= s->max_conns && s->max_conns) {
         static const char full[] = "-ERR max number of clients reached\r\n";
         s->rejected++;
@@ -1849,11 +1846,7 @@ static void kv_close(sb_conn *c, int reason, void *udata)
         free(cl);
         s->nclients--;
     }
-    /* The last client gone during shutdown: nothing left to wait for. */
-    if (s->nclients == 0 && s->grace) {
-        sb_timer_free(s->grace);
-        s->grace = NULL;
-    }
+    sbd_conn_closed(&s->sbd);
 }
 
 /* =============================================================== timers */
@@ -1902,55 +1895,14 @@ static void cron(sb_timer *t, void *udata)
     }
 }
 
-static void grace_expired(sb_timer *t, void *udata)
+/* First SIGTERM/SIGINT: the cron goes, every client is flushed and closed. */
+static void kv_stop(sbd *d)
 {
-    kvd *s = udata;
+    kvd *s = d->app;
 
-    (void)t;
-    fprintf(stderr, "sb-kvd: shutdown grace period over; dropping clients\n");
-    sb_timer_free(s->grace);
-    s->grace = NULL;
-    sb_loop_stop(s->loop);
-}
-
-/* SIGUSR1: the reactor's counters on stderr. */
-static void on_usr1(sb_signal *sig, int signum, void *udata)
-{
-    kvd *s = udata;
-    sb_stats st;
-    char buf[512];
-
-    (void)sig;
-    (void)signum;
-    sb_loop_stats(s->loop, &st);
-    sb_stats_format(&st, buf, sizeof(buf));
-    fprintf(stderr, "sb-kvd: stats: %s\n", buf);
-}
-
-static void on_signal(sb_signal *sig, int signum, void *udata)
-{
-    kvd *s = udata;
-    int i;
-
-    (void)sig;
-    if (s->stopping) {
-        sb_loop_stop(s->loop); /* second signal: do not wait */
-        return;
-    }
-    s->stopping = 1;
-    fprintf(stderr, "sb-kvd: %s: closing listeners, flushing clients\n", strsignal(signum));
-    for (i = 0; i < s->nlisteners; i++) {
-        sb_listener_close(s->listeners[i]);
-        s->listeners[i] = NULL;
-    }
     sb_timer_free(s->cron);
     s->cron = NULL;
-    if (s->nclients == 0)
-        return; /* nothing left: sb_loop_run returns */
-    sb_loop_close_all(s->loop);
-    s->grace = sb_timer_new(s->loop, grace_expired, s);
-    if (s->grace)
-        sb_timer_start(s->grace, SHUTDOWN_GRACE_MS, 0);
+    sb_loop_close_all(d->loop);
 }
 
 /* ================================================================ daemon */
@@ -1969,89 +1921,17 @@ static void usage(FILE *f)
             "  -B, --max-bulk BYTES      longest string argument (default 64m, at most 512m)\n"
             "  -Q, --max-query BYTES     most bytes one command may buffer (default 128m)\n"
             "  -U, --user NAME           drop root privileges to NAME after binding\n"
+            "  -G, --grace SECS          on SIGTERM/SIGINT, wait this long for clients\n"
+            "                            to finish, then reset them (default 5)\n"
             "  -h, --help                show this help\n"
             "  -V, --version             show the version\n");
 }
 
-/* A byte count with an optional k/m/g suffix; one clear line on failure. */
-static int parse_size(const char *opt, const char *s, unsigned long long min,
-                      unsigned long long max, unsigned long long *out)
-{
-    char *end;
-    unsigned long long v, mul = 1;
-
-    errno = 0;
-    if (!isdigit((unsigned char)*s))
-        goto bad;
-    v = strtoull(s, &end, 10);
-    if (*end && !end[1]) {
-        switch (tolower((unsigned char)*end)) {
-        case 'k':
-            mul = 1ull << 10;
-            break;
-        case 'm':
-            mul = 1ull << 20;
-            break;
-        case 'g':
-            mul = 1ull << 30;
-            break;
-        default:
-            goto bad;
-        }
-    } else if (*end) {
-        goto bad;
-    }
-    if (errno || v > ULLONG_MAX / mul || v * mul < min || v * mul > max)
-        goto bad;
-    *out = v * mul;
-    return 0;
-bad:
-    fprintf(stderr, "sb-kvd: invalid %s '%s' (want an integer %llu..%llu, suffix k, m or g allowed)\n",
-            opt, s, min, max);
-    return -1;
-}
-
-static int parse_num(const char *opt, const char *s, unsigned long long max,
-                     unsigned long long *out)
-{
-    char *end;
-    unsigned long long v;
-
-    errno = 0;
-    if (!isdigit((unsigned char)*s))
-        goto bad;
-    v = strtoull(s, &end, 10);
-    if (errno || *end || v > max)
-        goto bad;
-    *out = v;
-    return 0;
-bad:
-    fprintf(stderr, "sb-kvd: invalid %s '%s' (want an integer 0..%llu)\n", opt, s, max);
-    return -1;
-}
-
-static void abort_conn(sb_conn *c, void *udata)
-{
-    (void)udata;
-    sb_abort(c);
-}
-
 static void cleanup(kvd *s)
 {
-    int i;
-
-    for (i = 0; i < s->nlisteners; i++)
-        sb_listener_close(s->listeners[i]); /* NULL once closed: no-op */
-    for (i = 0; i < 3; i++)
-        sb_signal_free(s->sigs[i]);
     sb_timer_free(s->cron);
-    sb_timer_free(s->grace);
-    if (s->loop && sb_loop_free(s->loop) == SB_EBUSY) {
-        /* Clients left after the grace period: reset them and reap. */
-        sb_loop_walk(s->loop, abort_conn, NULL);
-        sb_loop_run_once(s->loop, 0);
-        sb_loop_free(s->loop);
-    }
+    s->cron = NULL;
+    sbd_cleanup(&s->sbd);
     db_clear(&s->db, 0);
 }
 
@@ -2065,12 +1945,13 @@ int main(int argc, char **argv)
         {"max-bulk", required_argument, NULL, 'B'},
         {"max-query", required_argument, NULL, 'Q'},
         {"user", required_argument, NULL, 'U'},
+        {"grace", required_argument, NULL, 'G'},
         {"help", no_argument, NULL, 'h'},
         {"version", no_argument, NULL, 'V'},
         {NULL, 0, NULL, 0},
     };
-    const char *addrs[MAX_LISTEN], *user = NULL;
-    int naddrs = 0, opt, i, err = 0, rc;
+    const char *user = NULL;
+    int opt, rc;
     unsigned long long v;
     sb_listen_opts lo;
     sb_handler h;
@@ -2078,125 +1959,99 @@ int main(int argc, char **argv)
 
     memset(&s, 0, sizeof(s));
     memset(&lo, 0, sizeof(lo));
+    sbd_init(&s.sbd, "sb-kvd");
     s.max_conns = DEFAULT_MAX_CONNS;
     s.max_bulk = DEFAULT_MAX_BULK;
     s.max_query = DEFAULT_MAX_QUERY;
     opterr = 0;
-    while ((opt = getopt_long(argc, argv, ":l:c:t:m:B:Q:U:hV", longopts, NULL)) != -1) {
+    while ((opt = getopt_long(argc, argv, ":l:c:t:m:B:Q:U:G:hV", longopts, NULL)) != -1) {
         switch (opt) {
         case 'l':
-            if (naddrs == MAX_LISTEN) {
-                fprintf(stderr, "sb-kvd: at most %d --listen addresses\n", MAX_LISTEN);
+            if (sbd_add_listen(&s.sbd, optarg))
                 return 2;
-            }
-            addrs[naddrs++] = optarg;
             break;
         case 'c':
-            if (parse_num("--max-conns", optarg, UINT_MAX, &v))
+            if (sbd_parse_uint(&s.sbd, "--max-conns", optarg, 0, UINT_MAX, &v))
                 return 2;
             s.max_conns = (unsigned)v;
             break;
         case 't':
-            if (parse_num("--idle-timeout", optarg, UINT_MAX / 1000, &v))
+            if (sbd_parse_uint(&s.sbd, "--idle-timeout", optarg, 0, UINT_MAX / 1000, &v))
                 return 2;
             s.idle_s = (unsigned)v;
             lo.idle_timeout_ms = (unsigned)v * 1000u;
             break;
         case 'm':
-            if (parse_size("--max-memory", optarg, 0, ULLONG_MAX, &s.max_memory))
+            if (sbd_parse_size(&s.sbd, "--max-memory", optarg, 0, ULLONG_MAX, &s.max_memory))
                 return 2;
             break;
         case 'B':
-            if (parse_size("--max-bulk", optarg, 1, LIMIT_MAX_BULK, &v))
+            if (sbd_parse_size(&s.sbd, "--max-bulk", optarg, 1, LIMIT_MAX_BULK, &v))
                 return 2;
             s.max_bulk = (size_t)v;
             break;
         case 'Q':
-            if (parse_size("--max-query", optarg, 1024, SIZE_MAX / 4, &v))
+            if (sbd_parse_size(&s.sbd, "--max-query", optarg, 1024, SIZE_MAX / 4, &v))
                 return 2;
             s.max_query = (size_t)v;
             break;
         case 'U':
             user = optarg;
             break;
+        case 'G':
+            if (sbd_parse_grace(&s.sbd, optarg))
+                return 2;
+            break;
         case 'h':
             usage(stdout);
             return 0;
         case 'V':
-            printf("sb-kvd (switchboard) %s\n", SB_VERSION_STRING);
-            return 0;
-        case ':':
-            fprintf(stderr, "sb-kvd: option '%s' needs a value (see --help)\n", argv[optind - 1]);
-            return 2;
+            return sbd_version(&s.sbd);
         default:
-            fprintf(stderr, "sb-kvd: unknown option '%s' (see --help)\n", argv[optind - 1]);
-            return 2;
+            return sbd_bad_option(&s.sbd, opt, argv);
         }
     }
-    if (optind < argc) {
-        fprintf(stderr, "sb-kvd: unexpected argument '%s' (see --help)\n", argv[optind]);
+    if (sbd_no_operands(&s.sbd, argc, argv))
         return 2;
-    }
     if (s.max_query < s.max_bulk + 2) {
         fprintf(stderr, "sb-kvd: --max-query (%zu) must exceed --max-bulk (%zu)\n", s.max_query,
                 s.max_bulk);
         return 2;
     }
-    if (naddrs == 0)
-        addrs[naddrs++] = DEFAULT_ADDR;
-
     the_server = &s;
     s.rng = mono_ns() ^ ((uint64_t)getpid() << 32) ^ (uint64_t)time(NULL);
     s.rng |= 1;
     s.db.seed = next_rand(&s);
     sb_framer_delim(&s.line, "\n", 1, MAX_INLINE, 0);
-    s.loop = sb_loop_new();
-    if (!s.loop || table_alloc(&s.db, &s.db.t[0], TABLE_MIN)) {
-        fprintf(stderr, "sb-kvd: cannot create the event loop: out of memory\n");
-        cleanup(&s);
-        return 1;
-    }
-    s.started = sb_loop_now(s.loop);
+    s.sbd.on_stop = kv_stop;
+    s.sbd.app = &s;
     memset(&h, 0, sizeof(h));
     h.on_open = kv_open;
     h.on_data = kv_data;
     h.on_close = kv_close;
     h.on_frame_error = kv_frame_error;
-    for (i = 0; i < naddrs; i++) {
-        s.listeners[i] = sb_listen(s.loop, addrs[i], &h, &s, &lo, &err);
-        if (!s.listeners[i]) {
-            fprintf(stderr, "sb-kvd: cannot listen on '%s': %s\n", addrs[i], sb_strerror(err));
-            cleanup(&s);
-            return 1;
+    rc = sbd_open(&s.sbd, s.max_conns);
+    if (rc == 0 && table_alloc(&s.db, &s.db.t[0], TABLE_MIN)) {
+        fprintf(stderr, "sb-kvd: cannot allocate the keyspace: out of memory\n");
+        rc = 1;
+    }
+    if (rc == 0) {
+        s.loop = s.sbd.loop;
+        s.started = sb_loop_now(s.loop);
+        rc = sbd_listen(&s.sbd, DEFAULT_ADDR, &h, &s, &lo);
+    }
+    if (rc == 0) {
+        s.port = sb_listener_port(s.sbd.listeners[0]);
+        s.cron = sb_timer_new(s.loop, cron, &s);
+        if (!s.cron || sb_timer_start(s.cron, CRON_MS, CRON_MS)) {
+            fprintf(stderr, "sb-kvd: cannot start the cron timer: out of memory\n");
+            rc = 1;
         }
-        s.nlisteners++;
     }
-    s.port = sb_listener_port(s.listeners[0]);
-    s.sigs[0] = sb_signal_new(s.loop, SIGTERM, on_signal, &s, &err);
-    s.sigs[1] = sb_signal_new(s.loop, SIGINT, on_signal, &s, &err);
-    s.sigs[2] = sb_signal_new(s.loop, SIGUSR1, on_usr1, &s, &err);
-    s.cron = sb_timer_new(s.loop, cron, &s);
-    if (!s.sigs[0] || !s.sigs[1] || !s.sigs[2] || !s.cron ||
-        sb_timer_start(s.cron, CRON_MS, CRON_MS)) {
-        fprintf(stderr, "sb-kvd: cannot set up signals and timers: %s\n",
-                sb_strerror(err ? err : -ENOMEM));
-        cleanup(&s);
-        return 1;
-    }
-    if (user && (err = sb_drop_privileges(user)) != 0) {
-        fprintf(stderr, "sb-kvd: cannot switch to user '%s': %s\n", user,
-                err == -ENOENT ? "no such user" : sb_strerror(err));
-        cleanup(&s);
-        return 1;
-    }
-    for (i = 0; i < s.nlisteners; i++) {
-        char buf[160];
-        sb_listener_addr(s.listeners[i], buf, sizeof(buf));
-        fprintf(stderr, "sb-kvd %s: listening on %s\n", SB_VERSION_STRING, buf);
-    }
-    rc = sb_loop_run(s.loop);
-    if (rc < 0)
-        fprintf(stderr, "sb-kvd: event loop failed: %s\n", sb_strerror(rc));
+    if (rc == 0)
+        rc = sbd_start(&s.sbd, user, NULL);
+    if (rc == 0)
+        rc = sbd_run(&s.sbd);
     cleanup(&s);
-    return rc < 0 ? 1 : 0;
+    return rc;
 }

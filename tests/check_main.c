@@ -21,6 +21,7 @@ int main(void)
     srunner_add_suite(sr, sb_chatd_suite());
     srunner_add_suite(sr, sb_httpd_suite());
     srunner_add_suite(sr, sb_kvd_suite());
+    srunner_add_suite(sr, sb_shutdown_suite());
     srunner_add_suite(sr, sb_faults_suite());
     srunner_add_suite(sr, sb_client_suite());
     srunner_add_suite(sr, sb_udp_suite());

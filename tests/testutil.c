@@ -2,6 +2,7 @@
 
 #include <arpa/inet.h>
 #include <poll.h>
+#include <signal.h>
 #include <sys/wait.h>
 #include <dirent.h>
 #include <errno.h>
@@ -245,6 +246,37 @@ int tu_proc_port(tu_proc *p)
         return -1;
     at = strstr(p->out, key);
     return atoi(at + strlen(key));
+}
+
+unsigned long long tu_proc_stat(tu_proc *p, const char *key)
+{
+    size_t mark = p->len;
+    char *line = NULL, *at, want[64];
+    unsigned long long v;
+    int i;
+
+    ck_assert_int_eq(kill(p->pid, SIGUSR1), 0);
+    for (i = 0; i < 1000; i++) {
+        struct pollfd pf = {p->err_fd, POLLIN, 0};
+        ssize_t n;
+        line = strstr(p->out + mark, "stats: ");
+        if (line && strchr(line, '\n'))
+            break;
+        if (poll(&pf, 1, 10) <= 0)
+            continue;
+        n = read(p->err_fd, p->out + p->len, sizeof(p->out) - 1 - p->len);
+        ck_assert_msg(n > 0, "the daemon closed its stderr: %s", p->out);
+        p->len += (size_t)n;
+        p->out[p->len] = '\0';
+    }
+    ck_assert_msg(line && strchr(line, '\n'), "no stats line after SIGUSR1: %s", p->out);
+    snprintf(want, sizeof(want), " %s=", key);
+    at = strstr(line, want);
+    ck_assert_msg(at != NULL, "no %s in %s", key, line);
+    v = strtoull(at + strlen(want), NULL, 10);
+    p->len = mark;
+    p->out[mark] = '\0';
+    return v;
 }
 
 int tu_blocking_client(int port)

@@ -24,6 +24,7 @@ Suite *sb_chatd_suite(void);
 Suite *sb_httpd_suite(void);
 Suite *sb_kvd_suite(void);
 Suite *sb_faults_suite(void);
+Suite *sb_shutdown_suite(void);
 
 /* Number of open fds in this process (from /proc/self/fd). */
 int tu_count_fds(void);
@@ -54,8 +55,6 @@ void tu_loop_teardown(sb_loop *loop);
 /* Whether running under valgrind (SB_UNDER_VALGRIND set): scale loads down. */
 int tu_slow(void);
 
-#endif
-
 /* A demo daemon run as a child process, its stderr captured. */
 typedef struct tu_proc {
     pid_t pid;
@@ -73,6 +72,12 @@ int tu_finish(tu_proc *p);
 int tu_proc_port(tu_proc *p);
 /* A blocking TCP client with a 10 s receive timeout. */
 int tu_blocking_client(int port);
+/*
+ * SIGUSR1 to a daemon, then the value of `key` ("bytes_in") in the stats
+ * line it prints.  The line is dropped from p->out again, so a test can
+ * poll as often as it likes.  Fails the test when no line comes in 10 s.
+ */
+unsigned long long tu_proc_stat(tu_proc *p, const char *key);
 
 /* An echo server fixture with counters, for the socket suites. */
 typedef struct tu_server {
@@ -104,3 +109,5 @@ ssize_t tu_send(int fd, const void *p, size_t n);
 /* Read from non-blocking fd until EOF/error or max bytes; returns bytes read
  * this call, sets *eof to 1 on EOF and to -errno on a hard error. */
 ssize_t tu_drain(int fd, void *buf, size_t max, int *eof);
+
+#endif /* SB_TESTUTIL_H */

@@ -1,0 +1,340 @@
+/* The demo daemons' shared scaffolding (see daemon.h). */
+#include "daemon.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
+void sbd_init(sbd *d, const char *name)
+{
+    memset(d, 0, sizeof(*d));
+    d->name = name;
+    d->log_level = SB_LOG_WARN;
+    d->grace_ms = SBD_GRACE_MS;
+}
+
+/* ------------------------------------------------------------- options */
+
+static int parse_number(const sbd *d, const char *opt, const char *s, int suffix,
+                        unsigned long long min, unsigned long long max, unsigned long long *out)
+{
+    unsigned long long v, mul = 1;
+    char *end;
+
+    errno = 0;
+    if (!isdigit((unsigned char)*s))
+        goto bad;
+    v = strtoull(s, &end, 10);
+    if (suffix && *end && !end[1]) {
+        switch (tolower((unsigned char)*end)) {
+        case 'k':
+            mul = 1ull << 10;
+            break;
+        case 'm':
+            mul = 1ull << 20;
+            break;
+        case 'g':
+            mul = 1ull << 30;
+            break;
+        default:
+            goto bad;
+        }
+    } else if (*end) {
+        goto bad;
+    }
+    if (errno || v > ULLONG_MAX / mul || v * mul < min || v * mul > max)
+        goto bad;
+    *out = v * mul;
+    return 0;
+bad:
+    fprintf(stderr, "%s: invalid %s '%s' (want an integer %llu..%llu%s)\n", d->name, opt, s, min,
+            max, suffix ? ", suffix k, m or g allowed" : "");
+    return -1;
+}
+
+int sbd_parse_uint(const sbd *d, const char *opt, const char *s, unsigned long long min,
+                   unsigned long long max, unsigned long long *out)
+{
+    return parse_number(d, opt, s, 0, min, max, out);
+}
+
+int sbd_parse_size(const sbd *d, const char *opt, const char *s, unsigned long long min,
+                   unsigned long long max, unsigned long long *out)
+{
+    return parse_number(d, opt, s, 1, min, max, out);
+}
+
+int sbd_parse_level(sbd *d, const char *s)
+{
+    static const char *const names[] = {"error", "warn", "info", "debug"};
+    int i;
+
+    for (i = 0; i < 4; i++) {
+        if (strcmp(s, names[i]) == 0) {
+            d->log_level = i;
+            return 0;
+        }
+    }
+    fprintf(stderr, "%s: invalid --log-level '%s' (want error, warn, info or debug)\n", d->name,
+            s);
+    return -1;
+}
+
+int sbd_parse_grace(sbd *d, const char *s)
+{
+    unsigned long long v;
+
+    if (sbd_parse_uint(d, "--grace", s, 0, 86400, &v))
+        return -1;
+    d->grace_ms = (unsigned)v * 1000u;
+    return 0;
+}
+
+int sbd_add_listen(sbd *d, const char *addr)
+{
+    if (d->naddrs == SBD_MAX_LISTEN) {
+        fprintf(stderr, "%s: at most %d --listen addresses\n", d->name, SBD_MAX_LISTEN);
+        return -1;
+    }
+    d->addrs[d->naddrs++] = addr;
+    return 0;
+}
+
+int sbd_bad_option(const sbd *d, int opt, char **argv)
+{
+
+    if (opt == ':')
+        fprintf(stderr, "%s: option '%s' needs a value (see --help)\n", d->name,
+                argv[optind - 1]);
+    else
+        fprintf(stderr, "%s: unknown option '%s' (see --help)\n", d->name, argv[optind - 1]);
+    return 2;
+}
+
+int sbd_no_operands(const sbd *d, int argc, char **argv)
+{
+
+    if (optind >= argc)
+        return 0;
+    fprintf(stderr, "%s: unexpected argument '%s' (see --help)\n", d->name, argv[optind]);
+    return 2;
+}
+
+int sbd_version(const sbd *d)
+{
+    printf("%s (switchboard) %s\n", d->name, SB_VERSION_STRING);
+    return 0;
+}
+
+/* ----------------------------------------------------------- lifecycle */
+
+static void log_cb(int level, const char *msg, void *udata)
+{
+    sbd *d = udata;
+    fprintf(stderr, "%s: %s%s\n", d->name, level == SB_LOG_ERROR ? "error: " : "", msg);
+}
+
+/*
+ * Servers raise their soft open-file limit at start (nginx's
+ * worker_rlimit_nofile, Redis' maxclients adjustment): the common default
+ * of 1,024 would shed clients long before --max-conns.
+ */
+static void raise_fd_limit(sbd *d, unsigned max_conns)
+{
+    struct rlimit rl;
+    rlim_t want, was;
+
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
+        return;
+    was = rl.rlim_cur;
+    want = max_conns ? (rlim_t)max_conns + SBD_FD_RESERVE : rl.rlim_max;
+    if (want > rl.rlim_max)
+        want = rl.rlim_max;
+    if (want > was) {
+        rl.rlim_cur = want;
+        if (setrlimit(RLIMIT_NOFILE, &rl) != 0)
+            rl.rlim_cur = was;
+    }
+    if (rl.rlim_cur != was)
+        fprintf(stderr, "%s: open-file limit raised from %llu to %llu\n", d->name,
+                (unsigned long long)was, (unsigned long long)rl.rlim_cur);
+    if (max_conns && (rlim_t)max_conns + SBD_FD_RESERVE > rl.rlim_cur)
+        fprintf(stderr,
+                "%s: warning: --max-conns %u needs %u open files but the limit is %llu (hard "
+                "limit %llu); clients past about %llu are shed\n",
+                d->name, max_conns, max_conns + SBD_FD_RESERVE,
+                (unsigned long long)rl.rlim_cur, (unsigned long long)rl.rlim_max,
+                rl.rlim_cur > SBD_FD_RESERVE ? (unsigned long long)rl.rlim_cur - SBD_FD_RESERVE
+                                             : 0ull);
+}
+
+int sbd_open(sbd *d, unsigned max_conns)
+{
+    d->loop = sb_loop_new();
+    if (!d->loop) {
+        fprintf(stderr, "%s: cannot create the event loop: %s\n", d->name, strerror(errno));
+        return 1;
+    }
+    sb_loop_set_log(d->loop, log_cb, d->log_level, d);
+    raise_fd_limit(d, max_conns);
+    return 0;
+}
+
+int sbd_listen(sbd *d, const char *default_addr, const sb_handler *h, void *udata,
+               const sb_listen_opts *lo)
+{
+    int i, err = 0;
+
+    if (d->naddrs == 0)
+        d->addrs[d->naddrs++] = default_addr;
+    for (i = 0; i < d->naddrs; i++) {
+        d->listeners[i] = sb_listen(d->loop, d->addrs[i], h, udata, lo, &err);
+        if (!d->listeners[i]) {
+            fprintf(stderr, "%s: cannot listen on '%s': %s\n", d->name, d->addrs[i],
+                    sb_strerror(err));
+            return 1;
+        }
+        d->nlisteners++;
+    }
+    return 0;
+}
+
+static void close_listeners(sbd *d)
+{
+    int i;
+
+    for (i = 0; i < d->nlisteners; i++) {
+        sb_listener_close(d->listeners[i]);
+        d->listeners[i] = NULL;
+    }
+}
+
+static void on_usr1(sb_signal *s, int signum, void *udata)
+{
+    sbd *d = udata;
+    sb_stats st;
+    char buf[512];
+
+    (void)s;
+    (void)signum;
+    sb_loop_stats(d->loop, &st);
+    sb_stats_format(&st, buf, sizeof(buf));
+    fprintf(stderr, "%s: stats: %s\n", d->name, buf);
+}
+
+static void grace_expired(sb_timer *t, void *udata)
+{
+    sbd *d = udata;
+
+    (void)t;
+    fprintf(stderr, "%s: shutdown grace period over; resetting %lu clients\n", d->name, d->conns);
+    sb_loop_stop(d->loop);
+}
+
+static void on_signal(sb_signal *s, int signum, void *udata)
+{
+    sbd *d = udata;
+
+    (void)s;
+    if (d->stopping) {
+        fprintf(stderr, "%s: %s again: resetting %lu clients\n", d->name, strsignal(signum),
+                d->conns);
+        sb_loop_stop(d->loop);
+        return;
+    }
+    d->stopping = 1;
+    fprintf(stderr, "%s: %s: closing listeners, flushing clients\n", d->name, strsignal(signum));
+    close_listeners(d);
+    if (d->on_stop)
+        d->on_stop(d);
+    else
+        sb_loop_close_all(d->loop);
+    /* With no client left, nothing keeps sb_loop_run going. */
+    if (d->conns > 0 && sb_timer_start(d->grace, d->grace_ms, 0) != 0)
+        sb_loop_stop(d->loop); /* cannot time the grace period: do not wait */
+}
+
+int sbd_start(sbd *d, const char *user, const char *what)
+{
+    int i, err = 0;
+
+    d->grace = sb_timer_new(d->loop, grace_expired, d);
+    d->sigs[0] = sb_signal_new(d->loop, SIGTERM, on_signal, d, &err);
+    if (d->sigs[0])
+        d->sigs[1] = sb_signal_new(d->loop, SIGINT, on_signal, d, &err);
+    if (d->sigs[1])
+        d->sigs[2] = sb_signal_new(d->loop, SIGUSR1, on_usr1, d, &err);
+    if (!d->grace || !d->sigs[2]) {
+        fprintf(stderr, "%s: cannot watch signals: %s\n", d->name,
+                sb_strerror(err ? err : -ENOMEM));
+        return 1;
+    }
+    if (user && (err = sb_drop_privileges(user)) != 0) {
+        fprintf(stderr, "%s: cannot switch to user '%s': %s\n", d->name, user,
+                err == -ENOENT ? "no such user" : sb_strerror(err));
+        return 1;
+    }
+    for (i = 0; i < d->nlisteners; i++) {
+        char buf[160];
+        sb_listener_addr(d->listeners[i], buf, sizeof(buf));
+        fprintf(stderr, "%s %s: listening on %s%s\n", d->name, SB_VERSION_STRING, buf,
+                what ? what : "");
+    }
+    return 0;
+}
+
+int sbd_run(sbd *d)
+{
+    int rc = sb_loop_run(d->loop);
+
+    if (rc < 0)
+        fprintf(stderr, "%s: event loop failed: %s\n", d->name, sb_strerror(rc));
+    return rc < 0 ? 1 : 0;
+}
+
+void sbd_conn_opened(sbd *d)
+{
+    d->conns++;
+}
+
+void sbd_conn_closed(sbd *d)
+{
+    /* The last client gone during shutdown: nothing left to wait for. */
+    if (--d->conns == 0 && d->stopping)
+        sb_timer_stop(d->grace);
+}
+
+static void abort_conn(sb_conn *c, void *udata)
+{
+    (void)udata;
+    sb_abort(c);
+}
+
+void sbd_cleanup(sbd *d)
+{
+    int i;
+
+    close_listeners(d);
+    for (i = 0; i < 3; i++) {
+        sb_signal_free(d->sigs[i]);
+        d->sigs[i] = NULL;
+    }
+    sb_timer_free(d->grace);
+    d->grace = NULL;
+    if (!d->loop)
+        return;
+    if (sb_loop_free(d->loop) == SB_EBUSY) {
+        /* Clients left after the grace period or a second signal: reset
+         * them; their on_close runs at the end of this iteration. */
+        sb_loop_walk(d->loop, abort_conn, NULL);
+        sb_loop_run_once(d->loop, 0);
+        if (sb_loop_free(d->loop) != 0)
+            fprintf(stderr, "%s: error: handles still open at exit\n", d->name);
+    }
+    d->loop = NULL;
+}

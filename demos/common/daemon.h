@@ -1,0 +1,115 @@
+/*
+ * What every switchboard demo daemon shares, written once: option parsing
+ * helpers, the listen loop, the open-file limit, signals (SIGTERM/SIGINT
+ * shutdown with a grace period, SIGUSR1 counters), --user, the log hook,
+ * and the teardown.  Each daemon's main() keeps only what is its own.
+ *
+ * Shutdown, the same in every daemon:
+ *   first SIGTERM/SIGINT  close the listeners, call on_stop (default:
+ *                         sb_loop_close_all: flush and close every client);
+ *                         sb_loop_run returns once the last client is gone
+ *   --grace      the loop stops; sbd_cleanup resets the clients
+ *   later (default 5 s),  still open (sb_abort) and reaps them
+ *   or a second signal
+ * The exit status is 0 in all three cases.
+ *
+ * Built on the public header only, like the demos themselves.
+ */
+#ifndef SB_DEMO_DAEMON_H
+#define SB_DEMO_DAEMON_H
+
+#include "switchboard.h"
+
+#include <stdio.h>
+
+#define SBD_MAX_LISTEN 16
+#define SBD_GRACE_MS 5000
+/* Descriptors kept beside the clients: listeners, the loop's self-pipe and
+ * spare fd, logs, files a daemon opens for itself. */
+#define SBD_FD_RESERVE 32
+
+typedef struct sbd sbd;
+
+struct sbd {
+    const char *name; /* "sb-echod": starts every message */
+    sb_loop *loop;
+    int log_level;    /* SB_LOG_*, from --log-level */
+    const char *addrs[SBD_MAX_LISTEN]; /* --listen, in order */
+    int naddrs;
+    sb_listener *listeners[SBD_MAX_LISTEN];
+    int nlisteners;
+    unsigned long conns; /* clients open: sbd_conn_opened / sbd_conn_closed */
+    int stopping;        /* the first signal arrived */
+    unsigned grace_ms;   /* --grace (default SBD_GRACE_MS) */
+    /* First signal, after the listeners are closed: free what keeps the
+     * loop running besides the clients (timers, UDP endpoints) and start
+     * closing the clients.  NULL: sb_loop_close_all. */
+    void (*on_stop)(sbd *d);
+    void *app; /* the daemon's own state, for on_stop */
+    sb_signal *sigs[3];
+    sb_timer *grace;
+};
+
+/* Zero d and set its name and the default log level (warn). */
+void sbd_init(sbd *d, const char *name);
+
+/* --------------------------------------------------------------- options */
+
+/* An integer in min..max.  0, or -1 with one line on stderr. */
+int sbd_parse_uint(const sbd *d, const char *opt, const char *s, unsigned long long min,
+                   unsigned long long max, unsigned long long *out);
+/* The same with an optional k, m or g suffix (KiB, MiB, GiB). */
+int sbd_parse_size(const sbd *d, const char *opt, const char *s, unsigned long long min,
+                   unsigned long long max, unsigned long long *out);
+/* --log-level: error, warn, info or debug into d->log_level. */
+int sbd_parse_level(sbd *d, const char *s);
+/* --grace SECS (0..86400) into d->grace_ms. */
+int sbd_parse_grace(sbd *d, const char *s);
+/* --listen ADDR (repeatable). */
+int sbd_add_listen(sbd *d, const char *addr);
+/* getopt_long returned ':' or '?': print why.  Returns 2, the exit status. */
+int sbd_bad_option(const sbd *d, int opt, char **argv);
+/* Arguments left after the options: print the first.  0 when none, else 2. */
+int sbd_no_operands(const sbd *d, int argc, char **argv);
+/* -V: "NAME (switchboard) VERSION" on stdout.  Returns 0. */
+int sbd_version(const sbd *d);
+
+/* ------------------------------------------------------------- lifecycle */
+
+/*
+ * Create the loop with the log hook, and raise the soft open-file limit
+ * toward the hard one: to max_conns + SBD_FD_RESERVE, or to the hard limit
+ * when max_conns is 0 (no limit).  Says on stderr what it got.  0, or 1
+ * (the exit status) with a message.
+ */
+int sbd_open(sbd *d, unsigned max_conns);
+
+/* Listen on every --listen address (default_addr when none was given).
+ * 0, or 1 with a message naming the address. */
+int sbd_listen(sbd *d, const char *default_addr, const sb_handler *h, void *udata,
+               const sb_listen_opts *lo);
+
+/*
+ * Watch SIGTERM, SIGINT and SIGUSR1, drop privileges to user (NULL: stay),
+ * print "NAME VERSION: listening on ADDR" for each listener, followed by
+ * what (NULL: nothing).  0, or 1 with a message.
+ */
+int sbd_start(sbd *d, const char *user, const char *what);
+
+/* sb_loop_run; returns the exit status (0, or 1 if the loop failed). */
+int sbd_run(sbd *d);
+
+/* Count a client in on_open, and out in on_close (on_close of every
+ * accepted connection, even one whose on_open could not set it up). */
+void sbd_conn_opened(sbd *d);
+void sbd_conn_closed(sbd *d);
+
+/*
+ * Close what is left: listeners, signal watchers, the grace timer; reset
+ * the clients still open and let their on_close run; free the loop.  The
+ * daemon frees its own timers and UDP endpoints first (on_stop did, on the
+ * way out through a signal), and its own state after.
+ */
+void sbd_cleanup(sbd *d);
+
+#endif
