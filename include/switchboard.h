@@ -262,7 +262,7 @@ typedef struct sb_handler {
  * defaults given in brackets.
  */
 typedef struct sb_listen_opts {
-    int backlog;              /* listen() backlog [511] */
+    int backlog;              /* listen() backlog [4096; capped by somaxconn] */
     unsigned max_conns;       /* live connections; beyond: accept+close [0 = no cap] */
     unsigned max_accept;      /* accepts per readiness event [64] */
     unsigned idle_timeout_ms; /* close after this long without I/O [0 = never] */

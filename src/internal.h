@@ -19,7 +19,7 @@
 #define SB__EARLY_MAX (8 * 1024)       /* replies up to this leave right after their read */
 #define SB__RECLAIM_MS 1000            /* empty buffers idle this long are freed */
 #define SB__POOL_MAX 32                /* empty output buffers a loop keeps for reuse */
-#define SB__DEFAULT_BACKLOG 511
+#define SB__DEFAULT_BACKLOG 4096
 #define SB__DEFAULT_MAX_ACCEPT 64
 #define SB__DEFAULT_HIGH_WATER (1024 * 1024)
 #define SB__DEFAULT_LINGER_MS 2000

@@ -28,26 +28,29 @@ static void backoff_done(sb_timer *t, void *udata)
 }
 
 /*
- * accept() failed with EMFILE/ENFILE: the pending client cannot be taken,
- * and leaving it queued makes select() report the listener ready forever.
- * For each queued client (at most max_accept): free the reserved spare fd,
- * accept the client and close it at once (it sees a prompt close instead of
- * a hang), take the spare back.  Then stop watching the listener for a short
- * back-off.  Never spins.
+ * accept() failed with EMFILE/ENFILE: the queued clients cannot be taken.
+ * Leaving them queued is worse than refusing them: select() reports the
+ * listener ready forever, and once the accept queue overflows the kernel
+ * drops SYNs and (with tcp_syncookies) completes connections from cookies,
+ * which can silently lose a client's first data segment.  So shed, and keep
+ * the queue drained (as libuv's EMFILE handling does): for each queued
+ * client, free the reserved spare fd, accept the client and close it at
+ * once (it sees a prompt close instead of a hang), take the spare back;
+ * until EAGAIN, at most backlog clients per call (what the queue can hold),
+ * so a flood cannot keep the loop here.  Only the log is rate-limited.
+ *
+ * Without a spare fd (it could not be opened), or for a lack of memory
+ * (ENOBUFS, ENOMEM: closing one fd does not help), stop watching the
+ * listener for a short back-off instead, so it does not spin.
  */
 static void accept_emfile(sb_listener *l, int err)
 {
     sb_loop *loop = l->loop;
-    unsigned n;
-    int fd;
+    int fd, n, shed = 0, last = 0;
+    int drain = (err == -EMFILE || err == -ENFILE) && loop->spare_fd >= 0;
 
     loop->stats.emfile++;
-    if (loop->now - loop->last_emfile_log >= 1000 || loop->last_emfile_log == 0) {
-        loop->last_emfile_log = loop->now ? loop->now : 1;
-        sb__log(loop, SB_LOG_WARN, "accept: %s; shedding clients for %d ms",
-                sb_strerror(-err), SB__EMFILE_BACKOFF_MS);
-    }
-    for (n = 0; n < l->opts.max_accept && loop->spare_fd >= 0; n++) {
+    for (n = 0; drain && n < l->opts.backlog && loop->spare_fd >= 0; n++) {
         sb__sys_close(loop->spare_fd);
         loop->spare_fd = -1;
         loop->stats.accept_calls++;
@@ -55,11 +58,28 @@ static void accept_emfile(sb_listener *l, int err)
         if (fd >= 0) {
             sb__sys_close(fd);
             loop->stats.rejected++;
+            shed++;
         }
+        last = fd < 0 ? errno : 0;
         sb__spare_fd_open(loop);
-        if (fd < 0)
-            break;
+        if (last && last != EINTR && last != ECONNABORTED && last != EPROTO)
+            break; /* EAGAIN: drained */
     }
+    /* The spare did not help (another thread took the fd?): back off. */
+    if (drain && shed == 0 && last != EAGAIN && last != EWOULDBLOCK)
+        drain = 0;
+    if (loop->now - loop->last_emfile_log >= 1000 || loop->last_emfile_log == 0) {
+        loop->last_emfile_log = loop->now ? loop->now : 1;
+        if (drain)
+            sb__log(loop, SB_LOG_WARN,
+                    "accept: %s; shedding clients (accepted and closed at once), %d now",
+                    sb_strerror(err), shed);
+        else
+            sb__log(loop, SB_LOG_WARN, "accept: %s; not accepting for %d ms", sb_strerror(err),
+                    SB__EMFILE_BACKOFF_MS);
+    }
+    if (drain)
+        return;
     listener_pause(l, 1);
     if (sb__timer_arm(&l->backoff, loop->now + SB__EMFILE_BACKOFF_MS, 0))
         listener_pause(l, 0);

@@ -1,5 +1,6 @@
 /* Listeners: address forms, port 0, unix sockets, parse errors, max
  * connections, EMFILE without spinning. */
+#include "fault.h"
 #include "testutil.h"
 
 #include <arpa/inet.h>
@@ -345,6 +346,68 @@ START_TEST(test_emfile_no_spin_recovers)
 }
 END_TEST
 
+static char last_log[256];
+static void keep_log(int level, const char *msg, void *udata)
+{
+    (void)level;
+    (void)udata;
+    snprintf(last_log, sizeof(last_log), "%s", msg);
+}
+
+/*
+ * EMFILE must not let the accept queue overflow: a paused listener lets the
+ * kernel fall back to SYN cookies, and a connection completed from a cookie
+ * can lose its first data segment.  With accept() failing once (the fault
+ * seam), every queued client, more than max_accept of them, is shed in the
+ * same iteration, with the clock frozen so no back-off could ever end; and
+ * clients arriving after that are shed too, not left queued.
+ */
+START_TEST(test_emfile_keeps_draining)
+{
+    enum { N = 150 };
+    sb_loop *loop = sb_loop_new();
+    tu_clock clk = {5000};
+    const tu_fault once = {.every = 1, .err = EMFILE, .limit = 1};
+    sb_listen_opts o = {.max_accept = 16};
+    int clients[N], i, closed = 0, late;
+    sb_stats st;
+    tu_server s;
+
+    sb_loop_set_clock(loop, tu_clock_fn, &clk);
+    sb_loop_set_log(loop, keep_log, SB_LOG_WARN, NULL);
+    tu_server_start(&s, loop, "127.0.0.1:0", &o);
+    for (i = 0; i < N; i++)
+        clients[i] = tu_connect_tcp(s.port);
+    tu_fault_reset();
+    tu_fault_set(TU_F_ACCEPT, &once);
+    sb_loop_run_once(loop, 1000); /* the listener is ready: one iteration */
+    sb_loop_stats(loop, &st);
+    ck_assert_uint_eq(st.emfile, 1);
+    ck_assert_uint_eq(st.rejected, N);
+    ck_assert_int_eq(s.opens, 0);
+    ck_assert_msg(strstr(last_log, "accept: Too many open files; shedding clients"), "log: %s",
+                  last_log);
+    for (i = 0; i < N; i++) {
+        char b;
+        int eof = 0;
+        tu_drain(clients[i], &b, 1, &eof);
+        closed += eof != 0;
+        close(clients[i]);
+    }
+    ck_assert_int_eq(closed, N);
+    /* The listener is still watched: the next client, once fds are there
+     * again, is served at once, with the clock still frozen. */
+    tu_fault_reset();
+    late = tu_connect_tcp(s.port);
+    echo_once(&s, late, "still accepting");
+    close(late);
+    for (i = 0; i < 500 && s.closes < s.opens; i++)
+        sb_loop_run_once(loop, 10);
+    sb_listener_close(s.l);
+    tu_loop_teardown(loop);
+}
+END_TEST
+
 Suite *sb_listener_suite(void)
 {
     Suite *s = suite_create("listener");
@@ -360,6 +423,7 @@ Suite *sb_listener_suite(void)
     tcase_add_test(tc, test_listen_in_use);
     tcase_add_test(tc, test_max_conns);
     tcase_add_test(tc, test_emfile_no_spin_recovers);
+    tcase_add_test(tc, test_emfile_keeps_draining);
     suite_add_tcase(s, tc);
     return s;
 }
