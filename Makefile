@@ -16,8 +16,14 @@
 # User CFLAGS/LDFLAGS are appended to, never overridden.
 
 NAME      := switchboard
-VERSION   := 0.1.0
-SOVERSION := 0
+# The version has one source: the header's SB_VERSION_* lines.
+version_part = $(shell sed -n 's/^\#define SB_VERSION_$(1) \([0-9]*\)$$/\1/p' include/switchboard.h)
+VERSION_MAJOR := $(call version_part,MAJOR)
+VERSION_MINOR := $(call version_part,MINOR)
+VERSION_PATCH := $(call version_part,PATCH)
+VERSION   := $(VERSION_MAJOR).$(VERSION_MINOR).$(VERSION_PATCH)
+# Before 1.0 every minor version may change the ABI: the soname carries it.
+SOVERSION := $(if $(filter 0,$(VERSION_MAJOR)),0.$(VERSION_MINOR),$(VERSION_MAJOR))
 
 PREFIX  ?= /usr/local
 DESTDIR ?=
@@ -25,6 +31,7 @@ LIBDIR  ?= $(PREFIX)/lib
 INCDIR  ?= $(PREFIX)/include
 BINDIR  ?= $(PREFIX)/bin
 PCDIR   ?= $(LIBDIR)/pkgconfig
+MANDIR  ?= $(PREFIX)/share/man
 
 CC      ?= cc
 CFLAGS  ?= -O2 -g
@@ -41,7 +48,7 @@ endif
 WARN     := -Wall -Wextra -Wpedantic -Wstrict-prototypes -Wwrite-strings -Wshadow \
             -Wmissing-prototypes -Wno-unused-parameter
 SB_CPPFLAGS := -D_GNU_SOURCE -Iinclude -Isrc
-SB_CFLAGS   := -std=c11 -fPIC -fvisibility=default $(WARN) $(SANFLAGS) -MMD -MP
+SB_CFLAGS   := -std=c11 -fPIC -fvisibility=hidden $(WARN) $(SANFLAGS) -MMD -MP
 SB_LDFLAGS  := $(SANFLAGS)
 
 LIB_SRC  := $(wildcard src/*.c)
@@ -121,6 +128,8 @@ $(BUILD)/readme-example: README.md $(STATIC) | $(BUILD)
 	$(CC) -D_GNU_SOURCE -Iinclude $(SB_CFLAGS) -Werror $(CFLAGS) -o $@ $@.c $(STATIC) $(SB_LDFLAGS) $(LDFLAGS)
 
 check: all $(TEST_BIN) $(BUILD)/readme-example
+	sh tests/check-exports.sh $(SHARED) include/switchboard.h
+	CC='$(CC) $(SANFLAGS) $(LDFLAGS)' sh tests/check-install.sh
 	$(TEST_BIN)
 
 valgrind: all $(TEST_BIN)
@@ -225,12 +234,27 @@ bench: $(BUILD)/sb-echod $(BUILD)/sb-bench $(BENCH_BIN)
 	python3 tests/bench/bench.py --bin $(BUILD) --bench-bin $(BENCH_DIR)
 
 # ---------------------------------------------------------------- install
+# switchboard.pc is written relative to ${prefix} wherever the directories
+# lie under PREFIX, and rewritten whenever PREFIX, LIBDIR or INCDIR change
+# (the stamp below holds their last values).  The core library needs only
+# libc, so static and shared linking take the same flags (no Libs.private).
 
-$(BUILD)/$(NAME).pc: Makefile | $(BUILD)
-	printf 'prefix=%s\nlibdir=%s\nincludedir=%s\n\nName: %s\nDescription: %s\nVersion: %s\nLibs: -L$${libdir} -l%s\nCflags: -I$${includedir}\n' \
-	    '$(PREFIX)' '$(LIBDIR)' '$(INCDIR)' '$(NAME)' \
-	    'single-threaded network servers and clients on one select() reactor' \
-	    '$(VERSION)' '$(NAME)' > $@
+pc_rel = $(if $(filter $(PREFIX)/%,$(1)),$${prefix}$(patsubst $(PREFIX)%,%,$(1)),$(1))
+INSTALL_VARS := $(PREFIX)|$(LIBDIR)|$(INCDIR)|$(VERSION)
+
+$(BUILD)/install-vars: FORCE | $(BUILD)
+	@if [ "$$(cat $@ 2>/dev/null)" != '$(INSTALL_VARS)' ]; then echo '$(INSTALL_VARS)' > $@; fi
+
+$(BUILD)/$(NAME).pc: $(BUILD)/install-vars include/switchboard.h
+	printf '%s\n' 'prefix=$(PREFIX)' 'libdir=$(call pc_rel,$(LIBDIR))' \
+	    'includedir=$(call pc_rel,$(INCDIR))' '' 'Name: $(NAME)' \
+	    'Description: single-threaded network servers and clients on one select() reactor' \
+	    'Version: $(VERSION)' 'Libs: -L$${libdir} -l$(NAME)' 'Cflags: -I$${includedir}' > $@
+
+# Exactly what install puts in place; uninstall removes these and nothing else.
+INSTALLED := $(INCDIR)/switchboard.h $(LIBDIR)/lib$(NAME).a $(LIBDIR)/lib$(NAME).so.$(VERSION) \
+             $(LIBDIR)/$(SONAME) $(LIBDIR)/lib$(NAME).so $(PCDIR)/$(NAME).pc \
+             $(addprefix $(BINDIR)/,$(DEMOS))
 
 install: all $(BUILD)/$(NAME).pc
 	install -d $(DESTDIR)$(INCDIR) $(DESTDIR)$(LIBDIR) $(DESTDIR)$(BINDIR) $(DESTDIR)$(PCDIR)
@@ -243,8 +267,10 @@ install: all $(BUILD)/$(NAME).pc
 	install -m 755 $(DEMO_BIN) $(DESTDIR)$(BINDIR)/
 
 uninstall:
-	rm -f $(DESTDIR)$(INCDIR)/switchboard.h $(DESTDIR)$(LIBDIR)/lib$(NAME).* \
-	    $(DESTDIR)$(PCDIR)/$(NAME).pc $(addprefix $(DESTDIR)$(BINDIR)/,$(DEMOS))
+	rm -f $(addprefix $(DESTDIR),$(INSTALLED))
+
+.PHONY: FORCE
+FORCE:
 
 $(BUILD) $(BUILD)/obj $(BUILD)/tobj $(BUILD)/demos $(BUILD)/tests:
 	mkdir -p $@

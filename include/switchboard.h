@@ -17,10 +17,29 @@
 extern "C" {
 #endif
 
+/*
+ * The version of this header: the one source of the version (the Makefile
+ * reads these three lines).  sb_version() and sb_version_number() give the
+ * library's, for a runtime check that the two match:
+ *     if (sb_version_number() / 100 != SB_VERSION_NUMBER / 100) ...
+ */
 #define SB_VERSION_MAJOR 0
-#define SB_VERSION_MINOR 1
+#define SB_VERSION_MINOR 2
 #define SB_VERSION_PATCH 0
-#define SB_VERSION_STRING "0.1.0"
+#define SB__STR2(x) #x
+#define SB__STR(x) SB__STR2(x)
+#define SB_VERSION_STRING                                                                     \
+    SB__STR(SB_VERSION_MAJOR) "." SB__STR(SB_VERSION_MINOR) "." SB__STR(SB_VERSION_PATCH)
+#define SB_VERSION_NUMBER (SB_VERSION_MAJOR * 10000 + SB_VERSION_MINOR * 100 + SB_VERSION_PATCH)
+
+/* What the library exports; everything else in it is hidden. */
+#ifndef SB_API
+#if defined(__GNUC__) && __GNUC__ >= 4
+#define SB_API __attribute__((visibility("default")))
+#else
+#define SB_API
+#endif
+#endif
 
 /* ---------------------------------------------------------------- errors */
 
@@ -41,10 +60,16 @@ enum {
     SB_ESIGNAL = -30008,     /* signal cannot be watched (bad number, taken) */
     SB_ETOOLONG = -30010,    /* message longer than the framer's maximum */
     SB_EFRAME = -30011,      /* malformed frame header */
+    SB_ENESTED = -30012,     /* sb_loop_run/run_once called from one of the loop's callbacks */
 };
 
 /* A human-readable message for any code returned or reported by the library. */
-const char *sb_strerror(int code);
+SB_API const char *sb_strerror(int code);
+
+/* The library's version, "MAJOR.MINOR.PATCH", and as MAJOR*10000 + MINOR*100
+ * + PATCH (compare with SB_VERSION_NUMBER, the header's). */
+SB_API const char *sb_version(void);
+SB_API int sb_version_number(void);
 
 /* ----------------------------------------------------------------- types */
 
@@ -58,7 +83,7 @@ typedef struct sb_signal sb_signal;
 /* ------------------------------------------------------------------ loop */
 
 /* Create a loop.  Returns NULL when out of memory. */
-sb_loop *sb_loop_new(void);
+SB_API sb_loop *sb_loop_new(void);
 
 /*
  * Run iterations until sb_loop_stop() is called or nothing is left to watch
@@ -66,7 +91,7 @@ sb_loop *sb_loop_new(void);
  * signal watchers alone do not keep the loop running).
  * Returns 0, or a negative code when select() fails unrecoverably.
  */
-int sb_loop_run(sb_loop *loop);
+SB_API int sb_loop_run(sb_loop *loop);
 
 /*
  * Run exactly one iteration, waiting at most timeout_ms for readiness
@@ -74,13 +99,13 @@ int sb_loop_run(sb_loop *loop);
  * program's own loop.  Returns 1 while something is left to watch, 0 when
  * nothing is, or a negative code.
  */
-int sb_loop_run_once(sb_loop *loop, int timeout_ms);
+SB_API int sb_loop_run_once(sb_loop *loop, int timeout_ms);
 
 /*
  * Make sb_loop_run() return after the current iteration.  Safe from any
  * callback, including signal watchers.  Only sets a flag.
  */
-void sb_loop_stop(sb_loop *loop);
+SB_API void sb_loop_stop(sb_loop *loop);
 
 /*
  * Free the loop.  Refuses with SB_EBUSY while any handle (listener,
@@ -88,35 +113,56 @@ void sb_loop_stop(sb_loop *loop);
  * run the loop until their close callbacks have run.  sb_loop_free(NULL) is
  * a no-op returning 0.
  */
-int sb_loop_free(sb_loop *loop);
+SB_API int sb_loop_free(sb_loop *loop);
 
 /* Number of live handles (all kinds) owned by the loop. */
-size_t sb_loop_handles(const sb_loop *loop);
+SB_API size_t sb_loop_handles(const sb_loop *loop);
+
+/*
+ * Every live handle of the loop, for finding out what keeps sb_loop_free()
+ * refusing with SB_EBUSY: fn(kind, fd, handle, udata) for each listener,
+ * connection (also those still closing), UDP endpoint, io watcher, signal
+ * watcher and timer.  fd is the handle's descriptor, or -1 (timers, signal
+ * watchers, a connection whose fd is gone); handle is the object, to be
+ * compared, not freed, inside fn.
+ */
+enum {
+    SB_HANDLE_LISTENER = 1,
+    SB_HANDLE_CONN,
+    SB_HANDLE_UDP,
+    SB_HANDLE_IO,
+    SB_HANDLE_SIGNAL,
+    SB_HANDLE_TIMER
+};
+typedef void (*sb_handle_fn)(int kind, int fd, void *handle, void *udata);
+SB_API void sb_loop_walk_handles(sb_loop *loop, sb_handle_fn fn, void *udata);
+/* The name of a SB_HANDLE_* kind ("listener", "connection"...). */
+SB_API const char *sb_handle_kind_name(int kind);
 
 /* Start sb_close() on every connection of the loop (graceful shutdown). */
-void sb_loop_close_all(sb_loop *loop);
+SB_API void sb_loop_close_all(sb_loop *loop);
 
 /*
  * Call fn for every connection whose close is not yet scheduled (those
  * flushing after sb_close are included; those aborted, failed or done are
  * not).  fn may close or abort the connection it is given.
  */
-void sb_loop_walk(sb_loop *loop, void (*fn)(sb_conn *c, void *udata), void *udata);
+SB_API void sb_loop_walk(sb_loop *loop, void (*fn)(sb_conn *c, void *udata), void *udata);
 
 /* Cached monotonic time of the current iteration, in milliseconds. */
-uint64_t sb_loop_now(const sb_loop *loop);
+SB_API uint64_t sb_loop_now(const sb_loop *loop);
 
 /*
  * Replace the loop's monotonic clock (milliseconds).  For tests: timeouts
  * can then be driven without waiting.  NULL restores the real clock.
  */
 typedef uint64_t (*sb_clock_fn)(void *udata);
-void sb_loop_set_clock(sb_loop *loop, sb_clock_fn fn, void *udata);
+SB_API void sb_loop_set_clock(sb_loop *loop, sb_clock_fn fn, void *udata);
 
 /* Log hook: the library reports rare events (EMFILE, EBADF...) through it. */
 enum { SB_LOG_ERROR = 0, SB_LOG_WARN = 1, SB_LOG_INFO = 2, SB_LOG_DEBUG = 3 };
 typedef void (*sb_log_fn)(int level, const char *msg, void *udata);
-void sb_loop_set_log(sb_loop *loop, sb_log_fn fn, int max_level, void *udata);
+SB_API void sb_loop_set_log(sb_loop *loop, sb_log_fn fn, int max_level, void *udata);
 
 /* Counters, cumulative since sb_loop_new(). */
 typedef struct sb_stats {
@@ -138,13 +184,13 @@ typedef struct sb_stats {
     uint64_t conns;         /* connections alive now */
     uint64_t timers_fired;  /* timer callbacks run */
 } sb_stats;
-void sb_loop_stats(const sb_loop *loop, sb_stats *out);
+SB_API void sb_loop_stats(const sb_loop *loop, sb_stats *out);
 
 /*
  * The counters as one line of "name=value" pairs (for a daemon's SIGUSR1
  * report or a log).  Returns the length it needed, like snprintf.
  */
-int sb_stats_format(const sb_stats *st, char *buf, size_t len);
+SB_API int sb_stats_format(const sb_stats *st, char *buf, size_t len);
 
 /*
  * For daemons started as root: switch to user's uid, gid and supplementary
@@ -152,14 +198,14 @@ int sb_stats_format(const sb_stats *st, char *buf, size_t len);
  * unknown user, or the -errno of the failing call.  Refuses (-EPERM) to
  * "drop" to root.
  */
-int sb_drop_privileges(const char *user);
+SB_API int sb_drop_privileges(const char *user);
 
 /* ---------------------------------------------------------------- timers */
 
 typedef void (*sb_timer_cb)(sb_timer *timer, void *udata);
 
 /* Create a stopped timer.  Returns NULL when out of memory. */
-sb_timer *sb_timer_new(sb_loop *loop, sb_timer_cb cb, void *udata);
+SB_API sb_timer *sb_timer_new(sb_loop *loop, sb_timer_cb cb, void *udata);
 
 /*
  * (Re)arm: first fire after timeout_ms, then every repeat_ms (0 = one-shot).
@@ -167,16 +213,16 @@ sb_timer *sb_timer_new(sb_loop *loop, sb_timer_cb cb, void *udata);
  * armed from inside a timer callback fires on a later iteration, never in
  * the same pass, so I/O is never starved.  O(log n).
  */
-int sb_timer_start(sb_timer *timer, uint64_t timeout_ms, uint64_t repeat_ms);
+SB_API int sb_timer_start(sb_timer *timer, uint64_t timeout_ms, uint64_t repeat_ms);
 
 /* Disarm; safe from any callback, including the timer's own. */
-void sb_timer_stop(sb_timer *timer);
+SB_API void sb_timer_stop(sb_timer *timer);
 
 /* 1 while armed, else 0. */
-int sb_timer_active(const sb_timer *timer);
+SB_API int sb_timer_active(const sb_timer *timer);
 
 /* Stop and free; safe from the timer's own callback.  NULL is a no-op. */
-void sb_timer_free(sb_timer *timer);
+SB_API void sb_timer_free(sb_timer *timer);
 
 /* ----------------------------------------------------- raw fd watchers */
 
@@ -195,16 +241,16 @@ typedef void (*sb_io_cb)(sb_io *io, int fd, unsigned events, void *udata);
  * Returns NULL with *err set (-EINVAL for a negative fd, -EEXIST if the fd
  * is already watched, -ENOMEM); err may be NULL.
  */
-sb_io *sb_io_new(sb_loop *loop, int fd, sb_io_cb cb, void *udata, int *err);
+SB_API sb_io *sb_io_new(sb_loop *loop, int fd, sb_io_cb cb, void *udata, int *err);
 
 /* Set interest to SB_READ, SB_WRITE, both, or 0. */
-void sb_io_set(sb_io *io, unsigned events);
+SB_API void sb_io_set(sb_io *io, unsigned events);
 
 /*
  * Stop watching and free.  Safe from any callback; the fd may be closed
  * and its number reused immediately afterwards.  NULL is a no-op.
  */
-void sb_io_free(sb_io *io);
+SB_API void sb_io_free(sb_io *io);
 
 /* --------------------------------------------------------------- signals */
 
@@ -215,11 +261,11 @@ typedef void (*sb_signal_cb)(sb_signal *sig, int signum, void *udata);
  * given signal at a time; the previous disposition is restored on free.
  * Returns NULL with *err set (SB_ESIGNAL, -ENOMEM); err may be NULL.
  */
-sb_signal *sb_signal_new(sb_loop *loop, int signum, sb_signal_cb cb, void *udata,
+SB_API sb_signal *sb_signal_new(sb_loop *loop, int signum, sb_signal_cb cb, void *udata,
                          int *err);
 
 /* Restore the signal's previous disposition and free.  NULL is a no-op. */
-void sb_signal_free(sb_signal *sig);
+SB_API void sb_signal_free(sb_signal *sig);
 
 /* ------------------------------------------------------- protocol handler */
 
@@ -281,23 +327,23 @@ typedef struct sb_listen_opts {
  * connection's initial user data.  Returns NULL with *err set (SB_EINVAL_ADDR,
  * SB_EPORT, SB_ERESOLVE, -EADDRINUSE, -EACCES, ...); err may be NULL.
  */
-sb_listener *sb_listen(sb_loop *loop, const char *addr, const sb_handler *handler,
+SB_API sb_listener *sb_listen(sb_loop *loop, const char *addr, const sb_handler *handler,
                        void *udata, const sb_listen_opts *opts, int *err);
 
 /* Bound TCP port, or 0 for a unix socket. */
-int sb_listener_port(const sb_listener *l);
+SB_API int sb_listener_port(const sb_listener *l);
 
 /* Bound address as text ("127.0.0.1:7777", "[::1]:80", "unix:/p"). */
-int sb_listener_addr(const sb_listener *l, char *buf, size_t len);
+SB_API int sb_listener_addr(const sb_listener *l, char *buf, size_t len);
 
 /* Live connections accepted through this listener. */
-unsigned sb_listener_conns(const sb_listener *l);
+SB_API unsigned sb_listener_conns(const sb_listener *l);
 
 /*
  * Stop listening and free the listener; its connections live on.
  * A unix socket file is removed.  Safe from any callback.  NULL is a no-op.
  */
-void sb_listener_close(sb_listener *l);
+SB_API void sb_listener_close(sb_listener *l);
 
 /* ----------------------------------------------------------- connections */
 
@@ -310,10 +356,10 @@ void sb_listener_close(sb_listener *l);
  * Returns 0, SB_ECLOSED once sb_close/sb_shutdown/sb_abort was called or the
  * peer failed, SB_EBUFFULL past max_output, or -ENOMEM.
  */
-int sb_write(sb_conn *c, const void *data, size_t len);
+SB_API int sb_write(sb_conn *c, const void *data, size_t len);
 
 /* Half-close: send FIN once queued output is flushed; keep reading. */
-void sb_shutdown(sb_conn *c);
+SB_API void sb_shutdown(sb_conn *c);
 
 /*
  * Graceful close: stop delivering input, flush queued output, send FIN,
@@ -321,36 +367,36 @@ void sb_shutdown(sb_conn *c);
  * on_close reports 0, or the error that made the flush fail.  There is no
  * flush deadline beyond the idle timeout.  Idempotent; safe from any callback.
  */
-void sb_close(sb_conn *c);
+SB_API void sb_close(sb_conn *c);
 
 /* Close now with a reset; queued output is dropped.  on_close: SB_EABORTED. */
-void sb_abort(sb_conn *c);
+SB_API void sb_abort(sb_conn *c);
 
 /* Bytes queued and not yet accepted by the kernel. */
-size_t sb_conn_pending(const sb_conn *c);
+SB_API size_t sb_conn_pending(const sb_conn *c);
 
 /* Idle timeout for this connection in ms (0 = none); replaces the listener's. */
-void sb_conn_set_timeout(sb_conn *c, unsigned idle_ms);
+SB_API void sb_conn_set_timeout(sb_conn *c, unsigned idle_ms);
 
 /* Output watermarks: reading pauses above high (0 = 1 MiB), resumes at or
  * below low (clamped to high). */
-void sb_conn_set_watermarks(sb_conn *c, size_t low, size_t high);
+SB_API void sb_conn_set_watermarks(sb_conn *c, size_t low, size_t high);
 
 /* Pause / resume delivery of input (independent of backpressure). */
-void sb_conn_pause(sb_conn *c);
-void sb_conn_resume(sb_conn *c);
+SB_API void sb_conn_pause(sb_conn *c);
+SB_API void sb_conn_resume(sb_conn *c);
 
-void sb_conn_set_udata(sb_conn *c, void *udata);
-void *sb_conn_udata(const sb_conn *c);
+SB_API void sb_conn_set_udata(sb_conn *c, void *udata);
+SB_API void *sb_conn_udata(const sb_conn *c);
 
 /* Peer / local address as text; returns length or a negative code. */
-int sb_conn_peer(const sb_conn *c, char *buf, size_t len);
-int sb_conn_local(const sb_conn *c, char *buf, size_t len);
+SB_API int sb_conn_peer(const sb_conn *c, char *buf, size_t len);
+SB_API int sb_conn_local(const sb_conn *c, char *buf, size_t len);
 
-int sb_conn_fd(const sb_conn *c);
-sb_loop *sb_conn_loop(const sb_conn *c);
+SB_API int sb_conn_fd(const sb_conn *c);
+SB_API sb_loop *sb_conn_loop(const sb_conn *c);
 /* The listener that accepted c, or NULL once it was closed. */
-sb_listener *sb_conn_listener(const sb_conn *c);
+SB_API sb_listener *sb_conn_listener(const sb_conn *c);
 
 /* --------------------------------------------------------------- framing */
 
@@ -399,13 +445,13 @@ typedef struct sb_frame {
     size_t consumed;
 } sb_frame;
 
-int sb_framer_raw(sb_framer *f);
-int sb_framer_delim(sb_framer *f, const void *delim, size_t delim_len, size_t max_len,
+SB_API int sb_framer_raw(sb_framer *f);
+SB_API int sb_framer_delim(sb_framer *f, const void *delim, size_t delim_len, size_t max_len,
                     unsigned flags);
-int sb_framer_fixed(sb_framer *f, size_t len);
-int sb_framer_prefix(sb_framer *f, int nbytes, size_t max_len);
-int sb_framer_digits(sb_framer *f, int ndigits, size_t max_len);
-int sb_framer_eof(sb_framer *f, size_t max_len);
+SB_API int sb_framer_fixed(sb_framer *f, size_t len);
+SB_API int sb_framer_prefix(sb_framer *f, int nbytes, size_t max_len);
+SB_API int sb_framer_digits(sb_framer *f, int ndigits, size_t max_len);
+SB_API int sb_framer_eof(sb_framer *f, size_t max_len);
 
 /*
  * Find the next message in buf[0, len) (the bytes not yet consumed).
@@ -416,32 +462,32 @@ int sb_framer_eof(sb_framer *f, size_t max_len);
  * Scanning state is kept in f, so the buffer must be offered again from the
  * same position with more bytes appended.
  */
-int sb_framer_next(sb_framer *f, const char *buf, size_t len, int eof, sb_frame *out);
+SB_API int sb_framer_next(sb_framer *f, const char *buf, size_t len, int eof, sb_frame *out);
 
 /*
  * After SB_ETOOLONG: arrange to skip the offending message and go on.
  * Returns 0, or SB_EFRAME when it cannot be skipped (malformed header,
  * FIXED/EOF framers).
  */
-int sb_framer_skip(sb_framer *f);
+SB_API int sb_framer_skip(sb_framer *f);
 
 /* Set c's framer (copied; scanning starts afresh on the buffered bytes). */
-int sb_conn_set_framer(sb_conn *c, const sb_framer *f);
+SB_API int sb_conn_set_framer(sb_conn *c, const sb_framer *f);
 
 /* Shorthands for sb_framer_* + sb_conn_set_framer; 0 or -EINVAL. */
-int sb_frame_raw(sb_conn *c);
-int sb_frame_delim(sb_conn *c, const void *delim, size_t delim_len, size_t max_len,
+SB_API int sb_frame_raw(sb_conn *c);
+SB_API int sb_frame_delim(sb_conn *c, const void *delim, size_t delim_len, size_t max_len,
                    unsigned flags);
-int sb_frame_line(sb_conn *c, size_t max_len); /* "\n", delimiter stripped */
-int sb_frame_fixed(sb_conn *c, size_t len);
-int sb_frame_prefix(sb_conn *c, int nbytes, size_t max_len);
-int sb_frame_digits(sb_conn *c, int ndigits, size_t max_len);
-int sb_frame_eof(sb_conn *c, size_t max_len);
+SB_API int sb_frame_line(sb_conn *c, size_t max_len); /* "\n", delimiter stripped */
+SB_API int sb_frame_fixed(sb_conn *c, size_t len);
+SB_API int sb_frame_prefix(sb_conn *c, int nbytes, size_t max_len);
+SB_API int sb_frame_digits(sb_conn *c, int ndigits, size_t max_len);
+SB_API int sb_frame_eof(sb_conn *c, size_t max_len);
 
 /* Write-side encoders: the same framings, one sb_write's worth each. */
-int sb_write_prefixed(sb_conn *c, int nbytes, const void *data, size_t len);
-int sb_write_digits(sb_conn *c, int ndigits, const void *data, size_t len);
-int sb_write_delim(sb_conn *c, const void *data, size_t len, const void *delim,
+SB_API int sb_write_prefixed(sb_conn *c, int nbytes, const void *data, size_t len);
+SB_API int sb_write_digits(sb_conn *c, int ndigits, const void *data, size_t len);
+SB_API int sb_write_delim(sb_conn *c, const void *data, size_t len, const void *delim,
                    size_t delim_len);
 
 /* Network (big-endian) byte order for 16/32/64-bit values. */
@@ -504,11 +550,11 @@ typedef struct sb_connect_opts {
  * for what fails before connecting (-EINVAL, SB_EINVAL_ADDR, SB_EPORT,
  * SB_ERESOLVE, -EMFILE, -ENOMEM...); err may be NULL.
  */
-sb_conn *sb_connect(sb_loop *loop, const char *addr, const sb_handler *handler,
+SB_API sb_conn *sb_connect(sb_loop *loop, const char *addr, const sb_handler *handler,
                     void *udata, const sb_connect_opts *opts, int *err);
 
 /* 1 while c's connect is in progress (from sb_connect to on_open), else 0. */
-int sb_conn_connecting(const sb_conn *c);
+SB_API int sb_conn_connecting(const sb_conn *c);
 
 /* ------------------------------------------------------------- addresses */
 
@@ -530,10 +576,10 @@ typedef struct sb_addr {
  * host name is resolved with getaddrinfo(), which blocks; the first result
  * is used.  Returns 0, SB_EINVAL_ADDR, SB_EPORT, SB_ERESOLVE or -EINVAL.
  */
-int sb_addr_resolve(sb_addr *out, const char *addr);
+SB_API int sb_addr_resolve(sb_addr *out, const char *addr);
 
 /* As text, like sb_conn_peer(); returns the length or a negative code. */
-int sb_addr_format(const sb_addr *a, char *buf, size_t len);
+SB_API int sb_addr_format(const sb_addr *a, char *buf, size_t len);
 
 /* ------------------------------------------------------------------- UDP */
 
@@ -581,7 +627,7 @@ typedef struct sb_udp_stats {
  * *err set (SB_EINVAL_ADDR, SB_EPORT, SB_ERESOLVE, -EADDRINUSE, -EINVAL,
  * -ENOMEM...); err may be NULL.
  */
-sb_udp *sb_udp_new(sb_loop *loop, const char *addr, const sb_udp_handler *handler,
+SB_API sb_udp *sb_udp_new(sb_loop *loop, const char *addr, const sb_udp_handler *handler,
                    void *udata, const sb_udp_opts *opts, int *err);
 
 /*
@@ -590,28 +636,28 @@ sb_udp *sb_udp_new(sb_loop *loop, const char *addr, const sb_udp_handler *handle
  * socket buffer is full (nothing sent; on_writable follows if set);
  * -EMSGSIZE when too long; other -errno.
  */
-int sb_udp_send(sb_udp *u, const sb_addr *to, const void *data, size_t len);
+SB_API int sb_udp_send(sb_udp *u, const sb_addr *to, const void *data, size_t len);
 
 /*
  * Fix the peer (connect()): sends may omit it, only its datagrams arrive,
  * and errors it causes (ECONNREFUSED) are reported.  NULL dissolves it.
  */
-int sb_udp_connect(sb_udp *u, const sb_addr *peer);
+SB_API int sb_udp_connect(sb_udp *u, const sb_addr *peer);
 
 /* Bound port (0 for unix), bound address as text, the socket. */
-int sb_udp_port(const sb_udp *u);
-int sb_udp_local(const sb_udp *u, char *buf, size_t len);
-int sb_udp_fd(const sb_udp *u);
+SB_API int sb_udp_port(const sb_udp *u);
+SB_API int sb_udp_local(const sb_udp *u, char *buf, size_t len);
+SB_API int sb_udp_fd(const sb_udp *u);
 
-void sb_udp_set_udata(sb_udp *u, void *udata);
-void *sb_udp_udata(const sb_udp *u);
-void sb_udp_get_stats(const sb_udp *u, sb_udp_stats *out);
+SB_API void sb_udp_set_udata(sb_udp *u, void *udata);
+SB_API void *sb_udp_udata(const sb_udp *u);
+SB_API void sb_udp_get_stats(const sb_udp *u, sb_udp_stats *out);
 
 /*
  * Close and free; a unix socket file is removed.  Safe from any callback,
  * including the endpoint's own.  NULL is a no-op.
  */
-void sb_udp_free(sb_udp *u);
+SB_API void sb_udp_free(sb_udp *u);
 
 #ifdef __cplusplus
 }

@@ -641,7 +641,7 @@ int sb__conn_write3(sb_conn *c, const void *a, size_t alen, const void *b, size_
     size_t len = alen + blen + dlen;
     int rc;
 
-    if (!c)
+    if (!c || (!a && alen) || (!b && blen) || (!d && dlen))
         return -EINVAL;
     if (c->flags & (SB__C_DEAD | SB__C_CLOSING | SB__C_SHUT_REQ))
         return SB_ECLOSED;

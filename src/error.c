@@ -20,6 +20,7 @@ static const struct {
     {SB_ESIGNAL, "signal cannot be watched (invalid or already watched)"},
     {SB_ETOOLONG, "message longer than the maximum length"},
     {SB_EFRAME, "malformed frame header"},
+    {SB_ENESTED, "called from inside a callback of the same loop"},
 };
 
 /*
@@ -39,4 +40,14 @@ const char *sb_strerror(int code)
     if (code < 0 && code > -4096)
         return strerror(-code);
     return "unknown error";
+}
+
+const char *sb_version(void)
+{
+    return SB_VERSION_STRING;
+}
+
+int sb_version_number(void)
+{
+    return SB_VERSION_NUMBER;
 }

@@ -180,6 +180,8 @@ int sb_framer_next(sb_framer *f, const char *buf, size_t len, int eof, sb_frame 
 {
     size_t i, n;
 
+    if (!f || !out || (!buf && len))
+        return -EINVAL;
     out->off = out->len = out->consumed = 0;
     if (f->skip) {
         n = f->skip < len ? (size_t)f->skip : len;

@@ -138,6 +138,13 @@ struct sb_timer {
 };
 #define SB__NOT_ARMED ((uint32_t)-1)
 
+/* A timer made by sb_timer_new: on the loop's list of public timers (for
+ * sb_loop_walk_handles); internal timers are bare sb_timers. */
+typedef struct sb__utimer {
+    sb_timer t; /* first: the public handle */
+    struct sb__utimer *next, *prev;
+} sb__utimer;
+
 typedef struct sb__heap {
     sb_timer **a;
     size_t n;
@@ -302,6 +309,7 @@ struct sb_loop {
     sb_clock_fn clock;
     void *clock_udata;
     volatile sig_atomic_t stop;
+    int running;         /* inside sb_loop_run_once: no nested iteration */
     size_t nhandles;     /* public handles alive */
     size_t io_active;    /* io watchers with interest */
     size_t user_timers;  /* public timers armed */
@@ -325,6 +333,7 @@ struct sb_loop {
     int sig_rd, sig_wr;  /* self-pipe */
     sb__handle sig_h;
     sb_signal *signals;
+    sb__utimer *utimers; /* public timers (timer.c) */
     uint64_t last_emfile_log;
     sb_log_fn log;
     int log_level;
@@ -349,6 +358,7 @@ int sb__spare_fd_open(sb_loop *loop);
 /* ------------------------------------------------------------ signal.c */
 
 void sb__signal_loop_free(sb_loop *loop);
+sb_signal *sb__signal_next(const sb_signal *s);
 
 /* ----------------------------------------------------- connect.c, udp.c */
 

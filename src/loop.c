@@ -105,6 +105,49 @@ static void close_one(sb_conn *c, void *udata)
     sb_close(c);
 }
 
+void sb_loop_walk_handles(sb_loop *loop, sb_handle_fn fn, void *udata)
+{
+    sb_listener *l, *lnext;
+    sb_conn *c, *cnext;
+    sb__utimer *t, *tnext;
+    sb_signal *s, *snext;
+    size_t fd;
+
+    if (!loop || !fn)
+        return;
+    /* Each list is read one step ahead: fn may not free, but be safe. */
+    for (l = loop->listeners; l; l = lnext) {
+        lnext = l->next;
+        fn(SB_HANDLE_LISTENER, l->h.fd, l, udata);
+    }
+    for (c = loop->conns; c; c = cnext) {
+        cnext = c->next;
+        fn(SB_HANDLE_CONN, (c->flags & SB__C_FD_GONE) ? -1 : c->h.fd, c, udata);
+    }
+    for (fd = 0; fd < loop->table_len; fd++) {
+        sb__handle *h = loop->table[fd];
+        if (h && h->type == SB__H_UDP)
+            fn(SB_HANDLE_UDP, (int)fd, h, udata);
+        else if (h && h->type == SB__H_IO)
+            fn(SB_HANDLE_IO, (int)fd, h, udata);
+    }
+    for (s = loop->signals; s; s = snext) {
+        snext = sb__signal_next(s);
+        fn(SB_HANDLE_SIGNAL, -1, s, udata);
+    }
+    for (t = loop->utimers; t; t = tnext) {
+        tnext = t->next;
+        fn(SB_HANDLE_TIMER, -1, &t->t, udata);
+    }
+}
+
+const char *sb_handle_kind_name(int kind)
+{
+    static const char *const names[] = {"?", "listener", "connection", "udp endpoint",
+                                        "io watcher", "signal watcher", "timer"};
+    return kind >= SB_HANDLE_LISTENER && kind <= SB_HANDLE_TIMER ? names[kind] : names[0];
+}
+
 void sb_loop_close_all(sb_loop *loop)
 {
     sb_loop_walk(loop, close_one, NULL);
@@ -234,13 +277,28 @@ static int update_time(sb_loop *loop)
     return 0;
 }
 
+static int loop_iteration(sb_loop *loop, int timeout_ms);
+
 int sb_loop_run_once(sb_loop *loop, int timeout_ms)
+{
+    int n;
+
+    if (!loop)
+        return -EINVAL;
+    if (loop->running)
+        return SB_ENESTED;
+    loop->running = 1;
+    n = loop_iteration(loop, timeout_ms);
+    loop->running = 0;
+    return n;
+}
+
+/* One iteration: the six stages (docs/design.md). */
+static int loop_iteration(sb_loop *loop, int timeout_ms)
 {
     int64_t delay;
     int n, timeout = timeout_ms;
 
-    if (!loop)
-        return -EINVAL;
     /* 0: what was queued or closed outside callbacks. */
     sb__conn_flush_all(loop);
     sb__conn_close_pending(loop);
@@ -291,6 +349,8 @@ int sb_loop_run(sb_loop *loop)
 
     if (!loop)
         return -EINVAL;
+    if (loop->running)
+        return SB_ENESTED;
     /* A stop requested before run() makes it return at once. */
     while (!loop->stop) {
         rc = sb_loop_run_once(loop, -1);
@@ -305,6 +365,8 @@ int sb_loop_free(sb_loop *loop)
 {
     if (!loop)
         return 0;
+    if (loop->running)
+        return SB_ENESTED;
     if (loop->nhandles || loop->conns || loop->close_head)
         return SB_EBUSY;
     free_deferred(loop);

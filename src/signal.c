@@ -170,3 +170,8 @@ void sb__signal_loop_free(sb_loop *loop)
     sb__sys_close(loop->sig_wr);
     loop->sig_rd = loop->sig_wr = -1;
 }
+
+sb_signal *sb__signal_next(const sb_signal *s)
+{
+    return s->next;
+}

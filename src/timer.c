@@ -178,17 +178,22 @@ void sb__timers_run(sb_loop *loop)
 
 sb_timer *sb_timer_new(sb_loop *loop, sb_timer_cb cb, void *udata)
 {
-    sb_timer *t;
+    sb__utimer *u;
 
     if (!loop || !cb)
         return NULL;
-    t = sb__malloc(sizeof(*t));
-    if (!t)
+    u = sb__malloc(sizeof(*u));
+    if (!u)
         return NULL;
-    sb__timer_init(t, loop, cb, udata);
-    t->internal = 0;
+    sb__timer_init(&u->t, loop, cb, udata);
+    u->t.internal = 0;
+    u->prev = NULL;
+    u->next = loop->utimers;
+    if (u->next)
+        u->next->prev = u;
+    loop->utimers = u;
     loop->nhandles++;
-    return t;
+    return &u->t;
 }
 
 int sb_timer_start(sb_timer *t, uint64_t timeout_ms, uint64_t repeat_ms)
@@ -215,7 +220,15 @@ void sb_timer_free(sb_timer *t)
 {
     if (!t)
         return;
+    sb__utimer *u = (sb__utimer *)t;
+
     sb__timer_disarm(t);
+    if (u->prev)
+        u->prev->next = u->next;
+    else
+        t->loop->utimers = u->next;
+    if (u->next)
+        u->next->prev = u->prev;
     t->loop->nhandles--;
-    free(t);
+    free(u);
 }

@@ -411,6 +411,168 @@ START_TEST(test_strerror)
 }
 END_TEST
 
+/* ---------------------------------------------------- misuse, caught */
+
+typedef struct nested {
+    sb_loop *loop;
+    int run_once, run, free_rc, fired;
+} nested;
+
+static void nested_timer(sb_timer *t, void *udata)
+{
+    nested *n = udata;
+    (void)t;
+    n->fired++;
+    n->run_once = sb_loop_run_once(n->loop, 0);
+    n->run = sb_loop_run(n->loop);
+    n->free_rc = sb_loop_free(n->loop);
+}
+
+/* sb_loop_run_once / sb_loop_run / sb_loop_free from a callback of the same
+ * loop: SB_ENESTED, and nothing happens (no nested iteration). */
+START_TEST(test_nested_run_refused)
+{
+    sb_loop *loop = sb_loop_new();
+    nested n = {loop, 0, 0, 0, 0};
+    sb_timer *t = sb_timer_new(loop, nested_timer, &n);
+    sb_stats st;
+
+    ck_assert_int_eq(sb_timer_start(t, 0, 0), 0);
+    ck_assert_int_eq(sb_loop_run_once(loop, 0), 0);
+    ck_assert_int_eq(n.fired, 1);
+    ck_assert_int_eq(n.run_once, SB_ENESTED);
+    ck_assert_int_eq(n.run, SB_ENESTED);
+    ck_assert_int_eq(n.free_rc, SB_ENESTED);
+    sb_loop_stats(loop, &st);
+    ck_assert_uint_eq(st.iterations, 1); /* the nested calls ran none */
+    ck_assert_ptr_nonnull(strstr(sb_strerror(SB_ENESTED), "inside a callback"));
+    /* Outside callbacks it works again. */
+    ck_assert_int_eq(sb_loop_run_once(loop, 0), 0);
+    sb_timer_free(t);
+    tu_loop_teardown(loop);
+}
+END_TEST
+
+/* NULL data with a non-zero length is -EINVAL everywhere, never a crash. */
+START_TEST(test_null_data_einval)
+{
+    sb_loop *loop = sb_loop_new();
+    tu_server s;
+    sb_framer f;
+    sb_frame cut;
+    int fd, i;
+
+    tu_server_start(&s, loop, "127.0.0.1:0", NULL);
+    fd = tu_connect_tcp(s.port);
+    for (i = 0; i < 200 && !s.last; i++)
+        sb_loop_run_once(loop, 10);
+    ck_assert_ptr_nonnull(s.last);
+    ck_assert_int_eq(sb_write(s.last, NULL, 5), -EINVAL);
+    ck_assert_int_eq(sb_write(s.last, NULL, 0), 0);
+    ck_assert_int_eq(sb_write_prefixed(s.last, 4, NULL, 5), -EINVAL);
+    ck_assert_int_eq(sb_write_digits(s.last, 3, NULL, 5), -EINVAL);
+    ck_assert_int_eq(sb_write_delim(s.last, NULL, 5, "\n", 1), -EINVAL);
+    ck_assert_int_eq(sb_write_delim(s.last, "x", 1, NULL, 1), -EINVAL);
+    ck_assert_int_eq(sb_write(NULL, "x", 1), -EINVAL);
+    ck_assert_uint_eq(sb_conn_pending(s.last), 0); /* nothing was queued */
+    ck_assert_int_eq(sb_framer_raw(&f), 0);
+    ck_assert_int_eq(sb_framer_next(&f, NULL, 5, 0, &cut), -EINVAL);
+    ck_assert_int_eq(sb_framer_delim(&f, NULL, 1, 0, 0), -EINVAL);
+    close(fd);
+    for (i = 0; i < 200 && s.closes < s.opens; i++)
+        sb_loop_run_once(loop, 10);
+    sb_listener_close(s.l);
+    tu_loop_teardown(loop);
+}
+END_TEST
+
+typedef struct seen {
+    int count[SB_HANDLE_TIMER + 1];
+    int fds[16], nfds;
+} seen;
+
+static void see_handle(int kind, int fd, void *handle, void *udata)
+{
+    seen *w = udata;
+    ck_assert_ptr_nonnull(handle);
+    ck_assert_int_ge(kind, SB_HANDLE_LISTENER);
+    ck_assert_int_le(kind, SB_HANDLE_TIMER);
+    w->count[kind]++;
+    if (fd >= 0 && w->nfds < 16)
+        w->fds[w->nfds++] = fd;
+}
+
+static void no_datagram(sb_udp *u, const char *d, size_t n, const sb_addr *a, int e, void *x)
+{
+    (void)u, (void)d, (void)n, (void)a, (void)e, (void)x;
+}
+
+static void noop_signal(sb_signal *sig, int signum, void *udata)
+{
+    (void)sig, (void)signum, (void)udata;
+}
+
+/* sb_loop_walk_handles names every live handle, by kind, with its fd. */
+START_TEST(test_walk_handles)
+{
+    sb_loop *loop = sb_loop_new();
+    static const sb_udp_handler uh = {.on_datagram = no_datagram};
+    int n = 0, p[2], fd, i, k;
+    sb_timer *t1 = sb_timer_new(loop, count_timer, &n), *t2 = sb_timer_new(loop, count_timer, &n);
+    sb_signal *sig = sb_signal_new(loop, SIGUSR2, NULL, NULL, NULL);
+    sb_udp *u = sb_udp_new(loop, "127.0.0.1:0", &uh, NULL, NULL, NULL);
+    seen w;
+    sb_io *io;
+    tu_server s;
+
+    ck_assert_int_eq(pipe(p), 0);
+    io = sb_io_new(loop, p[0], noop_io, NULL, NULL);
+    tu_server_start(&s, loop, "127.0.0.1:0", NULL);
+    fd = tu_connect_tcp(s.port);
+    for (i = 0; i < 200 && !s.last; i++)
+        sb_loop_run_once(loop, 10);
+    ck_assert_ptr_nonnull(s.last);
+    ck_assert_ptr_null(sig); /* a NULL callback is refused */
+    sig = sb_signal_new(loop, SIGUSR2, noop_signal, NULL, NULL);
+    ck_assert_ptr_nonnull(sig);
+    ck_assert_int_eq(sb_timer_start(t1, 100000, 0), 0);
+
+    memset(&w, 0, sizeof(w));
+    sb_loop_walk_handles(loop, see_handle, &w);
+    ck_assert_int_eq(w.count[SB_HANDLE_LISTENER], 1);
+    ck_assert_int_eq(w.count[SB_HANDLE_CONN], 1);
+    ck_assert_int_eq(w.count[SB_HANDLE_UDP], 1);
+    ck_assert_int_eq(w.count[SB_HANDLE_IO], 1);
+    ck_assert_int_eq(w.count[SB_HANDLE_SIGNAL], 1);
+    ck_assert_int_eq(w.count[SB_HANDLE_TIMER], 2); /* armed or not */
+    ck_assert_int_eq(w.nfds, 4);
+    for (k = 0, i = 0; i < w.nfds; i++)
+        k += w.fds[i] == p[0] || w.fds[i] == sb_udp_fd(u) || w.fds[i] == sb_conn_fd(s.last);
+    ck_assert_int_eq(k, 3);
+    ck_assert_str_eq(sb_handle_kind_name(SB_HANDLE_TIMER), "timer");
+    ck_assert_str_eq(sb_handle_kind_name(99), "?");
+
+    /* Freed handles are gone from the walk. */
+    sb_timer_free(t1);
+    sb_io_free(io);
+    sb_udp_free(u);
+    sb_signal_free(sig);
+    memset(&w, 0, sizeof(w));
+    sb_loop_walk_handles(loop, see_handle, &w);
+    ck_assert_int_eq(w.count[SB_HANDLE_TIMER] + w.count[SB_HANDLE_IO] +
+                         w.count[SB_HANDLE_UDP] + w.count[SB_HANDLE_SIGNAL],
+                     1);
+    sb_timer_free(t2);
+    close(fd);
+    close(p[0]);
+    close(p[1]);
+    for (i = 0; i < 200 && s.closes < s.opens; i++)
+        sb_loop_run_once(loop, 10);
+    sb_listener_close(s.l);
+    tu_loop_teardown(loop);
+}
+END_TEST
+
 Suite *sb_loop_suite(void)
 {
     Suite *s = suite_create("loop");
@@ -426,6 +588,9 @@ Suite *sb_loop_suite(void)
     tcase_add_test(tc, test_ebadf_fails_only_owner);
     tcase_add_test(tc, test_signal_as_callback);
     tcase_add_test(tc, test_strerror);
+    tcase_add_test(tc, test_nested_run_refused);
+    tcase_add_test(tc, test_null_data_einval);
+    tcase_add_test(tc, test_walk_handles);
     suite_add_tcase(s, tc);
     return s;
 }
