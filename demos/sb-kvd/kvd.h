@@ -1,0 +1,60 @@
+/*
+ * sb-kvd's shared types: an argument of a command, one client (its parser
+ * state and arguments) and the server.  Every module of the demo uses them.
+ */
+#ifndef SB_KVD_KVD_H
+#define SB_KVD_KVD_H
+
+#include "daemon.h"
+#include "keyspace.h"
+#include "switchboard.h"
+
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct arg {
+    const char *p; /* valid while the command runs */
+    size_t len;
+    size_t off;    /* where it was saved in the client's argument buffer */
+} arg;
+
+enum { ST_LINE, ST_HEADER, ST_BODY }; /* what the next message is */
+
+typedef struct kvd kvd;
+
+/* One connection's parser state and arguments.  udata of its sb_conn. */
+typedef struct client {
+    kvd *srv;
+    sb_conn *conn;
+    int state;
+    long want;    /* arguments announced by "*N" */
+    size_t bulk;  /* length announced by "$len" */
+    arg *av;      /* arguments received so far */
+    size_t argc, argcap;
+    char *abuf;   /* their bytes */
+    size_t alen, acap;
+    char *name;   /* CLIENT SETNAME */
+} client;
+
+struct kvd {
+    sbd sbd;        /* the daemon scaffolding: loop, listeners, signals */
+    sb_loop *loop;  /* d.loop */
+    sb_timer *cron;
+    db db;
+    sb_framer line;    /* "*N", "$len" and inline lines, made once */
+    size_t max_bulk, max_query;
+    unsigned long long max_memory;
+    unsigned max_conns, idle_s;
+    unsigned long nclients;
+    uint64_t commands, expired, hits, misses, rejected;
+    uint64_t started;  /* loop clock at start-up */
+    uint64_t rng;
+    int port;
+};
+
+static inline int64_t now_ms(const kvd *s)
+{
+    return (int64_t)sb_loop_now(s->loop);
+}
+
+#endif

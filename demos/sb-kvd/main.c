@@ -1,0 +1,344 @@
+/*
+ * sb-kvd — an in-memory key-value server speaking RESP2, the Redis
+ * protocol, on switchboard.  Built only on the public API, in modules:
+ *
+ *   keyspace.c  the keyspace: a chained hash table with incremental
+ *               rehashing (two tables; a few buckets move per operation and
+ *               per timer tick, so a growing table never stalls the loop),
+ *               TTLs kept in an index that the periodic timer samples
+ *               (Redis' "active expire");
+ *   resp.c      replies, each one built in a stack buffer and queued with
+ *               one sb_write() (the library sends everything a read
+ *               produced in one send()), and the RESP parser, a worked
+ *               example of switching framers inside on_data: a "*N" line
+ *               (delimiter framer), then per argument a "$len" line (same
+ *               framer) and a fixed-length body (fixed framer, len + 2
+ *               bytes for the trailing CRLF).  A line not starting with '*'
+ *               is an inline command (telnet, redis-benchmark's PING_INLINE);
+ *   commands.c  the commands and their table, lazy expiry on access;
+ *   main.c      this file: the connection handler, the timer, and the
+ *               daemon: options, signals, start-up and shutdown.
+ *   kvd.h       the types they share: the server, a client, an argument.
+ *
+ * Values are strings; integers are parsed when INCR & co. need them.
+ * SIGTERM / SIGINT: stop accepting, flush every client, exit 0.
+ * SIGUSR1: print the reactor's counters on stderr.
+ */
+#include "daemon.h"
+#include "switchboard.h"
+
+#include "kvd.h"
+#include "resp.h"
+
+#include <getopt.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#define DEFAULT_ADDR "127.0.0.1:6380"
+#define CRON_MS 100                      /* active expiry, rehashing, shrinking */
+#define CRON_BUDGET_NS 1000000           /* work per tick: about 1 ms */
+#define EXPIRE_SAMPLE 20                 /* TTL keys looked at per expiry round */
+#define MAX_INLINE (64 * 1024)           /* longest inline command / header line */
+#define DEFAULT_MAX_BULK (64ull << 20)   /* longest bulk string (Redis: 512 MiB) */
+#define LIMIT_MAX_BULK (512ull << 20)
+#define DEFAULT_MAX_QUERY (128ull << 20) /* one command's arguments, buffered */
+#define DEFAULT_MAX_CONNS 10000          /* as Redis' maxclients */
+
+/* =============================================================== server */
+
+static kvd *the_server; /* one per process: tells a client's udata apart */
+
+static uint64_t next_rand(kvd *s)
+{
+    uint64_t x = s->rng; /* xorshift64 */
+    x ^= x << 13;
+    x ^= x >> 7;
+    x ^= x << 17;
+    return s->rng = x;
+}
+
+/* ========================================================== connections */
+
+/* Each call is one message, cut by the framer the state asked for. */
+static void kv_data(sb_conn *c, const char *d, size_t n, void *udata)
+{
+    client *cl = udata;
+
+    (void)c;
+    if (cl->state == ST_BODY) {
+        got_body(cl, d);
+        return;
+    }
+    if (n && d[n - 1] == '\r')
+        n--; /* lines end in CRLF, or LF alone as Redis allows */
+    if (cl->state == ST_HEADER)
+        got_header(cl, d, n);
+    else
+        got_line(cl, d, n);
+}
+
+/* A line longer than 64 KiB: answered like Redis, then the close. */
+static int kv_frame_error(sb_conn *c, int err, void *udata)
+{
+    client *cl = udata;
+
+    (void)c;
+    (void)err;
+    if ((void *)cl != (void *)the_server)
+        reply_error(cl, "ERR Protocol error: %s",
+                    cl->state == ST_HEADER ? "too big bulk count string"
+                                           : "too big inline request");
+    return 0;
+}
+
+static void kv_open(sb_conn *c, void *udata)
+{
+    kvd *s = udata;
+    client *cl;
+
+    sbd_conn_opened(&s->sbd);
+    if (s->nclients >= s->max_conns && s->max_conns) {
+        static const char full[] = "-ERR max number of clients reached\r\n";
+        s->rejected++;
+        sb_write(c, full, sizeof(full) - 1);
+        sb_close(c);
+        return;
+    }
+    if (!(cl = calloc(1, sizeof(*cl)))) {
+        sb_abort(c);
+        return;
+    }
+    cl->srv = s;
+    cl->conn = c;
+    s->nclients++;
+    sb_conn_set_udata(c, cl);
+    sb_conn_set_framer(c, &s->line);
+}
+
+static void kv_close(sb_conn *c, int reason, void *udata)
+{
+    client *cl = udata;
+    kvd *s = the_server;
+
+    (void)c;
+    (void)reason;
+    if ((void *)cl != (void *)s) {
+        free(cl->av);
+        free(cl->abuf);
+        free(cl->name);
+        free(cl);
+        s->nclients--;
+    }
+    sbd_conn_closed(&s->sbd);
+}
+
+/* =============================================================== timers */
+
+static uint64_t mono_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/*
+ * Every 100 ms: active expiry (sample 20 keys with a TTL, delete the
+ * expired ones, go again while more than a quarter of a sample had
+ * expired), then move rehash buckets, or start shrinking a table that is
+ * less than 10% full.  About 1 ms of work at most.
+ */
+static void cron(sb_timer *t, void *udata)
+{
+    kvd *s = udata;
+    db *d = &s->db;
+    uint64_t deadline = mono_ns() + CRON_BUDGET_NS;
+    int64_t now = now_ms(s);
+
+    (void)t;
+    while (d->nvol) {
+        size_t n = d->nvol < EXPIRE_SAMPLE ? d->nvol : EXPIRE_SAMPLE, i, gone = 0;
+        for (i = 0; i < n && d->nvol; i++) {
+            entry *e = d->vol[next_rand(s) % d->nvol];
+            if (e->expire_at <= now) {
+                db_delete_entry(d, e);
+                s->expired++;
+                gone++;
+            }
+        }
+        if (gone * 4 <= n || mono_ns() > deadline)
+            break;
+    }
+    while (rehash_step(d, 100) && mono_ns() < deadline)
+        ;
+    if (!rehashing(d) && d->t[0].size > TABLE_MIN && db_count(d) * 10 < d->t[0].size) {
+        size_t size = TABLE_MIN;
+        while (size < db_count(d))
+            size *= 2;
+        start_rehash(d, size);
+    }
+}
+
+/* First SIGTERM/SIGINT: the cron goes, every client is flushed and closed. */
+static void kv_stop(sbd *d)
+{
+    kvd *s = d->app;
+
+    sb_timer_free(s->cron);
+    s->cron = NULL;
+    sb_loop_close_all(d->loop);
+}
+
+/* ================================================================ daemon */
+
+static void usage(FILE *f)
+{
+    fprintf(f,
+            "usage: sb-kvd [options]\n"
+            "An in-memory key-value server speaking the Redis protocol (RESP2).\n\n"
+            "  -l, --listen ADDR         listen on ADDR (repeatable; default " DEFAULT_ADDR ")\n"
+            "                            ADDR: host:port, [v6addr]:port, *:port, unix:/path\n"
+            "  -c, --max-conns N         at most N clients (default 10000; 0 = no limit)\n"
+            "  -t, --idle-timeout SECS   close clients idle this long (0 = never; default 0)\n"
+            "  -m, --max-memory BYTES    refuse writes once keys and values use more\n"
+            "                            (suffix k, m or g: KiB, MiB, GiB; 0 = no limit)\n"
+            "  -B, --max-bulk BYTES      longest string argument (default 64m, at most 512m)\n"
+            "  -Q, --max-query BYTES     most bytes one command may buffer (default 128m)\n"
+            "  -U, --user NAME           drop root privileges to NAME after binding\n"
+            "  -G, --grace SECS          on SIGTERM/SIGINT, wait this long for clients\n"
+            "                            to finish, then reset them (default 5)\n"
+            "  -h, --help                show this help\n"
+            "  -V, --version             show the version\n");
+}
+
+static void cleanup(kvd *s)
+{
+    sb_timer_free(s->cron);
+    s->cron = NULL;
+    sbd_cleanup(&s->sbd);
+    db_clear(&s->db, 0);
+}
+
+int main(int argc, char **argv)
+{
+    static const struct option longopts[] = {
+        {"listen", required_argument, NULL, 'l'},
+        {"max-conns", required_argument, NULL, 'c'},
+        {"idle-timeout", required_argument, NULL, 't'},
+        {"max-memory", required_argument, NULL, 'm'},
+        {"max-bulk", required_argument, NULL, 'B'},
+        {"max-query", required_argument, NULL, 'Q'},
+        {"user", required_argument, NULL, 'U'},
+        {"grace", required_argument, NULL, 'G'},
+        {"help", no_argument, NULL, 'h'},
+        {"version", no_argument, NULL, 'V'},
+        {NULL, 0, NULL, 0},
+    };
+    const char *user = NULL;
+    int opt, rc;
+    unsigned long long v;
+    sb_listen_opts lo;
+    sb_handler h;
+    kvd s;
+
+    memset(&s, 0, sizeof(s));
+    memset(&lo, 0, sizeof(lo));
+    sbd_init(&s.sbd, "sb-kvd");
+    s.max_conns = DEFAULT_MAX_CONNS;
+    s.max_bulk = DEFAULT_MAX_BULK;
+    s.max_query = DEFAULT_MAX_QUERY;
+    opterr = 0;
+    while ((opt = getopt_long(argc, argv, ":l:c:t:m:B:Q:U:G:hV", longopts, NULL)) != -1) {
+        switch (opt) {
+        case 'l':
+            if (sbd_add_listen(&s.sbd, optarg))
+                return 2;
+            break;
+        case 'c':
+            if (sbd_parse_uint(&s.sbd, "--max-conns", optarg, 0, UINT_MAX, &v))
+                return 2;
+            s.max_conns = (unsigned)v;
+            break;
+        case 't':
+            if (sbd_parse_uint(&s.sbd, "--idle-timeout", optarg, 0, UINT_MAX / 1000, &v))
+                return 2;
+            s.idle_s = (unsigned)v;
+            lo.idle_timeout_ms = (unsigned)v * 1000u;
+            break;
+        case 'm':
+            if (sbd_parse_size(&s.sbd, "--max-memory", optarg, 0, ULLONG_MAX, &s.max_memory))
+                return 2;
+            break;
+        case 'B':
+            if (sbd_parse_size(&s.sbd, "--max-bulk", optarg, 1, LIMIT_MAX_BULK, &v))
+                return 2;
+            s.max_bulk = (size_t)v;
+            break;
+        case 'Q':
+            if (sbd_parse_size(&s.sbd, "--max-query", optarg, 1024, SIZE_MAX / 4, &v))
+                return 2;
+            s.max_query = (size_t)v;
+            break;
+        case 'U':
+            user = optarg;
+            break;
+        case 'G':
+            if (sbd_parse_grace(&s.sbd, optarg))
+                return 2;
+            break;
+        case 'h':
+            usage(stdout);
+            return 0;
+        case 'V':
+            return sbd_version(&s.sbd);
+        default:
+            return sbd_bad_option(&s.sbd, opt, argv);
+        }
+    }
+    if (sbd_no_operands(&s.sbd, argc, argv))
+        return 2;
+    if (s.max_query < s.max_bulk + 2) {
+        fprintf(stderr, "sb-kvd: --max-query (%zu) must exceed --max-bulk (%zu)\n", s.max_query,
+                s.max_bulk);
+        return 2;
+    }
+    the_server = &s;
+    s.rng = mono_ns() ^ ((uint64_t)getpid() << 32) ^ (uint64_t)time(NULL);
+    s.rng |= 1;
+    s.db.seed = next_rand(&s);
+    sb_framer_delim(&s.line, "\n", 1, MAX_INLINE, 0);
+    s.sbd.on_stop = kv_stop;
+    s.sbd.app = &s;
+    memset(&h, 0, sizeof(h));
+    h.on_open = kv_open;
+    h.on_data = kv_data;
+    h.on_close = kv_close;
+    h.on_frame_error = kv_frame_error;
+    rc = sbd_open(&s.sbd, s.max_conns);
+    if (rc == 0 && table_alloc(&s.db, &s.db.t[0], TABLE_MIN)) {
+        fprintf(stderr, "sb-kvd: cannot allocate the keyspace: out of memory\n");
+        rc = 1;
+    }
+    if (rc == 0) {
+        s.loop = s.sbd.loop;
+        s.started = sb_loop_now(s.loop);
+        rc = sbd_listen(&s.sbd, DEFAULT_ADDR, &h, &s, &lo);
+    }
+    if (rc == 0) {
+        s.port = sb_listener_port(s.sbd.listeners[0]);
+        s.cron = sb_timer_new(s.loop, cron, &s);
+        if (!s.cron || sb_timer_start(s.cron, CRON_MS, CRON_MS)) {
+            fprintf(stderr, "sb-kvd: cannot start the cron timer: out of memory\n");
+            rc = 1;
+        }
+    }
+    if (rc == 0)
+        rc = sbd_start(&s.sbd, user, NULL);
+    if (rc == 0)
+        rc = sbd_run(&s.sbd);
+    cleanup(&s);
+    return rc;
+}
