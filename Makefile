@@ -130,6 +130,7 @@ $(BUILD)/readme-example: README.md $(STATIC) | $(BUILD)
 check: all $(TEST_BIN) $(BUILD)/readme-example
 	sh tests/check-exports.sh $(SHARED) include/switchboard.h
 	CC='$(CC) $(SANFLAGS) $(LDFLAGS)' sh tests/check-install.sh
+	VERSION=$(VERSION) sh tests/man-check.sh $(BUILD)
 	$(TEST_BIN)
 
 valgrind: all $(TEST_BIN)
@@ -156,7 +157,7 @@ fuzz: $(FUZZ_BIN)
 
 build/fuzz/fuzz_%: tests/fuzz/fuzz_framer.c src/framing.c src/error.c include/switchboard.h
 	@mkdir -p build/fuzz/corpus_$*
-	$(FUZZ_CC) $(FUZZ_FLAGS) -DFUZZ_KIND=SB_FRAME_$(shell echo $* | tr a-z A-Z) \
+	$(FUZZ_CC) $(FUZZ_FLAGS) -DFUZZ_KIND=SB_FRAMER_$(shell echo $* | tr a-z A-Z) \
 	    -o $@ tests/fuzz/fuzz_framer.c src/framing.c src/error.c
 
 fuzz-run: $(FUZZ_BIN)
@@ -233,6 +234,21 @@ bench: $(BUILD)/sb-echod $(BUILD)/sb-bench $(BENCH_BIN)
 	-@$(MAKE) --no-print-directory $(BUILD)/sb-httpd $(BUILD)/sb-kvd
 	python3 tests/bench/bench.py --bin $(BUILD) --bench-bin $(BENCH_DIR)
 
+# ------------------------------------------------------------------- man
+# docs/man/*.[13] carry the placeholder @VERSION@; the pages built and
+# installed are $(BUILD)/man/*, with the header's version filled in.
+MAN1_SRC := $(wildcard docs/man/*.1)
+MAN3_SRC := $(wildcard docs/man/*.3)
+MAN1     := $(patsubst docs/man/%,$(BUILD)/man/%,$(MAN1_SRC))
+MAN3     := $(patsubst docs/man/%,$(BUILD)/man/%,$(MAN3_SRC))
+
+.PHONY: man
+man: $(MAN1) $(MAN3)
+
+$(BUILD)/man/%: docs/man/% include/switchboard.h
+	@mkdir -p $(@D)
+	sed 's/@VERSION@/$(VERSION)/g' $< > $@.tmp && mv $@.tmp $@
+
 # ---------------------------------------------------------------- install
 # switchboard.pc is written relative to ${prefix} wherever the directories
 # lie under PREFIX, and rewritten whenever PREFIX, LIBDIR or INCDIR change
@@ -254,10 +270,13 @@ $(BUILD)/$(NAME).pc: $(BUILD)/install-vars include/switchboard.h
 # Exactly what install puts in place; uninstall removes these and nothing else.
 INSTALLED := $(INCDIR)/switchboard.h $(LIBDIR)/lib$(NAME).a $(LIBDIR)/lib$(NAME).so.$(VERSION) \
              $(LIBDIR)/$(SONAME) $(LIBDIR)/lib$(NAME).so $(PCDIR)/$(NAME).pc \
-             $(addprefix $(BINDIR)/,$(DEMOS))
+             $(addprefix $(BINDIR)/,$(DEMOS)) \
+             $(addprefix $(MANDIR)/man1/,$(notdir $(MAN1_SRC))) \
+             $(addprefix $(MANDIR)/man3/,$(notdir $(MAN3_SRC)))
 
-install: all $(BUILD)/$(NAME).pc
-	install -d $(DESTDIR)$(INCDIR) $(DESTDIR)$(LIBDIR) $(DESTDIR)$(BINDIR) $(DESTDIR)$(PCDIR)
+install: all $(BUILD)/$(NAME).pc $(MAN1) $(MAN3)
+	install -d $(DESTDIR)$(INCDIR) $(DESTDIR)$(LIBDIR) $(DESTDIR)$(BINDIR) $(DESTDIR)$(PCDIR) \
+	    $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man3
 	install -m 644 include/switchboard.h $(DESTDIR)$(INCDIR)/
 	install -m 644 $(STATIC) $(DESTDIR)$(LIBDIR)/
 	install -m 755 $(SHARED) $(DESTDIR)$(LIBDIR)/
@@ -265,6 +284,8 @@ install: all $(BUILD)/$(NAME).pc
 	ln -sf lib$(NAME).so.$(VERSION) $(DESTDIR)$(LIBDIR)/lib$(NAME).so
 	install -m 644 $(BUILD)/$(NAME).pc $(DESTDIR)$(PCDIR)/
 	install -m 755 $(DEMO_BIN) $(DESTDIR)$(BINDIR)/
+	install -m 644 $(MAN1) $(DESTDIR)$(MANDIR)/man1/
+	$(if $(MAN3),install -m 644 $(MAN3) $(DESTDIR)$(MANDIR)/man3/)
 
 uninstall:
 	rm -f $(addprefix $(DESTDIR),$(INSTALLED))

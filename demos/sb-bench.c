@@ -991,7 +991,7 @@ int main(int argc, char **argv)
     }
     /* Room for a whole window of output without pausing our reads. */
     b->copts.connect_timeout_ms = 10000;
-    b->copts.high_water = (size_t)b->size * b->depth * 2 + (1u << 20);
+    b->copts.conn.high_water = (size_t)b->size * b->depth * 2 + (1u << 20);
     b->progress = sb_timer_new(b->loop, progress_cb, b);
     b->phase_timer = sb_timer_new(b->loop, phase_cb, b);
     if (!b->progress || !b->phase_timer) {

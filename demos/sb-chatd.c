@@ -99,6 +99,27 @@ static void broadcast(chatd *d, client *except, const char *fmt, ...)
             send_text(c, buf, (size_t)n);
 }
 
+/* "nick: text\n" to everyone but the sender, whole however long the line
+ * (--max-line bounds it). */
+static void relay(chatd *d, client *from, const char *text, size_t len)
+{
+    size_t nl = strlen(from->nick), total = nl + 2 + len + 1;
+    char stack[2048], *buf = total <= sizeof(stack) ? stack : malloc(total);
+    client *c;
+
+    if (!buf)
+        return;
+    memcpy(buf, from->nick, nl);
+    memcpy(buf + nl, ": ", 2);
+    memcpy(buf + nl + 2, text, len);
+    buf[total - 1] = '\n';
+    for (c = d->clients; c; c = c->next)
+        if (c != from && !c->gone)
+            send_text(c, buf, total);
+    if (buf != stack)
+        free(buf);
+}
+
 static client *find_nick(chatd *d, const char *nick)
 {
     client *c;
@@ -139,25 +160,26 @@ static void chat_open(sb_conn *conn, void *udata)
     d->clients = c;
     /* From now on this connection's callbacks get its client. */
     sb_conn_set_udata(conn, c);
-    sb_frame_line(conn, d->max_line);
+    sb_conn_framer_line(conn, d->max_line);
     say(c, "* welcome, %s. Commands: /nick NAME, /who, /quit\n", c->nick);
     broadcast(d, c, "* %s joined\n", c->nick);
 }
 
-static chatd *the_server; /* one server per process */
+/* The server behind a connection: the listener's udata. */
+static chatd *server_of(const sb_conn *c)
+{
+    return sb_listener_udata(sb_conn_listener(c));
+}
 
 static void chat_line(sb_conn *conn, const char *line, size_t len, void *udata)
 {
     client *c = udata;
-    chatd *d = the_server;
+    chatd *d = server_of(conn);
 
-    (void)conn;
-    if (len && line[len - 1] == '\r')
-        len--; /* telnet sends CRLF */
-    if (len == 0 || c->gone)
+    if (len == 0 || c->gone) /* the line framer strips "\n" and "\r\n" alike */
         return;
     if (line[0] != '/') {
-        broadcast(d, c, "%s: %.*s\n", c->nick, (int)len, line);
+        relay(d, c, line, len);
         return;
     }
     if (len > 6 && strncmp(line, "/nick ", 6) == 0) {
@@ -201,18 +223,16 @@ static void chat_line(sb_conn *conn, const char *line, size_t len, void *udata)
 static int chat_too_long(sb_conn *conn, int err, void *udata)
 {
     client *c = udata;
-    (void)conn;
     (void)err;
-    say(c, "* line too long (at most %zu bytes); ignored\n", the_server->max_line);
+    say(c, "* line too long (at most %zu bytes); ignored\n", server_of(conn)->max_line);
     return 1; /* skip the line, keep the client */
 }
 
 static void chat_close(sb_conn *conn, int reason, void *udata)
 {
     client *c = udata;
-    chatd *d = the_server;
+    chatd *d = server_of(conn);
 
-    (void)conn;
     sbd_conn_closed(&d->sbd);
     if ((void *)c == (void *)d)
         return; /* on_open could not allocate: udata is still the server */
@@ -249,12 +269,13 @@ static void usage(FILE *f)
             "usage: sb-chatd [options]\n"
             "A line-based chat server (use telnet or nc as clients).\n\n"
             "  -l, --listen ADDR        listen on ADDR (repeatable; default 127.0.0.1:7778)\n"
+            "                           ADDR: host:port, [v6addr]:port, *:port, unix:/path\n"
             "  -c, --max-conns N        at most N clients at once (0 = no limit)\n"
             "  -m, --max-line BYTES     longest line accepted (default 1024)\n"
             "  -o, --max-output BYTES   output queued for a client before it is\n"
             "                           disconnected as too slow (default 262144)\n"
             "  -t, --idle-timeout SECS  disconnect clients idle this long (0 = never)\n"
-            "  -u, --user NAME          drop root privileges to NAME after binding\n"
+            "  -U, --user NAME          drop root privileges to NAME after binding\n"
             "  -L, --log-level LEVEL    error, warn, info or debug (default warn)\n"
             "  -G, --grace SECS         on SIGTERM/SIGINT, wait this long for clients\n"
             "                           to finish, then reset them (default 5)\n"
@@ -270,7 +291,7 @@ int main(int argc, char **argv)
         {"max-line", required_argument, NULL, 'm'},
         {"max-output", required_argument, NULL, 'o'},
         {"idle-timeout", required_argument, NULL, 't'},
-        {"user", required_argument, NULL, 'u'},
+        {"user", required_argument, NULL, 'U'},
         {"log-level", required_argument, NULL, 'L'},
         {"grace", required_argument, NULL, 'G'},
         {"help", no_argument, NULL, 'h'},
@@ -288,9 +309,9 @@ int main(int argc, char **argv)
     memset(&lo, 0, sizeof(lo));
     sbd_init(&d.sbd, "sb-chatd");
     d.max_line = 1024;
-    lo.max_output = 256 * 1024;
+    lo.conn.max_output = 256 * 1024;
     opterr = 0;
-    while ((opt = getopt_long(argc, argv, ":l:c:m:o:t:u:L:G:hV", longopts, NULL)) != -1) {
+    while ((opt = getopt_long(argc, argv, ":l:c:m:o:t:U:L:G:hV", longopts, NULL)) != -1) {
         switch (opt) {
         case 'l':
             if (sbd_add_listen(&d.sbd, optarg))
@@ -309,14 +330,14 @@ int main(int argc, char **argv)
         case 'o':
             if (sbd_parse_uint(&d.sbd, "--max-output", optarg, 1024, SIZE_MAX / 2, &v))
                 return 2;
-            lo.max_output = (size_t)v;
+            lo.conn.max_output = (size_t)v;
             break;
         case 't':
             if (sbd_parse_uint(&d.sbd, "--idle-timeout", optarg, 0, UINT_MAX / 1000, &v))
                 return 2;
-            lo.idle_timeout_ms = (unsigned)v * 1000u;
+            lo.conn.idle_timeout_ms = (unsigned)v * 1000u;
             break;
-        case 'u':
+        case 'U':
             user = optarg;
             break;
         case 'L':
@@ -339,9 +360,8 @@ int main(int argc, char **argv)
     if (sbd_no_operands(&d.sbd, argc, argv))
         return 2;
     /* The output cap must leave room above the read-pause mark. */
-    lo.high_water = lo.max_output / 2;
+    lo.conn.high_water = lo.conn.max_output / 2;
 
-    the_server = &d;
     memset(&h, 0, sizeof(h));
     h.on_open = chat_open;
     h.on_data = chat_line;

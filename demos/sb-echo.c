@@ -166,7 +166,7 @@ static void stream_stdin(sb_io *io, int fd, unsigned events, void *udata)
     }
     stream_send(cl, buf, (size_t)n);
     /* Do not read faster than the server answers. */
-    if (cl->in && (sb_conn_pending(cl->c) > MAX_BACKLOG || cl->exp_len > MAX_BACKLOG))
+    if (cl->in && (sb_conn_queued(cl->c) > MAX_BACKLOG || cl->exp_len > MAX_BACKLOG))
         sb_io_set(cl->in, 0);
 }
 
@@ -227,7 +227,7 @@ static void stream_data(sb_conn *c, const char *data, size_t len, void *udata)
         arm(cl);
     else
         sb_timer_stop(cl->timer);
-    if (cl->in && cl->exp_len <= MAX_BACKLOG / 2 && sb_conn_pending(c) <= MAX_BACKLOG)
+    if (cl->in && cl->exp_len <= MAX_BACKLOG / 2 && sb_conn_queued(c) <= MAX_BACKLOG)
         sb_io_set(cl->in, SB_READ);
     if (cl->in_eof && cl->exp_len == 0)
         sb_close(c);
@@ -302,6 +302,8 @@ static int run_stream(client *cl)
     cl->c = cl->timer ? sb_connect(cl->loop, cl->addr, &h, cl, &o, &err) : NULL;
     if (!cl->c) {
         fail(cl, "cannot connect to %s: %s", cl->addr, sb_strerror(cl->timer ? err : -ENOMEM));
+        if (err == SB_EINVAL_ADDR || err == SB_EPORT)
+            cl->status = 2; /* a bad argument, not a network failure */
         return 1;
     }
     return 0;
@@ -464,6 +466,8 @@ static int run_dgram(client *cl)
     rc = sb_addr_resolve(&peer, cl->addr);
     if (rc) {
         fail(cl, "cannot resolve %s: %s", cl->addr, sb_strerror(rc));
+        if (rc == SB_EINVAL_ADDR || rc == SB_EPORT)
+            cl->status = 2; /* a bad argument, not a network failure */
         return 1;
     }
     switch (((const struct sockaddr *)&peer.sa)->sa_family) {

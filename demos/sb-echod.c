@@ -40,6 +40,7 @@ enum { FRAME_RAW, FRAME_LINE, FRAME_CRLF, FRAME_PREFIX, FRAME_DIGITS, FRAME_FIXE
 /* Parse --frame MODE into d's framer.  Returns 0 or -1 (message printed). */
 static int parse_frame(echod *d, const char *mode, size_t max)
 {
+    size_t fixed_max = max ? max : SB_FRAMER_DEFAULT_MAX_SIZED;
     char *end;
     long n;
     int rc = -1;
@@ -70,7 +71,7 @@ static int parse_frame(echod *d, const char *mode, size_t max)
     } else if (strncmp(mode, "fixed:", 6) == 0) {
         d->frame_mode = FRAME_FIXED;
         n = strtol(mode + 6, &end, 10);
-        if (*end == '\0' && mode[6] != '\0' && n >= 1 && (size_t)n <= max)
+        if (*end == '\0' && mode[6] != '\0' && n >= 1 && (size_t)n <= fixed_max)
             rc = sb_framer_fixed(&d->framer, (size_t)n);
     } else if (strcmp(mode, "eof") == 0) {
         d->frame_mode = FRAME_EOF;
@@ -80,7 +81,7 @@ static int parse_frame(echod *d, const char *mode, size_t max)
         fprintf(stderr,
                 "sb-echod: invalid --frame '%s' (want raw, line, crlf, prefix1, prefix2, "
                 "prefix4, prefix8, digits:N with N 1..19, fixed:N with N 1..%zu, or eof)\n",
-                mode, max);
+                mode, fixed_max);
     return rc ? -1 : 0;
 }
 
@@ -106,7 +107,7 @@ static void echo_data(sb_conn *c, const char *data, size_t len, void *udata)
         rc = sb_write_delim(c, data, len, "\r\n", 2);
         break;
     case FRAME_PREFIX:
-        rc = sb_write_prefixed(c, d->frame_arg, data, len);
+        rc = sb_write_prefix(c, d->frame_arg, data, len);
         break;
     case FRAME_DIGITS:
         rc = sb_write_digits(c, d->frame_arg, data, len);
@@ -200,7 +201,10 @@ static void usage(FILE *f)
             "                           (default 1048576)\n"
             "  -f, --frame MODE         echo framed messages: raw (default), line, crlf,\n"
             "                           prefix1|2|4|8, digits:N, fixed:N, eof\n"
-            "  -m, --max-message BYTES  longest message accepted (default 65536);\n"
+            "  -m, --max-message BYTES  longest message accepted (default: the framing's,\n"
+            "                           64 KiB for lines, 255 and 65535 for prefix1\n"
+            "                           and 2, 16 MiB for prefix4 and 8 and digits:N,\n"
+            "                           1 MiB for eof);\n"
             "                           longer or malformed ones close the client\n"
             "  -U, --user NAME          drop root privileges to NAME after binding\n"
             "  -L, --log-level LEVEL    error, warn, info or debug (default warn)\n"
@@ -237,7 +241,7 @@ int main(int argc, char **argv)
     };
     static const sb_udp_handler uh = {.on_datagram = echo_datagram};
     const char *frame = "raw", *user = NULL, *udp_addrs[SBD_MAX_LISTEN];
-    size_t max_message = SB_FRAME_DEFAULT_MAX;
+    size_t max_message = 0; /* the framing's default */
     int nudp = 0, opt, i, err = 0, rc;
     unsigned long long v;
     sb_listen_opts lo;
@@ -272,12 +276,12 @@ int main(int argc, char **argv)
         case 't':
             if (sbd_parse_uint(&d.sbd, "--idle-timeout", optarg, 0, UINT_MAX / 1000, &v))
                 return 2;
-            lo.idle_timeout_ms = (unsigned)v * 1000u;
+            lo.conn.idle_timeout_ms = (unsigned)v * 1000u;
             break;
         case 'b':
             if (sbd_parse_uint(&d.sbd, "--max-buffer", optarg, 1, SIZE_MAX / 2, &v))
                 return 2;
-            lo.high_water = (size_t)v;
+            lo.conn.high_water = (size_t)v;
             break;
         case 'f':
             frame = optarg;

@@ -811,13 +811,17 @@ static int serve_file(sb_conn *c, session *s, const request *r)
 
 /* --------------------------------------------------------------- handler */
 
-static httpd *the_server; /* one server per process */
+/* The server behind a connection: the listener's udata. */
+static httpd *server_of(const sb_conn *c)
+{
+    return sb_listener_udata(sb_conn_listener(c));
+}
 
 /* Expect the next request head: the delimiter framer, bounded. */
 static void expect_head(sb_conn *c, session *s)
 {
     s->state = S_HEAD;
-    sb_frame_delim(c, "\r\n\r\n", 4, s->d->max_header, 0);
+    sb_conn_framer_delim(c, "\r\n\r\n", 4, s->d->max_header, 0);
 }
 
 /* Expect (the next piece of) a request body to discard: the fixed framer,
@@ -829,7 +833,7 @@ static void expect_body(sb_conn *c, session *s)
         return;
     }
     s->state = S_BODY;
-    sb_frame_fixed(c, s->body_left < IOBUF ? (size_t)s->body_left : IOBUF);
+    sb_conn_framer_fixed(c, s->body_left < IOBUF ? (size_t)s->body_left : IOBUF);
 }
 
 /* One request head: parse, answer, then expect its body or the next head. */
@@ -918,10 +922,9 @@ static int http_frame_error(sb_conn *c, int err, void *udata)
 
 static void http_close(sb_conn *c, int reason, void *udata)
 {
-    httpd *d = the_server;
+    httpd *d = server_of(c);
     session *s = udata;
 
-    (void)c;
     (void)reason;
     if (udata != (void *)d) { /* else on_open could not allocate */
         if (s->fd >= 0 && !s->fd_cached)
@@ -939,8 +942,8 @@ static void stop_conn(sb_conn *c, void *udata)
     session *s = sb_conn_udata(c);
 
     (void)udata;
-    if ((void *)s == (void *)the_server)
-        return;
+    if ((void *)s == (void *)server_of(c))
+        return; /* on_open could not allocate */
     s->keep_alive = 0;
     if (s->fd < 0)
         sb_close(c);
@@ -1048,7 +1051,7 @@ int main(int argc, char **argv)
     d.rootfd = -1;
     d.max_header = DEFAULT_MAX_HEADER;
     memset(&lo, 0, sizeof(lo));
-    lo.idle_timeout_ms = DEFAULT_IDLE_S * 1000u;
+    lo.conn.idle_timeout_ms = DEFAULT_IDLE_S * 1000u;
     opterr = 0;
     while ((opt = getopt_long(argc, argv, ":r:l:c:t:H:U:L:G:hV", longopts, NULL)) != -1) {
         switch (opt) {
@@ -1067,7 +1070,7 @@ int main(int argc, char **argv)
         case 't':
             if (sbd_parse_uint(&d.sbd, "--idle-timeout", optarg, 0, UINT_MAX / 1000, &v))
                 return 2;
-            lo.idle_timeout_ms = (unsigned)v * 1000u;
+            lo.conn.idle_timeout_ms = (unsigned)v * 1000u;
             break;
         case 'H':
             if (sbd_parse_uint(&d.sbd, "--max-header-bytes", optarg, 256, 1 << 20, &v))
@@ -1099,7 +1102,6 @@ int main(int argc, char **argv)
     if (open_root(&d, root))
         return 2;
 
-    the_server = &d;
     memset(&h, 0, sizeof(h));
     h.on_open = http_open;
     h.on_data = http_data;

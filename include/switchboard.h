@@ -165,7 +165,7 @@ typedef void (*sb_log_fn)(int level, const char *msg, void *udata);
 SB_API void sb_loop_set_log(sb_loop *loop, sb_log_fn fn, int max_level, void *udata);
 
 /* Counters, cumulative since sb_loop_new(). */
-typedef struct sb_stats {
+typedef struct sb_loop_stats {
     uint64_t iterations;    /* loop iterations (= select() calls) */
     uint64_t accepted;      /* connections accepted and opened */
     uint64_t rejected;      /* accepted then closed at once (max_conns,
@@ -183,14 +183,14 @@ typedef struct sb_stats {
     uint64_t close_frame;   /*   framing errors (SB_ETOOLONG, SB_EFRAME) */
     uint64_t conns;         /* connections alive now */
     uint64_t timers_fired;  /* timer callbacks run */
-} sb_stats;
-SB_API void sb_loop_stats(const sb_loop *loop, sb_stats *out);
+} sb_loop_stats;
+SB_API void sb_loop_get_stats(const sb_loop *loop, sb_loop_stats *out);
 
 /*
  * The counters as one line of "name=value" pairs (for a daemon's SIGUSR1
  * report or a log).  Returns the length it needed, like snprintf.
  */
-SB_API int sb_stats_format(const sb_stats *st, char *buf, size_t len);
+SB_API int sb_loop_stats_format(const sb_loop_stats *st, char *buf, size_t len);
 
 /*
  * For daemons started as root: switch to user's uid, gid and supplementary
@@ -304,18 +304,27 @@ typedef struct sb_handler {
 /* ------------------------------------------------------------- listeners */
 
 /*
- * Listener and per-connection settings.  A zeroed struct (or NULL) means the
- * defaults given in brackets.
+ * Per-connection settings, the same for accepted connections
+ * (sb_listen_opts.conn) and outbound ones (sb_connect_opts.conn).  In every
+ * settings struct of the library, 0 means the default given in brackets,
+ * and a zeroed struct (or NULL) means all the defaults.
  */
+typedef struct sb_conn_opts {
+    unsigned idle_timeout_ms; /* close after this long without I/O [0: never] */
+    size_t high_water;        /* output bytes above which reading pauses [1 MiB];
+                                 SIZE_MAX: never pause (no built-in backpressure) */
+    size_t low_water;         /* output bytes at or below which reading resumes
+                                 [high_water / 4; clamped to high_water] */
+    size_t max_output;        /* hard cap: sb_write fails past it [0: no cap] */
+    unsigned linger_ms;       /* sb_close: drain input after FIN at most [2000] */
+} sb_conn_opts;
+
+/* Listener settings (0: the default in brackets). */
 typedef struct sb_listen_opts {
-    int backlog;              /* listen() backlog [4096; capped by somaxconn] */
-    unsigned max_conns;       /* live connections; beyond: accept+close [0 = no cap] */
-    unsigned max_accept;      /* accepts per readiness event [64] */
-    unsigned idle_timeout_ms; /* close after this long without I/O [0 = never] */
-    size_t high_water;        /* output bytes above which reading pauses [1 MiB] */
-    size_t low_water;         /* output bytes below which reading resumes [high/4] */
-    size_t max_output;        /* hard cap: sb_write fails past it [0 = no cap] */
-    unsigned linger_ms;       /* sb_close: drain input after FIN at most [0 = 2000] */
+    int backlog;         /* listen() backlog [4096; capped by somaxconn] */
+    unsigned max_conns;  /* live connections; beyond: accept+close [0: no cap] */
+    unsigned max_accept; /* accepts per readiness event [64] */
+    sb_conn_opts conn;   /* each accepted connection's settings */
 } sb_listen_opts;
 
 /*
@@ -334,14 +343,26 @@ SB_API sb_listener *sb_listen(sb_loop *loop, const char *addr, const sb_handler 
 SB_API int sb_listener_port(const sb_listener *l);
 
 /* Bound address as text ("127.0.0.1:7777", "[::1]:80", "unix:/p"). */
-SB_API int sb_listener_addr(const sb_listener *l, char *buf, size_t len);
+SB_API int sb_listener_local(const sb_listener *l, char *buf, size_t len);
 
 /* Live connections accepted through this listener. */
 SB_API unsigned sb_listener_conns(const sb_listener *l);
 
 /*
+ * The listener's own user data: the udata given to sb_listen (each accepted
+ * connection also starts with it as its udata, and may replace that with
+ * its own).  A connection reaches it through sb_conn_listener(), also
+ * after the listener was closed: the server's context, without a global.
+ */
+SB_API void *sb_listener_udata(const sb_listener *l);
+SB_API void sb_listener_set_udata(sb_listener *l, void *udata);
+
+/*
  * Stop listening and free the listener; its connections live on.
  * A unix socket file is removed.  Safe from any callback.  NULL is a no-op.
+ * The memory is freed once its last connection is gone: until then
+ * sb_conn_listener() still returns it, its port, address, connection count
+ * and udata can still be read, and a second sb_listener_close is a no-op.
  */
 SB_API void sb_listener_close(sb_listener *l);
 
@@ -373,13 +394,13 @@ SB_API void sb_close(sb_conn *c);
 SB_API void sb_abort(sb_conn *c);
 
 /* Bytes queued and not yet accepted by the kernel. */
-SB_API size_t sb_conn_pending(const sb_conn *c);
+SB_API size_t sb_conn_queued(const sb_conn *c);
 
 /* Idle timeout for this connection in ms (0 = none); replaces the listener's. */
 SB_API void sb_conn_set_timeout(sb_conn *c, unsigned idle_ms);
 
-/* Output watermarks: reading pauses above high (0 = 1 MiB), resumes at or
- * below low (clamped to high). */
+/* Output watermarks, as in sb_conn_opts: reading pauses above high (0: 1 MiB;
+ * SIZE_MAX: never), resumes at or below low (0: high / 4; clamped to high). */
 SB_API void sb_conn_set_watermarks(sb_conn *c, size_t low, size_t high);
 
 /* Pause / resume delivery of input (independent of backpressure). */
@@ -395,7 +416,8 @@ SB_API int sb_conn_local(const sb_conn *c, char *buf, size_t len);
 
 SB_API int sb_conn_fd(const sb_conn *c);
 SB_API sb_loop *sb_conn_loop(const sb_conn *c);
-/* The listener that accepted c, or NULL once it was closed. */
+/* The listener that accepted c (also once it was closed: see
+ * sb_listener_close), or NULL for an outbound connection. */
 SB_API sb_listener *sb_conn_listener(const sb_conn *c);
 
 /* --------------------------------------------------------------- framing */
@@ -408,16 +430,30 @@ SB_API sb_listener *sb_conn_listener(const sb_conn *c);
  * them, so a hostile length prefix costs nothing.
  */
 enum {
-    SB_FRAME_RAW = 0,    /* whatever bytes arrived (the default) */
-    SB_FRAME_DELIM = 1,  /* up to a 1..16-byte delimiter */
-    SB_FRAME_FIXED = 2,  /* exactly len bytes */
-    SB_FRAME_PREFIX = 3, /* 1, 2, 4 or 8-byte big-endian length, then the bytes */
-    SB_FRAME_DIGITS = 4, /* len ASCII decimal digits giving the length, then the bytes */
-    SB_FRAME_EOF = 5     /* everything until the peer shuts down, delivered once */
+    SB_FRAMER_RAW = 0,    /* whatever bytes arrived (the default) */
+    SB_FRAMER_DELIM = 1,  /* up to a 1..16-byte delimiter */
+    SB_FRAMER_FIXED = 2,  /* exactly len bytes (0: one empty message at once) */
+    SB_FRAMER_PREFIX = 3, /* 1, 2, 4 or 8-byte big-endian length, then the bytes */
+    SB_FRAMER_DIGITS = 4, /* len ASCII decimal digits giving the length, then the bytes */
+    SB_FRAMER_EOF = 5     /* everything until the peer shuts down, delivered once */
 };
-#define SB_FRAME_KEEP_DELIM 1u     /* deliver the delimiter with the message */
-#define SB_FRAME_DEFAULT_MAX 65536 /* max_len 0 means this */
-#define SB_FRAME_MAX_DELIM 16
+#define SB_FRAMER_KEEP_DELIM 1u /* deliver the delimiter with the message */
+#define SB_FRAMER_STRIP_CR 2u   /* delimiter "\n": a "\r" before it is dropped too */
+#define SB_FRAMER_MAX_DELIM 16
+/*
+ * max_len 0 means the default of the framing, what its users expect:
+ *   delimited (lines)       64 KiB   (SB_FRAMER_DEFAULT_MAX_DELIM)
+ *   prefix 1 / 2 bytes      255 / 65535 (all the header can announce)
+ *   prefix 4 / 8 bytes      16 MiB   (SB_FRAMER_DEFAULT_MAX_SIZED)
+ *   digits N                10^N - 1, at most 16 MiB
+ *   until EOF               1 MiB    (SB_FRAMER_DEFAULT_MAX_EOF)
+ * A message is buffered whole before on_data, so the maximum is also the
+ * memory one message may take; a hostile length beyond it costs nothing
+ * (rejected from the header alone).
+ */
+#define SB_FRAMER_DEFAULT_MAX_DELIM 65536
+#define SB_FRAMER_DEFAULT_MAX_SIZED (16u * 1024 * 1024)
+#define SB_FRAMER_DEFAULT_MAX_EOF (1024u * 1024)
 
 /*
  * A framer: configuration plus scanning state.  A pure function over a
@@ -425,13 +461,13 @@ enum {
  * of the sb_framer_* initialisers.
  */
 typedef struct sb_framer {
-    uint8_t kind;          /* SB_FRAME_* */
-    uint8_t flags;         /* SB_FRAME_KEEP_DELIM */
-    uint8_t delim_len;     /* 1..SB_FRAME_MAX_DELIM */
+    uint8_t kind;          /* SB_FRAMER_* */
+    uint8_t flags;         /* SB_FRAMER_KEEP_DELIM, SB_FRAMER_STRIP_CR */
+    uint8_t delim_len;     /* 1..SB_FRAMER_MAX_DELIM */
     uint8_t skip_to_delim; /* state: discarding up to and including the next delimiter */
     size_t max_len;        /* longest message accepted (payload, no delimiter) */
     size_t len;            /* FIXED: message length; PREFIX/DIGITS: header bytes */
-    unsigned char delim[SB_FRAME_MAX_DELIM];
+    unsigned char delim[SB_FRAMER_MAX_DELIM];
     /* state */
     size_t scanned;        /* DELIM: bytes already searched, never rescanned */
     uint64_t skip;         /* bytes still to discard after a skipped message */
@@ -439,15 +475,28 @@ typedef struct sb_framer {
 } sb_framer;
 
 /* One cut: the message is buf[off, off + len); consume `consumed` bytes. */
-typedef struct sb_frame {
+typedef struct sb_framer_cut {
     size_t off;
     size_t len;
     size_t consumed;
-} sb_frame;
+} sb_framer_cut;
 
+/*
+ * The initialisers; each returns 0 or -EINVAL.  max_len 0: the framing's
+ * default (above).
+ *   delim   any 1..16-byte delimiter; flags SB_FRAMER_KEEP_DELIM, and
+ *           SB_FRAMER_STRIP_CR with the delimiter "\n"
+ *   line    a text line: up to "\n", and a "\r" before it is dropped too,
+ *           so bare-LF and CRLF clients both work; max_len counts neither
+ *   fixed   exactly len bytes; len 0 delivers one empty message at once
+ *           (an empty body) and needs no input for it: on_data then sets
+ *           the next framer, as it does after any body; if it does not,
+ *           the next cut fails with SB_EFRAME (the input cannot be cut)
+ */
 SB_API int sb_framer_raw(sb_framer *f);
 SB_API int sb_framer_delim(sb_framer *f, const void *delim, size_t delim_len, size_t max_len,
-                    unsigned flags);
+                           unsigned flags);
+SB_API int sb_framer_line(sb_framer *f, size_t max_len);
 SB_API int sb_framer_fixed(sb_framer *f, size_t len);
 SB_API int sb_framer_prefix(sb_framer *f, int nbytes, size_t max_len);
 SB_API int sb_framer_digits(sb_framer *f, int ndigits, size_t max_len);
@@ -455,14 +504,15 @@ SB_API int sb_framer_eof(sb_framer *f, size_t max_len);
 
 /*
  * Find the next message in buf[0, len) (the bytes not yet consumed).
- * eof: the stream has ended (needed by SB_FRAME_EOF).
+ * eof: the stream has ended (needed by SB_FRAMER_EOF).
  * Returns 1 with a message in *out; 0 when more bytes are needed, with
  * out->consumed bytes (possibly 0) that may be dropped (skipped input); or
  * SB_ETOOLONG / SB_EFRAME, with nothing consumed.  Never reads outside buf.
  * Scanning state is kept in f, so the buffer must be offered again from the
  * same position with more bytes appended.
  */
-SB_API int sb_framer_next(sb_framer *f, const char *buf, size_t len, int eof, sb_frame *out);
+SB_API int sb_framer_next(sb_framer *f, const char *buf, size_t len, int eof,
+                          sb_framer_cut *out);
 
 /*
  * After SB_ETOOLONG: arrange to skip the offending message and go on.
@@ -475,20 +525,20 @@ SB_API int sb_framer_skip(sb_framer *f);
 SB_API int sb_conn_set_framer(sb_conn *c, const sb_framer *f);
 
 /* Shorthands for sb_framer_* + sb_conn_set_framer; 0 or -EINVAL. */
-SB_API int sb_frame_raw(sb_conn *c);
-SB_API int sb_frame_delim(sb_conn *c, const void *delim, size_t delim_len, size_t max_len,
-                   unsigned flags);
-SB_API int sb_frame_line(sb_conn *c, size_t max_len); /* "\n", delimiter stripped */
-SB_API int sb_frame_fixed(sb_conn *c, size_t len);
-SB_API int sb_frame_prefix(sb_conn *c, int nbytes, size_t max_len);
-SB_API int sb_frame_digits(sb_conn *c, int ndigits, size_t max_len);
-SB_API int sb_frame_eof(sb_conn *c, size_t max_len);
+SB_API int sb_conn_framer_raw(sb_conn *c);
+SB_API int sb_conn_framer_delim(sb_conn *c, const void *delim, size_t delim_len,
+                                size_t max_len, unsigned flags);
+SB_API int sb_conn_framer_line(sb_conn *c, size_t max_len); /* "\n" or "\r\n", stripped */
+SB_API int sb_conn_framer_fixed(sb_conn *c, size_t len);
+SB_API int sb_conn_framer_prefix(sb_conn *c, int nbytes, size_t max_len);
+SB_API int sb_conn_framer_digits(sb_conn *c, int ndigits, size_t max_len);
+SB_API int sb_conn_framer_eof(sb_conn *c, size_t max_len);
 
 /* Write-side encoders: the same framings, one sb_write's worth each. */
-SB_API int sb_write_prefixed(sb_conn *c, int nbytes, const void *data, size_t len);
+SB_API int sb_write_prefix(sb_conn *c, int nbytes, const void *data, size_t len);
 SB_API int sb_write_digits(sb_conn *c, int ndigits, const void *data, size_t len);
 SB_API int sb_write_delim(sb_conn *c, const void *data, size_t len, const void *delim,
-                   size_t delim_len);
+                          size_t delim_len);
 
 /* Network (big-endian) byte order for 16/32/64-bit values. */
 static inline void sb_put_be16(unsigned char *p, uint16_t v)
@@ -521,19 +571,12 @@ static inline uint64_t sb_get_be64(const unsigned char *p)
 
 /* -------------------------------------------------- outbound connections */
 
-/*
- * sb_connect() settings.  A zeroed struct (or NULL) means the defaults in
- * brackets; the per-connection ones are those of sb_listen_opts.
- */
+/* sb_connect() settings (0: the default in brackets). */
 typedef struct sb_connect_opts {
     unsigned connect_timeout_ms; /* give up on each address after this long
-                                    [0 = only the kernel's own limit] */
-    unsigned idle_timeout_ms;    /* once connected: close after this long
-                                    without I/O [0 = never] */
-    size_t high_water;           /* output bytes above which reading pauses [1 MiB] */
-    size_t low_water;            /* output bytes below which reading resumes [high/4] */
-    size_t max_output;           /* hard cap: sb_write fails past it [0 = no cap] */
-    unsigned linger_ms;          /* sb_close: drain input after FIN at most [0 = 2000] */
+                                    [0: only the kernel's own limit] */
+    sb_conn_opts conn;           /* the connection's settings once connected
+                                    (the idle timeout starts then) */
 } sb_connect_opts;
 
 /*

@@ -116,9 +116,15 @@ static void conn_queue_flush(sb_conn *c)
 
 /* Cut buffered input on the next pass (read interest is off meanwhile, so
  * input is never reordered and EOF is seen only after it). */
+/* A fixed framer of length 0: its empty message needs no input. */
+static inline int fixed_empty(const sb_framer *f)
+{
+    return f->kind == SB_FRAMER_FIXED && f->len == 0;
+}
+
 void sb__conn_queue_pending(sb_conn *c)
 {
-    if (c->flags & (SB__C_PENDING_IN | SB__C_DEAD) || c->in.len == 0)
+    if (c->flags & (SB__C_PENDING_IN | SB__C_DEAD) || (c->in.len == 0 && !fixed_empty(&c->framer)))
         return;
     c->flags |= SB__C_PENDING_IN;
     c->pending_next = c->loop->pending_head;
@@ -282,10 +288,10 @@ static void conn_input(sb_conn *c, const char *buf, size_t len, int from_in)
 
     c->flags |= SB__C_IN_INPUT;
     while (!(c->flags & (SB__C_DEAD | SB__C_CLOSING | SB__C_PAUSED | SB__C_BACKPRESSURE))) {
-        sb_frame fr;
+        sb_framer_cut fr;
         int r;
 
-        if (pos == len)
+        if (pos == len && !fixed_empty(&c->framer))
             break; /* every byte is delivered: no framer call needed */
         if (count == SB__MAX_MSGS_PER_EVENT) {
             capped = 1;
@@ -350,6 +356,8 @@ void sb__conn_process_pending(sb_loop *loop)
         conn_update(c);
         if (c->in.len)
             conn_input(c, sb__buf_head(&c->in), c->in.len, 1);
+        else if (fixed_empty(&c->framer))
+            conn_input(c, "", 0, 1);
     }
 }
 
@@ -363,10 +371,10 @@ static void conn_eof(sb_conn *c)
     }
     if (c->flags & SB__C_CLOSING)
         return; /* the flush will finish the close */
-    if (c->framer.kind == SB_FRAME_EOF) {
+    if (c->framer.kind == SB_FRAMER_EOF) {
         /* The whole stream is the message, delivered once and consumed. */
         const char *p = c->in.len ? sb__buf_head(&c->in) : "";
-        sb_frame fr;
+        sb_framer_cut fr;
         if (sb_framer_next(&c->framer, p, c->in.len, 1, &fr) == 1) {
             if (c->handler->on_data)
                 c->handler->on_data(c, p + fr.off, fr.len, c->udata);
@@ -481,11 +489,7 @@ sb_conn *sb__conn_new(sb_loop *loop, int fd, sb_listener *l, const struct sockad
     if (l) {
         c->handler = &l->handler;
         c->udata = l->udata;
-        c->idle_ms = l->opts.idle_timeout_ms;
-        c->high_water = l->opts.high_water;
-        c->low_water = l->opts.low_water;
-        c->max_output = l->opts.max_output;
-        c->linger_ms = l->opts.linger_ms;
+        sb__conn_apply_opts(c, &l->opts.conn);
         l->nconns++;
         l->refs++;
     }
@@ -719,7 +723,7 @@ void sb_abort(sb_conn *c)
     sb__conn_kill(c, SB_EABORTED);
 }
 
-size_t sb_conn_pending(const sb_conn *c)
+size_t sb_conn_queued(const sb_conn *c)
 {
     return c->out.len;
 }
@@ -737,10 +741,24 @@ void sb_conn_set_timeout(sb_conn *c, unsigned idle_ms)
         sb__timer_disarm(&c->timer);
 }
 
-void sb_conn_set_watermarks(sb_conn *c, size_t low, size_t high)
+/* The watermarks' defaults (sb_conn_opts). */
+static void set_water(sb_conn *c, size_t low, size_t high)
 {
     c->high_water = high ? high : SB__DEFAULT_HIGH_WATER;
-    c->low_water = low <= c->high_water ? low : c->high_water;
+    c->low_water = low == 0 ? c->high_water / 4 : low <= c->high_water ? low : c->high_water;
+}
+
+void sb__conn_apply_opts(sb_conn *c, const sb_conn_opts *o)
+{
+    c->idle_ms = o->idle_timeout_ms;
+    set_water(c, o->low_water, o->high_water);
+    c->max_output = o->max_output;
+    c->linger_ms = o->linger_ms ? o->linger_ms : SB__DEFAULT_LINGER_MS;
+}
+
+void sb_conn_set_watermarks(sb_conn *c, size_t low, size_t high)
+{
+    set_water(c, low, high);
     if (c->out.len > c->high_water) {
         c->flags |= SB__C_BACKPRESSURE;
     } else if (c->out.len <= c->low_water && (c->flags & SB__C_BACKPRESSURE)) {
@@ -807,5 +825,5 @@ sb_loop *sb_conn_loop(const sb_conn *c)
 
 sb_listener *sb_conn_listener(const sb_conn *c)
 {
-    return c->listener && !c->listener->closed ? c->listener : NULL;
+    return c->listener;
 }

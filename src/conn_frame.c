@@ -9,33 +9,33 @@
 
 /* ------------------------------------------------- connection shorthands */
 
-int sb_frame_raw(sb_conn *c)
+int sb_conn_framer_raw(sb_conn *c)
 {
     sb_framer f;
     sb_framer_raw(&f);
     return sb_conn_set_framer(c, &f);
 }
 
-int sb_frame_delim(sb_conn *c, const void *delim, size_t delim_len, size_t max_len,
-                   unsigned flags)
+int sb_conn_framer_delim(sb_conn *c, const void *delim, size_t delim_len, size_t max_len,
+                         unsigned flags)
 {
     sb_framer f;
     int rc = sb_framer_delim(&f, delim, delim_len, max_len, flags);
     return rc ? rc : sb_conn_set_framer(c, &f);
 }
 
-int sb_frame_line(sb_conn *c, size_t max_len)
+int sb_conn_framer_line(sb_conn *c, size_t max_len)
 {
-    return sb_frame_delim(c, "\n", 1, max_len, 0);
+    return sb_conn_framer_delim(c, "\n", 1, max_len, SB_FRAMER_STRIP_CR);
 }
 
-int sb_frame_fixed(sb_conn *c, size_t len)
+int sb_conn_framer_fixed(sb_conn *c, size_t len)
 {
     /* The hot switch of request/body protocols: set the fields in place
      * rather than build and copy a whole framer. */
-    if (!c || len == 0)
+    if (!c)
         return -EINVAL;
-    if (c->framer.kind != SB_FRAME_FIXED) {
+    if (c->framer.kind != SB_FRAMER_FIXED) {
         sb_framer f;
         sb_framer_fixed(&f, len);
         return sb_conn_set_framer(c, &f);
@@ -48,21 +48,21 @@ int sb_frame_fixed(sb_conn *c, size_t len)
     return 0;
 }
 
-int sb_frame_prefix(sb_conn *c, int nbytes, size_t max_len)
+int sb_conn_framer_prefix(sb_conn *c, int nbytes, size_t max_len)
 {
     sb_framer f;
     int rc = sb_framer_prefix(&f, nbytes, max_len);
     return rc ? rc : sb_conn_set_framer(c, &f);
 }
 
-int sb_frame_digits(sb_conn *c, int ndigits, size_t max_len)
+int sb_conn_framer_digits(sb_conn *c, int ndigits, size_t max_len)
 {
     sb_framer f;
     int rc = sb_framer_digits(&f, ndigits, max_len);
     return rc ? rc : sb_conn_set_framer(c, &f);
 }
 
-int sb_frame_eof(sb_conn *c, size_t max_len)
+int sb_conn_framer_eof(sb_conn *c, size_t max_len)
 {
     sb_framer f;
     int rc = sb_framer_eof(&f, max_len);
@@ -71,7 +71,7 @@ int sb_frame_eof(sb_conn *c, size_t max_len)
 
 /* ---------------------------------------------------- write-side encoders */
 
-int sb_write_prefixed(sb_conn *c, int nbytes, const void *data, size_t len)
+int sb_write_prefix(sb_conn *c, int nbytes, const void *data, size_t len)
 {
     unsigned char hdr[8];
     uint64_t v = len;

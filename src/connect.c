@@ -319,17 +319,6 @@ static void connect_closed(sb_conn *c, int reason, void *udata)
         c->handler->on_close(c, reason, udata);
 }
 
-/* Per-connection settings: the defaults of sb_listen_opts. */
-static void apply_opts(sb_conn *c, const sb_connect_opts *o)
-{
-    c->idle_ms = o->idle_timeout_ms;
-    c->high_water = o->high_water ? o->high_water : SB__DEFAULT_HIGH_WATER;
-    c->low_water = o->low_water && o->low_water <= c->high_water ? o->low_water
-                                                                 : c->high_water / 4;
-    c->max_output = o->max_output;
-    c->linger_ms = o->linger_ms ? o->linger_ms : SB__DEFAULT_LINGER_MS;
-}
-
 /*
  * sb_connect() on addresses already resolved, tried in order.  Fails
  * synchronously only when no socket can be opened or memory runs out;
@@ -374,7 +363,7 @@ sb_conn *sb__connect_addrs(sb_loop *loop, const sb__addr *addrs, size_t n,
     hc = NULL;
     c->flags |= SB__C_OWN_HANDLER;
     c->udata = udata;
-    apply_opts(c, opts);
+    sb__conn_apply_opts(c, &opts->conn);
     c->flags |= SB__C_CONNECTING;
     c->h.ready = connect_ready;
     sb__loop_interest(loop, &c->h, SB_WRITE);

@@ -22,30 +22,58 @@ void sb__framer_reset(sb_framer *f)
     f->skip_to_delim = 0;
 }
 
-static int framer_init(sb_framer *f, int kind, size_t max_len)
+/*
+ * max_len 0 means the default of the kind (switchboard.h): what a user of
+ * that framing expects, never more than its header can announce.
+ */
+static size_t default_max(int kind, int arg)
+{
+    uint64_t most = 1;
+    int i;
+
+    switch (kind) {
+    case SB_FRAMER_DELIM:
+        return SB_FRAMER_DEFAULT_MAX_DELIM;
+    case SB_FRAMER_PREFIX:
+        if (arg < 4)
+            return ((size_t)1 << (8 * arg)) - 1; /* 255, 65535 */
+        return SB_FRAMER_DEFAULT_MAX_SIZED;
+    case SB_FRAMER_DIGITS:
+        for (i = 0; i < arg && most <= SB_FRAMER_DEFAULT_MAX_SIZED; i++)
+            most *= 10;
+        return most - 1 < SB_FRAMER_DEFAULT_MAX_SIZED ? (size_t)(most - 1)
+                                                      : SB_FRAMER_DEFAULT_MAX_SIZED;
+    case SB_FRAMER_EOF:
+        return SB_FRAMER_DEFAULT_MAX_EOF;
+    default:
+        return 0;
+    }
+}
+
+static int framer_init(sb_framer *f, int kind, size_t max_len, int arg)
 {
     if (!f)
         return -EINVAL;
     memset(f, 0, sizeof(*f));
     f->kind = (uint8_t)kind;
-    f->max_len = max_len ? max_len : SB_FRAME_DEFAULT_MAX;
+    f->max_len = max_len ? max_len : default_max(kind, arg);
     return 0;
 }
 
 int sb__framer_valid(const sb_framer *f)
 {
     switch (f->kind) {
-    case SB_FRAME_RAW:
+    case SB_FRAMER_RAW:
         return 1;
-    case SB_FRAME_DELIM:
-        return f->delim_len >= 1 && f->delim_len <= SB_FRAME_MAX_DELIM && f->max_len > 0;
-    case SB_FRAME_FIXED:
-        return f->len > 0;
-    case SB_FRAME_PREFIX:
+    case SB_FRAMER_DELIM:
+        return f->delim_len >= 1 && f->delim_len <= SB_FRAMER_MAX_DELIM && f->max_len > 0;
+    case SB_FRAMER_FIXED:
+        return f->max_len == f->len;
+    case SB_FRAMER_PREFIX:
         return (f->len == 1 || f->len == 2 || f->len == 4 || f->len == 8) && f->max_len > 0;
-    case SB_FRAME_DIGITS:
+    case SB_FRAMER_DIGITS:
         return f->len >= 1 && f->len <= 19 && f->max_len > 0;
-    case SB_FRAME_EOF:
+    case SB_FRAMER_EOF:
         return f->max_len > 0;
     default:
         return 0;
@@ -54,14 +82,16 @@ int sb__framer_valid(const sb_framer *f)
 
 int sb_framer_raw(sb_framer *f)
 {
-    return framer_init(f, SB_FRAME_RAW, 0);
+    return framer_init(f, SB_FRAMER_RAW, 0, 0);
 }
 
 int sb_framer_delim(sb_framer *f, const void *delim, size_t delim_len, size_t max_len,
                     unsigned flags)
 {
-    if (!delim || delim_len == 0 || delim_len > SB_FRAME_MAX_DELIM ||
-        (flags & ~SB_FRAME_KEEP_DELIM) || framer_init(f, SB_FRAME_DELIM, max_len))
+    if (!delim || delim_len == 0 || delim_len > SB_FRAMER_MAX_DELIM ||
+        (flags & ~(SB_FRAMER_KEEP_DELIM | SB_FRAMER_STRIP_CR)) ||
+        ((flags & SB_FRAMER_STRIP_CR) && (delim_len != 1 || *(const char *)delim != '\n')) ||
+        framer_init(f, SB_FRAMER_DELIM, max_len, 0))
         return -EINVAL;
     memcpy(f->delim, delim, delim_len);
     f->delim_len = (uint8_t)delim_len;
@@ -69,18 +99,24 @@ int sb_framer_delim(sb_framer *f, const void *delim, size_t delim_len, size_t ma
     return 0;
 }
 
+int sb_framer_line(sb_framer *f, size_t max_len)
+{
+    return sb_framer_delim(f, "\n", 1, max_len, SB_FRAMER_STRIP_CR);
+}
+
 int sb_framer_fixed(sb_framer *f, size_t len)
 {
-    if (len == 0 || framer_init(f, SB_FRAME_FIXED, len))
+    if (framer_init(f, SB_FRAMER_FIXED, len, 0))
         return -EINVAL;
     f->len = len;
+    f->max_len = len;
     return 0;
 }
 
 int sb_framer_prefix(sb_framer *f, int nbytes, size_t max_len)
 {
     if ((nbytes != 1 && nbytes != 2 && nbytes != 4 && nbytes != 8) ||
-        framer_init(f, SB_FRAME_PREFIX, max_len))
+        framer_init(f, SB_FRAMER_PREFIX, max_len, nbytes))
         return -EINVAL;
     f->len = (size_t)nbytes;
     return 0;
@@ -89,7 +125,7 @@ int sb_framer_prefix(sb_framer *f, int nbytes, size_t max_len)
 int sb_framer_digits(sb_framer *f, int ndigits, size_t max_len)
 {
     /* 19 digits is the most a 64-bit length can hold without overflow. */
-    if (ndigits < 1 || ndigits > 19 || framer_init(f, SB_FRAME_DIGITS, max_len))
+    if (ndigits < 1 || ndigits > 19 || framer_init(f, SB_FRAMER_DIGITS, max_len, ndigits))
         return -EINVAL;
     f->len = (size_t)ndigits;
     return 0;
@@ -97,7 +133,7 @@ int sb_framer_digits(sb_framer *f, int ndigits, size_t max_len)
 
 int sb_framer_eof(sb_framer *f, size_t max_len)
 {
-    return framer_init(f, SB_FRAME_EOF, max_len);
+    return framer_init(f, SB_FRAMER_EOF, max_len, 0);
 }
 
 /*
@@ -127,9 +163,9 @@ static ptrdiff_t find_delim(sb_framer *f, const char *buf, size_t len, size_t li
     return -1;
 }
 
-static int next_delim(sb_framer *f, const char *buf, size_t len, sb_frame *out)
+static int next_delim(sb_framer *f, const char *buf, size_t len, sb_framer_cut *out)
 {
-    size_t dl = f->delim_len;
+    size_t dl = f->delim_len, cr;
     ptrdiff_t at;
 
     if (f->skip_to_delim) {
@@ -145,15 +181,23 @@ static int next_delim(sb_framer *f, const char *buf, size_t len, sb_frame *out)
         f->scanned -= out->consumed < f->scanned ? out->consumed : f->scanned;
         return 0;
     }
-    at = find_delim(f, buf, len, f->max_len);
+    /* A line framer's "\r" before the "\n" is not part of the message: it
+     * may sit one byte past max_len. */
+    cr = (f->flags & SB_FRAMER_STRIP_CR) != 0;
+    at = find_delim(f, buf, len, f->max_len + cr);
     if (at >= 0) {
+        int has_cr = cr && at > 0 && buf[at - 1] == '\r';
+        if ((size_t)at > f->max_len + (size_t)has_cr) {
+            f->skip_next = SKIP_TO_DELIM; /* max_len + 1 bytes, no "\r" */
+            return SB_ETOOLONG;
+        }
         out->off = 0;
-        out->len = (size_t)at + ((f->flags & SB_FRAME_KEEP_DELIM) ? dl : 0);
+        out->len = (f->flags & SB_FRAMER_KEEP_DELIM) ? (size_t)at + dl : (size_t)(at - has_cr);
         out->consumed = (size_t)at + dl;
         f->scanned = 0;
         return 1;
     }
-    if (f->scanned > f->max_len) {
+    if (f->scanned > f->max_len + cr) {
         /* Every allowed start position checked: the line is too long. */
         f->skip_next = SKIP_TO_DELIM;
         return SB_ETOOLONG;
@@ -162,7 +206,7 @@ static int next_delim(sb_framer *f, const char *buf, size_t len, sb_frame *out)
 }
 
 /* A length header was read: deliver, wait, or reject before buffering. */
-static int next_sized(sb_framer *f, uint64_t mlen, size_t hdr, size_t len, sb_frame *out)
+static int next_sized(sb_framer *f, uint64_t mlen, size_t hdr, size_t len, sb_framer_cut *out)
 {
     if (mlen > f->max_len) {
         f->skip_next = mlen > UINT64_MAX - hdr - 1 ? UINT64_MAX - 1 : mlen + hdr;
@@ -176,7 +220,7 @@ static int next_sized(sb_framer *f, uint64_t mlen, size_t hdr, size_t len, sb_fr
     return 1;
 }
 
-int sb_framer_next(sb_framer *f, const char *buf, size_t len, int eof, sb_frame *out)
+int sb_framer_next(sb_framer *f, const char *buf, size_t len, int eof, sb_framer_cut *out)
 {
     size_t i, n;
 
@@ -190,19 +234,28 @@ int sb_framer_next(sb_framer *f, const char *buf, size_t len, int eof, sb_frame 
         return 0;
     }
     switch (f->kind) {
-    case SB_FRAME_RAW:
+    case SB_FRAMER_RAW:
         if (len == 0)
             return 0;
         out->len = out->consumed = len;
         return 1;
-    case SB_FRAME_FIXED:
+    case SB_FRAMER_FIXED:
+        if (f->len == 0) {
+            /* One empty message; the next one is up to a new framer. */
+            if (f->scanned) {
+                f->skip_next = 0;
+                return SB_EFRAME;
+            }
+            f->scanned = 1;
+            return 1;
+        }
         if (len < f->len)
             return 0;
         out->len = out->consumed = f->len;
         return 1;
-    case SB_FRAME_DELIM:
+    case SB_FRAMER_DELIM:
         return next_delim(f, buf, len, out);
-    case SB_FRAME_PREFIX: {
+    case SB_FRAMER_PREFIX: {
         uint64_t mlen = 0;
         if (len < f->len)
             return 0;
@@ -210,7 +263,7 @@ int sb_framer_next(sb_framer *f, const char *buf, size_t len, int eof, sb_frame 
             mlen = mlen << 8 | (unsigned char)buf[i];
         return next_sized(f, mlen, f->len, len, out);
     }
-    case SB_FRAME_DIGITS: {
+    case SB_FRAMER_DIGITS: {
         uint64_t mlen = 0;
         /* Reject a bad header byte as soon as it arrives. */
         for (i = 0; i < f->len && i < len; i++) {
@@ -224,7 +277,7 @@ int sb_framer_next(sb_framer *f, const char *buf, size_t len, int eof, sb_frame 
             return 0;
         return next_sized(f, mlen, f->len, len, out);
     }
-    case SB_FRAME_EOF:
+    case SB_FRAMER_EOF:
         if (f->scanned)
             return 0; /* already delivered */
         if (len > f->max_len) {
@@ -246,7 +299,7 @@ int sb_framer_skip(sb_framer *f)
     uint64_t n = f->skip_next;
 
     f->skip_next = 0;
-    if (n == 0 || f->kind == SB_FRAME_EOF)
+    if (n == 0 || f->kind == SB_FRAMER_EOF)
         return SB_EFRAME;
     if (n == SKIP_TO_DELIM) {
         f->skip_to_delim = 1; /* f->scanned still marks what has no delimiter */

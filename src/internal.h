@@ -277,6 +277,8 @@ sb_conn *sb__conn_new(sb_loop *loop, int fd, sb_listener *l,
                       const struct sockaddr *peer, socklen_t peer_len);
 void sb__conn_open(sb_conn *c);
 void sb__conn_set_peer(sb_conn *c, const struct sockaddr *sa, socklen_t len);
+/* Settings with their defaults resolved (sb_conn_opts). */
+void sb__conn_apply_opts(sb_conn *c, const sb_conn_opts *o);
 /* Cut c's buffered input on the next pass (read interest off meanwhile). */
 void sb__conn_queue_pending(sb_conn *c);
 /* The normal readiness handler, for connect.c to install once connected. */
@@ -338,7 +340,7 @@ struct sb_loop {
     sb_log_fn log;
     int log_level;
     void *log_udata;
-    sb_stats stats;
+    sb_loop_stats stats;
 };
 
 int sb__loop_register(sb_loop *loop, sb__handle *h, int fd, unsigned events);

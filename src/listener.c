@@ -209,12 +209,6 @@ sb_listener *sb_listen(sb_loop *loop, const char *addr, const sb_handler *handle
         l->opts.backlog = SB__DEFAULT_BACKLOG;
     if (l->opts.max_accept == 0)
         l->opts.max_accept = SB__DEFAULT_MAX_ACCEPT;
-    if (l->opts.high_water == 0)
-        l->opts.high_water = SB__DEFAULT_HIGH_WATER;
-    if (l->opts.low_water == 0 || l->opts.low_water > l->opts.high_water)
-        l->opts.low_water = l->opts.high_water / 4;
-    if (l->opts.linger_ms == 0)
-        l->opts.linger_ms = SB__DEFAULT_LINGER_MS;
     rc = sb__addr_parse(addr, 1, &l->addr);
     if (rc)
         goto fail;
@@ -257,7 +251,7 @@ int sb_listener_port(const sb_listener *l)
     return sb__addr_port(&l->addr);
 }
 
-int sb_listener_addr(const sb_listener *l, char *buf, size_t len)
+int sb_listener_local(const sb_listener *l, char *buf, size_t len)
 {
     return sb__addr_format((const struct sockaddr *)&l->addr.ss, l->addr.len, buf, len);
 }
@@ -267,12 +261,23 @@ unsigned sb_listener_conns(const sb_listener *l)
     return l->nconns;
 }
 
+void *sb_listener_udata(const sb_listener *l)
+{
+    return l ? l->udata : NULL;
+}
+
+void sb_listener_set_udata(sb_listener *l, void *udata)
+{
+    if (l)
+        l->udata = udata;
+}
+
 void sb_listener_close(sb_listener *l)
 {
     sb_loop *loop;
 
-    if (!l)
-        return;
+    if (!l || l->closed)
+        return; /* closed already, kept for its connections: a no-op */
     loop = l->loop;
     sb__timer_disarm(&l->backoff);
     if (l->h.fd >= 0) {

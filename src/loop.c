@@ -77,7 +77,7 @@ void sb__log(sb_loop *loop, int level, const char *fmt, ...)
     loop->log(level, msg, loop->log_udata);
 }
 
-void sb_loop_stats(const sb_loop *loop, sb_stats *out)
+void sb_loop_get_stats(const sb_loop *loop, sb_loop_stats *out)
 {
     *out = loop->stats;
 }

@@ -10,7 +10,7 @@
 #include <stdio.h>
 #include <unistd.h>
 
-int sb_stats_format(const sb_stats *st, char *buf, size_t len)
+int sb_loop_stats_format(const sb_loop_stats *st, char *buf, size_t len)
 {
     return snprintf(buf, len,
                     "conns=%llu accepted=%llu rejected=%llu emfile=%llu accept_calls=%llu "

@@ -174,6 +174,41 @@ START_TEST(test_chatd_conversation)
 END_TEST
 
 /* --user drops root after binding; SIGUSR1 prints the counters. */
+/* A line longer than any stack buffer reaches the others whole, with its
+ * newline, and the next line is its own (0.2 cut lines past 2047 bytes). */
+START_TEST(test_chatd_long_line)
+{
+    const char *argv[] = {"sb-chatd", "--listen", "127.0.0.1:0", "--max-line", "5000", NULL};
+    char *line = malloc(3002), *want = malloc(3100);
+    peer a, b;
+    tu_proc p;
+    int port, status;
+
+    tu_spawn(&p, CHATD, argv);
+    port = tu_proc_port(&p);
+    ck_assert_msg(port > 0, "sb-chatd did not start: %s", p.out);
+    peer_open(&a, port);
+    expect(&a, "* welcome, guest1");
+    peer_open(&b, port);
+    expect(&b, "* welcome, guest2");
+    expect(&a, "* guest2 joined");
+    memset(line, 'x', 3000);
+    strcpy(line + 3000, "\n");
+    say(&a, line);
+    say(&a, "after\r\n");
+    snprintf(want, 3100, "guest1: %s", line);
+    expect(&b, want);
+    expect(&b, "guest1: after\n"); /* its own line, "\r" stripped */
+    peer_close(&a);
+    peer_close(&b);
+    kill(p.pid, SIGTERM);
+    status = tu_finish(&p);
+    ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0, "%s", p.out);
+    free(line);
+    free(want);
+}
+END_TEST
+
 START_TEST(test_chatd_user_and_stats)
 {
     const char *argv[] = {"sb-chatd", "--listen", "127.0.0.1:0", "--user", "nobody", NULL};
@@ -237,6 +272,7 @@ Suite *sb_chatd_suite(void)
 
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, test_chatd_conversation);
+    tcase_add_test(tc, test_chatd_long_line);
     tcase_add_test(tc, test_chatd_user_and_stats);
     tcase_add_test(tc, test_chatd_bad_arguments);
     suite_add_tcase(s, tc);

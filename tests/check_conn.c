@@ -55,7 +55,7 @@ START_TEST(test_partial_writes_slow_reader)
 {
     sb_loop *loop = sb_loop_new();
     sb_handler h = tu_echo_handler;
-    sb_stats st;
+    sb_loop_stats st;
     tu_server s;
     int fd, v = 4096, err = 0;
     size_t len = tu_slow() ? 200000 : 1000000;
@@ -69,7 +69,7 @@ START_TEST(test_partial_writes_slow_reader)
     fd = tu_connect_tcp(s.port);
     setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &v, sizeof(v));
     ck_assert_uint_eq(tu_echo_stream(&s, fd, len, 3000, 1024, 99, 1), len);
-    sb_loop_stats(loop, &st);
+    sb_loop_get_stats(loop, &st);
     ck_assert_uint_eq(st.bytes_in, len);
     ck_assert_uint_eq(st.bytes_out, len);
     /* Drains fired: the queue emptied many times after partial sends. */
@@ -425,8 +425,8 @@ START_TEST(test_reply_leaves_with_its_read)
     ck_assert_uint_eq(x.sends_at_drain[0], s0 + 2);
     ck_assert_uint_eq(x.sends_at_drain[1], s0 + 2);
     ck_assert_uint_eq(tu_fault_calls(TU_F_SEND), s0 + 2);
-    ck_assert_uint_eq(sb_conn_pending(x.t.conns[0]), 1);
-    ck_assert_uint_eq(sb_conn_pending(x.t.conns[1]), 1);
+    ck_assert_uint_eq(sb_conn_queued(x.t.conns[0]), 1);
+    ck_assert_uint_eq(sb_conn_queued(x.t.conns[1]), 1);
     sb_loop_run_once(loop, 0);
     ck_assert_uint_eq(tu_fault_calls(TU_F_SEND), s0 + 4);
     for (i = 0; i < 500 && (got[0] < 4 || got[1] < 4); i++) {
@@ -463,14 +463,14 @@ START_TEST(test_idle_timeout)
     sb_loop *loop = sb_loop_new();
     tu_clock clk = {100000};
     sb_listen_opts o;
-    sb_stats st;
+    sb_loop_stats st;
     tu_server s;
     char buf[8];
     int fd, i, eof = 0;
 
     sb_loop_set_clock(loop, tu_clock_fn, &clk);
     memset(&o, 0, sizeof(o));
-    o.idle_timeout_ms = 1000;
+    o.conn.idle_timeout_ms = 1000;
     tu_server_start(&s, loop, "127.0.0.1:0", &o);
     fd = tu_connect_tcp(s.port);
     tu_run_until(loop, &s.opens, 500);
@@ -488,7 +488,7 @@ START_TEST(test_idle_timeout)
         sb_loop_run_once(loop, 0);
     ck_assert_int_eq(s.closes, 1);
     ck_assert_int_eq(s.last_reason, -ETIMEDOUT);
-    sb_loop_stats(loop, &st);
+    sb_loop_get_stats(loop, &st);
     ck_assert_uint_eq(st.timeouts, 1);
     tu_drain(fd, buf, sizeof(buf), &eof);
     ck_assert_int_ne(eof, 0);
@@ -512,8 +512,8 @@ START_TEST(test_backpressure)
     int fd, i, eof = 0, stalled = 0;
 
     memset(&o, 0, sizeof(o));
-    o.high_water = 128 * 1024;
-    o.low_water = 32 * 1024;
+    o.conn.high_water = 128 * 1024;
+    o.conn.low_water = 32 * 1024;
     tu_server_start(&s, loop, "127.0.0.1:0", &o);
     fd = tu_connect_tcp(s.port);
     tu_fill(out, total, 42);
@@ -530,13 +530,13 @@ START_TEST(test_backpressure)
                 break;
         }
         sb_loop_run_once(loop, 0);
-        if (s.last && sb_conn_pending(s.last) > peak)
-            peak = sb_conn_pending(s.last);
+        if (s.last && sb_conn_queued(s.last) > peak)
+            peak = sb_conn_queued(s.last);
     }
     ck_assert_uint_lt(sent, total); /* the server stopped taking input */
-    ck_assert_uint_gt(peak, o.high_water / 2);
+    ck_assert_uint_gt(peak, o.conn.high_water / 2);
     /* Bounded: high water plus at most one read's worth. */
-    ck_assert_uint_le(peak, o.high_water + 64 * 1024);
+    ck_assert_uint_le(peak, o.conn.high_water + 64 * 1024);
     /* Phase 2: read everything; the rest flows. */
     for (i = 0; i < 200000 && got < total; i++) {
         if (sent < total) {
@@ -545,14 +545,14 @@ START_TEST(test_backpressure)
                 sent += (size_t)w;
         }
         sb_loop_run_once(loop, 0);
-        if (s.last && sb_conn_pending(s.last) > peak)
-            peak = sb_conn_pending(s.last);
+        if (s.last && sb_conn_queued(s.last) > peak)
+            peak = sb_conn_queued(s.last);
         got += (size_t)tu_drain(fd, in + got, total - got, &eof);
         ck_assert_int_eq(eof, 0);
     }
     ck_assert_uint_eq(got, total);
     ck_assert_int_eq(memcmp(in, out, total), 0);
-    ck_assert_uint_le(peak, o.high_water + 64 * 1024);
+    ck_assert_uint_le(peak, o.conn.high_water + 64 * 1024);
     close(fd);
     tu_run_until(loop, &s.closes, 500);
     sb_listener_close(s.l);
@@ -737,7 +737,7 @@ START_TEST(test_idle_buffers_reclaimed)
     ck_assert_ptr_null(s.last->out.data); /* given back once flushed */
     ck_assert_uint_ge(loop->npool, 1);
     /* A partial line leaves input buffered; completing it empties it. */
-    sb_frame_line(s.last, 100);
+    sb_conn_framer_line(s.last, 100);
     ck_assert_int_eq(tu_send(fd, "par", 3), 3);
     for (i = 0; i < 500 && s.last->in.len < 3; i++)
         sb_loop_run_once(loop, 10);
@@ -758,18 +758,37 @@ START_TEST(test_idle_buffers_reclaimed)
 }
 END_TEST
 
-/* A connection outlives its closed listener; sb_conn_listener says so. */
+/*
+ * A connection outlives its closed listener, and still reaches it: its
+ * udata (the server's context), port and address; a second close of the
+ * listener is a no-op.
+ */
 START_TEST(test_conn_outlives_listener)
 {
     sb_loop *loop = sb_loop_new();
+    char addr[64];
     tu_server s;
-    int fd;
+    int fd, port;
+    sb_listener *l;
 
     tu_server_start(&s, loop, "127.0.0.1:0", NULL);
+    ck_assert_ptr_eq(sb_listener_udata(s.l), &s); /* what sb_listen was given */
     fd = tu_connect_tcp(s.port);
     tu_run_until(loop, &s.opens, 500);
+    l = sb_conn_listener(s.last);
+    ck_assert_ptr_eq(l, s.l);
+    sb_listener_set_udata(l, addr);
+    ck_assert_ptr_eq(sb_listener_udata(l), addr);
+    ck_assert_ptr_eq(sb_conn_udata(s.last), &s); /* the connection's own is kept */
+    port = sb_listener_port(l);
     sb_listener_close(s.l);
-    ck_assert_ptr_null(sb_conn_listener(s.last));
+    ck_assert_ptr_eq(sb_conn_listener(s.last), l);
+    ck_assert_ptr_eq(sb_listener_udata(l), addr);
+    ck_assert_int_eq(sb_listener_port(l), port);
+    ck_assert_int_gt(sb_listener_local(l, addr, sizeof(addr)), 0);
+    ck_assert_uint_eq(sb_listener_conns(l), 1);
+    sb_listener_close(l); /* again: nothing happens */
+    ck_assert_uint_eq(sb_loop_handles(loop), 1); /* the connection only */
     ck_assert_uint_eq(tu_echo_stream(&s, fd, 5000, 100, 1 << 20, 3, 0), 5000);
     close(fd);
     tu_run_until(loop, &s.closes, 500);

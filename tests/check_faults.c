@@ -178,7 +178,7 @@ START_TEST(test_accept_errors_injected)
         tu_fault f = {1, 0, NULL, errs[k], 0, 3};
         sb_loop *loop = sb_loop_new();
         tu_clock clk = {1000};
-        sb_stats st;
+        sb_loop_stats st;
         tu_server s;
         int fd, i;
 
@@ -189,7 +189,7 @@ START_TEST(test_accept_errors_injected)
         fd = tu_connect_tcp(s.port);
         for (i = 0; i < 20; i++)
             sb_loop_run_once(loop, 0);
-        sb_loop_stats(loop, &st);
+        sb_loop_get_stats(loop, &st);
         ck_assert_uint_le(st.accept_calls, 8); /* bounded: no spin */
         clk.now += 1000; /* past any EMFILE back-off */
         for (i = 0; i < 20; i++)
@@ -237,8 +237,8 @@ START_TEST(test_io_errors_close_one)
         ck_assert_int_eq(s.closes, 1);
         ck_assert_int_eq(s.last_reason, -err[k]);
         {
-            sb_stats st;
-            sb_loop_stats(loop, &st);
+            sb_loop_stats st;
+            sb_loop_get_stats(loop, &st);
             ck_assert_uint_eq(st.close_reset, 1);
         }
         ck_assert_uint_eq(tu_echo_stream(&s, b, 20000, 700, 1 << 20, 2, 0), 20000);
@@ -390,7 +390,7 @@ START_TEST(test_readable_writable_close_in_read)
     for (i = 0; i < 500 && !x.c; i++)
         sb_loop_run_once(loop, 10);
     sb_loop_run_once(loop, 0); /* first flush: partial, write interest on */
-    ck_assert_uint_gt(sb_conn_pending(x.c), 0);
+    ck_assert_uint_gt(sb_conn_queued(x.c), 0);
     /* Make it writable (read some) and readable (send) for the same pass. */
     tu_drain(fd, buf, sizeof(buf), &eof);
     ck_assert_int_eq(tu_send(fd, "x", 1), 1);
@@ -434,8 +434,8 @@ static void bulk_open(sb_conn *c, void *u)
 static void bulk_data(sb_conn *c, const char *d, size_t n, void *u)
 {
     bulk *b = u;
-    sb_stats st;
-    sb_loop_stats(sb_conn_loop(c), &st);
+    sb_loop_stats st;
+    sb_loop_get_stats(sb_conn_loop(c), &st);
     b->out_at_ping = st.bytes_out;
     b->pinged = 1;
     sb_write(c, d, n);
@@ -451,7 +451,7 @@ START_TEST(test_bulk_beside_ping)
     static char sink[1 << 20];
     char pong[8];
     size_t drained = 0;
-    sb_stats st;
+    sb_loop_stats st;
 
     setsockopt(big, SOL_SOCKET, SO_RCVBUF, &big_buf, sizeof(big_buf));
     for (i = 0; i < 500 && !b.big; i++)
@@ -469,10 +469,10 @@ START_TEST(test_bulk_beside_ping)
             break;
     }
     ck_assert_int_eq(b.pinged, 1);
-    sb_loop_stats(loop, &st);
+    sb_loop_get_stats(loop, &st);
     /* From the ping's arrival to its answer: at most two capped sends. */
     ck_assert_uint_le(st.bytes_out - b.out_at_ping, 2 * 256 * 1024 + 1);
-    ck_assert_uint_gt(sb_conn_pending(b.big), 0); /* the download is still going */
+    ck_assert_uint_gt(sb_conn_queued(b.big), 0); /* the download is still going */
     ck_assert_uint_gt(drained, 0);                /* and was moving meanwhile */
     close(big);
     close(ping);
@@ -564,7 +564,7 @@ START_TEST(test_clock_jump)
 
     sb_loop_set_clock(loop, tu_clock_fn, &clk);
     memset(&o, 0, sizeof(o));
-    o.idle_timeout_ms = 5000;
+    o.conn.idle_timeout_ms = 5000;
     tu_server_start(&s, loop, "127.0.0.1:0", &o);
     t = sb_timer_new(loop, tick, &fired);
     sb_timer_start(t, 100, 100);

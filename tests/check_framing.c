@@ -53,7 +53,7 @@ static void feed(const sb_framer *proto, const char *stream, size_t slen, size_t
         memcpy(buf + have, stream + have, n);
         have += n;
         for (;;) {
-            sb_frame fr;
+            sb_framer_cut fr;
             int r = sb_framer_next(&f, buf + pos, have - pos, last && eof, &fr);
             ck_assert_uint_le(fr.consumed, have - pos);
             if (r == 1) {
@@ -146,7 +146,7 @@ START_TEST(test_delim_lines)
 
     ck_assert_int_eq(sb_framer_delim(&f, "\n", 1, 100, 0), 0);
     expect_all_splits(&f, s, sizeof(s) - 1, want, wlen, 4, 0, 0);
-    ck_assert_int_eq(sb_framer_delim(&f, "\n", 1, 100, SB_FRAME_KEEP_DELIM), 0);
+    ck_assert_int_eq(sb_framer_delim(&f, "\n", 1, 100, SB_FRAMER_KEEP_DELIM), 0);
     expect_all_splits(&f, s, sizeof(s) - 1, keep, klen, 4, 0, 0);
 }
 END_TEST
@@ -227,12 +227,12 @@ START_TEST(test_delim_never_rescans)
     line[N] = '\n';
     sb_framer_delim(&f, "\n", 1, N, 0);
     for (i = 1; i <= N; i++) {
-        sb_frame fr;
+        sb_framer_cut fr;
         ck_assert_int_eq(sb_framer_next(&f, line, i, 0, &fr), 0);
         ck_assert_uint_eq(f.scanned, i);
     }
     {
-        sb_frame fr;
+        sb_framer_cut fr;
         ck_assert_int_eq(sb_framer_next(&f, line, N + 1, 0, &fr), 1);
         ck_assert_uint_eq(fr.len, N);
     }
@@ -248,13 +248,98 @@ START_TEST(test_fixed)
     sb_framer f;
     msgs m;
 
-    ck_assert_int_eq(sb_framer_fixed(&f, 0), -EINVAL);
     ck_assert_int_eq(sb_framer_fixed(&f, 5), 0);
     expect_all_splits(&f, s, sizeof(s) - 1, want, wlen, 3, 0, 0);
     feed(&f, s, 13, 3, 0, 0, 0, &m); /* a partial third message stays pending */
     ck_assert_int_eq(m.n, 2);
     ck_assert_uint_eq(m.pending, 3);
     msgs_free(&m);
+}
+END_TEST
+
+/* fixed(0): one empty message at once, without input; then SB_EFRAME
+ * until a new framer is set (the input cannot be cut otherwise). */
+START_TEST(test_fixed_zero)
+{
+    sb_framer f;
+    sb_framer_cut fr;
+
+    ck_assert_int_eq(sb_framer_fixed(&f, 0), 0);
+    ck_assert_int_eq(sb_framer_next(&f, "", 0, 0, &fr), 1);
+    ck_assert_uint_eq(fr.len, 0);
+    ck_assert_uint_eq(fr.consumed, 0);
+    ck_assert_int_eq(sb_framer_next(&f, "abc", 3, 0, &fr), SB_EFRAME);
+    ck_assert_int_eq(sb_framer_skip(&f), SB_EFRAME);
+    ck_assert_int_eq(sb_framer_fixed(&f, 0), 0); /* set again: one more */
+    ck_assert_int_eq(sb_framer_next(&f, "abc", 3, 0, &fr), 1);
+    ck_assert_uint_eq(fr.len, 0);
+}
+END_TEST
+
+/* The line framer: "\n" or "\r\n", either stripped; max_len counts neither. */
+START_TEST(test_line_lf_or_crlf)
+{
+    static const char s[] = "a\r\nbb\n\r\n\nc\r\r\n";
+    static const char *const want[] = {"a", "bb", "", "", "c\r"};
+    static const size_t wlen[] = {1, 2, 0, 0, 2};
+    sb_framer f;
+    sb_framer_cut fr;
+
+    ck_assert_int_eq(sb_framer_line(&f, 0), 0);
+    ck_assert_uint_eq(f.max_len, SB_FRAMER_DEFAULT_MAX_DELIM);
+    expect_all_splits(&f, s, sizeof(s) - 1, want, wlen, 5, 0, 0);
+    /* At max_len: "abc\r\n" and "abc\n" fit in 3, "abcd\n" does not. */
+    ck_assert_int_eq(sb_framer_line(&f, 3), 0);
+    ck_assert_int_eq(sb_framer_next(&f, "abc\r\n", 5, 0, &fr), 1);
+    ck_assert_uint_eq(fr.len, 3);
+    ck_assert_uint_eq(fr.consumed, 5);
+    ck_assert_int_eq(sb_framer_line(&f, 3), 0);
+    ck_assert_int_eq(sb_framer_next(&f, "abc\n", 4, 0, &fr), 1);
+    ck_assert_uint_eq(fr.len, 3);
+    ck_assert_int_eq(sb_framer_line(&f, 3), 0);
+    ck_assert_int_eq(sb_framer_next(&f, "abcd\n", 5, 0, &fr), SB_ETOOLONG);
+    ck_assert_int_eq(sb_framer_line(&f, 3), 0);
+    ck_assert_int_eq(sb_framer_next(&f, "abcd", 4, 0, &fr), 0); /* "\r" may follow */
+    ck_assert_int_eq(sb_framer_next(&f, "abcde", 5, 0, &fr), SB_ETOOLONG);
+    ck_assert_int_eq(sb_framer_skip(&f), 0);
+    /* KEEP_DELIM keeps what was there; STRIP_CR needs the "\n" delimiter. */
+    ck_assert_int_eq(sb_framer_delim(&f, "\n", 1, 8, SB_FRAMER_KEEP_DELIM | SB_FRAMER_STRIP_CR), 0);
+    ck_assert_int_eq(sb_framer_next(&f, "ab\r\n", 4, 0, &fr), 1);
+    ck_assert_uint_eq(fr.len, 4);
+    ck_assert_int_eq(sb_framer_delim(&f, "\r\n", 2, 8, SB_FRAMER_STRIP_CR), -EINVAL);
+}
+END_TEST
+
+/* max_len 0: each framing's own default, what its users expect. */
+START_TEST(test_default_max_per_kind)
+{
+    sb_framer f;
+    sb_framer_cut fr;
+    char hdr[4] = {0, 1, 0x11, 0x70}; /* 70,000 */
+    char *msg = calloc(1, 4 + 70000);
+
+    ck_assert_int_eq(sb_framer_delim(&f, "\n", 1, 0, 0), 0);
+    ck_assert_uint_eq(f.max_len, 65536);
+    ck_assert_int_eq(sb_framer_prefix(&f, 1, 0), 0);
+    ck_assert_uint_eq(f.max_len, 255);
+    ck_assert_int_eq(sb_framer_prefix(&f, 2, 0), 0);
+    ck_assert_uint_eq(f.max_len, 65535);
+    ck_assert_int_eq(sb_framer_prefix(&f, 8, 0), 0);
+    ck_assert_uint_eq(f.max_len, 16u << 20);
+    ck_assert_int_eq(sb_framer_digits(&f, 3, 0), 0);
+    ck_assert_uint_eq(f.max_len, 999);
+    ck_assert_int_eq(sb_framer_digits(&f, 19, 0), 0);
+    ck_assert_uint_eq(f.max_len, 16u << 20);
+    ck_assert_int_eq(sb_framer_eof(&f, 0), 0);
+    ck_assert_uint_eq(f.max_len, 1u << 20);
+    /* A 70,000-byte message behind a 4-byte prefix is accepted by default;
+     * a hostile 4 GiB one is refused from its header. */
+    ck_assert_int_eq(sb_framer_prefix(&f, 4, 0), 0);
+    memcpy(msg, hdr, 4);
+    ck_assert_int_eq(sb_framer_next(&f, msg, 4 + 70000, 0, &fr), 1);
+    ck_assert_uint_eq(fr.len, 70000);
+    ck_assert_int_eq(sb_framer_next(&f, "\xff\xff\xff\xff", 4, 0, &fr), SB_ETOOLONG);
+    free(msg);
 }
 END_TEST
 
@@ -307,7 +392,7 @@ START_TEST(test_prefix_hostile)
     static const unsigned char big8[] = {0, 0, 0, 1, 0, 0, 0, 0};
     static const unsigned char max8[] = {0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff};
     sb_framer f;
-    sb_frame fr;
+    sb_framer_cut fr;
 
     /* Rejected from the header alone: nothing needs buffering. */
     sb_framer_prefix(&f, 4, 1 << 20);
@@ -397,7 +482,7 @@ START_TEST(test_until_eof)
     msgs_free(&m);
     /* An empty stream is one empty message, delivered once. */
     {
-        sb_frame fr;
+        sb_framer_cut fr;
         sb_framer_eof(&f, 10);
         ck_assert_int_eq(sb_framer_next(&f, "", 0, 1, &fr), 1);
         ck_assert_uint_eq(fr.len, 0);
@@ -453,13 +538,13 @@ static void fs_open(sb_conn *c, void *u)
     s->opens++;
     switch (s->mode) {
     case 3:
-        sb_frame_eof(c, 1 << 20);
+        sb_conn_framer_eof(c, 1 << 20);
         break;
     case 4:
-        sb_frame_prefix(c, 4, 1 << 20);
+        sb_conn_framer_prefix(c, 4, 1 << 20);
         break;
     default:
-        sb_frame_line(c, 16);
+        sb_conn_framer_line(c, 16);
     }
 }
 
@@ -479,10 +564,10 @@ static void fs_data(sb_conn *c, const char *d, size_t n, void *u)
         fs_log(s, d, n);
         if (s->in_body) {
             s->in_body = 0;
-            sb_frame_line(c, 16);
+            sb_conn_framer_line(c, 16);
         } else if (n > 5 && memcmp(d, "SIZE ", 5) == 0) {
             s->in_body = 1;
-            sb_frame_fixed(c, (size_t)atoi(d + 5));
+            sb_conn_framer_fixed(c, (size_t)atoi(d + 5));
         }
         break;
     case 2: {
@@ -502,10 +587,10 @@ static void fs_data(sb_conn *c, const char *d, size_t n, void *u)
         sb_write(c, "got it\n", 7);
         break;
     case 5:
-        sb_write_prefixed(c, 2, d, n);
+        sb_write_prefix(c, 2, d, n);
         sb_write_digits(c, 5, d, n);
         sb_write_delim(c, d, n, "\r\n", 2);
-        ck_assert_int_eq(sb_write_prefixed(c, 1, d, 256), SB_ETOOLONG);
+        ck_assert_int_eq(sb_write_prefix(c, 1, d, 256), SB_ETOOLONG);
         ck_assert_int_eq(sb_write_digits(c, 1, d, 10), SB_ETOOLONG);
         break;
     default:
@@ -585,6 +670,30 @@ START_TEST(test_switch_framers_mid_batch)
 }
 END_TEST
 
+/* An empty body (SIZE 0): its empty message comes at once, without more
+ * input, and on_data's next framer takes the following line. */
+START_TEST(test_fixed_zero_on_conn)
+{
+    fsrv s;
+    int fd, i;
+
+    fs_start(&s, 1);
+    fd = tu_connect_tcp(s.port);
+    ck_assert_int_eq(tu_send(fd, "SIZE 0\n", 7), 7);
+    for (i = 0; i < 500 && s.nmsgs < 2; i++)
+        sb_loop_run_once(s.loop, 10);
+    ck_assert_int_eq(s.nmsgs, 2);
+    ck_assert_str_eq(s.log, "SIZE 0||");
+    ck_assert_int_eq(tu_send(fd, "SIZE 3\nabcafter\r\n", 17), 17);
+    for (i = 0; i < 500 && s.nmsgs < 5; i++)
+        sb_loop_run_once(s.loop, 10);
+    ck_assert_str_eq(s.log, "SIZE 0||SIZE 3|abc|after|"); /* "\r\n" stripped too */
+    ck_assert_int_eq(s.closes, 0);
+    close(fd);
+    fs_stop(&s);
+}
+END_TEST
+
 /* 100,000 tiny messages in one burst must not starve another connection:
  * its ping is answered while the flood is still being worked through, and
  * every flood message still arrives, in order. */
@@ -659,8 +768,8 @@ START_TEST(test_too_long_closes_after_flush)
     ck_assert_int_eq(s.closes, 1);
     ck_assert_int_eq(s.reason, SB_ETOOLONG);
     {
-        sb_stats st;
-        sb_loop_stats(s.loop, &st);
+        sb_loop_stats st;
+        sb_loop_get_stats(s.loop, &st);
         ck_assert_uint_eq(st.close_frame, 1);
         ck_assert_uint_eq(st.close_errors, 1);
     }
@@ -679,7 +788,7 @@ END_TEST
 static void big_open(sb_conn *c, void *u)
 {
     *(sb_conn **)u = c;
-    sb_frame_line(c, 65536);
+    sb_conn_framer_line(c, 65536);
 }
 
 static void big_close(sb_conn *c, int reason, void *u)
@@ -849,17 +958,17 @@ static void edge_open(sb_conn *c, void *u)
     e->c = c;
     switch (e->mode) {
     case 1: /* our FIN first, then the peer's request until EOF */
-        sb_frame_eof(c, 1000);
+        sb_conn_framer_eof(c, 1000);
         sb_shutdown(c);
         break;
     case 2:
-        sb_frame_eof(c, 1000);
+        sb_conn_framer_eof(c, 1000);
         break;
     case 3:
-        sb_frame_line(c, 4);
+        sb_conn_framer_line(c, 4);
         break;
     case 4:
-        sb_frame_line(c, 100);
+        sb_conn_framer_line(c, 100);
         sb_conn_set_watermarks(c, 0, 1); /* any output pauses input */
         break;
     }
@@ -872,7 +981,7 @@ static void edge_data(sb_conn *c, const char *d, size_t n, void *u)
     e->last_len = n;
     e->last_ptr = d;
     if (e->mode == 2)
-        sb_frame_line(c, 100); /* the stream was consumed: nothing more */
+        sb_conn_framer_line(c, 100); /* the stream was consumed: nothing more */
     if (e->mode == 4)
         sb_write(c, "xx", 2); /* over the 1-byte high-water mark */
 }
@@ -888,7 +997,7 @@ static int edge_frame_error(sb_conn *c, int err, void *u)
 {
     (void)err;
     (void)u;
-    sb_frame_raw(c); /* handled by switching framers: keep going */
+    sb_conn_framer_raw(c); /* handled by switching framers: keep going */
     return 1;
 }
 
@@ -1030,6 +1139,9 @@ Suite *sb_framing_suite(void)
     tcase_add_test(tp, test_delim_skip_long_line);
     tcase_add_test(tp, test_delim_never_rescans);
     tcase_add_test(tp, test_fixed);
+    tcase_add_test(tp, test_fixed_zero);
+    tcase_add_test(tp, test_line_lf_or_crlf);
+    tcase_add_test(tp, test_default_max_per_kind);
     tcase_add_test(tp, test_prefix_all_widths);
     tcase_add_test(tp, test_prefix_hostile);
     tcase_add_test(tp, test_prefix_skip_too_long);
@@ -1040,6 +1152,7 @@ Suite *sb_framing_suite(void)
 
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, test_switch_framers_mid_batch);
+    tcase_add_test(tc, test_fixed_zero_on_conn);
     tcase_add_test(tc, test_flood_does_not_starve);
     tcase_add_test(tc, test_too_long_closes_after_flush);
     tcase_add_test(tc, test_too_long_kept_by_handler);

@@ -38,7 +38,7 @@ START_TEST(test_listen_v4_port0)
 
     tu_server_start(&s, loop, "127.0.0.1:0", NULL);
     ck_assert_int_gt(s.port, 0);
-    ck_assert_int_gt(sb_listener_addr(s.l, text, sizeof(text)), 0);
+    ck_assert_int_gt(sb_listener_local(s.l, text, sizeof(text)), 0);
     snprintf(want, sizeof(want), "127.0.0.1:%d", s.port);
     ck_assert_str_eq(text, want);
     fd = tu_connect_tcp(s.port);
@@ -89,7 +89,7 @@ START_TEST(test_listen_v6)
     }
     tu_server_start(&s, loop, "[::1]:0", NULL);
     ck_assert_int_gt(s.port, 0);
-    sb_listener_addr(s.l, text, sizeof(text));
+    sb_listener_local(s.l, text, sizeof(text));
     snprintf(want, sizeof(want), "[::1]:%d", s.port);
     ck_assert_str_eq(text, want);
     snprintf(addr, sizeof(addr), "[::1]:%d", s.port);
@@ -142,7 +142,7 @@ START_TEST(test_listen_unix)
     }
     tu_server_start(&s, loop, addr, NULL);
     ck_assert_int_eq(s.port, 0);
-    sb_listener_addr(s.l, text, sizeof(text));
+    sb_listener_local(s.l, text, sizeof(text));
     ck_assert_str_eq(text, addr);
     /* A second listener on a live socket is refused, not stolen. */
     {
@@ -240,7 +240,7 @@ START_TEST(test_max_conns)
 {
     sb_loop *loop = sb_loop_new();
     sb_listen_opts o;
-    sb_stats st;
+    sb_loop_stats st;
     tu_server s;
     int fd[3], i, eof = 0;
     char buf[16];
@@ -254,10 +254,10 @@ START_TEST(test_max_conns)
         /* accept each before the next connects: a deterministic order */
         for (int k = 0; k < 500 && s.opens + (int)st.rejected < i + 1; k++) {
             sb_loop_run_once(loop, 10);
-            sb_loop_stats(loop, &st);
+            sb_loop_get_stats(loop, &st);
         }
     }
-    sb_loop_stats(loop, &st);
+    sb_loop_get_stats(loop, &st);
     ck_assert_int_eq(s.opens, 2);
     ck_assert_uint_eq(st.rejected, 1);
     ck_assert_uint_eq(sb_listener_conns(s.l), 2);
@@ -289,7 +289,7 @@ START_TEST(test_emfile_no_spin_recovers)
     sb_loop *loop = sb_loop_new();
     tu_clock clk = {5000};
     struct rlimit old, low;
-    sb_stats st;
+    sb_loop_stats st;
     tu_server s;
     int clients[4], hog[64], nhog = 0, i, closed = 0, fd;
 
@@ -313,7 +313,7 @@ START_TEST(test_emfile_no_spin_recovers)
 
     for (i = 0; i < 50; i++)
         sb_loop_run_once(loop, 0);
-    sb_loop_stats(loop, &st);
+    sb_loop_get_stats(loop, &st);
     ck_assert_uint_ge(st.emfile, 1);
     ck_assert_int_eq(s.opens, 0);
     /* Not spinning: one failed call, one accept+close per queued client,
@@ -370,7 +370,7 @@ START_TEST(test_emfile_keeps_draining)
     const tu_fault once = {.every = 1, .err = EMFILE, .limit = 1};
     sb_listen_opts o = {.max_accept = 16};
     int clients[N], i, closed = 0, late;
-    sb_stats st;
+    sb_loop_stats st;
     tu_server s;
 
     sb_loop_set_clock(loop, tu_clock_fn, &clk);
@@ -381,7 +381,7 @@ START_TEST(test_emfile_keeps_draining)
     tu_fault_reset();
     tu_fault_set(TU_F_ACCEPT, &once);
     sb_loop_run_once(loop, 1000); /* the listener is ready: one iteration */
-    sb_loop_stats(loop, &st);
+    sb_loop_get_stats(loop, &st);
     ck_assert_uint_eq(st.emfile, 1);
     ck_assert_uint_eq(st.rejected, N);
     ck_assert_int_eq(s.opens, 0);

@@ -435,7 +435,7 @@ START_TEST(test_nested_run_refused)
     sb_loop *loop = sb_loop_new();
     nested n = {loop, 0, 0, 0, 0};
     sb_timer *t = sb_timer_new(loop, nested_timer, &n);
-    sb_stats st;
+    sb_loop_stats st;
 
     ck_assert_int_eq(sb_timer_start(t, 0, 0), 0);
     ck_assert_int_eq(sb_loop_run_once(loop, 0), 0);
@@ -443,7 +443,7 @@ START_TEST(test_nested_run_refused)
     ck_assert_int_eq(n.run_once, SB_ENESTED);
     ck_assert_int_eq(n.run, SB_ENESTED);
     ck_assert_int_eq(n.free_rc, SB_ENESTED);
-    sb_loop_stats(loop, &st);
+    sb_loop_get_stats(loop, &st);
     ck_assert_uint_eq(st.iterations, 1); /* the nested calls ran none */
     ck_assert_ptr_nonnull(strstr(sb_strerror(SB_ENESTED), "inside a callback"));
     /* Outside callbacks it works again. */
@@ -459,7 +459,7 @@ START_TEST(test_null_data_einval)
     sb_loop *loop = sb_loop_new();
     tu_server s;
     sb_framer f;
-    sb_frame cut;
+    sb_framer_cut cut;
     int fd, i;
 
     tu_server_start(&s, loop, "127.0.0.1:0", NULL);
@@ -469,12 +469,12 @@ START_TEST(test_null_data_einval)
     ck_assert_ptr_nonnull(s.last);
     ck_assert_int_eq(sb_write(s.last, NULL, 5), -EINVAL);
     ck_assert_int_eq(sb_write(s.last, NULL, 0), 0);
-    ck_assert_int_eq(sb_write_prefixed(s.last, 4, NULL, 5), -EINVAL);
+    ck_assert_int_eq(sb_write_prefix(s.last, 4, NULL, 5), -EINVAL);
     ck_assert_int_eq(sb_write_digits(s.last, 3, NULL, 5), -EINVAL);
     ck_assert_int_eq(sb_write_delim(s.last, NULL, 5, "\n", 1), -EINVAL);
     ck_assert_int_eq(sb_write_delim(s.last, "x", 1, NULL, 1), -EINVAL);
     ck_assert_int_eq(sb_write(NULL, "x", 1), -EINVAL);
-    ck_assert_uint_eq(sb_conn_pending(s.last), 0); /* nothing was queued */
+    ck_assert_uint_eq(sb_conn_queued(s.last), 0); /* nothing was queued */
     ck_assert_int_eq(sb_framer_raw(&f), 0);
     ck_assert_int_eq(sb_framer_next(&f, NULL, 5, 0, &cut), -EINVAL);
     ck_assert_int_eq(sb_framer_delim(&f, NULL, 1, 0, 0), -EINVAL);

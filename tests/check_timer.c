@@ -47,11 +47,11 @@ typedef struct tctx {
 static void tcb(sb_timer *t, void *udata)
 {
     tctx *c = udata;
-    sb_stats st;
+    sb_loop_stats st;
 
     ck_assert_ptr_nonnull(t);
     ck_assert_ptr_eq(t, c->t);
-    sb_loop_stats(c->loop, &st);
+    sb_loop_get_stats(c->loop, &st);
     if (c->fired < MAXREC) {
         c->fired_at[c->fired] = sb_loop_now(c->loop);
         c->iter_at[c->fired] = st.iterations;
@@ -135,17 +135,17 @@ static int step_to(sb_loop *loop, tu_clock *clk, uint64_t t)
 
 static uint64_t timers_fired(const sb_loop *loop)
 {
-    sb_stats st;
+    sb_loop_stats st;
 
-    sb_loop_stats(loop, &st);
+    sb_loop_get_stats(loop, &st);
     return st.timers_fired;
 }
 
 static uint64_t iterations(const sb_loop *loop)
 {
-    sb_stats st;
+    sb_loop_stats st;
 
-    sb_loop_stats(loop, &st);
+    sb_loop_get_stats(loop, &st);
     return st.iterations;
 }
 

@@ -217,13 +217,13 @@ static void close_listeners(sbd *d)
 static void on_usr1(sb_signal *s, int signum, void *udata)
 {
     sbd *d = udata;
-    sb_stats st;
+    sb_loop_stats st;
     char buf[512];
 
     (void)s;
     (void)signum;
-    sb_loop_stats(d->loop, &st);
-    sb_stats_format(&st, buf, sizeof(buf));
+    sb_loop_get_stats(d->loop, &st);
+    sb_loop_stats_format(&st, buf, sizeof(buf));
     fprintf(stderr, "%s: stats: %s\n", d->name, buf);
 }
 
@@ -281,7 +281,7 @@ int sbd_start(sbd *d, const char *user, const char *what)
     }
     for (i = 0; i < d->nlisteners; i++) {
         char buf[160];
-        sb_listener_addr(d->listeners[i], buf, sizeof(buf));
+        sb_listener_local(d->listeners[i], buf, sizeof(buf));
         fprintf(stderr, "%s %s: listening on %s%s\n", d->name, SB_VERSION_STRING, buf,
                 what ? what : "");
     }

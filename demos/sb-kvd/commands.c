@@ -670,16 +670,16 @@ static int section(text *t, arg *av, int ac, const char *name, const char *title
     return want;
 }
 
-/* INFO [section ...]: Redis' layout; "reactor" holds sb_loop_stats(). */
+/* INFO [section ...]: Redis' layout; "reactor" holds sb_loop_get_stats(). */
 static void cmd_info(client *cl, arg *av, int ac)
 {
     kvd *s = cl->srv;
     char buf[4096];
     text t = {buf, 0, sizeof(buf)};
-    sb_stats st;
+    sb_loop_stats st;
     uint64_t up = (sb_loop_now(s->loop) - s->started) / 1000;
 
-    sb_loop_stats(s->loop, &st);
+    sb_loop_get_stats(s->loop, &st);
     if (section(&t, av, ac, "server", "Server"))
         text_add(&t,
                  "redis_version:7.0.0\r\nsb_kvd_version:%s\r\nredis_mode:standalone\r\n"

@@ -50,7 +50,11 @@
 
 /* =============================================================== server */
 
-static kvd *the_server; /* one per process: tells a client's udata apart */
+/* The server behind a connection: the listener's udata. */
+static kvd *server_of(const sb_conn *c)
+{
+    return sb_listener_udata(sb_conn_listener(c));
+}
 
 static uint64_t next_rand(kvd *s)
 {
@@ -86,9 +90,8 @@ static int kv_frame_error(sb_conn *c, int err, void *udata)
 {
     client *cl = udata;
 
-    (void)c;
     (void)err;
-    if ((void *)cl != (void *)the_server)
+    if ((void *)cl != (void *)server_of(c)) /* else turned away in kv_open */
         reply_error(cl, "ERR Protocol error: %s",
                     cl->state == ST_HEADER ? "too big bulk count string"
                                            : "too big inline request");
@@ -122,9 +125,8 @@ static void kv_open(sb_conn *c, void *udata)
 static void kv_close(sb_conn *c, int reason, void *udata)
 {
     client *cl = udata;
-    kvd *s = the_server;
+    kvd *s = server_of(c);
 
-    (void)c;
     (void)reason;
     if ((void *)cl != (void *)s) {
         free(cl->av);
@@ -205,9 +207,12 @@ static void usage(FILE *f)
             "  -t, --idle-timeout SECS   close clients idle this long (0 = never; default 0)\n"
             "  -m, --max-memory BYTES    refuse writes once keys and values use more\n"
             "                            (suffix k, m or g: KiB, MiB, GiB; 0 = no limit)\n"
-            "  -B, --max-bulk BYTES      longest string argument (default 64m, at most 512m)\n"
-            "  -Q, --max-query BYTES     most bytes one command may buffer (default 128m)\n"
+            "  -B, --max-bulk BYTES      longest string argument (default 64m, at most 512m;\n"
+            "                            suffix k, m or g)\n"
+            "  -Q, --max-query BYTES     most bytes one command may buffer (default 128m;\n"
+            "                            at least 1024 and --max-bulk + 2; suffix k, m, g)\n"
             "  -U, --user NAME           drop root privileges to NAME after binding\n"
+            "  -L, --log-level LEVEL     error, warn, info or debug (default warn)\n"
             "  -G, --grace SECS          on SIGTERM/SIGINT, wait this long for clients\n"
             "                            to finish, then reset them (default 5)\n"
             "  -h, --help                show this help\n"
@@ -232,6 +237,7 @@ int main(int argc, char **argv)
         {"max-bulk", required_argument, NULL, 'B'},
         {"max-query", required_argument, NULL, 'Q'},
         {"user", required_argument, NULL, 'U'},
+        {"log-level", required_argument, NULL, 'L'},
         {"grace", required_argument, NULL, 'G'},
         {"help", no_argument, NULL, 'h'},
         {"version", no_argument, NULL, 'V'},
@@ -251,7 +257,7 @@ int main(int argc, char **argv)
     s.max_bulk = DEFAULT_MAX_BULK;
     s.max_query = DEFAULT_MAX_QUERY;
     opterr = 0;
-    while ((opt = getopt_long(argc, argv, ":l:c:t:m:B:Q:U:G:hV", longopts, NULL)) != -1) {
+    while ((opt = getopt_long(argc, argv, ":l:c:t:m:B:Q:U:L:G:hV", longopts, NULL)) != -1) {
         switch (opt) {
         case 'l':
             if (sbd_add_listen(&s.sbd, optarg))
@@ -266,7 +272,7 @@ int main(int argc, char **argv)
             if (sbd_parse_uint(&s.sbd, "--idle-timeout", optarg, 0, UINT_MAX / 1000, &v))
                 return 2;
             s.idle_s = (unsigned)v;
-            lo.idle_timeout_ms = (unsigned)v * 1000u;
+            lo.conn.idle_timeout_ms = (unsigned)v * 1000u;
             break;
         case 'm':
             if (sbd_parse_size(&s.sbd, "--max-memory", optarg, 0, ULLONG_MAX, &s.max_memory))
@@ -285,6 +291,10 @@ int main(int argc, char **argv)
         case 'U':
             user = optarg;
             break;
+        case 'L':
+            if (sbd_parse_level(&s.sbd, optarg))
+                return 2;
+            break;
         case 'G':
             if (sbd_parse_grace(&s.sbd, optarg))
                 return 2;
@@ -301,11 +311,10 @@ int main(int argc, char **argv)
     if (sbd_no_operands(&s.sbd, argc, argv))
         return 2;
     if (s.max_query < s.max_bulk + 2) {
-        fprintf(stderr, "sb-kvd: --max-query (%zu) must exceed --max-bulk (%zu)\n", s.max_query,
-                s.max_bulk);
+        fprintf(stderr, "sb-kvd: --max-query (%zu) must be at least --max-bulk + 2 (%zu)\n",
+                s.max_query, s.max_bulk + 2);
         return 2;
     }
-    the_server = &s;
     s.rng = mono_ns() ^ ((uint64_t)getpid() << 32) ^ (uint64_t)time(NULL);
     s.rng |= 1;
     s.db.seed = next_rand(&s);

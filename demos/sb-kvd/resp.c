@@ -383,7 +383,7 @@ void got_header(client *cl, const char *d, size_t n)
     }
     cl->bulk = (size_t)v;
     cl->state = ST_BODY;
-    sb_frame_fixed(cl->conn, cl->bulk + 2);
+    sb_conn_framer_fixed(cl->conn, cl->bulk + 2);
 }
 
 /* ST_LINE: "*N" starts a multibulk command; anything else is inline. */

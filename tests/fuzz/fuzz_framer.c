@@ -21,7 +21,7 @@
 #include <string.h>
 
 #ifndef FUZZ_KIND
-#define FUZZ_KIND SB_FRAME_DELIM
+#define FUZZ_KIND SB_FRAMER_DELIM
 #endif
 
 #define CHECK(x)                                                                          \
@@ -41,17 +41,17 @@ static int make_framer(sb_framer *f, const uint8_t *p, size_t *fixed)
 
     *fixed = 0;
     switch (FUZZ_KIND) {
-    case SB_FRAME_RAW:
+    case SB_FRAMER_RAW:
         return sb_framer_raw(f);
-    case SB_FRAME_DELIM:
+    case SB_FRAMER_DELIM:
         return sb_framer_delim(f, delims[p[1] % 6], dlens[p[1] % 6], max_len,
-                               (p[1] & 0x80) ? SB_FRAME_KEEP_DELIM : 0);
-    case SB_FRAME_FIXED:
+                               (p[1] & 0x80) ? SB_FRAMER_KEEP_DELIM : 0);
+    case SB_FRAMER_FIXED:
         *fixed = 1 + p[0] % 32;
         return sb_framer_fixed(f, *fixed);
-    case SB_FRAME_PREFIX:
+    case SB_FRAMER_PREFIX:
         return sb_framer_prefix(f, widths[p[1] % 4], max_len);
-    case SB_FRAME_DIGITS:
+    case SB_FRAMER_DIGITS:
         return sb_framer_digits(f, 1 + p[1] % 6, max_len);
     default:
         return sb_framer_eof(f, max_len);
@@ -88,7 +88,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         {
             size_t at = 0;
             for (;;) {
-                sb_frame fr;
+                sb_framer_cut fr;
                 int r = sb_framer_next(&f, buf + at, have - at, last, &fr);
                 CHECK(fr.consumed <= have - at);
                 if (r == 1) {
@@ -96,8 +96,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                     CHECK(fr.off + fr.len <= fr.consumed);
                     if (fixed)
                         CHECK(fr.len == fixed);
-                    else if (FUZZ_KIND != SB_FRAME_RAW)
-                        CHECK(fr.len <= f.max_len + ((f.flags & SB_FRAME_KEEP_DELIM)
+                    else if (FUZZ_KIND != SB_FRAMER_RAW)
+                        CHECK(fr.len <= f.max_len + ((f.flags & SB_FRAMER_KEEP_DELIM)
                                                          ? f.delim_len
                                                          : 0));
                     at += fr.consumed;
