@@ -37,17 +37,20 @@ CC      ?= cc
 CFLAGS  ?= -O2 -g
 PKG_CONFIG ?= pkg-config
 
+# DEBUG=1: handles checked at every public entry, freed ones quarantined,
+# misuse reported and aborted (src/debug.c); CI's sanitizer pass uses it.
 ifdef SANITIZE
-BUILD   ?= build/sanitize
+BUILD   ?= build/sanitize$(if $(DEBUG),-debug)
 SANFLAGS := -fsanitize=$(SANITIZE) -fno-omit-frame-pointer -fno-sanitize-recover=all
 else
-BUILD   ?= build
+BUILD   ?= build$(if $(DEBUG),/debug)
 SANFLAGS :=
 endif
+DEBUGFLAGS := $(if $(DEBUG),-DSB_DEBUG)
 
 WARN     := -Wall -Wextra -Wpedantic -Wstrict-prototypes -Wwrite-strings -Wshadow \
             -Wmissing-prototypes -Wno-unused-parameter
-SB_CPPFLAGS := -D_GNU_SOURCE -Iinclude -Isrc
+SB_CPPFLAGS := -D_GNU_SOURCE -Iinclude -Isrc $(DEBUGFLAGS)
 SB_CFLAGS   := -std=c11 -fPIC -fvisibility=hidden $(WARN) $(SANFLAGS) -MMD -MP
 SB_LDFLAGS  := $(SANFLAGS)
 

@@ -24,6 +24,8 @@
 #include <string.h>
 
 #define NICK_MAX 20
+#define DEFAULT_MAX_CONNS 1000
+#define DEFAULT_IDLE_S 3600
 
 typedef struct client client;
 struct client {
@@ -165,16 +167,11 @@ static void chat_open(sb_conn *conn, void *udata)
     broadcast(d, c, "* %s joined\n", c->nick);
 }
 
-/* The server behind a connection: the listener's udata. */
-static chatd *server_of(const sb_conn *c)
-{
-    return sb_listener_udata(sb_conn_listener(c));
-}
 
 static void chat_line(sb_conn *conn, const char *line, size_t len, void *udata)
 {
     client *c = udata;
-    chatd *d = server_of(conn);
+    chatd *d = sbd_server(conn);
 
     if (len == 0 || c->gone) /* the line framer strips "\n" and "\r\n" alike */
         return;
@@ -224,14 +221,14 @@ static int chat_too_long(sb_conn *conn, int err, void *udata)
 {
     client *c = udata;
     (void)err;
-    say(c, "* line too long (at most %zu bytes); ignored\n", server_of(conn)->max_line);
+    say(c, "* line too long (at most %zu bytes); ignored\n", ((chatd *)sbd_server(conn))->max_line);
     return 1; /* skip the line, keep the client */
 }
 
 static void chat_close(sb_conn *conn, int reason, void *udata)
 {
     client *c = udata;
-    chatd *d = server_of(conn);
+    chatd *d = sbd_server(conn);
 
     sbd_conn_closed(&d->sbd);
     if ((void *)c == (void *)d)
@@ -270,11 +267,13 @@ static void usage(FILE *f)
             "A line-based chat server (use telnet or nc as clients).\n\n"
             "  -l, --listen ADDR        listen on ADDR (repeatable; default 127.0.0.1:7778)\n"
             "                           ADDR: host:port, [v6addr]:port, *:port, unix:/path\n"
-            "  -c, --max-conns N        at most N clients at once (0 = no limit)\n"
+            "  -c, --max-conns N        at most N clients at once (default 1000;\n"
+            "                           0 = no limit)\n"
             "  -m, --max-line BYTES     longest line accepted (default 1024)\n"
             "  -o, --max-output BYTES   output queued for a client before it is\n"
             "                           disconnected as too slow (default 262144)\n"
-            "  -t, --idle-timeout SECS  disconnect clients idle this long (0 = never)\n"
+            "  -t, --idle-timeout SECS  disconnect clients idle this long (0 = never;\n"
+            "                           default 3600)\n"
             "  -U, --user NAME          drop root privileges to NAME after binding\n"
             "  -L, --log-level LEVEL    error, warn, info or debug (default warn)\n"
             "  -G, --grace SECS         on SIGTERM/SIGINT, wait this long for clients\n"
@@ -286,19 +285,10 @@ static void usage(FILE *f)
 int main(int argc, char **argv)
 {
     static const struct option longopts[] = {
-        {"listen", required_argument, NULL, 'l'},
-        {"max-conns", required_argument, NULL, 'c'},
         {"max-line", required_argument, NULL, 'm'},
         {"max-output", required_argument, NULL, 'o'},
-        {"idle-timeout", required_argument, NULL, 't'},
-        {"user", required_argument, NULL, 'U'},
-        {"log-level", required_argument, NULL, 'L'},
-        {"grace", required_argument, NULL, 'G'},
-        {"help", no_argument, NULL, 'h'},
-        {"version", no_argument, NULL, 'V'},
-        {NULL, 0, NULL, 0},
+        SBD_LONG_OPTIONS,
     };
-    const char *user = NULL;
     int opt, rc;
     unsigned long long v;
     sb_listen_opts lo;
@@ -307,21 +297,11 @@ int main(int argc, char **argv)
 
     memset(&d, 0, sizeof(d));
     memset(&lo, 0, sizeof(lo));
-    sbd_init(&d.sbd, "sb-chatd");
+    sbd_init(&d.sbd, "sb-chatd", DEFAULT_MAX_CONNS, DEFAULT_IDLE_S);
     d.max_line = 1024;
     lo.conn.max_output = 256 * 1024;
-    opterr = 0;
-    while ((opt = getopt_long(argc, argv, ":l:c:m:o:t:U:L:G:hV", longopts, NULL)) != -1) {
+    while ((opt = getopt_long(argc, argv, ":m:o:" SBD_SHORT_OPTIONS, longopts, NULL)) != -1) {
         switch (opt) {
-        case 'l':
-            if (sbd_add_listen(&d.sbd, optarg))
-                return 2;
-            break;
-        case 'c':
-            if (sbd_parse_uint(&d.sbd, "--max-conns", optarg, 0, UINT_MAX, &v))
-                return 2;
-            lo.max_conns = (unsigned)v;
-            break;
         case 'm':
             if (sbd_parse_uint(&d.sbd, "--max-line", optarg, 1, 1 << 24, &v))
                 return 2;
@@ -332,33 +312,15 @@ int main(int argc, char **argv)
                 return 2;
             lo.conn.max_output = (size_t)v;
             break;
-        case 't':
-            if (sbd_parse_uint(&d.sbd, "--idle-timeout", optarg, 0, UINT_MAX / 1000, &v))
-                return 2;
-            lo.conn.idle_timeout_ms = (unsigned)v * 1000u;
-            break;
-        case 'U':
-            user = optarg;
-            break;
-        case 'L':
-            if (sbd_parse_level(&d.sbd, optarg))
-                return 2;
-            break;
-        case 'G':
-            if (sbd_parse_grace(&d.sbd, optarg))
-                return 2;
-            break;
-        case 'h':
-            usage(stdout);
-            return 0;
-        case 'V':
-            return sbd_version(&d.sbd);
         default:
-            return sbd_bad_option(&d.sbd, opt, argv);
+            if ((rc = sbd_option(&d.sbd, opt, optarg, argv, usage)) != SBD_OPT_NEXT)
+                return rc;
         }
     }
     if (sbd_no_operands(&d.sbd, argc, argv))
         return 2;
+    lo.max_conns = d.sbd.max_conns;
+    lo.conn.idle_timeout_ms = d.sbd.idle_ms;
     /* The output cap must leave room above the read-pause mark. */
     lo.conn.high_water = lo.conn.max_output / 2;
 
@@ -373,7 +335,7 @@ int main(int argc, char **argv)
     if (rc == 0)
         rc = sbd_listen(&d.sbd, "127.0.0.1:7778", &h, &d, &lo);
     if (rc == 0)
-        rc = sbd_start(&d.sbd, user, NULL);
+        rc = sbd_start(&d.sbd, NULL);
     if (rc == 0)
         rc = sbd_run(&d.sbd);
     sbd_cleanup(&d.sbd);

@@ -25,6 +25,9 @@
 #include <string.h>
 
 
+#define DEFAULT_MAX_CONNS 10000
+#define DEFAULT_IDLE_S 300
+
 typedef struct echod {
     sbd sbd;         /* the daemon scaffolding: loop, listeners, signals */
     sb_timer *trim;  /* runs malloc_trim() once the last client is gone */
@@ -195,8 +198,10 @@ static void usage(FILE *f)
             "  -l, --listen ADDR        listen on ADDR (repeatable; default 127.0.0.1:7777)\n"
             "                           ADDR: host:port, [v6addr]:port, *:port, unix:/path\n"
             "  -u, --udp ADDR           also echo datagrams on ADDR (repeatable; same forms)\n"
-            "  -c, --max-conns N        at most N clients at once (0 = no limit)\n"
-            "  -t, --idle-timeout SECS  close clients idle this long (0 = never; default 0)\n"
+            "  -c, --max-conns N        at most N clients at once (default 10000;\n"
+            "                           0 = no limit)\n"
+            "  -t, --idle-timeout SECS  close clients idle this long (0 = never;\n"
+            "                           default 300)\n"
             "  -b, --max-buffer BYTES   per-client output queued before reading pauses\n"
             "                           (default 1048576)\n"
             "  -f, --frame MODE         echo framed messages: raw (default), line, crlf,\n"
@@ -225,22 +230,14 @@ static void cleanup(echod *d)
 int main(int argc, char **argv)
 {
     static const struct option longopts[] = {
-        {"listen", required_argument, NULL, 'l'},
         {"udp", required_argument, NULL, 'u'},
-        {"max-conns", required_argument, NULL, 'c'},
-        {"idle-timeout", required_argument, NULL, 't'},
         {"max-buffer", required_argument, NULL, 'b'},
-        {"log-level", required_argument, NULL, 'L'},
         {"frame", required_argument, NULL, 'f'},
         {"max-message", required_argument, NULL, 'm'},
-        {"user", required_argument, NULL, 'U'},
-        {"grace", required_argument, NULL, 'G'},
-        {"help", no_argument, NULL, 'h'},
-        {"version", no_argument, NULL, 'V'},
-        {NULL, 0, NULL, 0},
+        SBD_LONG_OPTIONS,
     };
     static const sb_udp_handler uh = {.on_datagram = echo_datagram};
-    const char *frame = "raw", *user = NULL, *udp_addrs[SBD_MAX_LISTEN];
+    const char *frame = "raw", *udp_addrs[SBD_MAX_LISTEN];
     size_t max_message = 0; /* the framing's default */
     int nudp = 0, opt, i, err = 0, rc;
     unsigned long long v;
@@ -250,33 +247,15 @@ int main(int argc, char **argv)
 
     memset(&d, 0, sizeof(d));
     memset(&lo, 0, sizeof(lo));
-    sbd_init(&d.sbd, "sb-echod");
-    opterr = 0;
-    while ((opt = getopt_long(argc, argv, ":l:u:c:t:b:L:f:m:U:G:hV", longopts, NULL)) != -1) {
+    sbd_init(&d.sbd, "sb-echod", DEFAULT_MAX_CONNS, DEFAULT_IDLE_S);
+    while ((opt = getopt_long(argc, argv, ":u:b:f:m:" SBD_SHORT_OPTIONS, longopts, NULL)) != -1) {
         switch (opt) {
-        case 'l':
-            if (sbd_add_listen(&d.sbd, optarg))
-                return 2;
-            break;
-        case 'U':
-            user = optarg;
-            break;
         case 'u':
             if (nudp == SBD_MAX_LISTEN) {
                 fprintf(stderr, "sb-echod: at most %d --udp addresses\n", SBD_MAX_LISTEN);
                 return 2;
             }
             udp_addrs[nudp++] = optarg;
-            break;
-        case 'c':
-            if (sbd_parse_uint(&d.sbd, "--max-conns", optarg, 0, UINT_MAX, &v))
-                return 2;
-            lo.max_conns = (unsigned)v;
-            break;
-        case 't':
-            if (sbd_parse_uint(&d.sbd, "--idle-timeout", optarg, 0, UINT_MAX / 1000, &v))
-                return 2;
-            lo.conn.idle_timeout_ms = (unsigned)v * 1000u;
             break;
         case 'b':
             if (sbd_parse_uint(&d.sbd, "--max-buffer", optarg, 1, SIZE_MAX / 2, &v))
@@ -291,25 +270,15 @@ int main(int argc, char **argv)
                 return 2;
             max_message = (size_t)v;
             break;
-        case 'L':
-            if (sbd_parse_level(&d.sbd, optarg))
-                return 2;
-            break;
-        case 'G':
-            if (sbd_parse_grace(&d.sbd, optarg))
-                return 2;
-            break;
-        case 'h':
-            usage(stdout);
-            return 0;
-        case 'V':
-            return sbd_version(&d.sbd);
         default:
-            return sbd_bad_option(&d.sbd, opt, argv);
+            if ((rc = sbd_option(&d.sbd, opt, optarg, argv, usage)) != SBD_OPT_NEXT)
+                return rc;
         }
     }
     if (sbd_no_operands(&d.sbd, argc, argv) || parse_frame(&d, frame, max_message))
         return 2;
+    lo.max_conns = d.sbd.max_conns;
+    lo.conn.idle_timeout_ms = d.sbd.idle_ms;
 
     memset(&h, 0, sizeof(h));
     h.on_open = echo_open;
@@ -332,7 +301,7 @@ int main(int argc, char **argv)
         d.nudp = i + 1;
     }
     if (rc == 0)
-        rc = sbd_start(&d.sbd, user, NULL);
+        rc = sbd_start(&d.sbd, NULL);
     for (i = 0; rc == 0 && i < d.nudp; i++) {
         char buf[160];
         sb_udp_local(d.udp[i], buf, sizeof(buf));

@@ -50,6 +50,7 @@
 #define MAX_BODY (1024 * 1024)   /* longest request body discarded; beyond: 413 */
 #define DEFAULT_MAX_HEADER 16384 /* --max-header-bytes */
 #define DEFAULT_IDLE_S 60        /* --idle-timeout */
+#define DEFAULT_MAX_CONNS 10000  /* --max-conns */
 #define SERVER "sb-httpd/" SB_VERSION_STRING
 #define SMALL_FILE (IOBUF - 1024) /* fits in one write with its head */
 #define CACHE_SLOTS 64
@@ -811,11 +812,6 @@ static int serve_file(sb_conn *c, session *s, const request *r)
 
 /* --------------------------------------------------------------- handler */
 
-/* The server behind a connection: the listener's udata. */
-static httpd *server_of(const sb_conn *c)
-{
-    return sb_listener_udata(sb_conn_listener(c));
-}
 
 /* Expect the next request head: the delimiter framer, bounded. */
 static void expect_head(sb_conn *c, session *s)
@@ -922,7 +918,7 @@ static int http_frame_error(sb_conn *c, int err, void *udata)
 
 static void http_close(sb_conn *c, int reason, void *udata)
 {
-    httpd *d = server_of(c);
+    httpd *d = sbd_server(c);
     session *s = udata;
 
     (void)reason;
@@ -942,7 +938,7 @@ static void stop_conn(sb_conn *c, void *udata)
     session *s = sb_conn_udata(c);
 
     (void)udata;
-    if ((void *)s == (void *)server_of(c))
+    if ((void *)s == (void *)sbd_server(c))
         return; /* on_open could not allocate */
     s->keep_alive = 0;
     if (s->fd < 0)
@@ -965,7 +961,8 @@ static void usage(FILE *f)
             "                             directory)\n"
             "  -l, --listen ADDR          listen on ADDR (repeatable; default 127.0.0.1:8080)\n"
             "                             ADDR: host:port, [v6addr]:port, *:port, unix:/path\n"
-            "  -c, --max-conns N          at most N clients at once (0 = no limit)\n"
+            "  -c, --max-conns N          at most N clients at once (default 10000;\n"
+            "                             0 = no limit)\n"
             "  -t, --idle-timeout SECS    close connections idle this long (0 = never;\n"
             "                             default %d)\n"
             "  -H, --max-header-bytes N   longest request head accepted, 256..1048576\n"
@@ -1028,77 +1025,40 @@ int main(int argc, char **argv)
 {
     static const struct option longopts[] = {
         {"root", required_argument, NULL, 'r'},
-        {"listen", required_argument, NULL, 'l'},
-        {"max-conns", required_argument, NULL, 'c'},
-        {"idle-timeout", required_argument, NULL, 't'},
         {"max-header-bytes", required_argument, NULL, 'H'},
-        {"user", required_argument, NULL, 'U'},
-        {"log-level", required_argument, NULL, 'L'},
-        {"grace", required_argument, NULL, 'G'},
-        {"help", no_argument, NULL, 'h'},
-        {"version", no_argument, NULL, 'V'},
-        {NULL, 0, NULL, 0},
+        SBD_LONG_OPTIONS,
     };
     static httpd d; /* static: its 64 KiB I/O buffer stays off the stack */
-    const char *root = ".", *user = NULL;
+    const char *root = ".";
     char what[PATH_MAX + 16];
     int opt, rc;
     unsigned long long v;
     sb_listen_opts lo;
     sb_handler h;
 
-    sbd_init(&d.sbd, "sb-httpd");
+    sbd_init(&d.sbd, "sb-httpd", DEFAULT_MAX_CONNS, DEFAULT_IDLE_S);
     d.rootfd = -1;
     d.max_header = DEFAULT_MAX_HEADER;
     memset(&lo, 0, sizeof(lo));
-    lo.conn.idle_timeout_ms = DEFAULT_IDLE_S * 1000u;
-    opterr = 0;
-    while ((opt = getopt_long(argc, argv, ":r:l:c:t:H:U:L:G:hV", longopts, NULL)) != -1) {
+    while ((opt = getopt_long(argc, argv, ":r:H:" SBD_SHORT_OPTIONS, longopts, NULL)) != -1) {
         switch (opt) {
         case 'r':
             root = optarg;
-            break;
-        case 'l':
-            if (sbd_add_listen(&d.sbd, optarg))
-                return 2;
-            break;
-        case 'c':
-            if (sbd_parse_uint(&d.sbd, "--max-conns", optarg, 0, UINT_MAX, &v))
-                return 2;
-            lo.max_conns = (unsigned)v;
-            break;
-        case 't':
-            if (sbd_parse_uint(&d.sbd, "--idle-timeout", optarg, 0, UINT_MAX / 1000, &v))
-                return 2;
-            lo.conn.idle_timeout_ms = (unsigned)v * 1000u;
             break;
         case 'H':
             if (sbd_parse_uint(&d.sbd, "--max-header-bytes", optarg, 256, 1 << 20, &v))
                 return 2;
             d.max_header = (size_t)v;
             break;
-        case 'U':
-            user = optarg;
-            break;
-        case 'L':
-            if (sbd_parse_level(&d.sbd, optarg))
-                return 2;
-            break;
-        case 'G':
-            if (sbd_parse_grace(&d.sbd, optarg))
-                return 2;
-            break;
-        case 'h':
-            usage(stdout);
-            return 0;
-        case 'V':
-            return sbd_version(&d.sbd);
         default:
-            return sbd_bad_option(&d.sbd, opt, argv);
+            if ((rc = sbd_option(&d.sbd, opt, optarg, argv, usage)) != SBD_OPT_NEXT)
+                return rc;
         }
     }
     if (sbd_no_operands(&d.sbd, argc, argv))
         return 2;
+    lo.max_conns = d.sbd.max_conns;
+    lo.conn.idle_timeout_ms = d.sbd.idle_ms;
     if (open_root(&d, root))
         return 2;
 
@@ -1115,7 +1075,7 @@ int main(int argc, char **argv)
     if (rc == 0)
         rc = sbd_listen(&d.sbd, "127.0.0.1:8080", &h, &d, &lo);
     if (rc == 0)
-        rc = sbd_start(&d.sbd, user, what);
+        rc = sbd_start(&d.sbd, what);
     if (rc == 0)
         rc = sbd_run(&d.sbd);
     cleanup(&d);

@@ -477,6 +477,7 @@ sb_conn *sb__conn_new(sb_loop *loop, int fd, sb_listener *l, const struct sockad
 
     if (!c)
         return NULL;
+    SB__BIRTH(c, h.magic, SB__K_CONN);
     c->h.type = SB__H_CONN;
     c->h.ready = sb__conn_ready;
     c->h.badfd = conn_badfd;
@@ -626,8 +627,8 @@ int sb__conn_close_pending(sb_loop *loop)
             free(c->handler);
         /* Released after on_close, which may close the listener itself. */
         if (c->listener && --c->listener->refs == 0)
-            free(c->listener);
-        free(c);
+            sb__retire(c->listener, &c->listener->h.magic, SB__K_LISTENER, loop);
+        sb__retire(c, &c->h.magic, SB__K_CONN, loop);
         n++;
     }
     return n;
@@ -642,6 +643,7 @@ int sb__conn_close_pending(sb_loop *loop)
 int sb__conn_write3(sb_conn *c, const void *a, size_t alen, const void *b, size_t blen,
                     const void *d, size_t dlen)
 {
+    SB__CHECK(c, h.magic, SB__K_CONN);
     size_t len = alen + blen + dlen;
     int rc;
 
@@ -680,11 +682,13 @@ int sb__conn_write3(sb_conn *c, const void *a, size_t alen, const void *b, size_
 
 int sb_write(sb_conn *c, const void *data, size_t len)
 {
+    SB__CHECK(c, h.magic, SB__K_CONN);
     return sb__conn_write3(c, NULL, 0, data, len, NULL, 0);
 }
 
 int sb_conn_set_framer(sb_conn *c, const sb_framer *f)
 {
+    SB__CHECK(c, h.magic, SB__K_CONN);
     if (!c || !f || !sb__framer_valid(f))
         return -EINVAL;
     c->framer = *f;
@@ -699,6 +703,7 @@ int sb_conn_set_framer(sb_conn *c, const sb_framer *f)
 
 void sb_shutdown(sb_conn *c)
 {
+    SB__CHECK(c, h.magic, SB__K_CONN);
     if (!c || (c->flags & (SB__C_DEAD | SB__C_SHUT_REQ | SB__C_CLOSING)))
         return;
     c->flags |= SB__C_SHUT_REQ;
@@ -707,6 +712,7 @@ void sb_shutdown(sb_conn *c)
 
 void sb_close(sb_conn *c)
 {
+    SB__CHECK(c, h.magic, SB__K_CONN);
     if (!c || (c->flags & (SB__C_DEAD | SB__C_CLOSING)))
         return;
     c->flags |= SB__C_CLOSING;
@@ -717,6 +723,7 @@ void sb_close(sb_conn *c)
 
 void sb_abort(sb_conn *c)
 {
+    SB__CHECK(c, h.magic, SB__K_CONN);
     if (!c || (c->flags & SB__C_DEAD))
         return;
     c->flags |= SB__C_ABORT;
@@ -725,11 +732,13 @@ void sb_abort(sb_conn *c)
 
 size_t sb_conn_queued(const sb_conn *c)
 {
+    SB__CHECK(c, h.magic, SB__K_CONN);
     return c->out.len;
 }
 
 void sb_conn_set_timeout(sb_conn *c, unsigned idle_ms)
 {
+    SB__CHECK(c, h.magic, SB__K_CONN);
     if (c->flags & SB__C_DEAD)
         return;
     c->idle_ms = idle_ms;
@@ -758,6 +767,7 @@ void sb__conn_apply_opts(sb_conn *c, const sb_conn_opts *o)
 
 void sb_conn_set_watermarks(sb_conn *c, size_t low, size_t high)
 {
+    SB__CHECK(c, h.magic, SB__K_CONN);
     set_water(c, low, high);
     if (c->out.len > c->high_water) {
         c->flags |= SB__C_BACKPRESSURE;
@@ -770,12 +780,14 @@ void sb_conn_set_watermarks(sb_conn *c, size_t low, size_t high)
 
 void sb_conn_pause(sb_conn *c)
 {
+    SB__CHECK(c, h.magic, SB__K_CONN);
     c->flags |= SB__C_PAUSED;
     conn_update(c);
 }
 
 void sb_conn_resume(sb_conn *c)
 {
+    SB__CHECK(c, h.magic, SB__K_CONN);
     c->flags &= ~SB__C_PAUSED;
     conn_update(c);
     sb__conn_queue_pending(c);
@@ -783,16 +795,19 @@ void sb_conn_resume(sb_conn *c)
 
 void sb_conn_set_udata(sb_conn *c, void *udata)
 {
+    SB__CHECK(c, h.magic, SB__K_CONN);
     c->udata = udata;
 }
 
 void *sb_conn_udata(const sb_conn *c)
 {
+    SB__CHECK(c, h.magic, SB__K_CONN);
     return c->udata;
 }
 
 int sb_conn_peer(const sb_conn *c, char *buf, size_t len)
 {
+    SB__CHECK(c, h.magic, SB__K_CONN);
     struct sockaddr_storage ss;
     socklen_t sl = sizeof(ss);
 
@@ -805,6 +820,7 @@ int sb_conn_peer(const sb_conn *c, char *buf, size_t len)
 
 int sb_conn_local(const sb_conn *c, char *buf, size_t len)
 {
+    SB__CHECK(c, h.magic, SB__K_CONN);
     struct sockaddr_storage ss;
     socklen_t sl = sizeof(ss);
 
@@ -815,15 +831,18 @@ int sb_conn_local(const sb_conn *c, char *buf, size_t len)
 
 int sb_conn_fd(const sb_conn *c)
 {
+    SB__CHECK(c, h.magic, SB__K_CONN);
     return c->h.fd;
 }
 
 sb_loop *sb_conn_loop(const sb_conn *c)
 {
+    SB__CHECK(c, h.magic, SB__K_CONN);
     return c->loop;
 }
 
 sb_listener *sb_conn_listener(const sb_conn *c)
 {
+    SB__CHECK(c, h.magic, SB__K_CONN);
     return c->listener;
 }

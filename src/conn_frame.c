@@ -31,6 +31,7 @@ int sb_conn_framer_line(sb_conn *c, size_t max_len)
 
 int sb_conn_framer_fixed(sb_conn *c, size_t len)
 {
+    SB__CHECK(c, h.magic, SB__K_CONN);
     /* The hot switch of request/body protocols: set the fields in place
      * rather than build and copy a whole framer. */
     if (!c)

@@ -395,6 +395,7 @@ fail:
 sb_conn *sb_connect(sb_loop *loop, const char *addr, const sb_handler *handler, void *udata,
                     const sb_connect_opts *opts, int *err)
 {
+    SB__CHECK(loop, magic, SB__K_LOOP);
     sb__addr *addrs;
     sb_conn *c;
     size_t n;
@@ -418,5 +419,6 @@ sb_conn *sb_connect(sb_loop *loop, const char *addr, const sb_handler *handler, 
 
 int sb_conn_connecting(const sb_conn *c)
 {
+    SB__CHECK(c, h.magic, SB__K_CONN);
     return c && (c->flags & SB__C_CONNECTING) ? 1 : 0;
 }

@@ -67,6 +67,50 @@ void *sb__realloc(void *p, size_t n);
 #define SB__PRINTF(f, a)
 #endif
 
+/*
+ * Debug mode (make DEBUG=1: -DSB_DEBUG, src/debug.c).  Every public handle
+ * carries a magic number saying what it is and that it is alive; every
+ * public function checks the handle it is given (SB__CHECK); freeing a
+ * handle marks it dead and keeps its memory in a quarantine of the last
+ * SB__QUARANTINE handles instead of freeing it (sb__retire), so a use after
+ * close/free or a double free is reported through the loop's log hook and
+ * stderr, then abort(), before anything is corrupted.  In a normal build
+ * all of it compiles to nothing: no field, no check, plain free().
+ */
+enum {
+    SB__K_LOOP = 1,
+    SB__K_CONN,
+    SB__K_LISTENER,
+    SB__K_TIMER,
+    SB__K_IO,
+    SB__K_SIGNAL,
+    SB__K_UDP
+};
+#ifdef SB_DEBUG
+#define SB__QUARANTINE 4096
+#define SB__ALIVE(kind) (0x5b5b0000u | (unsigned)(kind))
+#define SB__DEAD(kind) (0xdead0000u | (unsigned)(kind))
+#define SB__MAGIC_FIELD uint32_t magic;
+#define SB__BIRTH(obj, field, kind) ((obj)->field = SB__ALIVE(kind))
+#define SB__CHECK(obj, field, kind)                                                           \
+    do {                                                                                      \
+        if ((obj) && (obj)->field != SB__ALIVE(kind))                                         \
+            sb__misuse((obj), (obj)->field, (kind), __func__);                                \
+    } while (0)
+struct sb_loop;
+/* Mark obj dead and quarantine it (the oldest quarantined one is freed). */
+void sb__retire(void *obj, uint32_t *magic, int kind, struct sb_loop *loop);
+/* Report a handle that is not alive, through the log hook and stderr; abort. */
+void sb__misuse(const void *obj, uint32_t magic, int kind, const char *fn)
+    __attribute__((noreturn));
+void sb__debug_loop_alive(struct sb_loop *loop, int alive);
+#else
+#define SB__MAGIC_FIELD
+#define SB__BIRTH(obj, field, kind) ((void)0)
+#define SB__CHECK(obj, field, kind) ((void)0)
+#define sb__retire(obj, magic, kind, loop) free(obj)
+#endif
+
 /* ------------------------------------------------------------- buffer.c */
 
 /* A growable byte buffer holding the bytes [off, off + len) of data. */
@@ -127,6 +171,7 @@ int sb__framer_valid(const sb_framer *f);
 /* -------------------------------------------------------------- timer.c */
 
 struct sb_timer {
+    SB__MAGIC_FIELD
     sb_loop *loop;
     sb_timer_cb cb;
     void *udata;
@@ -170,6 +215,7 @@ enum { SB__H_IO = 1, SB__H_LISTENER, SB__H_CONN, SB__H_SIGPIPE };
  */
 typedef struct sb__handle sb__handle;
 struct sb__handle {
+    SB__MAGIC_FIELD /* debug mode: conn, listener, io and udp handles */
     int fd;
     int type;
     uint64_t epoch;
@@ -301,6 +347,10 @@ int sb__conn_close_pending(sb_loop *loop);
 /* -------------------------------------------------------------- loop.c */
 
 struct sb_loop {
+    SB__MAGIC_FIELD
+#ifdef SB_DEBUG
+    sb_loop *debug_next; /* the live loops (debug.c) */
+#endif
     sb__fdset fds;
     sb__handle **table; /* fd -> handle */
     size_t table_len;

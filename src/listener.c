@@ -191,6 +191,7 @@ static int open_socket(sb__addr *a, int backlog, int *out)
 sb_listener *sb_listen(sb_loop *loop, const char *addr, const sb_handler *handler,
                        void *udata, const sb_listen_opts *opts, int *err)
 {
+    SB__CHECK(loop, magic, SB__K_LOOP);
     sb_listener *l = NULL;
     int rc, fd = -1;
 
@@ -215,6 +216,7 @@ sb_listener *sb_listen(sb_loop *loop, const char *addr, const sb_handler *handle
     rc = open_socket(&l->addr, l->opts.backlog, &fd);
     if (rc)
         goto fail;
+    SB__BIRTH(l, h.magic, SB__K_LISTENER);
     l->h.type = SB__H_LISTENER;
     l->h.ready = listener_ready;
     l->h.badfd = listener_badfd;
@@ -248,32 +250,38 @@ fail:
 
 int sb_listener_port(const sb_listener *l)
 {
+    SB__CHECK(l, h.magic, SB__K_LISTENER);
     return sb__addr_port(&l->addr);
 }
 
 int sb_listener_local(const sb_listener *l, char *buf, size_t len)
 {
+    SB__CHECK(l, h.magic, SB__K_LISTENER);
     return sb__addr_format((const struct sockaddr *)&l->addr.ss, l->addr.len, buf, len);
 }
 
 unsigned sb_listener_conns(const sb_listener *l)
 {
+    SB__CHECK(l, h.magic, SB__K_LISTENER);
     return l->nconns;
 }
 
 void *sb_listener_udata(const sb_listener *l)
 {
+    SB__CHECK(l, h.magic, SB__K_LISTENER);
     return l ? l->udata : NULL;
 }
 
 void sb_listener_set_udata(sb_listener *l, void *udata)
 {
+    SB__CHECK(l, h.magic, SB__K_LISTENER);
     if (l)
         l->udata = udata;
 }
 
 void sb_listener_close(sb_listener *l)
 {
+    SB__CHECK(l, h.magic, SB__K_LISTENER);
     sb_loop *loop;
 
     if (!l || l->closed)

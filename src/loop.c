@@ -37,21 +37,28 @@ sb_loop *sb_loop_new(void)
     }
     loop->now = loop->clock(NULL);
     sb__timer_init(&loop->reclaim, loop, sb__conn_reclaim, loop);
+    SB__BIRTH(loop, magic, SB__K_LOOP);
+#ifdef SB_DEBUG
+    sb__debug_loop_alive(loop, 1);
+#endif
     return loop;
 }
 
 size_t sb_loop_handles(const sb_loop *loop)
 {
+    SB__CHECK(loop, magic, SB__K_LOOP);
     return loop ? loop->nhandles : 0;
 }
 
 uint64_t sb_loop_now(const sb_loop *loop)
 {
+    SB__CHECK(loop, magic, SB__K_LOOP);
     return loop->now;
 }
 
 void sb_loop_set_clock(sb_loop *loop, sb_clock_fn fn, void *udata)
 {
+    SB__CHECK(loop, magic, SB__K_LOOP);
     loop->clock = fn ? fn : sb__clock_real;
     loop->clock_udata = fn ? udata : NULL;
     loop->now = loop->clock(loop->clock_udata);
@@ -59,6 +66,7 @@ void sb_loop_set_clock(sb_loop *loop, sb_clock_fn fn, void *udata)
 
 void sb_loop_set_log(sb_loop *loop, sb_log_fn fn, int max_level, void *udata)
 {
+    SB__CHECK(loop, magic, SB__K_LOOP);
     loop->log = fn;
     loop->log_level = max_level;
     loop->log_udata = udata;
@@ -79,16 +87,19 @@ void sb__log(sb_loop *loop, int level, const char *fmt, ...)
 
 void sb_loop_get_stats(const sb_loop *loop, sb_loop_stats *out)
 {
+    SB__CHECK(loop, magic, SB__K_LOOP);
     *out = loop->stats;
 }
 
 void sb_loop_stop(sb_loop *loop)
 {
+    SB__CHECK(loop, magic, SB__K_LOOP);
     loop->stop = 1;
 }
 
 void sb_loop_walk(sb_loop *loop, void (*fn)(sb_conn *c, void *udata), void *udata)
 {
+    SB__CHECK(loop, magic, SB__K_LOOP);
     sb_conn *c, *next;
 
     /* Closes are deferred, so the list cannot lose members under us. */
@@ -107,6 +118,7 @@ static void close_one(sb_conn *c, void *udata)
 
 void sb_loop_walk_handles(sb_loop *loop, sb_handle_fn fn, void *udata)
 {
+    SB__CHECK(loop, magic, SB__K_LOOP);
     sb_listener *l, *lnext;
     sb_conn *c, *cnext;
     sb__utimer *t, *tnext;
@@ -150,6 +162,7 @@ const char *sb_handle_kind_name(int kind)
 
 void sb_loop_close_all(sb_loop *loop)
 {
+    SB__CHECK(loop, magic, SB__K_LOOP);
     sb_loop_walk(loop, close_one, NULL);
 }
 
@@ -199,6 +212,12 @@ void sb__loop_unregister(sb_loop *loop, sb__handle *h)
  * dispatch that still reads it). */
 void sb__loop_defer_free(sb_loop *loop, sb__handle *h)
 {
+#ifdef SB_DEBUG
+    /* Dead from now on: a second free or a later use is caught at once. */
+    h->magic = SB__DEAD(h->type == SB__H_LISTENER ? SB__K_LISTENER
+                        : h->type == SB__H_IO     ? SB__K_IO
+                                                  : SB__K_UDP);
+#endif
     h->free_next = loop->free_head;
     loop->free_head = h;
 }
@@ -208,7 +227,11 @@ static void free_deferred(sb_loop *loop)
     while (loop->free_head) {
         sb__handle *h = loop->free_head;
         loop->free_head = h->free_next;
-        free(h);
+        sb__retire(h, &h->magic,
+                   h->type == SB__H_LISTENER ? SB__K_LISTENER
+                   : h->type == SB__H_IO     ? SB__K_IO
+                                             : SB__K_UDP,
+                   loop);
     }
 }
 
@@ -281,6 +304,7 @@ static int loop_iteration(sb_loop *loop, int timeout_ms);
 
 int sb_loop_run_once(sb_loop *loop, int timeout_ms)
 {
+    SB__CHECK(loop, magic, SB__K_LOOP);
     int n;
 
     if (!loop)
@@ -345,6 +369,7 @@ static int loop_iteration(sb_loop *loop, int timeout_ms)
 
 int sb_loop_run(sb_loop *loop)
 {
+    SB__CHECK(loop, magic, SB__K_LOOP);
     int rc = 0;
 
     if (!loop)
@@ -363,6 +388,7 @@ int sb_loop_run(sb_loop *loop)
 
 int sb_loop_free(sb_loop *loop)
 {
+    SB__CHECK(loop, magic, SB__K_LOOP);
     if (!loop)
         return 0;
     if (loop->running)
@@ -379,7 +405,10 @@ int sb_loop_free(sb_loop *loop)
     free(loop->table);
     free(loop->timers.a);
     free(loop->rbuf);
-    free(loop);
+#ifdef SB_DEBUG
+    sb__debug_loop_alive(loop, 0);
+#endif
+    sb__retire(loop, &loop->magic, SB__K_LOOP, NULL);
     return 0;
 }
 
@@ -410,6 +439,7 @@ static void io_badfd(sb__handle *h)
 
 sb_io *sb_io_new(sb_loop *loop, int fd, sb_io_cb cb, void *udata, int *err)
 {
+    SB__CHECK(loop, magic, SB__K_LOOP);
     sb_io *io;
     int rc;
 
@@ -422,6 +452,7 @@ sb_io *sb_io_new(sb_loop *loop, int fd, sb_io_cb cb, void *udata, int *err)
         rc = -ENOMEM;
         goto fail;
     }
+    SB__BIRTH(io, h.magic, SB__K_IO);
     io->h.type = SB__H_IO;
     io->h.ready = io_ready;
     io->h.badfd = io_badfd;
@@ -443,6 +474,7 @@ fail:
 
 void sb_io_set(sb_io *io, unsigned events)
 {
+    SB__CHECK(io, h.magic, SB__K_IO);
     events &= SB_READ | SB_WRITE;
     if (!io || io->h.fd < 0)
         return;
@@ -456,6 +488,7 @@ void sb_io_set(sb_io *io, unsigned events)
 
 void sb_io_free(sb_io *io)
 {
+    SB__CHECK(io, h.magic, SB__K_IO);
     if (!io)
         return;
     sb_io_set(io, 0);

@@ -17,6 +17,7 @@
 #endif
 
 struct sb_signal {
+    SB__MAGIC_FIELD
     sb_loop *loop;
     int signum;
     sb_signal_cb cb;
@@ -95,6 +96,7 @@ static int sigpipe_open(sb_loop *loop)
 
 sb_signal *sb_signal_new(sb_loop *loop, int signum, sb_signal_cb cb, void *udata, int *err)
 {
+    SB__CHECK(loop, magic, SB__K_LOOP);
     struct sigaction sa;
     sb_signal *s = NULL;
     int rc, i;
@@ -117,6 +119,7 @@ sb_signal *sb_signal_new(sb_loop *loop, int signum, sb_signal_cb cb, void *udata
         rc = -ENOMEM;
         goto fail;
     }
+    SB__BIRTH(s, magic, SB__K_SIGNAL);
     s->loop = loop;
     s->signum = signum;
     s->cb = cb;
@@ -144,6 +147,7 @@ fail:
 
 void sb_signal_free(sb_signal *s)
 {
+    SB__CHECK(s, magic, SB__K_SIGNAL);
     sb_signal **pp;
 
     if (!s)
@@ -157,7 +161,7 @@ void sb_signal_free(sb_signal *s)
         }
     }
     s->loop->nhandles--;
-    free(s);
+    sb__retire(s, &s->magic, SB__K_SIGNAL, s->loop);
 }
 
 /* Close the self-pipe at loop teardown (all watchers are already freed). */

@@ -178,6 +178,7 @@ void sb__timers_run(sb_loop *loop)
 
 sb_timer *sb_timer_new(sb_loop *loop, sb_timer_cb cb, void *udata)
 {
+    SB__CHECK(loop, magic, SB__K_LOOP);
     sb__utimer *u;
 
     if (!loop || !cb)
@@ -186,6 +187,7 @@ sb_timer *sb_timer_new(sb_loop *loop, sb_timer_cb cb, void *udata)
     if (!u)
         return NULL;
     sb__timer_init(&u->t, loop, cb, udata);
+    SB__BIRTH(&u->t, magic, SB__K_TIMER);
     u->t.internal = 0;
     u->prev = NULL;
     u->next = loop->utimers;
@@ -198,6 +200,7 @@ sb_timer *sb_timer_new(sb_loop *loop, sb_timer_cb cb, void *udata)
 
 int sb_timer_start(sb_timer *t, uint64_t timeout_ms, uint64_t repeat_ms)
 {
+    SB__CHECK(t, magic, SB__K_TIMER);
     if (!t)
         return -EINVAL;
     if (timeout_ms > UINT64_MAX - t->loop->now)
@@ -207,17 +210,20 @@ int sb_timer_start(sb_timer *t, uint64_t timeout_ms, uint64_t repeat_ms)
 
 void sb_timer_stop(sb_timer *t)
 {
+    SB__CHECK(t, magic, SB__K_TIMER);
     if (t)
         sb__timer_disarm(t);
 }
 
 int sb_timer_active(const sb_timer *t)
 {
+    SB__CHECK(t, magic, SB__K_TIMER);
     return t && t->index != SB__NOT_ARMED;
 }
 
 void sb_timer_free(sb_timer *t)
 {
+    SB__CHECK(t, magic, SB__K_TIMER);
     if (!t)
         return;
     sb__utimer *u = (sb__utimer *)t;
@@ -230,5 +236,5 @@ void sb_timer_free(sb_timer *t)
     if (u->next)
         u->next->prev = u->prev;
     t->loop->nhandles--;
-    free(u);
+    sb__retire(u, &u->t.magic, SB__K_TIMER, t->loop);
 }

@@ -216,6 +216,7 @@ static int open_udp(sb__addr *a, const sb_udp_opts *o, int *out)
 sb_udp *sb_udp_new(sb_loop *loop, const char *addr, const sb_udp_handler *handler,
                    void *udata, const sb_udp_opts *opts, int *err)
 {
+    SB__CHECK(loop, magic, SB__K_LOOP);
     sb_udp_opts o;
     sb__addr a;
     sb_udp *u = NULL;
@@ -249,6 +250,7 @@ sb_udp *sb_udp_new(sb_loop *loop, const char *addr, const sb_udp_handler *handle
         rc = -ENOMEM;
         goto fail;
     }
+    SB__BIRTH(u, h.magic, SB__K_UDP);
     rc = open_udp(&a, &o, &fd);
     if (rc)
         goto fail;
@@ -288,6 +290,7 @@ fail:
 
 int sb_udp_connect(sb_udp *u, const sb_addr *peer)
 {
+    SB__CHECK(u, h.magic, SB__K_UDP);
     struct sockaddr_in6 mapped;
     const struct sockaddr *sa;
     struct sockaddr unspec;
@@ -315,6 +318,7 @@ int sb_udp_connect(sb_udp *u, const sb_addr *peer)
 
 int sb_udp_send(sb_udp *u, const sb_addr *to, const void *data, size_t len)
 {
+    SB__CHECK(u, h.magic, SB__K_UDP);
     struct sockaddr_in6 mapped;
     const struct sockaddr *sa = NULL;
     socklen_t salen = 0;
@@ -350,36 +354,43 @@ int sb_udp_send(sb_udp *u, const sb_addr *to, const void *data, size_t len)
 
 int sb_udp_port(const sb_udp *u)
 {
+    SB__CHECK(u, h.magic, SB__K_UDP);
     return sb__addr_port(&u->addr);
 }
 
 int sb_udp_local(const sb_udp *u, char *buf, size_t len)
 {
+    SB__CHECK(u, h.magic, SB__K_UDP);
     return sb__addr_format((const struct sockaddr *)&u->addr.ss, u->addr.len, buf, len);
 }
 
 int sb_udp_fd(const sb_udp *u)
 {
+    SB__CHECK(u, h.magic, SB__K_UDP);
     return u->h.fd;
 }
 
 void sb_udp_set_udata(sb_udp *u, void *udata)
 {
+    SB__CHECK(u, h.magic, SB__K_UDP);
     u->udata = udata;
 }
 
 void *sb_udp_udata(const sb_udp *u)
 {
+    SB__CHECK(u, h.magic, SB__K_UDP);
     return u->udata;
 }
 
 void sb_udp_get_stats(const sb_udp *u, sb_udp_stats *out)
 {
+    SB__CHECK(u, h.magic, SB__K_UDP);
     *out = u->stats;
 }
 
 void sb_udp_free(sb_udp *u)
 {
+    SB__CHECK(u, h.magic, SB__K_UDP);
     sb_loop *loop;
 
     if (!u)

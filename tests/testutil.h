@@ -25,6 +25,7 @@ Suite *sb_httpd_suite(void);
 Suite *sb_kvd_suite(void);
 Suite *sb_faults_suite(void);
 Suite *sb_shutdown_suite(void);
+Suite *sb_debug_suite(void);
 
 /* Number of open fds in this process (from /proc/self/fd). */
 int tu_count_fds(void);

@@ -8,12 +8,16 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <getopt.h>
 #include <unistd.h>
 
-void sbd_init(sbd *d, const char *name)
+void sbd_init(sbd *d, const char *name, unsigned max_conns, unsigned idle_s)
 {
     memset(d, 0, sizeof(*d));
     d->name = name;
+    d->max_conns = max_conns;
+    d->idle_ms = idle_s * 1000u;
+    opterr = 0;
     d->log_level = SB_LOG_WARN;
     d->grace_ms = SBD_GRACE_MS;
 }
@@ -85,14 +89,41 @@ int sbd_parse_level(sbd *d, const char *s)
     return -1;
 }
 
-int sbd_parse_grace(sbd *d, const char *s)
+int sbd_option(sbd *d, int opt, const char *arg, char **argv, void (*usage)(FILE *))
 {
     unsigned long long v;
 
-    if (sbd_parse_uint(d, "--grace", s, 0, 86400, &v))
-        return -1;
-    d->grace_ms = (unsigned)v * 1000u;
-    return 0;
+    switch (opt) {
+    case 'l':
+        return sbd_add_listen(d, arg) ? 2 : SBD_OPT_NEXT;
+    case 'c':
+        if (sbd_parse_uint(d, "--max-conns", arg, 0, UINT_MAX, &v))
+            return 2;
+        d->max_conns = (unsigned)v;
+        return SBD_OPT_NEXT;
+    case 't':
+        if (sbd_parse_uint(d, "--idle-timeout", arg, 0, UINT_MAX / 1000, &v))
+            return 2;
+        d->idle_ms = (unsigned)v * 1000u;
+        return SBD_OPT_NEXT;
+    case 'U':
+        d->user = arg;
+        return SBD_OPT_NEXT;
+    case 'L':
+        return sbd_parse_level(d, arg) ? 2 : SBD_OPT_NEXT;
+    case 'G':
+        if (sbd_parse_uint(d, "--grace", arg, 0, 86400, &v))
+            return 2;
+        d->grace_ms = (unsigned)v * 1000u;
+        return SBD_OPT_NEXT;
+    case 'h':
+        usage(stdout);
+        return 0;
+    case 'V':
+        return sbd_version(d);
+    default:
+        return sbd_bad_option(d, opt, argv);
+    }
 }
 
 int sbd_add_listen(sbd *d, const char *addr)
@@ -259,8 +290,9 @@ static void on_signal(sb_signal *s, int signum, void *udata)
         sb_loop_stop(d->loop); /* cannot time the grace period: do not wait */
 }
 
-int sbd_start(sbd *d, const char *user, const char *what)
+int sbd_start(sbd *d, const char *what)
 {
+    const char *user = d->user;
     int i, err = 0;
 
     d->grace = sb_timer_new(d->loop, grace_expired, d);

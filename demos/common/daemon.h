@@ -41,6 +41,9 @@ struct sbd {
     unsigned long conns; /* clients open: sbd_conn_opened / sbd_conn_closed */
     int stopping;        /* the first signal arrived */
     unsigned grace_ms;   /* --grace (default SBD_GRACE_MS) */
+    unsigned max_conns;  /* --max-conns (0: no limit; set a default before parsing) */
+    unsigned idle_ms;    /* --idle-timeout in ms (0: never; the same) */
+    const char *user;    /* --user, or NULL */
     /* First signal, after the listeners are closed: free what keeps the
      * loop running besides the clients (timers, UDP endpoints) and start
      * closing the clients.  NULL: sb_loop_close_all. */
@@ -50,8 +53,9 @@ struct sbd {
     sb_timer *grace;
 };
 
-/* Zero d and set its name and the default log level (warn). */
-void sbd_init(sbd *d, const char *name);
+/* Zero d; set its name, the defaults of --max-conns and --idle-timeout
+ * (seconds) and the log level (warn); quiet getopt's own messages. */
+void sbd_init(sbd *d, const char *name, unsigned max_conns, unsigned idle_s);
 
 /* --------------------------------------------------------------- options */
 
@@ -63,8 +67,27 @@ int sbd_parse_size(const sbd *d, const char *opt, const char *s, unsigned long l
                    unsigned long long max, unsigned long long *out);
 /* --log-level: error, warn, info or debug into d->log_level. */
 int sbd_parse_level(sbd *d, const char *s);
-/* --grace SECS (0..86400) into d->grace_ms. */
-int sbd_parse_grace(sbd *d, const char *s);
+/*
+ * The options every daemon has, for getopt_long: append SBD_LONG_OPTIONS to
+ * the daemon's own struct option table and SBD_SHORT_OPTIONS to its option
+ * string (after the leading ':'), and hand every getopt result the daemon
+ * does not take itself to sbd_option():
+ *   -l --listen ADDR   -c --max-conns N   -t --idle-timeout SECS
+ *   -U --user NAME     -L --log-level LEVEL   -G --grace SECS
+ *   -h --help (usage(stdout))   -V --version
+ * Returns SBD_OPT_NEXT when it took the option, else the exit status: 0
+ * after --help or --version, 2 for a bad value or an unknown option (one
+ * line on stderr).
+ */
+#define SBD_OPT_NEXT (-1)
+#define SBD_SHORT_OPTIONS "l:c:t:U:L:G:hV"
+#define SBD_LONG_OPTIONS                                                                       \
+    {"listen", required_argument, NULL, 'l'}, {"max-conns", required_argument, NULL, 'c'},     \
+        {"idle-timeout", required_argument, NULL, 't'},                                        \
+        {"user", required_argument, NULL, 'U'}, {"log-level", required_argument, NULL, 'L'},   \
+        {"grace", required_argument, NULL, 'G'}, {"help", no_argument, NULL, 'h'},             \
+        {"version", no_argument, NULL, 'V'}, {NULL, 0, NULL, 0}
+int sbd_option(sbd *d, int opt, const char *arg, char **argv, void (*usage)(FILE *));
 /* --listen ADDR (repeatable). */
 int sbd_add_listen(sbd *d, const char *addr);
 /* getopt_long returned ':' or '?': print why.  Returns 2, the exit status. */
@@ -90,14 +113,21 @@ int sbd_listen(sbd *d, const char *default_addr, const sb_handler *h, void *udat
                const sb_listen_opts *lo);
 
 /*
- * Watch SIGTERM, SIGINT and SIGUSR1, drop privileges to user (NULL: stay),
+ * Watch SIGTERM, SIGINT and SIGUSR1, drop privileges to d->user (NULL: stay),
  * print "NAME VERSION: listening on ADDR" for each listener, followed by
  * what (NULL: nothing).  0, or 1 with a message.
  */
-int sbd_start(sbd *d, const char *user, const char *what);
+int sbd_start(sbd *d, const char *what);
 
 /* sb_loop_run; returns the exit status (0, or 1 if the loop failed). */
 int sbd_run(sbd *d);
+
+/* The server a connection belongs to: its listener's udata (what the
+ * daemon gave sb_listen), also while the listener is closing. */
+static inline void *sbd_server(const sb_conn *c)
+{
+    return sb_listener_udata(sb_conn_listener(c));
+}
 
 /* Count a client in on_open, and out in on_close (on_close of every
  * accepted connection, even one whose on_open could not set it up). */

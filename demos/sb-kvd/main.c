@@ -47,14 +47,10 @@
 #define LIMIT_MAX_BULK (512ull << 20)
 #define DEFAULT_MAX_QUERY (128ull << 20) /* one command's arguments, buffered */
 #define DEFAULT_MAX_CONNS 10000          /* as Redis' maxclients */
+#define DEFAULT_IDLE_S 300               /* --idle-timeout (Redis: 0, never) */
 
 /* =============================================================== server */
 
-/* The server behind a connection: the listener's udata. */
-static kvd *server_of(const sb_conn *c)
-{
-    return sb_listener_udata(sb_conn_listener(c));
-}
 
 static uint64_t next_rand(kvd *s)
 {
@@ -91,7 +87,7 @@ static int kv_frame_error(sb_conn *c, int err, void *udata)
     client *cl = udata;
 
     (void)err;
-    if ((void *)cl != (void *)server_of(c)) /* else turned away in kv_open */
+    if ((void *)cl != (void *)sbd_server(c)) /* else turned away in kv_open */
         reply_error(cl, "ERR Protocol error: %s",
                     cl->state == ST_HEADER ? "too big bulk count string"
                                            : "too big inline request");
@@ -125,7 +121,7 @@ static void kv_open(sb_conn *c, void *udata)
 static void kv_close(sb_conn *c, int reason, void *udata)
 {
     client *cl = udata;
-    kvd *s = server_of(c);
+    kvd *s = sbd_server(c);
 
     (void)reason;
     if ((void *)cl != (void *)s) {
@@ -204,7 +200,8 @@ static void usage(FILE *f)
             "  -l, --listen ADDR         listen on ADDR (repeatable; default " DEFAULT_ADDR ")\n"
             "                            ADDR: host:port, [v6addr]:port, *:port, unix:/path\n"
             "  -c, --max-conns N         at most N clients (default 10000; 0 = no limit)\n"
-            "  -t, --idle-timeout SECS   close clients idle this long (0 = never; default 0)\n"
+            "  -t, --idle-timeout SECS   close clients idle this long (0 = never;\n"
+            "                            default 300)\n"
             "  -m, --max-memory BYTES    refuse writes once keys and values use more\n"
             "                            (suffix k, m or g: KiB, MiB, GiB; 0 = no limit)\n"
             "  -B, --max-bulk BYTES      longest string argument (default 64m, at most 512m;\n"
@@ -230,20 +227,11 @@ static void cleanup(kvd *s)
 int main(int argc, char **argv)
 {
     static const struct option longopts[] = {
-        {"listen", required_argument, NULL, 'l'},
-        {"max-conns", required_argument, NULL, 'c'},
-        {"idle-timeout", required_argument, NULL, 't'},
         {"max-memory", required_argument, NULL, 'm'},
         {"max-bulk", required_argument, NULL, 'B'},
         {"max-query", required_argument, NULL, 'Q'},
-        {"user", required_argument, NULL, 'U'},
-        {"log-level", required_argument, NULL, 'L'},
-        {"grace", required_argument, NULL, 'G'},
-        {"help", no_argument, NULL, 'h'},
-        {"version", no_argument, NULL, 'V'},
-        {NULL, 0, NULL, 0},
+        SBD_LONG_OPTIONS,
     };
-    const char *user = NULL;
     int opt, rc;
     unsigned long long v;
     sb_listen_opts lo;
@@ -252,28 +240,11 @@ int main(int argc, char **argv)
 
     memset(&s, 0, sizeof(s));
     memset(&lo, 0, sizeof(lo));
-    sbd_init(&s.sbd, "sb-kvd");
-    s.max_conns = DEFAULT_MAX_CONNS;
+    sbd_init(&s.sbd, "sb-kvd", DEFAULT_MAX_CONNS, DEFAULT_IDLE_S);
     s.max_bulk = DEFAULT_MAX_BULK;
     s.max_query = DEFAULT_MAX_QUERY;
-    opterr = 0;
-    while ((opt = getopt_long(argc, argv, ":l:c:t:m:B:Q:U:L:G:hV", longopts, NULL)) != -1) {
+    while ((opt = getopt_long(argc, argv, ":m:B:Q:" SBD_SHORT_OPTIONS, longopts, NULL)) != -1) {
         switch (opt) {
-        case 'l':
-            if (sbd_add_listen(&s.sbd, optarg))
-                return 2;
-            break;
-        case 'c':
-            if (sbd_parse_uint(&s.sbd, "--max-conns", optarg, 0, UINT_MAX, &v))
-                return 2;
-            s.max_conns = (unsigned)v;
-            break;
-        case 't':
-            if (sbd_parse_uint(&s.sbd, "--idle-timeout", optarg, 0, UINT_MAX / 1000, &v))
-                return 2;
-            s.idle_s = (unsigned)v;
-            lo.conn.idle_timeout_ms = (unsigned)v * 1000u;
-            break;
         case 'm':
             if (sbd_parse_size(&s.sbd, "--max-memory", optarg, 0, ULLONG_MAX, &s.max_memory))
                 return 2;
@@ -288,28 +259,17 @@ int main(int argc, char **argv)
                 return 2;
             s.max_query = (size_t)v;
             break;
-        case 'U':
-            user = optarg;
-            break;
-        case 'L':
-            if (sbd_parse_level(&s.sbd, optarg))
-                return 2;
-            break;
-        case 'G':
-            if (sbd_parse_grace(&s.sbd, optarg))
-                return 2;
-            break;
-        case 'h':
-            usage(stdout);
-            return 0;
-        case 'V':
-            return sbd_version(&s.sbd);
         default:
-            return sbd_bad_option(&s.sbd, opt, argv);
+            if ((rc = sbd_option(&s.sbd, opt, optarg, argv, usage)) != SBD_OPT_NEXT)
+                return rc;
         }
     }
     if (sbd_no_operands(&s.sbd, argc, argv))
         return 2;
+    /* sb-kvd enforces --max-conns itself, answering like Redis. */
+    s.max_conns = s.sbd.max_conns;
+    s.idle_s = s.sbd.idle_ms / 1000u;
+    lo.conn.idle_timeout_ms = s.sbd.idle_ms;
     if (s.max_query < s.max_bulk + 2) {
         fprintf(stderr, "sb-kvd: --max-query (%zu) must be at least --max-bulk + 2 (%zu)\n",
                 s.max_query, s.max_bulk + 2);
@@ -345,7 +305,7 @@ int main(int argc, char **argv)
         }
     }
     if (rc == 0)
-        rc = sbd_start(&s.sbd, user, NULL);
+        rc = sbd_start(&s.sbd, NULL);
     if (rc == 0)
         rc = sbd_run(&s.sbd);
     cleanup(&s);
