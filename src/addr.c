@@ -125,7 +125,7 @@ int sb__addr_parse(const char *s, int passive, sb__addr *out)
         hints.ai_socktype = SOCK_STREAM;
         hints.ai_flags = passive ? AI_PASSIVE : 0;
         snprintf(portstr, sizeof(portstr), "%u", port);
-        if (getaddrinfo(host, portstr, &hints, &res) != 0 || !res)
+        if (sb__sys_getaddrinfo(host, portstr, &hints, &res) != 0 || !res)
             return SB_ERESOLVE;
         memcpy(&out->ss, res->ai_addr, res->ai_addrlen);
         out->len = res->ai_addrlen;
@@ -191,14 +191,14 @@ int sb__addr_bind(int fd, const sb__addr *a, int socktype)
     struct stat st;
     int probe, stale;
 
-    if (bind(fd, (const struct sockaddr *)&a->ss, a->len) == 0)
+    if (sb__sys_bind(fd, (const struct sockaddr *)&a->ss, a->len) == 0)
         return 0;
     if (errno != EADDRINUSE || a->ss.ss_family != AF_UNIX)
         return -errno;
     /* Only ever replace a socket file, and only one nobody answers on. */
     if (lstat(un->sun_path, &st) < 0 || !S_ISSOCK(st.st_mode))
         return -EADDRINUSE;
-    probe = socket(AF_UNIX, socktype | SOCK_CLOEXEC, 0);
+    probe = sb__sys_socket(AF_UNIX, socktype | SOCK_CLOEXEC, 0);
     if (probe < 0)
         return -errno;
     stale = connect(probe, (const struct sockaddr *)&a->ss, a->len) < 0 && errno == ECONNREFUSED;
@@ -206,7 +206,7 @@ int sb__addr_bind(int fd, const sb__addr *a, int socktype)
     if (!stale)
         return -EADDRINUSE;
     unlink(un->sun_path);
-    if (bind(fd, (const struct sockaddr *)&a->ss, a->len) == 0)
+    if (sb__sys_bind(fd, (const struct sockaddr *)&a->ss, a->len) == 0)
         return 0;
     return -errno;
 }

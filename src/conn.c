@@ -176,7 +176,7 @@ static void conn_finish_close(sb_conn *c)
      * peer's EOF or the linger deadline, then close.
      */
     if (!(c->flags & SB__C_SHUT_DONE)) {
-        shutdown(c->h.fd, SHUT_WR);
+        sb__sys_shutdown(c->h.fd, SHUT_WR);
         c->flags |= SB__C_SHUT_DONE;
     }
     c->flags |= SB__C_LINGER;
@@ -235,7 +235,7 @@ static void conn_flush(sb_conn *c, int early)
         return;
     }
     if ((c->flags & SB__C_SHUT_REQ) && !(c->flags & SB__C_SHUT_DONE)) {
-        shutdown(c->h.fd, SHUT_WR);
+        sb__sys_shutdown(c->h.fd, SHUT_WR);
         c->flags |= SB__C_SHUT_DONE;
         if (c->flags & SB__C_EOF_IN) {
             sb__conn_kill(c, 0);

@@ -107,7 +107,7 @@ static int resolve(const char *s, sb__addr **out, size_t *n)
     hints.ai_family = AF_UNSPEC;
     hints.ai_socktype = SOCK_STREAM;
     hints.ai_flags = AI_NUMERICSERV;
-    if (getaddrinfo(host, colon + 1, &hints, &res) != 0 || !res)
+    if (sb__sys_getaddrinfo(host, colon + 1, &hints, &res) != 0 || !res)
         return SB_ERESOLVE;
     for (ai = res; ai; ai = ai->ai_next)
         i++;
@@ -143,7 +143,7 @@ static int open_connect(const sb__addr *a, int *cerr)
 {
     int fd, rc, one = 1;
 
-    fd = socket(a->ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    fd = sb__sys_socket(a->ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd < 0)
         return -errno;
     if (a->ss.ss_family != AF_UNIX)
@@ -251,7 +251,7 @@ static void attempt_failed(sb__connect *k, int err)
         sb__conn_kill(c, err);
         return;
     }
-    if (dup3(fd, c->h.fd, O_CLOEXEC) < 0) {
+    if (sb__sys_dup3(fd, c->h.fd, O_CLOEXEC) < 0) {
         err = -errno;
         sb__sys_close(fd);
         sb__conn_kill(c, err);

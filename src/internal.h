@@ -32,9 +32,20 @@
  * a normal build these are the libc functions themselves: zero cost.  The
  * test build (-DSB_FAULTS) links tests/fault.c, whose versions can fail on
  * a schedule: short counts, EAGAIN, EINTR, EMFILE, ECONNRESET, ENOMEM...
+ * Set-up calls (socket, bind, listen, shutdown, dup3, pipe2, getaddrinfo)
+ * go through it too, so every failure branch behind them is tested.
  */
+struct addrinfo;
 #ifdef SB_FAULTS
 #include <sys/select.h>
+int sb__sys_socket(int domain, int type, int protocol);
+int sb__sys_bind(int fd, const struct sockaddr *sa, socklen_t len);
+int sb__sys_listen(int fd, int backlog);
+int sb__sys_shutdown(int fd, int how);
+int sb__sys_dup3(int oldfd, int newfd, int flags);
+int sb__sys_pipe2(int fds[2], int flags);
+int sb__sys_getaddrinfo(const char *host, const char *serv, const struct addrinfo *hints,
+                        struct addrinfo **res);
 ssize_t sb__sys_recv(int fd, void *buf, size_t n, int flags);
 ssize_t sb__sys_send(int fd, const void *buf, size_t n, int flags);
 ssize_t sb__sys_recvmsg(int fd, struct msghdr *msg, int flags);
@@ -48,6 +59,13 @@ void *sb__malloc(size_t n);
 void *sb__calloc(size_t n, size_t size);
 void *sb__realloc(void *p, size_t n);
 #else
+#define sb__sys_socket socket
+#define sb__sys_bind bind
+#define sb__sys_listen listen
+#define sb__sys_shutdown shutdown
+#define sb__sys_dup3 dup3
+#define sb__sys_pipe2 pipe2
+#define sb__sys_getaddrinfo getaddrinfo
 #define sb__sys_recv recv
 #define sb__sys_send send
 #define sb__sys_recvmsg recvmsg

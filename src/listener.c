@@ -151,7 +151,7 @@ static int open_socket(sb__addr *a, int backlog, int *out)
     int fd, one = 1, zero = 0, rc;
     int family = a->ss.ss_family;
 
-    fd = socket(family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    fd = sb__sys_socket(family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd < 0 && a->any && (errno == EAFNOSUPPORT || errno == EPROTONOSUPPORT)) {
         /* No IPv6 on this host: the wildcard falls back to 0.0.0.0. */
         struct sockaddr_in *a4 = (struct sockaddr_in *)&a->ss;
@@ -162,7 +162,7 @@ static int open_socket(sb__addr *a, int backlog, int *out)
         a4->sin_port = port;
         a->len = sizeof(*a4);
         family = AF_INET;
-        fd = socket(family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+        fd = sb__sys_socket(family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     }
     if (fd < 0)
         return -errno;
@@ -171,7 +171,7 @@ static int open_socket(sb__addr *a, int backlog, int *out)
     if (family == AF_INET6)
         setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, a->any ? &zero : &one, sizeof(int));
     rc = sb__addr_bind(fd, a, SOCK_STREAM);
-    if (rc == 0 && listen(fd, backlog) < 0) {
+    if (rc == 0 && sb__sys_listen(fd, backlog) < 0) {
         rc = -errno;
         if (family == AF_UNIX)
             unlink(((struct sockaddr_un *)&a->ss)->sun_path);

@@ -179,7 +179,7 @@ static int open_udp(sb__addr *a, const sb_udp_opts *o, int *out)
 {
     int family = a->ss.ss_family, fd, zero = 0, one = 1, rc;
 
-    fd = socket(family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    fd = sb__sys_socket(family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd < 0 && a->any && (errno == EAFNOSUPPORT || errno == EPROTONOSUPPORT)) {
         struct sockaddr_in *a4 = (struct sockaddr_in *)&a->ss;
         uint16_t port = ((struct sockaddr_in6 *)&a->ss)->sin6_port;
@@ -189,7 +189,7 @@ static int open_udp(sb__addr *a, const sb_udp_opts *o, int *out)
         a4->sin_port = port;
         a->len = sizeof(*a4);
         family = AF_INET;
-        fd = socket(family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+        fd = sb__sys_socket(family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     }
     if (fd < 0)
         return -errno;

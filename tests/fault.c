@@ -7,6 +7,8 @@
 #include "internal.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <netdb.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -206,4 +208,56 @@ void tu_fault_partial_io(uint32_t seed)
     tu_fault_set(TU_F_RECV, &recv_short);
     tu_fault_set(TU_F_SEND, &send_short);
     tu_fault_set(TU_F_SELECT, &sel_intr);
+}
+
+/* ------------------------------------------------------------ set-up calls */
+
+int sb__sys_socket(int domain, int type, int protocol)
+{
+    if (decide(TU_F_SOCKET) == 'e')
+        return fail_with(TU_F_SOCKET);
+    return socket(domain, type, protocol);
+}
+
+int sb__sys_bind(int fd, const struct sockaddr *sa, socklen_t len)
+{
+    if (decide(TU_F_BIND) == 'e')
+        return fail_with(TU_F_BIND);
+    return bind(fd, sa, len);
+}
+
+int sb__sys_listen(int fd, int backlog)
+{
+    if (decide(TU_F_LISTEN) == 'e')
+        return fail_with(TU_F_LISTEN);
+    return listen(fd, backlog);
+}
+
+int sb__sys_shutdown(int fd, int how)
+{
+    if (decide(TU_F_SHUTDOWN) == 'e')
+        return fail_with(TU_F_SHUTDOWN);
+    return shutdown(fd, how);
+}
+
+int sb__sys_dup3(int oldfd, int newfd, int flags)
+{
+    if (decide(TU_F_DUP3) == 'e')
+        return fail_with(TU_F_DUP3);
+    return dup3(oldfd, newfd, flags);
+}
+
+int sb__sys_pipe2(int fds[2], int flags)
+{
+    if (decide(TU_F_PIPE2) == 'e')
+        return fail_with(TU_F_PIPE2);
+    return pipe2(fds, flags);
+}
+
+int sb__sys_getaddrinfo(const char *host, const char *serv, const struct addrinfo *hints,
+                        struct addrinfo **res)
+{
+    if (decide(TU_F_GETADDRINFO) == 'e')
+        return slots[TU_F_GETADDRINFO].f.err == ENOMEM ? EAI_MEMORY : EAI_FAIL;
+    return getaddrinfo(host, serv, hints, res);
 }

@@ -18,6 +18,14 @@ enum {
     TU_F_CLOSE,
     TU_F_SELECT,
     TU_F_ALLOC,
+    /* set-up calls */
+    TU_F_SOCKET,
+    TU_F_BIND,
+    TU_F_LISTEN,
+    TU_F_SHUTDOWN,
+    TU_F_DUP3,
+    TU_F_PIPE2,
+    TU_F_GETADDRINFO, /* err ENOMEM: EAI_MEMORY; anything else: EAI_FAIL */
     TU_F_N
 };
 

@@ -26,6 +26,7 @@ Suite *sb_kvd_suite(void);
 Suite *sb_faults_suite(void);
 Suite *sb_shutdown_suite(void);
 Suite *sb_debug_suite(void);
+Suite *sb_setup_faults_suite(void);
 
 /* Number of open fds in this process (from /proc/self/fd). */
 int tu_count_fds(void);
