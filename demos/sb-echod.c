@@ -15,9 +15,6 @@
 
 #include <errno.h>
 #include <getopt.h>
-#ifdef __GLIBC__
-#include <malloc.h>
-#endif
 #include <limits.h>
 #include <signal.h>
 #include <stdio.h>
@@ -30,7 +27,6 @@
 
 typedef struct echod {
     sbd sbd;         /* the daemon scaffolding: loop, listeners, signals */
-    sb_timer *trim;  /* runs malloc_trim() once the last client is gone */
     sb_udp *udp[SBD_MAX_LISTEN]; /* --udp endpoints */
     int nudp;
     sb_framer framer; /* each client's framer */
@@ -132,10 +128,6 @@ static void echo_close(sb_conn *c, int reason, void *udata)
             strcpy(peer, "?");
         fprintf(stderr, "sb-echod: %s closed: %s\n", peer, sb_strerror(reason));
     }
-    /* Idle again: after this connection is freed, give the memory of past
-     * bursts back to the system. */
-    if (d->sbd.conns == 1 && d->trim)
-        sb_timer_start(d->trim, 0, 0);
     sbd_conn_closed(&d->sbd);
 }
 
@@ -169,14 +161,6 @@ static void udp_close_all(echod *d)
     }
 }
 
-static void trim_memory(sb_timer *t, void *udata)
-{
-    (void)t;
-    (void)udata;
-#ifdef __GLIBC__
-    malloc_trim(0);
-#endif
-}
 
 /* First SIGTERM/SIGINT: what keeps the loop going besides the clients
  * goes, and every client is flushed and closed. */
@@ -184,8 +168,6 @@ static void echo_stop(sbd *sd)
 {
     echod *d = sd->app;
 
-    sb_timer_free(d->trim);
-    d->trim = NULL;
     udp_close_all(d);
     sb_loop_close_all(sd->loop);
 }
@@ -222,8 +204,6 @@ static void usage(FILE *f)
 static void cleanup(echod *d)
 {
     udp_close_all(d);
-    sb_timer_free(d->trim);
-    d->trim = NULL;
     sbd_cleanup(&d->sbd);
 }
 
@@ -287,10 +267,8 @@ int main(int argc, char **argv)
     d.sbd.on_stop = echo_stop;
     d.sbd.app = &d;
     rc = sbd_open(&d.sbd, lo.max_conns);
-    if (rc == 0) {
-        d.trim = sb_timer_new(d.sbd.loop, trim_memory, &d);
+    if (rc == 0)
         rc = sbd_listen(&d.sbd, "127.0.0.1:7777", &h, &d, &lo);
-    }
     for (i = 0; rc == 0 && i < nudp; i++) {
         d.udp[i] = sb_udp_new(d.sbd.loop, udp_addrs[i], &uh, &d, NULL, &err);
         if (!d.udp[i]) {

@@ -3,6 +3,9 @@
 
 #include <ctype.h>
 #include <errno.h>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 #include <limits.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -267,6 +270,15 @@ static void grace_expired(sb_timer *t, void *udata)
     sb_loop_stop(d->loop);
 }
 
+static void trim_memory(sb_timer *t, void *udata)
+{
+    (void)t;
+    (void)udata;
+#ifdef __GLIBC__
+    malloc_trim(0);
+#endif
+}
+
 static void on_signal(sb_signal *s, int signum, void *udata)
 {
     sbd *d = udata;
@@ -279,6 +291,8 @@ static void on_signal(sb_signal *s, int signum, void *udata)
         return;
     }
     d->stopping = 1;
+    sb_timer_free(d->trim); /* it would keep the loop running */
+    d->trim = NULL;
     fprintf(stderr, "%s: %s: closing listeners, flushing clients\n", d->name, strsignal(signum));
     close_listeners(d);
     if (d->on_stop)
@@ -296,12 +310,13 @@ int sbd_start(sbd *d, const char *what)
     int i, err = 0;
 
     d->grace = sb_timer_new(d->loop, grace_expired, d);
+    d->trim = sb_timer_new(d->loop, trim_memory, d);
     d->sigs[0] = sb_signal_new(d->loop, SIGTERM, on_signal, d, &err);
     if (d->sigs[0])
         d->sigs[1] = sb_signal_new(d->loop, SIGINT, on_signal, d, &err);
     if (d->sigs[1])
         d->sigs[2] = sb_signal_new(d->loop, SIGUSR1, on_usr1, d, &err);
-    if (!d->grace || !d->sigs[2]) {
+    if (!d->grace || !d->trim || !d->sigs[2]) {
         fprintf(stderr, "%s: cannot watch signals: %s\n", d->name,
                 sb_strerror(err ? err : -ENOMEM));
         return 1;
@@ -336,9 +351,12 @@ void sbd_conn_opened(sbd *d)
 
 void sbd_conn_closed(sbd *d)
 {
-    /* The last client gone during shutdown: nothing left to wait for. */
-    if (--d->conns == 0 && d->stopping)
-        sb_timer_stop(d->grace);
+    if (--d->conns > 0)
+        return;
+    if (d->stopping)
+        sb_timer_stop(d->grace); /* nothing left to wait for */
+    else if (d->trim)
+        sb_timer_start(d->trim, 0, 0); /* after this connection is freed */
 }
 
 static void abort_conn(sb_conn *c, void *udata)
@@ -358,6 +376,8 @@ void sbd_cleanup(sbd *d)
     }
     sb_timer_free(d->grace);
     d->grace = NULL;
+    sb_timer_free(d->trim);
+    d->trim = NULL;
     if (!d->loop)
         return;
     if (sb_loop_free(d->loop) == SB_EBUSY) {

@@ -51,6 +51,7 @@ struct sbd {
     void *app; /* the daemon's own state, for on_stop */
     sb_signal *sigs[3];
     sb_timer *grace;
+    sb_timer *trim; /* gives memory back once the last client is gone */
 };
 
 /* Zero d; set its name, the defaults of --max-conns and --idle-timeout
@@ -130,7 +131,9 @@ static inline void *sbd_server(const sb_conn *c)
 }
 
 /* Count a client in on_open, and out in on_close (on_close of every
- * accepted connection, even one whose on_open could not set it up). */
+ * accepted connection, even one whose on_open could not set it up).  When
+ * the last client is gone, the memory of past bursts is given back to the
+ * system (malloc_trim, glibc) right after that iteration. */
 void sbd_conn_opened(sbd *d);
 void sbd_conn_closed(sbd *d);
 
