@@ -60,7 +60,7 @@ enum {
     SB_ESIGNAL = -30008,     /* signal cannot be watched (bad number, taken) */
     SB_ETOOLONG = -30010,    /* message longer than the framer's maximum */
     SB_EFRAME = -30011,      /* malformed frame header */
-    SB_ENESTED = -30012,     /* sb_loop_run/run_once called from one of the loop's callbacks */
+    SB_ENESTED = -30012,     /* sb_loop_run/run_once/free during an iteration of that loop */
 };
 
 /* A human-readable message for any code returned or reported by the library. */
@@ -87,9 +87,12 @@ SB_API sb_loop *sb_loop_new(void);
 
 /*
  * Run iterations until sb_loop_stop() is called or nothing is left to watch
- * (no listener, connection, started timer or io watcher with interest;
+ * (no listener, connection, UDP endpoint, started timer or io watcher with
+ * interest;
  * signal watchers alone do not keep the loop running).
- * Returns 0, or a negative code when select() fails unrecoverably.
+ * Returns 0, -EINVAL for a NULL loop, SB_ENESTED when called during an
+ * iteration of the same loop (from any of its callbacks: nothing is done),
+ * or a negative code when select() fails unrecoverably.
  */
 SB_API int sb_loop_run(sb_loop *loop);
 
@@ -97,7 +100,8 @@ SB_API int sb_loop_run(sb_loop *loop);
  * Run exactly one iteration, waiting at most timeout_ms for readiness
  * (-1 = until the next timer or event, 0 = poll).  For embedding in a host
  * program's own loop.  Returns 1 while something is left to watch, 0 when
- * nothing is, or a negative code.
+ * nothing is, SB_ENESTED from inside one of the loop's callbacks (no
+ * nested iteration is run), or a negative code.
  */
 SB_API int sb_loop_run_once(sb_loop *loop, int timeout_ms);
 
@@ -109,9 +113,10 @@ SB_API void sb_loop_stop(sb_loop *loop);
 
 /*
  * Free the loop.  Refuses with SB_EBUSY while any handle (listener,
- * connection, timer, io or signal watcher) is alive: close or free them and
- * run the loop until their close callbacks have run.  sb_loop_free(NULL) is
- * a no-op returning 0.
+ * connection, UDP endpoint, timer, io or signal watcher) is alive: close or free them and
+ * run the loop until their close callbacks have run (sb_loop_walk_handles
+ * lists them).  SB_ENESTED during an iteration of the loop.
+ * sb_loop_free(NULL) is a no-op returning 0.
  */
 SB_API int sb_loop_free(sb_loop *loop);
 
@@ -123,8 +128,9 @@ SB_API size_t sb_loop_handles(const sb_loop *loop);
  * refusing with SB_EBUSY: fn(kind, fd, handle, udata) for each listener,
  * connection (also those still closing), UDP endpoint, io watcher, signal
  * watcher and timer.  fd is the handle's descriptor, or -1 (timers, signal
- * watchers, a connection whose fd is gone); handle is the object, to be
- * compared, not freed, inside fn.
+ * watchers, a connection, listener or UDP endpoint whose fd was closed
+ * behind the loop's back); handle is the object, to be compared, not freed,
+ * inside fn.
  */
 enum {
     SB_HANDLE_LISTENER = 1,
@@ -290,7 +296,9 @@ SB_API void sb_signal_free(sb_signal *sig);
  *            prefixed message by its declared length) and framing goes on.
  *            Return 0, or leave it NULL, to close: queued output is flushed,
  *            then on_close reports the error.  A malformed header cannot be
- *            skipped: the connection closes whatever is returned.
+ *            skipped: returning 1 then keeps the connection only if the
+ *            callback also set a new framer (sb_conn_set_framer), which
+ *            cuts the bytes from the offending one on; else it closes.
  */
 typedef struct sb_handler {
     void (*on_open)(sb_conn *c, void *udata);
@@ -375,7 +383,8 @@ SB_API void sb_listener_close(sb_listener *l);
  * Replies of up to 8 KiB written from on_data to its own connection leave
  * sooner, right after that read, still as one send.
  * Returns 0, SB_ECLOSED once sb_close/sb_shutdown/sb_abort was called or the
- * peer failed, SB_EBUFFULL past max_output, or -ENOMEM.
+ * peer failed, SB_EBUFFULL past max_output, -EINVAL for NULL data with a
+ * non-zero len, or -ENOMEM.
  */
 SB_API int sb_write(sb_conn *c, const void *data, size_t len);
 
@@ -396,7 +405,8 @@ SB_API void sb_abort(sb_conn *c);
 /* Bytes queued and not yet accepted by the kernel. */
 SB_API size_t sb_conn_queued(const sb_conn *c);
 
-/* Idle timeout for this connection in ms (0 = none); replaces the listener's. */
+/* Idle timeout for this connection in ms (0 = none); replaces the value it
+ * got from its sb_conn_opts (accepted or outbound). */
 SB_API void sb_conn_set_timeout(sb_conn *c, unsigned idle_ms);
 
 /* Output watermarks, as in sb_conn_opts: reading pauses above high (0: 1 MiB;
@@ -507,7 +517,8 @@ SB_API int sb_framer_eof(sb_framer *f, size_t max_len);
  * eof: the stream has ended (needed by SB_FRAMER_EOF).
  * Returns 1 with a message in *out; 0 when more bytes are needed, with
  * out->consumed bytes (possibly 0) that may be dropped (skipped input); or
- * SB_ETOOLONG / SB_EFRAME, with nothing consumed.  Never reads outside buf.
+ * SB_ETOOLONG / SB_EFRAME, with nothing consumed; -EINVAL for NULL f or
+ * out, or NULL buf with a non-zero len.  Never reads outside buf.
  * Scanning state is kept in f, so the buffer must be offered again from the
  * same position with more bytes appended.
  */
@@ -617,11 +628,13 @@ typedef struct sb_addr {
 /*
  * Parse addr ("host:port", "[v6addr]:port", "unix:/path") into *out.  A
  * host name is resolved with getaddrinfo(), which blocks; the first result
- * is used.  Returns 0, SB_EINVAL_ADDR, SB_EPORT, SB_ERESOLVE or -EINVAL.
+ * is used.  Returns 0, SB_EINVAL_ADDR, SB_EPORT, SB_ERESOLVE, -EINVAL, or
+ * -ENAMETOOLONG for a unix path of 108 bytes or more.
  */
 SB_API int sb_addr_resolve(sb_addr *out, const char *addr);
 
-/* As text, like sb_conn_peer(); returns the length or a negative code. */
+/* As text, like sb_conn_peer(); returns the length, or -EINVAL (NULL or
+ * empty address, NULL buf, len 0). */
 SB_API int sb_addr_format(const sb_addr *a, char *buf, size_t len);
 
 /* ------------------------------------------------------------------- UDP */
@@ -677,7 +690,8 @@ SB_API sb_udp *sb_udp_new(sb_loop *loop, const char *addr, const sb_udp_handler 
  * Send one datagram now (never queued).  to may be NULL on a connected
  * endpoint.  Returns 0 once the kernel took it whole; -EAGAIN when the
  * socket buffer is full (nothing sent; on_writable follows if set);
- * -EMSGSIZE when too long; other -errno.
+ * -EMSGSIZE when too long; -EINVAL for NULL data with a non-zero len;
+ * -EBADF once the socket was found closed; other -errno.
  */
 SB_API int sb_udp_send(sb_udp *u, const sb_addr *to, const void *data, size_t len);
 

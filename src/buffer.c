@@ -98,3 +98,31 @@ void sb__buf_trim(sb__buf *b, size_t keep)
     if (b->len == 0 && b->cap > keep)
         sb__buf_free(b);
 }
+
+/*
+ * Give back the capacity the data does not need (the reclaim sweep of idle
+ * connections): an empty buffer is freed, a buffer more than twice as large
+ * as its data (and larger than keep) is shrunk to fit.
+ */
+void sb__buf_shrink(sb__buf *b, size_t keep)
+{
+    size_t want;
+    char *p;
+
+    if (b->len == 0) {
+        sb__buf_free(b);
+        return;
+    }
+    want = b->len < SB__BUF_MIN ? SB__BUF_MIN : b->len;
+    if (b->cap <= keep || b->cap <= 2 * want)
+        return;
+    if (b->off) {
+        memmove(b->data, b->data + b->off, b->len);
+        b->off = 0;
+    }
+    p = sb__realloc(b->data, want);
+    if (p) { /* else keep the larger block: nothing is lost */
+        b->data = p;
+        b->cap = want;
+    }
+}

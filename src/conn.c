@@ -397,6 +397,100 @@ static void conn_eof(sb_conn *c)
         sb_close(c);
 }
 
+/*
+ * How many of the n new bytes in buf the message begun in c->in still
+ * needs, as far as the framer can tell without cutting: the rest of a
+ * fixed or sized message once its header is known, up to the end of the
+ * delimiter, or everything (raw, until EOF, a header still incomplete, no
+ * delimiter in sight).
+ */
+static size_t partial_needs(const sb_conn *c, const char *buf, size_t n)
+{
+    const sb_framer *f = &c->framer;
+    const char *have = sb__buf_head(&c->in);
+    size_t in = c->in.len, hdr = f->len, i;
+    uint64_t mlen = 0;
+
+    switch (f->kind) {
+    case SB_FRAMER_FIXED:
+        return f->len > in && f->len - in < n ? f->len - in : n;
+    case SB_FRAMER_PREFIX:
+    case SB_FRAMER_DIGITS:
+        if (in < hdr)
+            return hdr - in < n ? hdr - in : n; /* the header first */
+        for (i = 0; i < hdr; i++)
+            mlen = f->kind == SB_FRAMER_PREFIX ? mlen << 8 | (unsigned char)have[i]
+                                               : mlen * 10 + (uint64_t)(have[i] - '0');
+        if (mlen > f->max_len || hdr + mlen <= in)
+            return n; /* the framer reports it, or skips */
+        return hdr + mlen - in < n ? (size_t)(hdr + mlen - in) : n;
+    case SB_FRAMER_DELIM: {
+        size_t dl = f->delim_len, j;
+        const unsigned char *d = f->delim;
+        if (f->skip_to_delim || f->skip)
+            return n;
+        /* A delimiter straddling the old and the new bytes. */
+        for (j = dl > in + 1 ? dl - 1 - in : 0; j + 1 < dl && j < n + 0; j++) {
+            size_t from_old = dl - 1 - j; /* delimiter bytes taken from c->in */
+            if (from_old > in || dl - from_old > n)
+                continue;
+            if (memcmp(have + in - from_old, d, from_old) == 0 &&
+                memcmp(buf, d + from_old, dl - from_old) == 0)
+                return dl - from_old;
+        }
+        for (i = 0; i + dl <= n; i++) {
+            const char *p = memchr(buf + i, d[0], n - dl + 1 - i);
+            if (!p)
+                break;
+            i = (size_t)(p - buf);
+            if (memcmp(p, d, dl) == 0)
+                return i + dl;
+        }
+        return n;
+    }
+    default:
+        return n;
+    }
+}
+
+/*
+ * New bytes while part of a message waits in c->in: append only what
+ * completes that message, cut it, and go on with the rest straight from
+ * the shared read buffer; only the last partial message is copied into
+ * c->in.  So a framed connection's input buffer holds at most one message
+ * (max_len plus its header or delimiter), never that plus a whole read.
+ */
+static void conn_input_after_partial(sb_conn *c, const char *buf, size_t n)
+{
+    int round;
+
+    /* A sized message takes two rounds: its header, then its body. */
+    for (round = 0; round < 3 && n > 0 && c->in.len > 0; round++) {
+        size_t need = partial_needs(c, buf, n);
+        if (sb__buf_append(&c->in, buf, need)) {
+            sb__conn_kill(c, -ENOMEM);
+            return;
+        }
+        buf += need;
+        n -= need;
+        conn_input(c, sb__buf_head(&c->in), c->in.len, 1);
+        if (c->flags & (SB__C_DEAD | SB__C_CLOSING | SB__C_PAUSED | SB__C_BACKPRESSURE))
+            break; /* input is held (or dropped) now: keep the rest below */
+    }
+    if (n == 0 || (c->flags & SB__C_DEAD))
+        return;
+    if (c->in.len == 0) {
+        conn_input(c, buf, n, 0);
+        return;
+    }
+    /* Held input, or a framer that wanted more than it seemed. */
+    if (sb__buf_append(&c->in, buf, n)) {
+        sb__conn_kill(c, -ENOMEM);
+        return;
+    }
+    conn_input(c, sb__buf_head(&c->in), c->in.len, 1);
+}
+
 static void conn_readable(sb_conn *c)
 {
     sb_loop *loop = c->loop;
@@ -412,10 +506,8 @@ static void conn_readable(sb_conn *c)
             return; /* discarded: we are closing */
         if (c->in.len == 0) {
             conn_input(c, loop->rbuf, (size_t)n, 0);
-        } else if (sb__buf_append(&c->in, loop->rbuf, (size_t)n)) {
-            sb__conn_kill(c, -ENOMEM);
         } else {
-            conn_input(c, sb__buf_head(&c->in), c->in.len, 1);
+            conn_input_after_partial(c, loop->rbuf, (size_t)n);
         }
         return;
     }
@@ -531,8 +623,9 @@ void sb__conn_reclaim(sb_timer *t, void *udata)
     for (c = loop->conns; c; c = c->next) {
         if (loop->now - c->last_active < SB__RECLAIM_MS)
             continue;
-        if (c->in.len == 0 && c->in.data)
-            sb__buf_free(&c->in);
+        /* Framed connections often hold part of a message: fit it. */
+        if (c->in.data)
+            sb__buf_shrink(&c->in, 0);
     }
     /* Nobody needed a spare output buffer for a whole period: free them. */
     if (!loop->pool_used)

@@ -144,6 +144,7 @@ int sb__buf_reserve(sb__buf *b, size_t n);
 int sb__buf_append(sb__buf *b, const void *p, size_t n);
 void sb__buf_consume(sb__buf *b, size_t n);
 void sb__buf_trim(sb__buf *b, size_t keep);
+void sb__buf_shrink(sb__buf *b, size_t keep);
 static inline char *sb__buf_head(const sb__buf *b) { return b->data + b->off; }
 static inline char *sb__buf_tail(const sb__buf *b) { return b->data + b->off + b->len; }
 static inline size_t sb__buf_room(const sb__buf *b) { return b->cap - b->off - b->len; }
@@ -384,7 +385,9 @@ struct sb_loop {
     size_t io_active;    /* io watchers with interest */
     size_t user_timers;  /* public timers armed */
     size_t nlisteners;
-    size_t nudp; struct sb__connect *connecting; /* udp.c endpoints; connect.c records */
+    size_t nudp;         /* UDP endpoints with a socket (udp.c) */
+    sb_udp *udps;        /* every UDP endpoint, for sb_loop_walk_handles */
+    struct sb__connect *connecting; /* connect.c records */
     sb_conn *conns;      /* all connections */
     sb_conn *flush_head; /* connections with output to send */
     sb_conn *close_head; /* connections to finish closing */
@@ -431,6 +434,9 @@ void sb__signal_loop_free(sb_loop *loop);
 sb_signal *sb__signal_next(const sb_signal *s);
 
 /* ----------------------------------------------------- connect.c, udp.c */
+
+/* The next endpoint on loop->udps, and an endpoint's fd (-1 once gone). */
+sb_udp *sb__udp_next(const sb_udp *u);
 
 enum { SB__H_UDP = SB__H_SIGPIPE + 1 };
 #define SB__UDP_MAX_DATAGRAM (64 * 1024) /* default receive limit per datagram */

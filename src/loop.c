@@ -123,6 +123,7 @@ void sb_loop_walk_handles(sb_loop *loop, sb_handle_fn fn, void *udata)
     sb_conn *c, *cnext;
     sb__utimer *t, *tnext;
     sb_signal *s, *snext;
+    sb_udp *u, *unext;
     size_t fd;
 
     if (!loop || !fn)
@@ -136,11 +137,13 @@ void sb_loop_walk_handles(sb_loop *loop, sb_handle_fn fn, void *udata)
         cnext = c->next;
         fn(SB_HANDLE_CONN, (c->flags & SB__C_FD_GONE) ? -1 : c->h.fd, c, udata);
     }
+    for (u = loop->udps; u; u = unext) {
+        unext = sb__udp_next(u);
+        fn(SB_HANDLE_UDP, ((sb__handle *)u)->fd, u, udata); /* -1 once its fd is gone */
+    }
     for (fd = 0; fd < loop->table_len; fd++) {
         sb__handle *h = loop->table[fd];
-        if (h && h->type == SB__H_UDP)
-            fn(SB_HANDLE_UDP, (int)fd, h, udata);
-        else if (h && h->type == SB__H_IO)
+        if (h && h->type == SB__H_IO)
             fn(SB_HANDLE_IO, (int)fd, h, udata);
     }
     for (s = loop->signals; s; s = snext) {

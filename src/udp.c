@@ -38,6 +38,7 @@ struct sb_udp {
     unsigned max_recv;
     size_t max_datagram;
     sb_udp_stats stats;
+    sb_udp *next, *prev;    /* loop->udps */
     char buf[];             /* max_datagram bytes */
 };
 
@@ -275,6 +276,10 @@ sb_udp *sb_udp_new(sb_loop *loop, const char *addr, const sb_udp_handler *handle
     u->max_datagram = o.max_datagram;
     loop->nudp++;
     loop->nhandles++;
+    u->next = loop->udps;
+    if (u->next)
+        u->next->prev = u;
+    loop->udps = u;
     return u;
 fail:
     if (fd >= 0) {
@@ -396,6 +401,12 @@ void sb_udp_free(sb_udp *u)
     if (!u)
         return;
     loop = u->loop;
+    if (u->prev)
+        u->prev->next = u->next;
+    else
+        loop->udps = u->next;
+    if (u->next)
+        u->next->prev = u->prev;
     if (u->h.fd >= 0) {
         sb__loop_unregister(loop, &u->h);
         sb__sys_close(u->h.fd);
@@ -406,4 +417,9 @@ void sb_udp_free(sb_udp *u)
     u->h.fd = -1;
     loop->nhandles--;
     sb__loop_defer_free(loop, &u->h);
+}
+
+sb_udp *sb__udp_next(const sb_udp *u)
+{
+    return u->next;
 }

@@ -15,13 +15,23 @@
 #   2. Every page docs/man/*.[13] must keep @VERSION@ in its .TH line and,
 #      once @VERSION@ is substituted, pass `mandoc -T lint -W warning` with
 #      no message at all: any warning or error fails, and is printed.
+#      A link page is the exception: a file holding the one line
+#      `.so manS/PAGE.S` (the usual way to give a page more names; man-db
+#      and mandoc follow it) is not linted, but PAGE.S must be a page in
+#      docs/man/, not another link.
 #   3. For each section-1 page NAME.1 whose program BUILD/NAME exists: the
 #      long options that `NAME --help` prints (every --name in its output)
 #      and those the page documents (the --name forms, written \-\-name, in
 #      the tag lines of the .TP/.TQ items of its OPTIONS section) must be the
 #      same; each option that one side has and the other lacks is named.
 #      A page whose program is not in BUILD is linted only, and said so.
-#   4. One summary line; the exit status is 0 only if everything passed.
+#   4. Section 3: every name the public header declares, that is every
+#      function marked SB_API (taken as tests/check-exports.sh takes them:
+#      `${CC:-cc} -E -P -DSB_API=SB_API_MARK` and the marker) and every
+#      `static inline` sb_ function, must be reachable as `man NAME`:
+#      docs/man/NAME.3 is a page or a link to one, and the NAME section of
+#      that page lists NAME.  Each name that is not is named.
+#   5. One summary line; the exit status is 0 only if everything passed.
 set -u
 LC_ALL=C
 export LC_ALL
@@ -82,8 +92,36 @@ help_options() {
     grep -o -e '--[A-Za-z0-9][A-Za-z0-9-]*' "$1" | sed 's/-*$//' | sort -u
 }
 
+# The target PAGE.S of a link page $1 (one line `.so manS/PAGE.S`), printed;
+# status 1 when $1 is no link page, 2 when it starts with .so but is not
+# exactly that one line.
+link_target() {
+    head -n 1 "$1" | grep -q '^\.so[[:space:]]' || return 1
+    [ "$(wc -l < "$1")" -eq 1 ] || return 2
+    sed -n 's|^\.so man\([1-9]\)/\([A-Za-z0-9_.+-]*\.\1\)$|\2|p' "$1" | grep . || return 2
+}
+
+# The names in the NAME section of page $1, one a line: the comma-separated
+# list before the \- of its first lines.
+page_names() {
+    awk '
+        /^\.SH[ \t]/ { if (in_name) exit; in_name = ($2 == "NAME"); next }
+        in_name && !/^\.\\"/ { text = text " " $0 }
+        END {
+            sub(/\\-.*/, "", text)
+            n = split(text, parts, ",")
+            for (i = 1; i <= n; i++) {
+                gsub(/^[ \t]+|[ \t]+$/, "", parts[i])
+                if (parts[i] != "")
+                    print parts[i]
+            }
+        }
+    ' "$1"
+}
+
 fail=0
 npages=0
+nlinks=0
 nlint_bad=0
 ncompared=0
 nmatch=0
@@ -91,8 +129,29 @@ nskipped=0
 
 for page in "$mandir"/*.[13]; do
     [ -e "$page" ] || continue
-    npages=$((npages + 1))
     base=${page##*/}
+
+    # A link page: only its target is checked.
+    target=$(link_target "$page")
+    case $? in
+    0)
+        nlinks=$((nlinks + 1))
+        if [ ! -f "$mandir/$target" ]; then
+            echo "man-check: $page: links to $target, which is not a page in $mandir/"
+            fail=1
+        elif link_target "$mandir/$target" > /dev/null; then
+            echo "man-check: $page: links to $target, which is itself a link"
+            fail=1
+        fi
+        continue
+        ;;
+    2)
+        echo "man-check: $page: a link page must hold only the line .so manS/PAGE.S"
+        fail=1
+        continue
+        ;;
+    esac
+    npages=$((npages + 1))
 
     # 2. The placeholder, then the lint of the substituted page.
     if ! grep -q '^\.TH[[:space:]].*@VERSION@' "$page"; then
@@ -154,6 +213,46 @@ if [ $npages -eq 0 ]; then
     echo "man-check: no page in $mandir/ (*.1, *.3)"
     exit 1
 fi
+
+# 4. Every name of the header reachable as `man NAME`.
+header=include/switchboard.h
+if ! ${CC:-cc} -E -P -DSB_API=SB_API_MARK -x c "$header" > "$tmp/header.i" 2> "$tmp/header.err"; then
+    cat "$tmp/header.err"
+    echo "man-check: ${CC:-cc} -E could not preprocess $header"
+    exit 1
+fi
+tr '\n' ' ' < "$tmp/header.i" > "$tmp/header.line"
+{
+    grep -o 'SB_API_MARK [^;(]*(' "$tmp/header.line"
+    grep -o 'static inline [^;(]*(' "$tmp/header.line"
+} | sed 's/.*[ *]\([A-Za-z_][A-Za-z0-9_]*\) *($/\1/' | grep '^sb_' | sort -u > "$tmp/names"
+nnames=$(wc -l < "$tmp/names")
+if [ "$nnames" -eq 0 ]; then
+    echo "man-check: found no function in $header (SB_API_MARK, static inline)"
+    exit 1
+fi
+ncovered=0
+while read -r name; do
+    file=$mandir/$name.3
+    if [ ! -f "$file" ]; then
+        echo "man-check: $name (declared in $header) has no $file (a page, or a link .so man3/PAGE.3)"
+        continue
+    fi
+    if target=$(link_target "$file"); then
+        file=$mandir/$target
+        # A link to no page, or to another link: named above.
+        [ -f "$file" ] && ! link_target "$file" > /dev/null || continue
+    elif [ $? -eq 2 ]; then
+        continue # a malformed link page: named above
+    fi
+    if ! page_names "$file" | grep -qx "$name"; then
+        echo "man-check: $name: $file does not list it in its NAME section"
+        continue
+    fi
+    ncovered=$((ncovered + 1))
+done < "$tmp/names"
+[ "$ncovered" -eq "$nnames" ] || fail=1
+
 summary="$npages pages linted"
 [ $nlint_bad -gt 0 ] && summary="$summary ($nlint_bad with messages)"
 if [ $nmatch -eq $ncompared ]; then
@@ -162,6 +261,12 @@ else
     summary="$summary, $nmatch of $ncompared --help lists match"
 fi
 [ $nskipped -gt 0 ] && summary="$summary ($nskipped programs not in $bin)"
+if [ "$ncovered" -eq "$nnames" ]; then
+    summary="$summary, $nnames section-3 names covered"
+else
+    summary="$summary, $ncovered of $nnames section-3 names covered"
+fi
+summary="$summary ($nlinks .so links)"
 if [ $fail -ne 0 ]; then
     echo "man-check: FAILED: $summary"
     exit 1
