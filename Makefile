@@ -134,6 +134,7 @@ check: all $(TEST_BIN) $(BUILD)/readme-example
 	sh tests/check-exports.sh $(SHARED) include/switchboard.h
 	CC='$(CC) $(SANFLAGS) $(LDFLAGS)' sh tests/check-install.sh
 	VERSION=$(VERSION) sh tests/man-check.sh $(BUILD)
+	sh tests/doc-check.sh $(BUILD)
 	$(TEST_BIN)
 
 valgrind: all $(TEST_BIN)

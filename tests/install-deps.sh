@@ -4,7 +4,8 @@
 #   sh tests/install-deps.sh            what `make check` needs: Check and
 #                                       pkg-config, and the real clients the
 #                                       end-to-end tests drive (curl, wrk,
-#                                       redis-cli, redis-benchmark)
+#                                       redis-cli, redis-benchmark) and
+#                                       mandoc for the man-page lint
 #   sh tests/install-deps.sh CMD:PKG... these commands, from these packages;
 #                                       a CMD that starts with '/' is a file
 #                                       path (a header, /usr/sbin/nginx) that
@@ -19,7 +20,7 @@ if [ $# -eq 0 ]; then
     if ! command -v "$PKG_CONFIG" >/dev/null 2>&1 || ! "$PKG_CONFIG" --exists check; then
         missing="$missing check pkg-config"
     fi
-    set -- curl:curl wrk:wrk redis-cli:redis-tools redis-benchmark:redis-tools
+    set -- curl:curl wrk:wrk redis-cli:redis-tools redis-benchmark:redis-tools mandoc:mandoc
 fi
 for need in "$@"; do
     cmd=${need%%:*}
