@@ -22,7 +22,15 @@
  * Per request: no allocation, and one sb_write for the head plus the file
  * (or its first piece).  Small files are kept open for up to a second (an
  * open-file cache) and the smallest ones (up to 16 KiB) kept in memory with
- * it, so a repeated request costs one recv and one send.
+ * it, so a repeated request costs one recv and one send.  The cache holds
+ * at most a quarter of the open-file limit, a sweep closes what has
+ * expired, and when open() runs out of descriptors the cache is emptied
+ * and the open retried, so it never starves the requests it serves.
+ *
+ * Each request head must be complete within --header-timeout of the
+ * moment the server started waiting for it (408 and close): the idle
+ * timeout alone restarts with every byte, so it cannot stop a head
+ * trickled one byte at a time.
  *
  * SIGTERM / SIGINT: stop accepting, finish the responses in flight, exit 0.
  * SIGUSR1: print the reactor's counters on stderr.
@@ -35,11 +43,15 @@
 #include <getopt.h>
 #include <limits.h>
 #include <linux/openat2.h>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <time.h>
@@ -50,12 +62,23 @@
 #define MAX_BODY (1024 * 1024)   /* longest request body discarded; beyond: 413 */
 #define DEFAULT_MAX_HEADER 16384 /* --max-header-bytes */
 #define DEFAULT_IDLE_S 60        /* --idle-timeout */
+#define DEFAULT_HEADER_S 20      /* --header-timeout (nginx: 60, Apache: 20-40) */
 #define DEFAULT_MAX_CONNS 10000  /* --max-conns */
 #define SERVER "sb-httpd/" SB_VERSION_STRING
 #define SMALL_FILE (IOBUF - 1024) /* fits in one write with its head */
 #define CACHE_SLOTS 64
 #define CACHE_PATH 120
 #define CACHE_BODY (16 * 1024) /* files up to this size are cached in memory too */
+#define CACHE_FD_SHARE 4       /* the cache holds at most 1/4 of RLIMIT_NOFILE */
+#define SWEEP_MS 1000          /* how often expired cache entries are closed */
+#define TRIM_MIN_CONNS 32      /* a burst worth giving its memory back */
+#define TRIM_DELAY_MS 3000     /* after the burst has halved: let it finish */
+#define HEAD_MAX 1024          /* longest response head format_head writes */
+
+/* A cached file always leaves in the write that carries its head, so no
+ * response in progress ever holds a cached fd after serve_file returns:
+ * the cache may close any of its fds at any time between two callbacks. */
+_Static_assert(SMALL_FILE + HEAD_MAX <= IOBUF, "a cached file fits in one write");
 
 /* A file found for a request: what the response needs. */
 typedef struct file {
@@ -68,13 +91,20 @@ typedef struct file {
 } file;
 
 /*
- * The open-file cache: a small file stays open for the rest of the
+ * The open-file cache: a small file is served from it for the rest of the
  * wall-clock second it was opened in (like nginx's open_file_cache with a
  * 1 s validity), so a hit costs one pread, no open/fstat/close; a file of
  * up to CACHE_BODY bytes is read once when cached and then served from
  * memory, so a hit costs no system call at all.  A changed file is seen
  * within a second.  Direct-mapped: a new file evicts the one in its slot
  * (its memory is kept for the next one: at most CACHE_SLOTS x CACHE_BODY).
+ *
+ * Descriptors: at most cache_max (a quarter of the open-file limit) are
+ * held; a file that finds its slot empty and the cache full is served
+ * uncached.  A sweep every SWEEP_MS, armed only while the cache holds
+ * anything, closes the entries of past seconds and frees their memory, so
+ * an fd is held less than 2 s after its open.  When open() fails for lack
+ * of fds, every cached fd is closed and the open retried once.
  */
 typedef struct cached {
     char path[CACHE_PATH]; /* as asked for ("sub/" for sub/index.html); "" = free */
@@ -87,6 +117,7 @@ typedef struct cached {
 typedef struct httpd {
     sbd sbd;                 /* the daemon scaffolding: loop, listeners, signals */
     size_t max_header;
+    unsigned header_ms;      /* --header-timeout in ms (0: none) */
     int rootfd;              /* the --root directory */
     char root[PATH_MAX];     /* its canonical path (for the fallback check) */
     size_t rootlen;
@@ -94,6 +125,11 @@ typedef struct httpd {
     time_t date_sec;         /* the Date header, formatted once a second */
     char date[32];
     cached cache[CACHE_SLOTS];
+    unsigned cache_max;      /* fds the cache may hold: a quarter of the limit */
+    unsigned cache_fds;      /* fds it holds (slots in use) */
+    sb_timer *sweep;         /* closes expired entries; armed while cache_fds > 0 */
+    sb_timer *trim;          /* gives a burst's memory back (TRIM_DELAY_MS) */
+    unsigned long conns_mark; /* most clients at once since the last trim */
     char io[IOBUF];          /* where each write is assembled (one thread) */
 } httpd;
 
@@ -107,6 +143,8 @@ typedef struct session {
     int fd;             /* the file being sent, or -1 */
     int fd_cached;      /* fd belongs to the open-file cache */
     off_t off, end;     /* its next byte to send, and its size */
+    sb_timer *head_timer; /* --header-timeout: armed while a head is awaited */
+    int head_on_drain;  /* arm it once the response before has drained */
 } session;
 
 /* What the parser found in a request head. */
@@ -135,6 +173,7 @@ static const char *reason_phrase(int status)
     case 403: return "Forbidden";
     case 404: return "Not Found";
     case 405: return "Method Not Allowed";
+    case 408: return "Request Timeout";
     case 411: return "Length Required";
     case 413: return "Content Too Large";
     case 414: return "URI Too Long";
@@ -607,6 +646,98 @@ static int open_file(httpd *d, const char *rel, struct stat *st)
     return fd;
 }
 
+/* Give the memory of freed buffers back to the system (glibc keeps it
+ * otherwise: what a burst freed below a live block stays mapped). */
+static void trim_memory(void)
+{
+#ifdef __GLIBC__
+    malloc_trim(0);
+#endif
+}
+
+/* Close a cache entry's fd and free its memory: the slot is free. */
+static void cache_drop(httpd *d, cached *e)
+{
+    close(e->f.fd);
+    e->path[0] = '\0';
+    free(e->body);
+    e->body = NULL;
+    e->body_cap = 0;
+    d->cache_fds--;
+}
+
+/* Close every cached fd (none is in use by a response: see SMALL_FILE).
+ * Returns how many were closed. */
+static unsigned cache_drop_all(httpd *d)
+{
+    unsigned n = 0;
+    int i;
+
+    for (i = 0; i < CACHE_SLOTS; i++)
+        if (d->cache[i].path[0]) {
+            cache_drop(d, &d->cache[i]);
+            n++;
+        }
+    return n;
+}
+
+/*
+ * Every SWEEP_MS while the cache holds anything: close the entries opened
+ * in an earlier second (never served again: a hit needs the current one),
+ * and free their memory.  Once the cache is empty the sweep stops, so an
+ * idle server has no timer left; with no client either, what the entries
+ * held is given back.
+ */
+static void cache_sweep(sb_timer *t, void *udata)
+{
+    httpd *d = udata;
+    time_t now = time(NULL);
+    int i;
+
+    for (i = 0; i < CACHE_SLOTS; i++)
+        if (d->cache[i].path[0] && d->cache[i].when != now)
+            cache_drop(d, &d->cache[i]);
+    if (d->cache_fds == 0) {
+        sb_timer_stop(t);
+        if (d->sbd.conns == 0)
+            trim_memory();
+    }
+}
+
+/*
+ * Whether a newly opened file may go into slot e: not while shutting down,
+ * not into an empty slot once the cache holds cache_max fds, and only
+ * with the sweep armed (else nothing would ever close it).  On yes, the
+ * slot's old fd is closed (its memory kept for the new file) and the slot
+ * is counted in.
+ */
+static int cache_admit(httpd *d, cached *e)
+{
+    if (d->sbd.stopping || (!e->path[0] && d->cache_fds >= d->cache_max))
+        return 0;
+    if (!sb_timer_active(d->sweep) && sb_timer_start(d->sweep, SWEEP_MS, SWEEP_MS) != 0)
+        return 0;
+    if (e->path[0])
+        close(e->f.fd);
+    else
+        d->cache_fds++;
+    return 1;
+}
+
+/*
+ * open_file, and when the process is out of descriptors (EMFILE, ENFILE)
+ * while the cache holds some: close them all and try once more, so the
+ * cache never costs a request its file.
+ */
+static int open_file_retry(httpd *d, const char *rel, struct stat *st)
+{
+    int fd = open_file(d, rel, st);
+
+    if ((fd == -EMFILE || fd == -ENFILE) && cache_drop_all(d) > 0)
+        fd = open_file(d, rel, st);
+    return fd;
+}
+
 static uint32_t hash_path(const char *p)
 {
     uint32_t h = 2166136261u; /* FNV-1a */
@@ -645,9 +776,10 @@ static const char *cache_body(cached *e, int fd, size_t size)
 
 /*
  * Find the file for path (from target_to_path; a directory means its
- * index.html): from the cache, or opened and, when small, cached.  Returns
- * 0 with *f filled, or the status to answer (403, 404, 500).  May change
- * path (index.html appended).
+ * index.html): from the cache, or opened and, when small and the cache has
+ * room, cached.  Returns 0 with *f filled, or the status to answer (403,
+ * 404, 500: out of fds even with the cache emptied).  May change path
+ * (index.html appended).
  */
 static int find_file(httpd *d, char *path, file *f)
 {
@@ -661,11 +793,11 @@ static int find_file(httpd *d, char *path, file *f)
         *f = e->f;
         return 0;
     }
-    fd = open_file(d, path, &st);
+    fd = open_file_retry(d, path, &st);
     if (fd >= 0 && S_ISDIR(st.st_mode)) {
         close(fd);
         strcat(path, path[keylen - 1] == '/' ? "index.html" : "/index.html");
-        fd = open_file(d, path, &st);
+        fd = open_file_retry(d, path, &st);
     }
     if (fd >= 0 && !S_ISREG(st.st_mode)) {
         close(fd);
@@ -679,9 +811,7 @@ static int find_file(httpd *d, char *path, file *f)
     *http_date(f->lastmod, st.st_mtime) = '\0';
     f->type = content_type(path);
     f->data = NULL;
-    if (f->size <= SMALL_FILE && keylen < CACHE_PATH) {
-        if (e->path[0])
-            close(e->f.fd);
+    if (f->size <= SMALL_FILE && keylen < CACHE_PATH && cache_admit(d, e)) {
         memcpy(e->path, path, keylen);
         e->path[keylen] = '\0';
         e->when = d->date_sec;
@@ -820,6 +950,47 @@ static void expect_head(sb_conn *c, session *s)
     sb_conn_framer_delim(c, "\r\n\r\n", 4, s->d->max_header, 0);
 }
 
+/*
+ * The server now waits for a request head: start its --header-timeout,
+ * at once when nothing is queued (a new connection), else once the
+ * response before it has drained (http_drain): a client still reading a
+ * response is not late with its next request.  Not while a file is being
+ * sent (http_drain calls this after its last piece).
+ */
+static void await_head(sb_conn *c, session *s)
+{
+    if (!s->head_timer || s->fd >= 0)
+        return;
+    s->head_on_drain = sb_conn_queued(c) > 0;
+    if (!s->head_on_drain && sb_timer_start(s->head_timer, s->d->header_ms, 0) != 0)
+        sb_abort(c); /* out of memory: no bound on the head, so no connection */
+}
+
+/* A head arrived (or the connection is closing): no deadline now. */
+static void head_done(session *s)
+{
+    sb_timer_stop(s->head_timer);
+    s->head_on_drain = 0;
+}
+
+/* Close after what is queued; no head is awaited any more. */
+static void close_conn(sb_conn *c, session *s)
+{
+    head_done(s);
+    sb_close(c);
+}
+
+/* --header-timeout passed without a complete head: 408, close. */
+static void head_timeout(sb_timer *t, void *udata)
+{
+    sb_conn *c = udata;
+    session *s = sb_conn_udata(c);
+
+    (void)t;
+    respond_error(c, s, NULL, 408);
+    close_conn(c, s);
+}
+
 /* Expect (the next piece of) a request body to discard: the fixed framer,
  * at most 64 KiB at a time so a body is never buffered whole. */
 static void expect_body(sb_conn *c, session *s)
@@ -839,7 +1010,8 @@ static void handle_request(sb_conn *c, session *s, const char *head, size_t len)
     int status = parse_request(head, len, &r);
 
     if (status < 0)
-        return; /* only empty lines: keep waiting */
+        return; /* only empty lines: keep waiting, the deadline too */
+    head_done(s);
     if (status == 0) {
         /* A 100-continue client may never send the body: do not wait. */
         s->keep_alive = r.keep_alive && !s->d->sbd.stopping && !(r.length && r.expect_continue);
@@ -852,12 +1024,14 @@ static void handle_request(sb_conn *c, session *s, const char *head, size_t len)
         respond_error(c, s, &r, status);
     if (!s->keep_alive) {
         if (s->fd < 0)
-            sb_close(c); /* else once the file is sent */
+            close_conn(c, s); /* else once the file is sent */
         return;
     }
     if (r.length) {
         s->body_left = r.length;
         expect_body(c, s);
+    } else {
+        await_head(c, s);
     }
 }
 
@@ -867,6 +1041,8 @@ static void http_open(sb_conn *c, void *udata)
     session *s = calloc(1, sizeof(*s));
 
     sbd_conn_opened(&d->sbd);
+    if (d->sbd.conns > d->conns_mark)
+        d->conns_mark = d->sbd.conns;
     if (!s) {
         sb_abort(c);
         return;
@@ -874,7 +1050,12 @@ static void http_open(sb_conn *c, void *udata)
     s->d = d;
     s->fd = -1;
     sb_conn_set_udata(c, s);
+    if (d->header_ms && !(s->head_timer = sb_timer_new(sb_conn_loop(c), head_timeout, c))) {
+        sb_abort(c);
+        return;
+    }
     expect_head(c, s);
+    await_head(c, s);
 }
 
 /* One framed message: a request head, or a piece of a body to discard. */
@@ -885,26 +1066,35 @@ static void http_data(sb_conn *c, const char *data, size_t len, void *udata)
     if (s->state == S_BODY) {
         s->body_left -= len;
         expect_body(c, s);
+        if (s->state == S_HEAD)
+            await_head(c, s);
         return;
     }
     handle_request(c, s, data, len);
 }
 
 /* The output queue is empty: send the next piece of the file, if any;
- * after the last one, go on with the next request (or close). */
+ * after the last one, go on with the next request (or close).  Without a
+ * file, a response has drained: the wait for the next head starts. */
 static void http_drain(sb_conn *c, void *udata)
 {
     session *s = udata;
 
-    if (s->fd < 0)
+    if (s->fd < 0) {
+        if (s->head_on_drain)
+            await_head(c, s);
         return;
+    }
     send_piece(c, s, 0);
     if (s->fd >= 0)
         return;
-    if (s->keep_alive)
+    if (s->keep_alive) {
         sb_conn_resume(c);
-    else
-        sb_close(c);
+        if (s->state == S_HEAD)
+            await_head(c, s); /* this last piece drains first */
+    } else {
+        close_conn(c, s);
+    }
 }
 
 /* The head grew past --max-header-bytes without its blank line: 431, and
@@ -912,6 +1102,7 @@ static void http_drain(sb_conn *c, void *udata)
 static int http_frame_error(sb_conn *c, int err, void *udata)
 {
     (void)err;
+    head_done(udata);
     respond_error(c, udata, NULL, 431);
     return 0;
 }
@@ -925,9 +1116,29 @@ static void http_close(sb_conn *c, int reason, void *udata)
     if (udata != (void *)d) { /* else on_open could not allocate */
         if (s->fd >= 0 && !s->fd_cached)
             close(s->fd);
+        sb_timer_free(s->head_timer);
         free(s);
     }
     sbd_conn_closed(&d->sbd);
+    /* The shared code trims once the last client is gone; a server that
+     * always keeps a few would hold a burst's memory for good.  So once a
+     * burst of clients has halved, trim a little later (the rest of the
+     * burst gone by then, and the library's spare buffers freed). */
+    if (!d->sbd.stopping && d->conns_mark >= TRIM_MIN_CONNS &&
+        d->sbd.conns <= d->conns_mark / 2 && !sb_timer_active(d->trim))
+        sb_timer_start(d->trim, TRIM_DELAY_MS, 0);
+}
+
+/* TRIM_DELAY_MS after a burst halved.  With no client left the shared
+ * code has trimmed already. */
+static void trim_burst(sb_timer *t, void *udata)
+{
+    httpd *d = udata;
+
+    (void)t;
+    if (d->sbd.conns > 0)
+        trim_memory();
+    d->conns_mark = d->sbd.conns;
 }
 
 /* ------------------------------------------------------------- the daemon */
@@ -942,14 +1153,19 @@ static void stop_conn(sb_conn *c, void *udata)
         return; /* on_open could not allocate */
     s->keep_alive = 0;
     if (s->fd < 0)
-        sb_close(c);
+        close_conn(c, s);
 }
 
 /* First SIGTERM/SIGINT: idle connections close now, those sending a file
- * once it is sent. */
-static void http_stop(sbd *d)
+ * once it is sent.  The sweep and trim timers stop (they would keep the
+ * loop running); the cache takes nothing more, and is closed at exit. */
+static void http_stop(sbd *sd)
 {
-    sb_loop_walk(d->loop, stop_conn, NULL);
+    httpd *d = sd->app;
+
+    sb_timer_stop(d->sweep);
+    sb_timer_stop(d->trim);
+    sb_loop_walk(sd->loop, stop_conn, NULL);
 }
 
 static void usage(FILE *f)
@@ -965,6 +1181,9 @@ static void usage(FILE *f)
             "                             0 = no limit)\n"
             "  -t, --idle-timeout SECS    close connections idle this long (0 = never;\n"
             "                             default %d)\n"
+            "  -T, --header-timeout SECS  a request head must be complete this long after\n"
+            "                             the connection opened or the previous response\n"
+            "                             drained (0 = no limit; default %d; beyond: 408)\n"
             "  -H, --max-header-bytes N   longest request head accepted, 256..1048576\n"
             "                             (default %d; beyond: 431)\n"
             "  -U, --user NAME            drop root privileges to NAME after binding\n"
@@ -974,7 +1193,7 @@ static void usage(FILE *f)
             "                             to finish, then reset them (default 5)\n"
             "  -h, --help                 show this help\n"
             "  -V, --version              show the version\n",
-            DEFAULT_IDLE_S, DEFAULT_MAX_HEADER);
+            DEFAULT_IDLE_S, DEFAULT_HEADER_S, DEFAULT_MAX_HEADER);
 }
 
 /*
@@ -1007,10 +1226,33 @@ static int open_root(httpd *d, const char *root)
     return 0;
 }
 
+/*
+ * The cache's share of the open-file limit (read after sbd_open raised
+ * it), and its timers.  0, or 1 (the exit status) with a message.
+ */
+static int cache_open(httpd *d)
+{
+    struct rlimit rl;
+
+    d->cache_max = CACHE_SLOTS;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY &&
+        rl.rlim_cur / CACHE_FD_SHARE < CACHE_SLOTS)
+        d->cache_max = (unsigned)(rl.rlim_cur / CACHE_FD_SHARE);
+    d->sweep = sb_timer_new(d->sbd.loop, cache_sweep, d);
+    d->trim = sb_timer_new(d->sbd.loop, trim_burst, d);
+    if (!d->sweep || !d->trim) {
+        fprintf(stderr, "sb-httpd: cannot create a timer: %s\n", strerror(ENOMEM));
+        return 1;
+    }
+    return 0;
+}
+
 static void cleanup(httpd *d)
 {
     int i;
 
+    sb_timer_free(d->sweep); /* before the loop is freed */
+    sb_timer_free(d->trim);
     sbd_cleanup(&d->sbd);
     for (i = 0; i < CACHE_SLOTS; i++) {
         if (d->cache[i].path[0])
@@ -1026,6 +1268,7 @@ int main(int argc, char **argv)
     static const struct option longopts[] = {
         {"root", required_argument, NULL, 'r'},
         {"max-header-bytes", required_argument, NULL, 'H'},
+        {"header-timeout", required_argument, NULL, 'T'},
         SBD_LONG_OPTIONS,
     };
     static httpd d; /* static: its 64 KiB I/O buffer stays off the stack */
@@ -1039,8 +1282,9 @@ int main(int argc, char **argv)
     sbd_init(&d.sbd, "sb-httpd", DEFAULT_MAX_CONNS, DEFAULT_IDLE_S);
     d.rootfd = -1;
     d.max_header = DEFAULT_MAX_HEADER;
+    d.header_ms = DEFAULT_HEADER_S * 1000u;
     memset(&lo, 0, sizeof(lo));
-    while ((opt = getopt_long(argc, argv, ":r:H:" SBD_SHORT_OPTIONS, longopts, NULL)) != -1) {
+    while ((opt = getopt_long(argc, argv, ":r:H:T:" SBD_SHORT_OPTIONS, longopts, NULL)) != -1) {
         switch (opt) {
         case 'r':
             root = optarg;
@@ -1049,6 +1293,11 @@ int main(int argc, char **argv)
             if (sbd_parse_uint(&d.sbd, "--max-header-bytes", optarg, 256, 1 << 20, &v))
                 return 2;
             d.max_header = (size_t)v;
+            break;
+        case 'T':
+            if (sbd_parse_uint(&d.sbd, "--header-timeout", optarg, 0, UINT_MAX / 1000, &v))
+                return 2;
+            d.header_ms = (unsigned)v * 1000u;
             break;
         default:
             if ((rc = sbd_option(&d.sbd, opt, optarg, argv, usage)) != SBD_OPT_NEXT)
@@ -1072,6 +1321,8 @@ int main(int argc, char **argv)
     d.sbd.app = &d;
     snprintf(what, sizeof(what), ", serving %s", d.root);
     rc = sbd_open(&d.sbd, lo.max_conns);
+    if (rc == 0)
+        rc = cache_open(&d);
     if (rc == 0)
         rc = sbd_listen(&d.sbd, "127.0.0.1:8080", &h, &d, &lo);
     if (rc == 0)

@@ -6,19 +6,24 @@
  * one byte per send, a short wrk run, signals and bad arguments. */
 #include "testutil.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
+#include <limits.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #ifndef SB_TEST_BUILD_DIR
@@ -130,8 +135,40 @@ static int rm_entry(const char *path, const struct stat *st, int flag, struct FT
     return remove(path);
 }
 
-/* Start sb-httpd on 127.0.0.1:0 over the site, extra arguments NULL-ended. */
-static void start(site *s, const char *const *extra)
+/*
+ * tu_spawn with RLIMIT_NOFILE set to nofile (soft and hard) in the child
+ * before the exec, and no descriptor but 0, 1 and 2 inherited, so the
+ * daemon's whole budget is known.  (A helper of its own: tests/testutil.c
+ * is being reworked.)
+ */
+static void spawn_nofile(tu_proc *p, const char *path, const char *const argv[], int nofile)
+{
+    int e[2];
+
+    memset(p, 0, sizeof(*p));
+    ck_assert_int_eq(pipe(e), 0);
+    p->pid = fork();
+    ck_assert_int_ge(p->pid, 0);
+    if (p->pid == 0) {
+        struct rlimit rl = {(rlim_t)nofile, (rlim_t)nofile};
+        long top = sysconf(_SC_OPEN_MAX), fd;
+        int null = open("/dev/null", O_WRONLY);
+        dup2(e[1], 2);
+        dup2(null, 1);
+        for (fd = 3; fd < (top > 0 && top < 65536 ? top : 65536); fd++)
+            close((int)fd);
+        if (setrlimit(RLIMIT_NOFILE, &rl) != 0)
+            _exit(126);
+        execv(path, (char *const *)argv);
+        _exit(127);
+    }
+    close(e[1]);
+    p->err_fd = e[0];
+}
+
+/* Start sb-httpd on 127.0.0.1:0 over the site, extra arguments NULL-ended;
+ * nofile > 0: under that open-file limit. */
+static void start_nofile(site *s, const char *const *extra, int nofile)
 {
     const char *argv[24] = {"sb-httpd", "--listen", "127.0.0.1:0", "--root", s->root};
     int n = 5;
@@ -139,9 +176,17 @@ static void start(site *s, const char *const *extra)
     while (extra && *extra && n < 23)
         argv[n++] = *extra++;
     argv[n] = NULL;
-    tu_spawn(&s->proc, HTTPD, argv);
+    if (nofile > 0)
+        spawn_nofile(&s->proc, HTTPD, argv, nofile);
+    else
+        tu_spawn(&s->proc, HTTPD, argv);
     s->port = tu_proc_port(&s->proc);
     ck_assert_msg(s->port > 0, "sb-httpd did not start: %s", s->proc.out);
+}
+
+static void start(site *s, const char *const *extra)
+{
+    start_nofile(s, extra, 0);
 }
 
 /* SIGTERM: it must exit 0.  Then remove the site. */
@@ -954,6 +999,375 @@ START_TEST(test_httpd_byte_split)
 }
 END_TEST
 
+/* ------------------------------------- descriptors, memory, deadlines */
+
+static long long now_ms(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Let ms pass (the pace of a test, or its bounded wait between polls). */
+static void pause_ms(int ms)
+{
+    poll(NULL, 0, ms);
+}
+
+/* Open descriptors of process pid; with below, only those of files under
+ * that (canonical) directory. */
+static int proc_fds(pid_t pid, const char *below)
+{
+    char dir[64], link[64 + 256], target[PATH_MAX];
+    struct dirent *de;
+    int n = 0;
+    DIR *d;
+
+    snprintf(dir, sizeof(dir), "/proc/%d/fd", (int)pid);
+    d = opendir(dir);
+    ck_assert_msg(d != NULL, "%s: %s", dir, strerror(errno));
+    while ((de = readdir(d)) != NULL) {
+        ssize_t len;
+        if (de->d_name[0] == '.')
+            continue;
+        if (!below) {
+            n++;
+            continue;
+        }
+        snprintf(link, sizeof(link), "%s/%s", dir, de->d_name);
+        len = readlink(link, target, sizeof(target) - 1);
+        if (len > 0 && (size_t)len > strlen(below) && strncmp(target, below, strlen(below)) == 0 &&
+            target[strlen(below)] == '/')
+            n++;
+    }
+    closedir(d);
+    return n;
+}
+
+/* Poll pid's descriptor count every 20 ms, at most tries times, until it is
+ * at most want.  Returns the last count. */
+static int wait_fds_at_most(pid_t pid, int want, int tries)
+{
+    int n;
+
+    while ((n = proc_fds(pid, NULL)) > want && tries-- > 0)
+        pause_ms(20);
+    return n;
+}
+
+/* GET /<prefix>NNN.txt for NNN in [from, to), pipelined on cl: each must be
+ * a 200 with its own body ("<prefix>NNN\n", as put_numbered wrote it). */
+static void get_numbered(client *cl, const char *prefix, int from, int to)
+{
+    static char req[200 * 64];
+    char want[32];
+    response rs;
+    size_t n = 0;
+    int i;
+
+    ck_assert_int_le(to - from, 200);
+    for (i = from; i < to; i++)
+        n += (size_t)sprintf(req + n, "GET /%s%03d.txt HTTP/1.1\r\nHost: a\r\n\r\n", prefix, i);
+    send_all(cl, req, n);
+    for (i = from; i < to; i++) {
+        snprintf(want, sizeof(want), "%s%03d\n", prefix, i);
+        ck_assert_msg(read_response(cl, &rs, 0) == 200, "/%s%03d.txt: %d %s", prefix, i,
+                      rs.status, rs.body);
+        ck_assert_str_eq(rs.body, want);
+    }
+}
+
+static void put_numbered(const site *s, const char *prefix, int n)
+{
+    char rel[64], text[32];
+    int i;
+
+    for (i = 0; i < n; i++) {
+        snprintf(rel, sizeof(rel), "root/%s%03d.txt", prefix, i);
+        snprintf(text, sizeof(text), "%s%03d\n", prefix, i);
+        put_file(s, rel, text);
+    }
+}
+
+/* SIGTERM: it must exit 0 within 5 s (nothing may keep its loop running). */
+static void stop_promptly(site *s)
+{
+    int status = 0, i;
+    pid_t r = 0;
+
+    ck_assert_int_eq(kill(s->proc.pid, SIGTERM), 0);
+    for (i = 0; i < 250 && (r = waitpid(s->proc.pid, &status, WNOHANG)) == 0; i++)
+        pause_ms(20);
+    if (r == 0) {
+        kill(s->proc.pid, SIGKILL);
+        waitpid(s->proc.pid, &status, 0);
+        ck_abort_msg("sb-httpd still running 5 s after SIGTERM");
+    }
+    ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0, "status %d", status);
+    close(s->proc.err_fd);
+    ck_assert_int_eq(nftw(s->base, rm_entry, 16, FTW_DEPTH | FTW_PHYS), 0);
+}
+
+/*
+ * Under RLIMIT_NOFILE 48 (soft and hard) the open-file cache must not hold
+ * the budget: 100 small files on one connection, then 40 others on fresh
+ * connections, all 200, with the cache at a quarter of the limit at most.
+ * Then clients take every descriptor left while the cache holds some: a
+ * file not cached is still served (the cache makes room).  Once the load
+ * is gone the cache expires: the descriptors are back, no timer fires in
+ * the idle daemon, and SIGTERM with a file cached ends it at once.
+ */
+START_TEST(test_httpd_fd_limit)
+{
+    enum { LIMIT = 48, SHARE = LIMIT / 4, CLIENTS = LIMIT };
+    static client k, one;
+    static int idle[CLIENTS];
+    char root[PATH_MAX], req[64];
+    unsigned long long fired, again = 0;
+    int base, cached, full = 0, after, i, attempt, n, tries;
+    response rs;
+    site s;
+
+    if (tu_slow()) {
+        fprintf(stderr, "httpd/fd_limit: skipped under valgrind (its own fd limits)\n");
+        return;
+    }
+    make_site(&s, 0);
+    put_numbered(&s, "c", 140);
+    put_numbered(&s, "d", 10);
+    ck_assert_ptr_nonnull(realpath(s.root, root));
+    start_nofile(&s, NULL, LIMIT);
+    base = proc_fds(s.proc.pid, NULL);
+
+    client_open(&k, s.port);
+    get_numbered(&k, "c", 0, 100);
+    cached = proc_fds(s.proc.pid, root);
+    ck_assert_msg(cached > 0 && cached <= SHARE, "%d files held open (limit %d: at most %d)",
+                  cached, LIMIT, SHARE);
+    for (i = 100; i < 140; i++) {
+        n = snprintf(req, sizeof(req), "GET /c%03d.txt HTTP/1.1\r\nHost: a\r\n\r\n", i);
+        ck_assert_msg(one_shot(s.port, req, (size_t)n, &rs) == 200, "/c%03d.txt: %d", i,
+                      rs.status);
+    }
+
+    /* Every descriptor taken by clients while the cache holds files (the
+     * sweep may empty it meanwhile: then again, a few times at most). */
+    for (attempt = 0;; attempt++) {
+        ck_assert_msg(attempt < 5, "the cache was empty whenever the limit was reached");
+        get_numbered(&k, "c", 0, 20);
+        for (i = 0; i < CLIENTS; i++)
+            idle[i] = tu_connect_tcp(s.port);
+        for (tries = 0; tries < 250 && (full = proc_fds(s.proc.pid, NULL)) < LIMIT; tries++)
+            pause_ms(20);
+        ck_assert_msg(full == LIMIT, "%d descriptors in use, not %d", full, LIMIT);
+        if (proc_fds(s.proc.pid, root) > 0)
+            break;
+        for (i = 0; i < CLIENTS; i++)
+            close(idle[i]);
+        wait_fds_at_most(s.proc.pid, base + 1 + SHARE, 250);
+    }
+    get_numbered(&k, "d", 0, 10); /* not cached: open() fails until the cache is emptied */
+
+    for (i = 0; i < CLIENTS; i++)
+        close(idle[i]);
+    close(k.fd);
+    after = wait_fds_at_most(s.proc.pid, base, 250);
+    fprintf(stderr,
+            "httpd/fd_limit: %d fds at start, %d files cached after 100 requests, %d at the "
+            "limit, %d after expiry\n",
+            base, cached, full, after);
+    ck_assert_msg(after == base, "%d descriptors 5 s after the load, %d at start", after, base);
+    /* Idle: nothing fires (a sweep left running would, every second). */
+    fired = tu_proc_stat(&s.proc, "timers_fired");
+    for (i = 0; i < 4; i++) {
+        pause_ms(1500);
+        again = tu_proc_stat(&s.proc, "timers_fired");
+        if (again == fired)
+            break;
+        fired = again;
+    }
+    ck_assert_msg(i < 4, "timers still firing in the idle daemon: %llu", again);
+    client_open(&one, s.port);
+    get_numbered(&one, "c", 0, 1);
+    close(one.fd);
+    stop_promptly(&s);
+}
+END_TEST
+
+/*
+ * 500 clients each start downloading an 8 MiB file, then reset, while one
+ * keep-alive client stays connected (so the daemon never reaches zero
+ * clients): the memory of the burst must be given back all the same.
+ */
+START_TEST(test_httpd_burst_memory)
+{
+    enum { N = 500 };
+    static int fds[N];
+    static client k;
+    struct linger lg = {1, 0};
+    long base, peak, after = 0;
+    response rs;
+    char buf[4096];
+    int i;
+    site s;
+
+    if (tu_slow()) {
+        fprintf(stderr, "httpd/burst_memory: skipped under valgrind (RSS meaningless)\n");
+        return;
+    }
+    make_site(&s, 8u << 20);
+    start(&s, NULL);
+    client_open(&k, s.port);
+    SEND(&k, "GET /hello.txt HTTP/1.1\r\nHost: a\r\n\r\n");
+    ck_assert_int_eq(read_response(&k, &rs, 0), 200);
+    base = rss_kib(s.proc.pid);
+    for (i = 0; i < N; i++) {
+        static const char get[] = "GET /big.bin HTTP/1.1\r\nHost: a\r\n\r\n";
+        fds[i] = tu_blocking_client(s.port);
+        ck_assert_int_eq(tu_send(fds[i], get, sizeof(get) - 1), (ssize_t)sizeof(get) - 1);
+    }
+    for (i = 0; i < N; i++) {
+        ssize_t r = recv(fds[i], buf, sizeof(buf), 0);
+        ck_assert_msg(r > 12 && memcmp(buf, "HTTP/1.1 200", 12) == 0, "client %d: %zd", i, r);
+    }
+    peak = rss_kib(s.proc.pid);
+    for (i = 0; i < N; i++) {
+        setsockopt(fds[i], SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+        close(fds[i]);
+    }
+    for (i = 0; i < 200 && (after = rss_kib(s.proc.pid)) >= base + 8192; i++)
+        pause_ms(50);
+    fprintf(stderr, "httpd/burst_memory: RSS %ld KiB before, %ld at the peak, %ld after\n", base,
+            peak, after);
+    ck_assert_msg(peak > base + 8192, "the burst took no memory (%ld -> %ld KiB)", base, peak);
+    ck_assert_msg(after < base + 8192, "RSS %ld KiB 10 s after the burst, %ld before", after,
+                  base);
+    SEND(&k, "GET /hello.txt HTTP/1.1\r\nHost: a\r\n\r\n");
+    ck_assert_int_eq(read_response(&k, &rs, 0), 200);
+    close(k.fd);
+    stop(&s);
+}
+END_TEST
+
+/*
+ * Trickle a head that never ends, one byte per 200 ms (far inside the
+ * idle timeout), until the server answers or max_ms pass.  Returns the ms
+ * from `since` to the answer (read into rs), or -1 without one.
+ */
+static long long trickle(client *cl, long long since, response *rs, int max_ms)
+{
+    static const char head[] = "GET /hello.txt HTTP/1.1\r\nHost: a\r\nX-Slow: "
+                               "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
+    size_t i = 0;
+    int one = 1;
+
+    setsockopt(cl->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    while (now_ms() - since < max_ms) {
+        struct pollfd pf = {cl->fd, POLLIN, 0};
+        if (i < sizeof(head) - 1)
+            send_all(cl, head + i++, 1);
+        if (poll(&pf, 1, 200) > 0) {
+            long long t = now_ms() - since;
+            read_response(cl, rs, 0);
+            return t;
+        }
+    }
+    return -1;
+}
+
+/* A client whose receive buffer is only 8 KiB: responses it does not read
+ * stay queued in the server. */
+static void client_open_small(client *cl, int port)
+{
+    int small = 8192;
+    struct sockaddr_in sa;
+    struct timeval tv = {10, 0};
+
+    cl->fd = socket(AF_INET, SOCK_STREAM, 0);
+    ck_assert_int_ge(cl->fd, 0);
+    setsockopt(cl->fd, SOL_SOCKET, SO_RCVBUF, &small, sizeof(small));
+    setsockopt(cl->fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+    memset(&sa, 0, sizeof(sa));
+    sa.sin_family = AF_INET;
+    sa.sin_port = htons((uint16_t)port);
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    ck_assert_int_eq(connect(cl->fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+    cl->len = 0;
+}
+
+/*
+ * --header-timeout 1 with --idle-timeout 5: a trickled head gets 408 and a
+ * close after about a second, on a new connection and after a response.
+ * The deadline starts only once the response before has left the server's
+ * queue: 100 pipelined 60 KB responses (6 MB, more than the socket buffers
+ * take), left unread for 1.5 s, are all answered, with no 408 between
+ * them; a 32 MiB download (16 under valgrind) left unread for 1.5 s
+ * completes, and the
+ * connection goes on.  A head completed in time after a pause is served.
+ */
+START_TEST(test_httpd_header_timeout)
+{
+    const char *extra[] = {"--header-timeout", "1", "--idle-timeout", "5", NULL};
+    static client cl;
+    static char req[100 * 64];
+    char val[32];
+    long long t0, t;
+    response rs;
+    size_t n = 0;
+    int pass, i;
+    site s;
+
+    make_site(&s, tu_slow() ? 16u << 20 : 32u << 20);
+    put_pattern(&s, "mid.bin", 60000);
+    start(&s, extra);
+    for (pass = 0; pass < 2; pass++) {
+        client_open(&cl, s.port);
+        if (pass == 1) { /* keep-alive: the deadline starts after the response */
+            SEND(&cl, "GET /hello.txt HTTP/1.1\r\nHost: a\r\n\r\n");
+            ck_assert_int_eq(read_response(&cl, &rs, 0), 200);
+        }
+        t0 = now_ms();
+        t = trickle(&cl, t0, &rs, 8000);
+        ck_assert_msg(t >= 0, "pass %d: no answer to a head trickled for 8 s", pass);
+        ck_assert_int_eq(rs.status, 408);
+        ck_assert_str_eq(field(&rs, "Connection", val, sizeof(val)), "close");
+        ck_assert_str_eq(rs.body, "408 Request Timeout\n");
+        ck_assert_msg(t >= 900 && t < 4000, "pass %d: 408 after %lld ms (want ~1000)", pass, t);
+        expect_eof(&cl);
+        close(cl.fd);
+    }
+    /* Responses held up by the client, then read: no 408 among them (one
+     * may follow the last: those the kernel took count as sent). */
+    client_open_small(&cl, s.port);
+    for (i = 0; i < 100; i++)
+        n += (size_t)sprintf(req + n, "GET /mid.bin HTTP/1.1\r\nHost: a\r\n\r\n");
+    send_all(&cl, req, n);
+    pause_ms(1500);
+    for (i = 0; i < 100; i++) {
+        ck_assert_msg(read_response(&cl, &rs, 0) == 200, "response %d: %d", i, rs.status);
+        ck_assert_msg(rs.got == 60000 && rs.pattern_ok, "response %d: wrong body", i);
+    }
+    close(cl.fd);
+    /* A download stalled for longer than the timeout (the file is larger
+     * than what the socket buffers take): not cut. */
+    client_open(&cl, s.port);
+    SEND(&cl, "GET /big.bin HTTP/1.1\r\nHost: a\r\n\r\n");
+    pause_ms(1500);
+    ck_assert_int_eq(read_response(&cl, &rs, 0), 200);
+    ck_assert_uint_eq(rs.got, s.big);
+    ck_assert(rs.pattern_ok);
+    /* Half a head, a pause inside the timeout, the rest: served. */
+    SEND(&cl, "GET /hello.txt HTTP/1.1\r\n");
+    pause_ms(300);
+    SEND(&cl, "Host: a\r\n\r\n");
+    ck_assert_int_eq(read_response(&cl, &rs, 0), 200);
+    ck_assert_str_eq(rs.body, HELLO);
+    close(cl.fd);
+    stop(&s);
+}
+END_TEST
+
 /* wrk for a second: no socket errors, no non-2xx answers. */
 START_TEST(test_httpd_wrk)
 {
@@ -1087,6 +1501,8 @@ START_TEST(test_httpd_bad_arguments)
         {"--listen", "127.0.0.1:70000", "port"},
         {"--max-conns", "-1", "--max-conns"},
         {"--idle-timeout", "1x", "--idle-timeout"},
+        {"--header-timeout", "soon", "--header-timeout"},
+        {"-T", "-1", "--header-timeout"},
         {"--max-header-bytes", "10", "--max-header-bytes"},
         {"--max-header-bytes", "99999999", "--max-header-bytes"},
         {"--log-level", "loud", "--log-level"},
@@ -1124,6 +1540,7 @@ START_TEST(test_httpd_help_version)
 
     ck_assert_int_eq(run(h, out, sizeof(out)), 0);
     ck_assert_ptr_nonnull(strstr(out, "--max-header-bytes"));
+    ck_assert_ptr_nonnull(strstr(out, "--header-timeout"));
     ck_assert_ptr_nonnull(strstr(out, "--root"));
     ck_assert_int_eq(run(v, out, sizeof(out)), 0);
     ck_assert_str_eq(out, "sb-httpd (switchboard) " SB_VERSION_STRING "\n");
@@ -1146,6 +1563,9 @@ Suite *sb_httpd_suite(void)
     tcase_add_test(tc, test_httpd_memory_cache);
     tcase_add_test(tc, test_httpd_slow_reader);
     tcase_add_test(tc, test_httpd_byte_split);
+    tcase_add_test(tc, test_httpd_fd_limit);
+    tcase_add_test(tc, test_httpd_burst_memory);
+    tcase_add_test(tc, test_httpd_header_timeout);
     tcase_add_test(tc, test_httpd_wrk);
     tcase_add_test(tc, test_httpd_sigterm_midstream);
     tcase_add_test(tc, test_httpd_user_and_stats);
