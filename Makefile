@@ -137,6 +137,13 @@ check: all $(TEST_BIN) $(BUILD)/readme-example
 	sh tests/doc-check.sh $(BUILD)
 	$(TEST_BIN)
 
+.PHONY: check-backends
+# The whole suite again on the poll and epoll backends (SB_BACKEND is read by
+# sb_loop_new, so the daemons the suites start run on them too).
+check-backends: all $(TEST_BIN)
+	SB_BACKEND=poll $(TEST_BIN)
+	SB_BACKEND=epoll $(TEST_BIN)
+
 valgrind: all $(TEST_BIN)
 	CK_FORK=no SB_UNDER_VALGRIND=1 valgrind --quiet --error-exitcode=99 --trace-children=yes \
 	    --trace-children-skip='*/curl,*/wrk,*/redis-cli,*/redis-benchmark,*/redis-server' \

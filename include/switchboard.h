@@ -82,8 +82,34 @@ typedef struct sb_signal sb_signal;
 
 /* ------------------------------------------------------------------ loop */
 
-/* Create a loop.  Returns NULL when out of memory. */
+/*
+ * Create a loop waiting with select(), or with the backend named by the
+ * environment variable SB_BACKEND when it is set (for testing a program on
+ * every backend).  Returns NULL when out of memory (or SB_BACKEND names no
+ * backend).
+ */
 SB_API sb_loop *sb_loop_new(void);
+
+/* Loop settings (0 / NULL: the default in brackets). */
+typedef struct sb_loop_opts {
+    /* How the loop waits for readiness: "select" (every platform; O(highest
+     * fd) per wait), "poll" (POSIX; O(watched fds)), "epoll" (Linux;
+     * O(ready fds)) [SB_BACKEND if set, else "select"].  The behaviour is
+     * the same on each, except that epoll cannot see an fd closed behind
+     * the loop's back (the kernel drops it from the set silently). */
+    const char *backend;
+} sb_loop_opts;
+
+/*
+ * Create a loop with settings.  Returns NULL with *err set: -EINVAL for an
+ * unknown backend name, -ENOSYS for a backend this platform lacks,
+ * -ENOMEM, or the backend's own -errno (epoll_create1: -EMFILE...); err
+ * may be NULL.
+ */
+SB_API sb_loop *sb_loop_new_opts(const sb_loop_opts *opts, int *err);
+
+/* The name of the loop's backend ("select", "poll" or "epoll"). */
+SB_API const char *sb_loop_backend(const sb_loop *loop);
 
 /*
  * Run iterations until sb_loop_stop() is called or nothing is left to watch

@@ -258,6 +258,12 @@ static void attempt_failed(sb__connect *k, int err)
         return;
     }
     sb__sys_close(fd);
+    /* epoll registered the old socket, not the number: register the new. */
+    err = sb__loop_rearm(c->loop, &c->h);
+    if (err) {
+        sb__conn_kill(c, err);
+        return;
+    }
     set_peer(c, &k->addrs[k->tried - 1]);
     arm_timeout(k);
 }

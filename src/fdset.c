@@ -152,3 +152,68 @@ int sb__fdset_find_bad(const sb__fdset *s, int start)
             return fd;
     return -1;
 }
+
+/* ------------------------------------------------- the select backend */
+
+static int sel_init(sb_loop *loop)
+{
+    sb__fdset_init(&loop->fds);
+    return 0;
+}
+
+static void sel_free(sb_loop *loop)
+{
+    sb__fdset_free(&loop->fds);
+}
+
+static int sel_add(sb_loop *loop, int fd, unsigned events)
+{
+    return sb__fdset_reserve(&loop->fds, fd) || sb__fdset_set(&loop->fds, fd, events) ? -ENOMEM
+                                                                                        : 0;
+}
+
+static void sel_set(sb_loop *loop, int fd, unsigned old, unsigned events)
+{
+    (void)old;
+    (void)sb__fdset_set(&loop->fds, fd, events); /* reserved: cannot fail */
+}
+
+static void sel_del(sb_loop *loop, int fd, unsigned old)
+{
+    (void)old;
+    (void)sb__fdset_set(&loop->fds, fd, 0);
+}
+
+static int sel_wait(sb_loop *loop, int timeout_ms)
+{
+    return sb__fdset_wait(&loop->fds, timeout_ms);
+}
+
+/* Deliver select()'s result, scanning it a word at a time. */
+static void sel_dispatch(sb_loop *loop)
+{
+    sb__fdset *s = &loop->fds;
+    size_t nwords = s->maxfd < 0 ? 0 : (size_t)s->maxfd / SB__WORD_BITS + 1, w;
+
+    /* s->nwords is re-read: a callback may grow the sets. */
+    for (w = 0; w < nwords && w < s->nwords; w++) {
+        unsigned long r = s->rd_out[w], wr = s->wr_out[w], bits = r | wr;
+        while (bits) {
+            int b = __builtin_ctzl(bits);
+            unsigned long m = 1UL << b;
+
+            bits &= ~m;
+            sb__loop_deliver(loop, (int)w * SB__WORD_BITS + b,
+                             ((r & m) ? SB_READ : 0u) | ((wr & m) ? SB_WRITE : 0u));
+        }
+    }
+}
+
+static int sel_find_bad(sb_loop *loop, int start)
+{
+    return sb__fdset_find_bad(&loop->fds, start);
+}
+
+const sb__backend sb__backend_select = {
+    "select", sel_init, sel_free, sel_add, sel_set, sel_del, sel_wait, sel_dispatch, sel_find_bad,
+};

@@ -55,6 +55,10 @@ int sb__sys_accept4(int fd, struct sockaddr *sa, socklen_t *len, int flags);
 int sb__sys_connect(int fd, const struct sockaddr *sa, socklen_t len);
 int sb__sys_close(int fd);
 int sb__sys_select(int nfds, fd_set *r, fd_set *w, fd_set *e, struct timeval *tv);
+struct pollfd;
+struct epoll_event;
+int sb__sys_poll(struct pollfd *fds, unsigned long n, int timeout_ms);
+int sb__sys_epoll_wait(int epfd, struct epoll_event *ev, int max, int timeout_ms);
 void *sb__malloc(size_t n);
 void *sb__calloc(size_t n, size_t size);
 void *sb__realloc(void *p, size_t n);
@@ -74,6 +78,8 @@ void *sb__realloc(void *p, size_t n);
 #define sb__sys_connect connect
 #define sb__sys_close close
 #define sb__sys_select select
+#define sb__sys_poll poll
+#define sb__sys_epoll_wait epoll_wait
 #define sb__malloc malloc
 #define sb__calloc calloc
 #define sb__realloc realloc
@@ -180,6 +186,33 @@ static inline unsigned sb__fdset_get(const sb__fdset *s, int fd)
     return ((s->rd[w] & m) ? SB_READ : 0u) | ((s->wr[w] & m) ? SB_WRITE : 0u);
 }
 
+/* ------------------------------------------------------------ backends */
+
+/*
+ * The readiness backend: the only code that knows how the loop waits.
+ * select (fdset.c) is the default everywhere; poll (poll.c) and epoll
+ * (epoll.c, Linux) are chosen at sb_loop_new_opts() or by SB_BACKEND.
+ * The loop keeps each fd's interest in its handle and tells the backend
+ * every change; the backend reports ready fds through sb__loop_deliver().
+ */
+typedef struct sb__backend {
+    const char *name;
+    int (*init)(sb_loop *loop);
+    void (*free)(sb_loop *loop);
+    int (*add)(sb_loop *loop, int fd, unsigned events);       /* may allocate */
+    void (*set)(sb_loop *loop, int fd, unsigned old, unsigned events); /* cannot fail */
+    void (*del)(sb_loop *loop, int fd, unsigned old);
+    int (*wait)(sb_loop *loop, int timeout_ms);               /* ready count or -errno */
+    void (*dispatch)(sb_loop *loop);                          /* sb__loop_deliver each */
+    int (*find_bad)(sb_loop *loop, int start);                /* after -EBADF, or -1 */
+} sb__backend;
+
+extern const sb__backend sb__backend_select;
+extern const sb__backend sb__backend_poll;
+extern const sb__backend sb__backend_epoll; /* name "epoll"; wait fails with -ENOSYS off Linux */
+/* A backend for a name ("select", "poll", "epoll"), or NULL. */
+const sb__backend *sb__backend_find(const char *name);
+
 /* ------------------------------------------------------------ framing.c */
 
 /* Forget the scanning state (a new framer, or the same one restarted). */
@@ -236,7 +269,8 @@ typedef struct sb__handle sb__handle;
 struct sb__handle {
     SB__MAGIC_FIELD /* debug mode: conn, listener, io and udp handles */
     int fd;
-    int type;
+    uint16_t type;
+    uint16_t interest; /* SB_READ | SB_WRITE as told to the backend */
     uint64_t epoch;
     void (*ready)(sb__handle *h, unsigned events);
     union {
@@ -370,7 +404,9 @@ struct sb_loop {
 #ifdef SB_DEBUG
     sb_loop *debug_next; /* the live loops (debug.c) */
 #endif
-    sb__fdset fds;
+    const sb__backend *backend;
+    sb__fdset fds;       /* the select backend's sets */
+    void *bstate;        /* the poll and epoll backends' state */
     sb__handle **table; /* fd -> handle */
     size_t table_len;
     sb__heap timers;
@@ -416,14 +452,39 @@ struct sb_loop {
 
 int sb__loop_register(sb_loop *loop, sb__handle *h, int fd, unsigned events);
 /* Set h's interest; a no-op when it is already that (the common case).
- * Cannot fail: registration sized the sets for h->fd. */
+ * Cannot fail: registration made room for h->fd in the backend. */
 static inline void sb__loop_interest(sb_loop *loop, sb__handle *h, unsigned events)
 {
     events &= SB_READ | SB_WRITE;
-    if (sb__fdset_get(&loop->fds, h->fd) != events)
-        (void)sb__fdset_set(&loop->fds, h->fd, events);
+    if (h->interest != events && h->fd >= 0) {
+        loop->backend->set(loop, h->fd, h->interest, events);
+        h->interest = (uint16_t)events;
+    }
 }
 void sb__loop_unregister(sb_loop *loop, sb__handle *h);
+/* Register h's fd with the backend again (another file now has its number:
+ * dup3).  0 or -errno. */
+int sb__loop_rearm(sb_loop *loop, sb__handle *h);
+/* A registered fd >= start with interest that is not open, or -1 (after
+ * EBADF from a wait: backends without their own way use this). */
+int sb__loop_find_bad(sb_loop *loop, int start);
+
+/*
+ * A backend found fd ready with events: hand it to its handle.  Nothing for
+ * an fd closed in this pass or a new handle on a reused number (registered
+ * in this iteration: the readiness predates it), nor for what an earlier
+ * callback of this pass stopped wanting.
+ */
+static inline void sb__loop_deliver(sb_loop *loop, int fd, unsigned events)
+{
+    sb__handle *h;
+
+    if ((size_t)fd >= loop->table_len || !(h = loop->table[fd]) || h->epoch == loop->iter)
+        return;
+    events &= h->interest;
+    if (events)
+        h->ready(h, events);
+}
 void sb__loop_defer_free(sb_loop *loop, sb__handle *h);
 void sb__log(sb_loop *loop, int level, const char *fmt, ...) SB__PRINTF(3, 4);
 int sb__spare_fd_open(sb_loop *loop);

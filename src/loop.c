@@ -20,20 +20,54 @@
 #include <string.h>
 #include <unistd.h>
 
+const sb__backend *sb__backend_find(const char *name)
+{
+    static const sb__backend *const all[] = {&sb__backend_select, &sb__backend_poll,
+                                             &sb__backend_epoll};
+    size_t i;
+
+    for (i = 0; i < sizeof(all) / sizeof(all[0]); i++)
+        if (strcmp(all[i]->name, name) == 0)
+            return all[i];
+    return NULL;
+}
+
 sb_loop *sb_loop_new(void)
 {
-    sb_loop *loop = sb__calloc(1, sizeof(*loop));
+    return sb_loop_new_opts(NULL, NULL);
+}
 
-    if (!loop)
-        return NULL;
-    sb__fdset_init(&loop->fds);
+sb_loop *sb_loop_new_opts(const sb_loop_opts *opts, int *err)
+{
+    const char *name = opts && opts->backend ? opts->backend : getenv("SB_BACKEND");
+    const sb__backend *b = sb__backend_find(name && *name ? name : "select");
+    sb_loop *loop;
+    int rc;
+
+    if (!b) {
+        rc = -EINVAL;
+        goto fail;
+    }
+    loop = sb__calloc(1, sizeof(*loop));
+    if (!loop) {
+        rc = -ENOMEM;
+        goto fail;
+    }
+    loop->backend = b;
+    rc = b->init(loop);
+    if (rc) {
+        free(loop);
+        goto fail;
+    }
     loop->clock = sb__clock_real;
     loop->spare_fd = -1;
     loop->sig_rd = loop->sig_wr = -1;
     loop->rbuf = sb__malloc(SB__READ_CHUNK);
     if (!loop->rbuf) {
+        b->free(loop);
         free(loop);
-        return NULL;
+        rc = -ENOMEM;
+        goto fail;
     }
     loop->now = loop->clock(NULL);
     sb__timer_init(&loop->reclaim, loop, sb__conn_reclaim, loop);
@@ -42,6 +76,16 @@ sb_loop *sb_loop_new(void)
     sb__debug_loop_alive(loop, 1);
 #endif
     return loop;
+fail:
+    if (err)
+        *err = rc;
+    return NULL;
+}
+
+const char *sb_loop_backend(const sb_loop *loop)
+{
+    SB__CHECK(loop, magic, SB__K_LOOP);
+    return loop ? loop->backend->name : NULL;
 }
 
 size_t sb_loop_handles(const sb_loop *loop)
@@ -178,6 +222,8 @@ void sb_loop_close_all(sb_loop *loop)
  */
 int sb__loop_register(sb_loop *loop, sb__handle *h, int fd, unsigned events)
 {
+    int rc;
+
     if (fd < 0)
         return -EBADF;
     if ((size_t)fd >= loop->table_len) {
@@ -192,11 +238,31 @@ int sb__loop_register(sb_loop *loop, sb__handle *h, int fd, unsigned events)
         loop->table = t;
         loop->table_len = n;
     }
-    if (loop->table[fd])
-        return -EEXIST;
-    if (sb__fdset_reserve(&loop->fds, fd) || sb__fdset_set(&loop->fds, fd, events))
-        return -ENOMEM;
+    if (loop->table[fd]) {
+        sb__handle *old = loop->table[fd];
+        /* The same open fd given twice to sb_io_new: refused.  But a socket
+         * the kernel just made cannot share its number with an open one:
+         * the old owner's fd was closed behind the loop's back (which epoll
+         * never reports, and select misses when the number is reused
+         * before the next wait).  Fail the old owner, keep the new. */
+        if (h->type == SB__H_IO)
+            return -EEXIST;
+        sb__log(loop, SB_LOG_ERROR,
+                "fd %d was closed behind the loop's back (its number is reused); failing its "
+                "owner",
+                fd);
+        old->badfd(old);
+        if (loop->table[fd] == old) { /* an io watcher its callback kept */
+            sb__loop_unregister(loop, old);
+            old->fd = -1; /* its later calls must not touch the new fd */
+        }
+    }
+    events &= SB_READ | SB_WRITE;
+    rc = loop->backend->add(loop, fd, events);
+    if (rc)
+        return rc;
     h->fd = fd;
+    h->interest = (uint16_t)events;
     h->epoch = loop->iter;
     loop->table[fd] = h;
     return 0;
@@ -207,8 +273,27 @@ void sb__loop_unregister(sb_loop *loop, sb__handle *h)
 {
     if (h->fd >= 0 && (size_t)h->fd < loop->table_len && loop->table[h->fd] == h) {
         loop->table[h->fd] = NULL;
-        (void)sb__fdset_set(&loop->fds, h->fd, 0);
+        loop->backend->del(loop, h->fd, h->interest);
+        h->interest = 0;
     }
+}
+
+int sb__loop_rearm(sb_loop *loop, sb__handle *h)
+{
+    loop->backend->del(loop, h->fd, h->interest);
+    return loop->backend->add(loop, h->fd, h->interest);
+}
+
+int sb__loop_find_bad(sb_loop *loop, int start)
+{
+    size_t fd;
+
+    for (fd = start < 0 ? 0 : (size_t)start; fd < loop->table_len; fd++) {
+        sb__handle *h = loop->table[fd];
+        if (h && h->interest && fcntl((int)fd, F_GETFD) < 0 && errno == EBADF)
+            return (int)fd;
+    }
+    return -1;
 }
 
 /* Free h's memory at the end of the iteration (it may be on the stack of a
@@ -252,45 +337,14 @@ static void handle_badfd(sb_loop *loop)
     int fd = -1;
 
     /* Fail only the owners of fds that are closed behind the loop's back. */
-    while ((fd = sb__fdset_find_bad(&loop->fds, fd + 1)) >= 0) {
+    while ((fd = loop->backend->find_bad(loop, fd + 1)) >= 0) {
         sb__handle *h = (size_t)fd < loop->table_len ? loop->table[fd] : NULL;
         sb__log(loop, SB_LOG_ERROR, "fd %d was closed behind the loop's back; failing its owner",
                 fd);
         if (h)
             h->badfd(h);
         else
-            (void)sb__fdset_set(&loop->fds, fd, 0);
-    }
-}
-
-/* Deliver select()'s result, scanning it a word at a time. */
-static void dispatch(sb_loop *loop)
-{
-    sb__fdset *s = &loop->fds;
-    size_t nwords = s->maxfd < 0 ? 0 : (size_t)s->maxfd / SB__WORD_BITS + 1, w;
-
-    for (w = 0; w < nwords && w < s->nwords; w++) {
-        unsigned long r = s->rd_out[w], wr = s->wr_out[w], bits = r | wr;
-        while (bits) {
-            int b = __builtin_ctzl(bits);
-            unsigned long m = 1UL << b;
-            int fd = (int)w * SB__WORD_BITS + b;
-            sb__handle *h;
-            unsigned ev;
-
-            bits &= ~m;
-            if ((size_t)fd >= loop->table_len)
-                continue;
-            h = loop->table[fd];
-            /* Closed in this pass, or a new handle on a reused fd number. */
-            if (!h || h->epoch == loop->iter)
-                continue;
-            ev = ((r & m) ? SB_READ : 0u) | ((wr & m) ? SB_WRITE : 0u);
-            /* Interest may have been dropped by an earlier callback. */
-            ev &= sb__fdset_get(s, fd);
-            if (ev)
-                h->ready(h, ev);
-        }
+            loop->backend->del(loop, fd, SB_READ | SB_WRITE);
     }
 }
 
@@ -348,13 +402,13 @@ static int loop_iteration(sb_loop *loop, int timeout_ms)
     /* 2: select */
     loop->iter++;
     loop->stats.iterations++;
-    n = sb__fdset_wait(&loop->fds, timeout);
+    n = loop->backend->wait(loop, timeout);
     update_time(loop);
 
     /* 3: dispatch (first, input left buffered by the previous pass) */
     sb__conn_process_pending(loop);
     if (n > 0) {
-        dispatch(loop);
+        loop->backend->dispatch(loop);
     } else if (n == -EBADF) {
         handle_badfd(loop);
     } else if (n < 0 && n != -EINTR) {
@@ -404,7 +458,7 @@ int sb_loop_free(sb_loop *loop)
     sb__signal_loop_free(loop);
     if (loop->spare_fd >= 0)
         sb__sys_close(loop->spare_fd);
-    sb__fdset_free(&loop->fds);
+    loop->backend->free(loop);
     free(loop->table);
     free(loop->timers.a);
     free(loop->rbuf);

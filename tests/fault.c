@@ -9,6 +9,8 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <netdb.h>
+#include <poll.h>
+#include <sys/epoll.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -260,4 +262,19 @@ int sb__sys_getaddrinfo(const char *host, const char *serv, const struct addrinf
     if (decide(TU_F_GETADDRINFO) == 'e')
         return slots[TU_F_GETADDRINFO].f.err == ENOMEM ? EAI_MEMORY : EAI_FAIL;
     return getaddrinfo(host, serv, hints, res);
+}
+
+/* poll and epoll waits count as the loop's wait call, as select does. */
+int sb__sys_poll(struct pollfd *fds, unsigned long n, int timeout_ms)
+{
+    if (decide(TU_F_SELECT) == 'e')
+        return fail_with(TU_F_SELECT);
+    return poll(fds, (nfds_t)n, timeout_ms);
+}
+
+int sb__sys_epoll_wait(int epfd, struct epoll_event *ev, int max, int timeout_ms)
+{
+    if (decide(TU_F_SELECT) == 'e')
+        return fail_with(TU_F_SELECT);
+    return epoll_wait(epfd, ev, max, timeout_ms);
 }

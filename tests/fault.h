@@ -16,7 +16,7 @@ enum {
     TU_F_ACCEPT,
     TU_F_CONNECT,
     TU_F_CLOSE,
-    TU_F_SELECT,
+    TU_F_SELECT, /* the loop's wait: select, poll or epoll_wait */
     TU_F_ALLOC,
     /* set-up calls */
     TU_F_SOCKET,
