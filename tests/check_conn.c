@@ -1,7 +1,7 @@
 /* Connections through real loopback sockets: echo of 1 B .. 16 MiB with
  * random chunking, partial writes, 2,000 connections past FD_SETSIZE,
- * half-close, reset, close from callbacks, idle timeout, backpressure,
- * lingering close, shutdown, drain. */
+ * half-close, reset, close from callbacks, idle timeout, backpressure and
+ * watermarks, lingering close, shutdown, drain. */
 #include "fault.h"
 #include "testutil.h"
 
@@ -31,8 +31,7 @@ START_TEST(test_echo_sizes)
         close(fd);
     }
     ck_assert_uint_eq(s.bytes, total);
-    for (i = 0; i < 1000 && s.closes < (int)n; i++)
-        sb_loop_run_once(loop, 10);
+    TU_RUN_UNTIL(loop, s.closes >= (int)n, 1000);
     ck_assert_int_eq(s.closes, (int)n);
     ck_assert_int_eq(s.last_reason, 0);
     sb_listener_close(s.l);
@@ -109,11 +108,9 @@ START_TEST(test_many_connections)
         if (fds[i] > maxfd)
             maxfd = fds[i];
         if (i % 100 == 99)
-            for (iter = 0; iter < 200 && s.opens < i + 1; iter++)
-                sb_loop_run_once(loop, 10);
+            TU_RUN_UNTIL(loop, s.opens >= i + 1, 200);
     }
-    for (iter = 0; iter < 500 && s.opens < N; iter++)
-        sb_loop_run_once(loop, 10);
+    TU_RUN_UNTIL(loop, s.opens >= N, 500);
     ck_assert_int_eq(s.opens, N);
     ck_assert_int_gt(maxfd, FD_SETSIZE + 1000);
     memset(got, 0, sizeof(got));
@@ -143,8 +140,7 @@ START_TEST(test_many_connections)
     ck_assert_int_eq(done, N);
     for (i = 0; i < N; i++)
         close(fds[i]);
-    for (iter = 0; iter < 1000 && s.closes < N; iter++)
-        sb_loop_run_once(loop, 10);
+    TU_RUN_UNTIL(loop, s.closes >= N, 1000);
     ck_assert_int_eq(s.closes, N);
     sb_listener_close(s.l);
     tu_loop_teardown(loop);
@@ -200,8 +196,7 @@ START_TEST(test_peer_reset)
                   sb_strerror(s.last_reason));
     ck_assert_uint_eq(tu_echo_stream(&s, b, 100000, 4000, 1 << 20, 8, 0), 100000);
     close(b);
-    for (i = 0; i < 500 && s.closes < 2; i++)
-        sb_loop_run_once(loop, 10);
+    TU_RUN_UNTIL(loop, s.closes >= 2, 500);
     sb_listener_close(s.l);
     tu_loop_teardown(loop);
 }
@@ -229,12 +224,9 @@ static void two_open(sb_conn *c, void *u)
 /* Connect clients *a and *b to l and run the loop until both are open. */
 static void two_connect(sb_loop *loop, sb_listener *l, two *t, int *a, int *b)
 {
-    int i;
-
     *a = tu_connect_tcp(sb_listener_port(l));
     *b = tu_connect_tcp(sb_listener_port(l));
-    for (i = 0; i < 500 && t->opens < 2; i++)
-        sb_loop_run_once(loop, 10);
+    TU_RUN_UNTIL(loop, t->opens >= 2, 500);
     ck_assert_int_eq(t->opens, 2);
 }
 
@@ -259,11 +251,16 @@ static void two_send_both(const two *t, int a, int b)
     ck_abort_msg("fds %d and %d never both readable", ca, cb);
 }
 
+typedef enum cfc_mode {
+    CFC_CLOSE_OWN,   /* on_data replies, then closes its own connection */
+    CFC_ABORT_OTHER, /* on_data aborts the other connection */
+} cfc_mode;
+
 typedef struct cfc {
     two t; /* first: on_open is two_open */
     int datas, closes;
     int reasons[8];
-    int mode; /* 0: close own after reply; 1: abort the other one */
+    cfc_mode mode;
     sb_loop *loop;
 } cfc;
 
@@ -271,7 +268,7 @@ static void cfc_data(sb_conn *c, const char *d, size_t n, void *u)
 {
     cfc *x = u;
     x->datas++;
-    if (x->mode == 0) {
+    if (x->mode == CFC_CLOSE_OWN) {
         ck_assert_int_eq(sb_write(c, d, n), 0);
         sb_close(c);
         ck_assert_int_eq(sb_write(c, "late", 4), SB_ECLOSED);
@@ -304,6 +301,7 @@ START_TEST(test_close_own_from_callback)
     size_t got = 0;
 
     memset(&x, 0, sizeof(x));
+    x.mode = CFC_CLOSE_OWN;
     l = sb_listen(loop, "127.0.0.1:0", &cfc_handler, &x, NULL, NULL);
     fd = tu_connect_tcp(sb_listener_port(l));
     ck_assert_int_eq(tu_send(fd, "request", 7), 7);
@@ -316,8 +314,7 @@ START_TEST(test_close_own_from_callback)
     ck_assert_uint_eq(got, 7);
     ck_assert_int_eq(memcmp(buf, "request", 7), 0);
     close(fd);
-    for (i = 0; i < 500 && x.closes < 1; i++)
-        sb_loop_run_once(loop, 10);
+    TU_RUN_UNTIL(loop, x.closes >= 1, 500);
     ck_assert_int_eq(x.closes, 1);
     ck_assert_int_eq(x.reasons[0], 0);
     ck_assert_int_eq(x.datas, 1);
@@ -333,10 +330,10 @@ START_TEST(test_close_other_ready_conn)
     sb_loop *loop = sb_loop_new();
     cfc x;
     sb_listener *l;
-    int a, b, i;
+    int a, b;
 
     memset(&x, 0, sizeof(x));
-    x.mode = 1;
+    x.mode = CFC_ABORT_OTHER;
     l = sb_listen(loop, "127.0.0.1:0", &cfc_handler, &x, NULL, NULL);
     two_connect(loop, l, &x.t, &a, &b);
     two_send_both(&x.t, a, b);
@@ -346,8 +343,7 @@ START_TEST(test_close_other_ready_conn)
     ck_assert_int_eq(x.reasons[0], SB_EABORTED);
     close(a);
     close(b);
-    for (i = 0; i < 500 && x.closes < 2; i++)
-        sb_loop_run_once(loop, 10);
+    TU_RUN_UNTIL(loop, x.closes >= 2, 500);
     ck_assert_int_eq(x.closes, 2);
     ck_assert_int_eq(x.datas, 1);
     sb_listener_close(l);
@@ -477,8 +473,7 @@ START_TEST(test_idle_timeout)
     clk.now += 600;
     sb_loop_run_once(loop, 0);
     ck_assert_int_eq(tu_send(fd, "ping", 4), 4);
-    for (i = 0; i < 500 && s.bytes < 4; i++)
-        sb_loop_run_once(loop, 10);
+    TU_ASSERT_EVENTUALLY(loop, s.bytes >= 4, 500);
     clk.now += 600; /* 1200 since open, 600 since activity */
     for (i = 0; i < 5; i++)
         sb_loop_run_once(loop, 0);
@@ -562,6 +557,87 @@ START_TEST(test_backpressure)
 }
 END_TEST
 
+static void fault_teardown(void)
+{
+    tu_fault_reset();
+}
+
+/*
+ * Lowering the watermarks' effect ends backpressure: held messages flow.
+ * Every line gets a reply over a 1-byte high-water mark, so while a reply
+ * is queued the connection reads no further.
+ */
+typedef struct held {
+    int opens, datas, closes;
+    sb_conn *c;
+} held;
+
+static void held_open(sb_conn *c, void *u)
+{
+    held *h = u;
+    h->opens++;
+    h->c = c;
+    sb_conn_framer_line(c, 100);
+    sb_conn_set_watermarks(c, 0, 1); /* any output pauses input */
+}
+
+static void held_data(sb_conn *c, const char *d, size_t n, void *u)
+{
+    held *h = u;
+    (void)d;
+    (void)n;
+    h->datas++;
+    sb_write(c, "xx", 2); /* over the 1-byte high-water mark */
+}
+
+static void held_eof(sb_conn *c, void *u)
+{
+    (void)u;
+    sb_close(c);
+}
+
+static void held_close(sb_conn *c, int reason, void *u)
+{
+    held *h = u;
+    (void)c;
+    (void)reason;
+    h->closes++;
+}
+
+START_TEST(test_watermarks_release_held_input)
+{
+    static const sb_handler hh = {.on_open = held_open,
+                                  .on_data = held_data,
+                                  .on_eof = held_eof,
+                                  .on_close = held_close};
+    static const tu_fault stuck = {.every = 1, .err = EAGAIN}; /* no limit */
+    sb_loop *loop = sb_loop_new();
+    held h;
+    sb_listener *l;
+    int fd, i;
+
+    memset(&h, 0, sizeof(h));
+    tu_fault_reset();
+    tu_fault_set(TU_F_SEND, &stuck); /* the reply stays queued */
+    l = sb_listen(loop, "127.0.0.1:0", &hh, &h, NULL, NULL);
+    fd = tu_connect_tcp(sb_listener_port(l));
+    TU_RUN_UNTIL(loop, h.opens, 500);
+    ck_assert_int_eq(tu_send(fd, "1\n2\n3\n", 6), 6);
+    TU_RUN_UNTIL(loop, h.datas, 500);
+    for (i = 0; i < 10; i++)
+        sb_loop_run_once(loop, 0);
+    ck_assert_int_eq(h.datas, 1); /* the reply queued: backpressure holds 2, 3 */
+    sb_conn_set_watermarks(h.c, 1 << 10, 1 << 20); /* queue now under low */
+    TU_RUN_UNTIL_MS(loop, h.datas >= 3, 20, 0);
+    ck_assert_int_eq(h.datas, 3);
+    tu_fault_reset();
+    close(fd);
+    TU_RUN_UNTIL(loop, h.closes, 500);
+    sb_listener_close(l);
+    tu_loop_teardown(loop);
+}
+END_TEST
+
 /* sb_close with unread input: the reply must not be destroyed by a reset.
  * The server replies to the first bytes and closes while the client keeps
  * sending; the client still reads the whole reply, then a clean EOF. */
@@ -614,8 +690,7 @@ START_TEST(test_lingering_close)
     for (i = 0; i < (int)got; i++)
         ck_assert(buf[i] == 'R');
     close(fd);
-    for (i = 0; i < 500 && !x.closes; i++)
-        sb_loop_run_once(loop, 10);
+    TU_RUN_UNTIL(loop, x.closes, 500);
     ck_assert_int_eq(x.closes, 1);
     ck_assert_int_eq(x.reason, 0);
     sb_listener_close(l);
@@ -670,14 +745,12 @@ START_TEST(test_shutdown_keeps_reading)
     ck_assert_int_eq(memcmp(buf, "bye", 3), 0);
     /* Our side is still open for the server to read. */
     ck_assert_int_eq(tu_send(fd, "more", 4), 4);
-    for (i = 0; i < 500 && x.bytes < 6; i++)
-        sb_loop_run_once(loop, 10);
+    TU_RUN_UNTIL(loop, x.bytes >= 6, 500);
     ck_assert_uint_eq(x.bytes, 6);
     ck_assert_int_eq(x.closes, 0);
     /* Our FIN completes the close, orderly. */
     shutdown(fd, SHUT_WR);
-    for (i = 0; i < 500 && !x.closes; i++)
-        sb_loop_run_once(loop, 10);
+    TU_RUN_UNTIL(loop, x.closes, 500);
     ck_assert_int_eq(x.closes, 1);
     ck_assert_int_eq(x.reason, 0);
     close(fd);
@@ -728,7 +801,7 @@ START_TEST(test_idle_buffers_reclaimed)
     sb_loop *loop = sb_loop_new();
     tu_clock clk = {50000};
     tu_server s;
-    int fd, i;
+    int fd;
 
     sb_loop_set_clock(loop, tu_clock_fn, &clk);
     tu_server_start(&s, loop, "127.0.0.1:0", NULL);
@@ -739,11 +812,9 @@ START_TEST(test_idle_buffers_reclaimed)
     /* A partial line leaves input buffered; completing it empties it. */
     sb_conn_framer_line(s.last, 100);
     ck_assert_int_eq(tu_send(fd, "par", 3), 3);
-    for (i = 0; i < 500 && s.last->in.len < 3; i++)
-        sb_loop_run_once(loop, 10);
+    TU_ASSERT_EVENTUALLY(loop, s.last->in.len >= 3, 500);
     ck_assert_int_eq(tu_send(fd, "tial\n", 5), 5);
-    for (i = 0; i < 500 && s.last->in.len; i++)
-        sb_loop_run_once(loop, 10);
+    TU_ASSERT_EVENTUALLY(loop, s.last->in.len == 0, 500);
     ck_assert_ptr_nonnull(s.last->in.data); /* kept while busy */
     clk.now += 500;
     sb_loop_run_once(loop, 0);
@@ -803,12 +874,14 @@ Suite *sb_conn_suite(void)
     TCase *tl = tcase_create("lifetime");
 
     tcase_set_timeout(tc, 120);
+    tcase_add_checked_fixture(tc, NULL, fault_teardown); /* the watermark test's schedule */
     tcase_add_test(tc, test_echo_sizes);
     tcase_add_test(tc, test_partial_writes_slow_reader);
     tcase_add_test(tc, test_many_connections);
     tcase_add_test(tc, test_half_close_exchange);
     tcase_add_test(tc, test_peer_reset);
     tcase_add_test(tc, test_backpressure);
+    tcase_add_test(tc, test_watermarks_release_held_input);
     suite_add_tcase(s, tc);
 
     tcase_set_timeout(tl, 30);

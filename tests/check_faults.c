@@ -33,8 +33,7 @@ static void teardown(void)
 
 static void drive_until_closed(tu_server *s, int want)
 {
-    for (int i = 0; i < 2000 && s->closes < want; i++)
-        sb_loop_run_once(s->loop, 10);
+    TU_RUN_UNTIL(s->loop, s->closes >= want, 2000);
     ck_assert_int_eq(s->closes, want);
 }
 
@@ -95,7 +94,7 @@ static void tick(sb_timer *t, void *u)
 
 START_TEST(test_select_eintr_storm)
 {
-    static const tu_fault intr = {1, 0, NULL, EINTR, 0, 300};
+    static const tu_fault intr = {.every = 1, .err = EINTR, .limit = 300};
     sb_loop *loop = sb_loop_new();
     tu_clock clk = {1000};
     int fired = 0, i;
@@ -155,8 +154,7 @@ START_TEST(test_real_signal_every_ms)
     alarms = 0;
     setitimer(ITIMER_REAL, &it, NULL);
     ck_assert_uint_eq(tu_echo_stream(&s, fd, len, 3000, 1 << 20, 4, 1), len);
-    for (int i = 0; i < 10000 && alarms < want; i++)
-        sb_loop_run_once(loop, 10); /* idle: the signals interrupt select() */
+    TU_RUN_UNTIL(loop, alarms >= want, 10000); /* idle: the signals interrupt select() */
     setitimer(ITIMER_REAL, &off, NULL);
     sigaction(SIGALRM, &old, NULL);
     ck_assert_int_ge(alarms, want);
@@ -175,7 +173,7 @@ START_TEST(test_accept_errors_injected)
     size_t k;
 
     for (k = 0; k < 4; k++) {
-        tu_fault f = {1, 0, NULL, errs[k], 0, 3};
+        tu_fault f = {.every = 1, .err = errs[k], .limit = 3};
         sb_loop *loop = sb_loop_new();
         tu_clock clk = {1000};
         sb_loop_stats st;
@@ -219,21 +217,19 @@ START_TEST(test_io_errors_close_one)
     int k;
 
     for (k = 0; k < 2; k++) {
-        tu_fault f = {1, 0, NULL, err[k], 0, 1};
+        tu_fault f = {.every = 1, .err = err[k], .limit = 1};
         sb_loop *loop = sb_loop_new();
         tu_server s;
-        int a, b, i;
+        int a, b;
 
         tu_server_start(&s, loop, "127.0.0.1:0", NULL);
         a = tu_connect_tcp(s.port);
         b = tu_connect_tcp(s.port);
-        for (i = 0; i < 500 && s.opens < 2; i++)
-            sb_loop_run_once(loop, 10);
+        TU_ASSERT_EVENTUALLY(loop, s.opens >= 2, 500);
         tu_fault_reset();
         tu_fault_set(call[k], &f);
         ck_assert_int_eq(tu_send(a, "x", 1), 1);
-        for (i = 0; i < 500 && !s.closes; i++)
-            sb_loop_run_once(loop, 10);
+        TU_RUN_UNTIL(loop, s.closes, 500);
         ck_assert_int_eq(s.closes, 1);
         ck_assert_int_eq(s.last_reason, -err[k]);
         {
@@ -330,8 +326,7 @@ START_TEST(test_many_writes_then_close)
         ck_assert_int_eq(memcmp(buf + 10 * i, want, 10), 0);
     }
     close(fd);
-    for (i = 0; i < 500 && !m.closes; i++)
-        sb_loop_run_once(loop, 10);
+    TU_RUN_UNTIL(loop, m.closes, 500);
     ck_assert_int_eq(m.closes, 1);
     ck_assert_int_eq(m.reason, 0);
     sb_listener_close(l);
@@ -385,17 +380,15 @@ START_TEST(test_readable_writable_close_in_read)
     rw x = {0, 0, 0, NULL};
     sb_listener *l = sb_listen(loop, "127.0.0.1:0", &h, &x, NULL, NULL);
     char buf[1 << 16];
-    int fd = tu_connect_tcp(sb_listener_port(l)), i, eof = 0;
+    int fd = tu_connect_tcp(sb_listener_port(l)), eof = 0;
 
-    for (i = 0; i < 500 && !x.c; i++)
-        sb_loop_run_once(loop, 10);
+    TU_ASSERT_EVENTUALLY(loop, x.c != NULL, 500);
     sb_loop_run_once(loop, 0); /* first flush: partial, write interest on */
     ck_assert_uint_gt(sb_conn_queued(x.c), 0);
     /* Make it writable (read some) and readable (send) for the same pass. */
     tu_drain(fd, buf, sizeof(buf), &eof);
     ck_assert_int_eq(tu_send(fd, "x", 1), 1);
-    for (i = 0; i < 500 && !x.closes; i++)
-        sb_loop_run_once(loop, 10);
+    TU_RUN_UNTIL(loop, x.closes, 500);
     ck_assert_int_eq(x.datas, 1);
     ck_assert_int_eq(x.closes, 1);
     ck_assert_int_eq(x.drains, 0);
@@ -454,8 +447,7 @@ START_TEST(test_bulk_beside_ping)
     sb_loop_stats st;
 
     setsockopt(big, SOL_SOCKET, SO_RCVBUF, &big_buf, sizeof(big_buf));
-    for (i = 0; i < 500 && !b.big; i++)
-        sb_loop_run_once(loop, 10);
+    TU_ASSERT_EVENTUALLY(loop, b.big != NULL, 500);
     ping = tu_connect_tcp(sb_listener_port(l));
     for (i = 0; i < 500 && !b.pinger; i++) {
         sb_loop_run_once(loop, 10);
@@ -504,8 +496,7 @@ START_TEST(test_cycles_low_fd_limit)
         int fd = tu_connect_tcp(s.port);
         ck_assert_uint_eq(tu_echo_stream(&s, fd, 16, 16, 64, (uint32_t)i, 0), 16);
         close(fd);
-        for (int k = 0; k < 500 && s.closes < i + 1; k++)
-            sb_loop_run_once(loop, 10);
+        TU_RUN_UNTIL(loop, s.closes >= i + 1, 500);
         ck_assert_int_eq(s.closes, i + 1);
     }
     setrlimit(RLIMIT_NOFILE, &old);
@@ -543,8 +534,7 @@ START_TEST(test_reset_before_accept_and_flood)
     }
     ck_assert_uint_eq(tu_echo_stream(&s, est, 5000, 500, 1 << 20, 1, 0), 5000);
     close(est);
-    for (i = 0; i < 2000 && s.closes < s.opens; i++)
-        sb_loop_run_once(loop, 10);
+    TU_RUN_UNTIL(loop, s.closes >= s.opens, 2000);
     ck_assert_int_eq(s.closes, s.opens);
     sb_listener_close(s.l);
     tu_loop_teardown(loop);
@@ -595,7 +585,7 @@ END_TEST
  */
 static void alloc_scenario(unsigned long fail_at, int *completed)
 {
-    tu_fault f = {1, 0, NULL, ENOMEM, fail_at, 1};
+    tu_fault f = {.every = 1, .err = ENOMEM, .skip = fail_at, .limit = 1};
     sb_loop *loop;
     sb_listener *l;
     sb_timer *t;
@@ -633,8 +623,7 @@ static void alloc_scenario(unsigned long fail_at, int *completed)
             break;
     }
     close(fd);
-    for (i = 0; i < 200 && s.closes < s.opens; i++)
-        sb_loop_run_once(loop, 5);
+    TU_RUN_UNTIL_MS(loop, s.closes >= s.opens, 200, 5);
     ck_assert_int_eq(s.closes, s.opens);
     *completed = got == 17 && memcmp(buf, "hello, allocator\n", 17) == 0;
     sb_timer_free(t);

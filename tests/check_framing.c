@@ -1,7 +1,6 @@
 /* Framers as pure functions (every chunk size 1..64 and random splits give
  * the same messages; boundaries; hostile headers) and framing on real
  * connections (switching, floods, errors, encoders). */
-#include "fault.h"
 #include "testutil.h"
 
 #include <errno.h>
@@ -509,6 +508,16 @@ END_TEST
 
 /* ------------------------------------------------------ on connections */
 
+/* What an fsrv's connections do with their messages. */
+typedef enum fs_mode {
+    FS_LINE_OK,        /* lines (16 max): "pong\n" for "ping", else "ok\n" */
+    FS_SWITCHING,      /* "SIZE n" line, an n-byte body, then lines again */
+    FS_COUNT_FLOOD,    /* "%05lu" lines checked in sequence; "ping" answered */
+    FS_UNTIL_EOF,      /* the whole stream up to the peer's FIN: "got it\n" */
+    FS_HOSTILE_PREFIX, /* 4-byte length prefix, 1 MiB max; nothing answered */
+    FS_ENCODERS,       /* each line sent back through the write-side encoders */
+} fs_mode;
+
 typedef struct fsrv {
     sb_loop *loop;
     sb_listener *l;
@@ -517,7 +526,7 @@ typedef struct fsrv {
     char log[4096];
     size_t loglen;
     int keep_on_error;
-    int mode; /* 0 line echo "ok"; 1 switching; 2 count flood; 3 eof; 4 hostile prefix; 5 encoders */
+    fs_mode mode;
     int in_body;
     unsigned long next_seq;
 } fsrv;
@@ -537,10 +546,10 @@ static void fs_open(sb_conn *c, void *u)
     fsrv *s = u;
     s->opens++;
     switch (s->mode) {
-    case 3:
+    case FS_UNTIL_EOF:
         sb_conn_framer_eof(c, 1 << 20);
         break;
-    case 4:
+    case FS_HOSTILE_PREFIX:
         sb_conn_framer_prefix(c, 4, 1 << 20);
         break;
     default:
@@ -553,14 +562,14 @@ static void fs_data(sb_conn *c, const char *d, size_t n, void *u)
     fsrv *s = u;
     s->nmsgs++;
     switch (s->mode) {
-    case 0:
+    case FS_LINE_OK:
         fs_log(s, d, n);
         if (n == 4 && memcmp(d, "ping", 4) == 0)
             sb_write(c, "pong\n", 5);
         else
             sb_write(c, "ok\n", 3);
         break;
-    case 1:
+    case FS_SWITCHING:
         fs_log(s, d, n);
         if (s->in_body) {
             s->in_body = 0;
@@ -570,7 +579,7 @@ static void fs_data(sb_conn *c, const char *d, size_t n, void *u)
             sb_conn_framer_fixed(c, (size_t)atoi(d + 5));
         }
         break;
-    case 2: {
+    case FS_COUNT_FLOOD: {
         char want[16];
         int w = snprintf(want, sizeof(want), "%05lu", s->next_seq);
         if (n == 4 && memcmp(d, "ping", 4) == 0) {
@@ -582,11 +591,11 @@ static void fs_data(sb_conn *c, const char *d, size_t n, void *u)
         s->next_seq++;
         break;
     }
-    case 3:
+    case FS_UNTIL_EOF:
         fs_log(s, d, n);
         sb_write(c, "got it\n", 7);
         break;
-    case 5:
+    case FS_ENCODERS:
         sb_write_prefix(c, 2, d, n);
         sb_write_digits(c, 5, d, n);
         sb_write_delim(c, d, n, "\r\n", 2);
@@ -618,7 +627,7 @@ static void fs_close(sb_conn *c, int reason, void *u)
 
 static const sb_handler fs_handler = {fs_open, fs_data, NULL, NULL, fs_close, fs_frame_error};
 
-static void fs_start(fsrv *s, int mode)
+static void fs_start(fsrv *s, fs_mode mode)
 {
     memset(s, 0, sizeof(*s));
     s->mode = mode;
@@ -630,9 +639,7 @@ static void fs_start(fsrv *s, int mode)
 
 static void fs_stop(fsrv *s)
 {
-    int i;
-    for (i = 0; i < 500 && s->closes < s->opens; i++)
-        sb_loop_run_once(s->loop, 10);
+    TU_RUN_UNTIL(s->loop, s->closes >= s->opens, 500);
     ck_assert_int_eq(s->closes, s->opens);
     sb_listener_close(s->l);
     tu_loop_teardown(s->loop);
@@ -659,11 +666,10 @@ START_TEST(test_switch_framers_mid_batch)
     fsrv s;
     int fd;
 
-    fs_start(&s, 1);
+    fs_start(&s, FS_SWITCHING);
     fd = tu_connect_tcp(s.port);
     ck_assert_int_eq(tu_send(fd, batch, sizeof(batch) - 1), (ssize_t)sizeof(batch) - 1);
-    for (int i = 0; i < 500 && s.nmsgs < 4; i++)
-        sb_loop_run_once(s.loop, 10);
+    TU_RUN_UNTIL(s.loop, s.nmsgs >= 4, 500);
     ck_assert_str_eq(s.log, "SIZE 11|hello\nworld|#next|last|");
     close(fd);
     fs_stop(&s);
@@ -675,18 +681,16 @@ END_TEST
 START_TEST(test_fixed_zero_on_conn)
 {
     fsrv s;
-    int fd, i;
+    int fd;
 
-    fs_start(&s, 1);
+    fs_start(&s, FS_SWITCHING);
     fd = tu_connect_tcp(s.port);
     ck_assert_int_eq(tu_send(fd, "SIZE 0\n", 7), 7);
-    for (i = 0; i < 500 && s.nmsgs < 2; i++)
-        sb_loop_run_once(s.loop, 10);
+    TU_RUN_UNTIL(s.loop, s.nmsgs >= 2, 500);
     ck_assert_int_eq(s.nmsgs, 2);
     ck_assert_str_eq(s.log, "SIZE 0||");
     ck_assert_int_eq(tu_send(fd, "SIZE 3\nabcafter\r\n", 17), 17);
-    for (i = 0; i < 500 && s.nmsgs < 5; i++)
-        sb_loop_run_once(s.loop, 10);
+    TU_RUN_UNTIL(s.loop, s.nmsgs >= 5, 500);
     ck_assert_str_eq(s.log, "SIZE 0||SIZE 3|abc|after|"); /* "\r\n" stripped too */
     ck_assert_int_eq(s.closes, 0);
     close(fd);
@@ -706,13 +710,12 @@ START_TEST(test_flood_does_not_starve)
     int a, b, i, eof = 0, seen_at = -1;
     unsigned long at_pong = 0;
 
-    fs_start(&s, 2);
+    fs_start(&s, FS_COUNT_FLOOD);
     for (i = 0; i < N; i++)
         at += (size_t)sprintf(flood + at, "%05d\n", i);
     a = tu_connect_tcp(s.port);
     b = tu_connect_tcp(s.port);
-    for (i = 0; i < 500 && s.opens < 2; i++)
-        sb_loop_run_once(s.loop, 10);
+    TU_ASSERT_EVENTUALLY(s.loop, s.opens >= 2, 500);
     /* Put as much of the flood in flight as the socket takes, then ping. */
     while (sent < at) {
         ssize_t w = tu_send(a, flood + sent, at - sent);
@@ -752,7 +755,7 @@ START_TEST(test_too_long_closes_after_flush)
     int a, b, eof;
     size_t got;
 
-    fs_start(&s, 0);
+    fs_start(&s, FS_LINE_OK);
     a = tu_connect_tcp(s.port);
     b = tu_connect_tcp(s.port);
     memset(line, 'z', sizeof(line));
@@ -763,8 +766,7 @@ START_TEST(test_too_long_closes_after_flush)
     ck_assert_uint_eq(got, 6);
     ck_assert_int_eq(memcmp(buf, "ok\nok\n", 6), 0);
     close(a); /* ends the server's lingering close */
-    for (int i = 0; i < 500 && !s.closes; i++)
-        sb_loop_run_once(s.loop, 10);
+    TU_RUN_UNTIL(s.loop, s.closes, 500);
     ck_assert_int_eq(s.closes, 1);
     ck_assert_int_eq(s.reason, SB_ETOOLONG);
     {
@@ -825,8 +827,7 @@ START_TEST(test_ten_megabyte_line)
     ck_assert_int_eq(opened, 1);
     ck_assert_uint_le(peak, 2 * 65536 + 4096);
     close(fd); /* ends the server's lingering close */
-    for (i = 0; i < 500 && c; i++)
-        sb_loop_run_once(loop, 10);
+    TU_RUN_UNTIL(loop, c == NULL, 500);
     ck_assert_ptr_null(c); /* closed with SB_ETOOLONG (checked in big_close) */
     sb_listener_close(l);
     tu_loop_teardown(loop);
@@ -843,7 +844,7 @@ START_TEST(test_too_long_kept_by_handler)
     int fd, eof;
     size_t got;
 
-    fs_start(&s, 0);
+    fs_start(&s, FS_LINE_OK);
     s.keep_on_error = 1;
     fd = tu_connect_tcp(s.port);
     for (size_t i = 0; i < sizeof(in) - 1; i++) /* one byte at a time */
@@ -866,7 +867,7 @@ START_TEST(test_until_eof_on_conn)
     int fd, eof;
     size_t got;
 
-    fs_start(&s, 3);
+    fs_start(&s, FS_UNTIL_EOF);
     fd = tu_connect_tcp(s.port);
     ck_assert_int_eq(tu_send(fd, "part one, ", 10), 10);
     for (int i = 0; i < 5; i++)
@@ -892,14 +893,13 @@ START_TEST(test_hostile_prefix_on_conn)
     fsrv s;
     int fd, eof;
 
-    fs_start(&s, 4);
+    fs_start(&s, FS_HOSTILE_PREFIX);
     fd = tu_connect_tcp(s.port);
     ck_assert_int_eq(tu_send(fd, hdr, sizeof(hdr)), (ssize_t)sizeof(hdr));
     client_read(&s, fd, buf, sizeof(buf), sizeof(buf), &eof);
     ck_assert_int_ne(eof, 0);
     close(fd);
-    for (int i = 0; i < 500 && !s.closes; i++)
-        sb_loop_run_once(s.loop, 10);
+    TU_RUN_UNTIL(s.loop, s.closes, 500);
     ck_assert_int_eq(s.closes, 1);
     ck_assert_int_eq(s.reason, SB_ETOOLONG);
     ck_assert_int_eq(s.nmsgs, 0);
@@ -916,7 +916,7 @@ START_TEST(test_encoders_round_trip)
     int fd, eof;
     size_t got;
 
-    fs_start(&s, 5);
+    fs_start(&s, FS_ENCODERS);
     fd = tu_connect_tcp(s.port);
     ck_assert_int_eq(tu_send(fd, "hi\n", 3), 3);
     got = client_read(&s, fd, buf, sizeof(buf), sizeof(want) - 1, &eof);
@@ -943,33 +943,33 @@ END_TEST
 
 /* ---------------------------------------------- edge cases, one handler */
 
+typedef enum edge_mode {
+    EDGE_EOF_AFTER_OUR_FIN, /* until-EOF framing, after our own FIN went out */
+    EDGE_EOF_THEN_LINES,    /* until-EOF framing; on_data switches to lines */
+    EDGE_SHORT_LINES,       /* lines of 4 at most; on_frame_error switches to raw */
+} edge_mode;
+
 typedef struct edge {
-    int mode, opens, closes, datas, eofs, reason;
+    edge_mode mode;
+    int opens, closes, datas, eofs, reason;
     size_t last_len;
     const char *last_ptr;
-    sb_listener *l;
-    sb_conn *c;
 } edge;
 
 static void edge_open(sb_conn *c, void *u)
 {
     edge *e = u;
     e->opens++;
-    e->c = c;
     switch (e->mode) {
-    case 1: /* our FIN first, then the peer's request until EOF */
+    case EDGE_EOF_AFTER_OUR_FIN: /* our FIN first, then the peer's request until EOF */
         sb_conn_framer_eof(c, 1000);
         sb_shutdown(c);
         break;
-    case 2:
+    case EDGE_EOF_THEN_LINES:
         sb_conn_framer_eof(c, 1000);
         break;
-    case 3:
+    case EDGE_SHORT_LINES:
         sb_conn_framer_line(c, 4);
-        break;
-    case 4:
-        sb_conn_framer_line(c, 100);
-        sb_conn_set_watermarks(c, 0, 1); /* any output pauses input */
         break;
     }
 }
@@ -980,10 +980,8 @@ static void edge_data(sb_conn *c, const char *d, size_t n, void *u)
     e->datas++;
     e->last_len = n;
     e->last_ptr = d;
-    if (e->mode == 2)
+    if (e->mode == EDGE_EOF_THEN_LINES)
         sb_conn_framer_line(c, 100); /* the stream was consumed: nothing more */
-    if (e->mode == 4)
-        sb_write(c, "xx", 2); /* over the 1-byte high-water mark */
 }
 
 static void edge_eof(sb_conn *c, void *u)
@@ -1007,42 +1005,37 @@ static void edge_close(sb_conn *c, int reason, void *u)
     (void)c;
     e->closes++;
     e->reason = reason;
-    if (e->l) {
-        sb_listener_close(e->l); /* from its last connection's on_close */
-        e->l = NULL;
-    }
 }
 
 static const sb_handler edge_handler = {edge_open, edge_data, edge_eof, NULL, edge_close,
                                         edge_frame_error};
 
-static int edge_run(edge *e, int mode, const char *in, size_t n, int close_listener)
+/* One connection in `mode`: send in (and FIN, in the until-EOF modes), wait
+ * for the first message, close; returns the messages delivered. */
+static int edge_run(edge *e, edge_mode mode, const char *in, size_t n)
 {
     sb_loop *loop = sb_loop_new();
     sb_listener *l;
-    int fd, i;
+    int fd;
 
     memset(e, 0, sizeof(*e));
     e->mode = mode;
     l = sb_listen(loop, "127.0.0.1:0", &edge_handler, e, NULL, NULL);
     ck_assert_ptr_nonnull(l);
     fd = tu_connect_tcp(sb_listener_port(l));
-    for (i = 0; i < 500 && !e->opens; i++)
-        sb_loop_run_once(loop, 10);
+    TU_RUN_UNTIL(loop, e->opens, 500);
     if (n)
         ck_assert_int_eq(tu_send(fd, in, n), (ssize_t)n);
-    if (mode == 1 || mode == 2)
+    if (mode == EDGE_EOF_AFTER_OUR_FIN || mode == EDGE_EOF_THEN_LINES)
         shutdown(fd, SHUT_WR);
-    for (i = 0; i < 100 && e->datas < 3; i++)
-        sb_loop_run_once(loop, 5);
-    if (close_listener)
-        e->l = l;
+    /* Every mode delivers a first message; any more arrive before on_close
+     * (the peer's FIN comes after all its bytes), so e->datas is final
+     * once the close below is seen. */
+    TU_RUN_UNTIL(loop, e->datas, 500);
     close(fd);
-    for (i = 0; i < 500 && !e->closes; i++)
-        sb_loop_run_once(loop, 10);
+    TU_RUN_UNTIL(loop, e->closes, 500);
     ck_assert_int_eq(e->closes, 1);
-    if (!close_listener)
-        sb_listener_close(l);
+    sb_listener_close(l);
     tu_loop_teardown(loop);
     return e->datas;
 }
@@ -1051,7 +1044,7 @@ static int edge_run(edge *e, int mode, const char *in, size_t n, int close_liste
 START_TEST(test_eof_message_after_our_fin)
 {
     edge e;
-    ck_assert_int_eq(edge_run(&e, 1, "the request", 11, 0), 1);
+    ck_assert_int_eq(edge_run(&e, EDGE_EOF_AFTER_OUR_FIN, "the request", 11), 1);
     ck_assert_uint_eq(e.last_len, 11);
 }
 END_TEST
@@ -1061,9 +1054,9 @@ END_TEST
 START_TEST(test_eof_message_consumed)
 {
     edge e;
-    ck_assert_int_eq(edge_run(&e, 2, "a\nb\nc\n", 6, 0), 1);
+    ck_assert_int_eq(edge_run(&e, EDGE_EOF_THEN_LINES, "a\nb\nc\n", 6), 1);
     ck_assert_uint_eq(e.last_len, 6);
-    ck_assert_int_eq(edge_run(&e, 2, "", 0, 0), 1);
+    ck_assert_int_eq(edge_run(&e, EDGE_EOF_THEN_LINES, "", 0), 1);
     ck_assert_uint_eq(e.last_len, 0);
     ck_assert_ptr_nonnull(e.last_ptr);
 }
@@ -1073,55 +1066,9 @@ END_TEST
 START_TEST(test_frame_error_handled_by_new_framer)
 {
     edge e;
-    edge_run(&e, 3, "toolongline\n", 12, 0);
+    edge_run(&e, EDGE_SHORT_LINES, "toolongline\n", 12);
     ck_assert_int_ge(e.datas, 1); /* raw bytes delivered after the switch */
     ck_assert_int_eq(e.reason, 0);
-}
-END_TEST
-
-/* Lowering the watermarks' effect ends backpressure: held messages flow. */
-START_TEST(test_watermarks_release_held_input)
-{
-    sb_loop *loop = sb_loop_new();
-    edge e;
-    sb_listener *l;
-    int fd, i;
-
-    static const tu_fault stuck = {1, 0, NULL, EAGAIN, 0, 0};
-
-    memset(&e, 0, sizeof(e));
-    e.mode = 4;
-    tu_fault_reset();
-    tu_fault_set(TU_F_SEND, &stuck); /* the reply stays queued */
-    l = sb_listen(loop, "127.0.0.1:0", &edge_handler, &e, NULL, NULL);
-    fd = tu_connect_tcp(sb_listener_port(l));
-    for (i = 0; i < 500 && !e.opens; i++)
-        sb_loop_run_once(loop, 10);
-    ck_assert_int_eq(tu_send(fd, "1\n2\n3\n", 6), 6);
-    for (i = 0; i < 500 && !e.datas; i++)
-        sb_loop_run_once(loop, 10);
-    for (i = 0; i < 10; i++)
-        sb_loop_run_once(loop, 0);
-    ck_assert_int_eq(e.datas, 1); /* the reply queued: backpressure holds 2, 3 */
-    sb_conn_set_watermarks(e.c, 1 << 10, 1 << 20); /* queue now under low */
-    for (i = 0; i < 20 && e.datas < 3; i++)
-        sb_loop_run_once(loop, 0);
-    ck_assert_int_eq(e.datas, 3);
-    tu_fault_reset();
-    close(fd);
-    for (i = 0; i < 500 && !e.closes; i++)
-        sb_loop_run_once(loop, 10);
-    sb_listener_close(l);
-    tu_loop_teardown(loop);
-}
-END_TEST
-
-/* Closing a listener from its last connection's on_close is safe. */
-START_TEST(test_listener_closed_from_last_on_close)
-{
-    edge e;
-    edge_run(&e, 0, "x", 1, 1);
-    ck_assert_ptr_null(e.l);
 }
 END_TEST
 
@@ -1160,8 +1107,6 @@ Suite *sb_framing_suite(void)
     tcase_add_test(tc, test_eof_message_after_our_fin);
     tcase_add_test(tc, test_eof_message_consumed);
     tcase_add_test(tc, test_frame_error_handled_by_new_framer);
-    tcase_add_test(tc, test_watermarks_release_held_input);
-    tcase_add_test(tc, test_listener_closed_from_last_on_close);
     tcase_add_test(tc, test_until_eof_on_conn);
     tcase_add_test(tc, test_hostile_prefix_on_conn);
     tcase_add_test(tc, test_encoders_round_trip);

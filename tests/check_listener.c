@@ -1,5 +1,6 @@
 /* Listeners: address forms, port 0, unix sockets, parse errors, max
- * connections, EMFILE without spinning. */
+ * connections, EMFILE without spinning, closed from a connection's
+ * on_close. */
 #include "fault.h"
 #include "testutil.h"
 
@@ -272,8 +273,7 @@ START_TEST(test_max_conns)
     for (i = 0; i < 3; i++)
         close(fd[i]);
     ck_assert(tu_run_until(loop, &s.closes, 500) && s.closes >= 1);
-    for (i = 0; i < 500 && s.closes < 2; i++)
-        sb_loop_run_once(loop, 10);
+    TU_RUN_UNTIL(loop, s.closes >= 2, 500);
     sb_listener_close(s.l);
     tu_loop_teardown(loop);
 }
@@ -339,8 +339,7 @@ START_TEST(test_emfile_no_spin_recovers)
     close(fd);
     for (i = 0; i < 4; i++)
         close(clients[i]);
-    for (i = 0; i < 500 && s.closes < s.opens; i++)
-        sb_loop_run_once(loop, 10);
+    TU_RUN_UNTIL(loop, s.closes >= s.opens, 500);
     sb_listener_close(s.l);
     tu_loop_teardown(loop);
 }
@@ -401,10 +400,79 @@ START_TEST(test_emfile_keeps_draining)
     late = tu_connect_tcp(s.port);
     echo_once(&s, late, "still accepting");
     close(late);
-    for (i = 0; i < 500 && s.closes < s.opens; i++)
-        sb_loop_run_once(loop, 10);
+    TU_RUN_UNTIL(loop, s.closes >= s.opens, 500);
     sb_listener_close(s.l);
     tu_loop_teardown(loop);
+}
+END_TEST
+
+/*
+ * Closing a listener from its last connection's on_close is safe: the
+ * listener goes, and with it the last handle.
+ */
+typedef struct lastconn {
+    int opens, datas, closes;
+    sb_listener *l; /* closed from on_close once set */
+} lastconn;
+
+static void last_open(sb_conn *c, void *u)
+{
+    lastconn *x = u;
+    (void)c;
+    x->opens++;
+}
+
+static void last_data(sb_conn *c, const char *d, size_t n, void *u)
+{
+    lastconn *x = u;
+    (void)c;
+    (void)d;
+    (void)n;
+    x->datas++;
+}
+
+static void last_eof(sb_conn *c, void *u)
+{
+    (void)u;
+    sb_close(c);
+}
+
+static void last_close(sb_conn *c, int reason, void *u)
+{
+    lastconn *x = u;
+    (void)c;
+    (void)reason;
+    x->closes++;
+    if (x->l) {
+        sb_listener_close(x->l); /* from its last connection's on_close */
+        x->l = NULL;
+    }
+}
+
+START_TEST(test_listener_closed_from_last_on_close)
+{
+    static const sb_handler h = {.on_open = last_open,
+                                 .on_data = last_data,
+                                 .on_eof = last_eof,
+                                 .on_close = last_close};
+    sb_loop *loop = sb_loop_new();
+    lastconn x;
+    sb_listener *l;
+    int fd;
+
+    memset(&x, 0, sizeof(x));
+    l = sb_listen(loop, "127.0.0.1:0", &h, &x, NULL, NULL);
+    ck_assert_ptr_nonnull(l);
+    fd = tu_connect_tcp(sb_listener_port(l));
+    TU_RUN_UNTIL(loop, x.opens, 500);
+    ck_assert_int_eq(tu_send(fd, "x", 1), 1);
+    TU_RUN_UNTIL(loop, x.datas, 500);
+    x.l = l;
+    close(fd);
+    TU_RUN_UNTIL(loop, x.closes, 500);
+    ck_assert_int_eq(x.closes, 1);
+    ck_assert_ptr_null(x.l);
+    tu_loop_teardown(loop); /* no handle left: the listener was closed */
 }
 END_TEST
 
@@ -424,6 +492,7 @@ Suite *sb_listener_suite(void)
     tcase_add_test(tc, test_max_conns);
     tcase_add_test(tc, test_emfile_no_spin_recovers);
     tcase_add_test(tc, test_emfile_keeps_draining);
+    tcase_add_test(tc, test_listener_closed_from_last_on_close);
     suite_add_tcase(s, tc);
     return s;
 }

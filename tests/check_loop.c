@@ -1,12 +1,15 @@
-/* The loop object: run / run_once / stop / free, raw fd watchers, signals,
- * EBADF handling, fd reuse inside one dispatch pass, error strings. */
+/* The loop object: run / run_once / stop / free, raw fd watchers (also on
+ * fds above FD_SETSIZE), signals, EBADF handling, fd reuse inside one
+ * dispatch pass, error strings. */
 #include "testutil.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
-#include <sys/resource.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <sys/select.h>
 #include <unistd.h>
 
 static void count_timer(sb_timer *t, void *udata)
@@ -329,6 +332,8 @@ START_TEST(test_ebadf_fails_only_owner)
     int p[2], q[2];
     sb_io *wbad, *wgood;
 
+    if (tu_skip_on_epoll("test_ebadf_fails_only_owner"))
+        return;
     ck_assert_int_eq(pipe(p), 0);
     ck_assert_int_eq(pipe(q), 0);
     wbad = sb_io_new(loop, p[0], rec_io, &bad, NULL);
@@ -460,12 +465,11 @@ START_TEST(test_null_data_einval)
     tu_server s;
     sb_framer f;
     sb_framer_cut cut;
-    int fd, i;
+    int fd;
 
     tu_server_start(&s, loop, "127.0.0.1:0", NULL);
     fd = tu_connect_tcp(s.port);
-    for (i = 0; i < 200 && !s.last; i++)
-        sb_loop_run_once(loop, 10);
+    TU_RUN_UNTIL(loop, s.last != NULL, 200);
     ck_assert_ptr_nonnull(s.last);
     ck_assert_int_eq(sb_write(s.last, NULL, 5), -EINVAL);
     ck_assert_int_eq(sb_write(s.last, NULL, 0), 0);
@@ -479,8 +483,7 @@ START_TEST(test_null_data_einval)
     ck_assert_int_eq(sb_framer_next(&f, NULL, 5, 0, &cut), -EINVAL);
     ck_assert_int_eq(sb_framer_delim(&f, NULL, 1, 0, 0), -EINVAL);
     close(fd);
-    for (i = 0; i < 200 && s.closes < s.opens; i++)
-        sb_loop_run_once(loop, 10);
+    TU_RUN_UNTIL(loop, s.closes >= s.opens, 200);
     sb_listener_close(s.l);
     tu_loop_teardown(loop);
 }
@@ -529,8 +532,7 @@ START_TEST(test_walk_handles)
     io = sb_io_new(loop, p[0], noop_io, NULL, NULL);
     tu_server_start(&s, loop, "127.0.0.1:0", NULL);
     fd = tu_connect_tcp(s.port);
-    for (i = 0; i < 200 && !s.last; i++)
-        sb_loop_run_once(loop, 10);
+    TU_RUN_UNTIL(loop, s.last != NULL, 200);
     ck_assert_ptr_nonnull(s.last);
     ck_assert_ptr_null(sig); /* a NULL callback is refused */
     sig = sb_signal_new(loop, SIGUSR2, noop_signal, NULL, NULL);
@@ -566,9 +568,386 @@ START_TEST(test_walk_handles)
     close(fd);
     close(p[0]);
     close(p[1]);
-    for (i = 0; i < 200 && s.closes < s.opens; i++)
-        sb_loop_run_once(loop, 10);
+    TU_RUN_UNTIL(loop, s.closes >= s.opens, 200);
     sb_listener_close(s.l);
+    tu_loop_teardown(loop);
+}
+END_TEST
+
+/* ---------------------------------------- sb_io on fds above FD_SETSIZE */
+
+typedef struct io_state {
+    sb_io *io;
+    int calls;
+    int last_fd;
+    unsigned last_events;
+    unsigned all_events;
+    int drain;      /* read what is there */
+    int free_in_cb; /* sb_io_free on SB_ERROR */
+} io_state;
+
+static void io_cb(sb_io *io, int fd, unsigned events, void *udata)
+{
+    io_state *st = udata;
+
+    ck_assert_ptr_eq(io, st->io);
+    st->calls++;
+    st->last_fd = fd;
+    st->last_events = events;
+    st->all_events |= events;
+    if ((events & SB_READ) && st->drain) {
+        char buf[64];
+        while (read(fd, buf, sizeof(buf)) > 0)
+            ;
+    }
+    if ((events & SB_ERROR) && st->free_in_cb) {
+        sb_io_free(io);
+        st->io = NULL;
+    }
+}
+
+typedef struct log_state {
+    int errors;
+    char last[256];
+} log_state;
+
+static void log_cb(int level, const char *msg, void *udata)
+{
+    log_state *ls = udata;
+
+    if (level == SB_LOG_ERROR)
+        ls->errors++;
+    snprintf(ls->last, sizeof(ls->last), "%s", msg);
+}
+
+START_TEST(test_io_above_fd_setsize)
+{
+    int p[2], q[2], w[2], rp, wq;
+    io_state hi = {0}, lo = {0}, wr = {0};
+    sb_loop *loop;
+    int err = 0, i;
+
+    if (!tu_ensure_fd_limit(2100, "test_io_above_fd_setsize"))
+        return;
+    tu_make_pipe(p);
+    tu_make_pipe(q);
+    tu_make_pipe(w);
+    rp = tu_move_fd_high(p[0], 2000);
+    ck_assert_msg(rp >= 2000, "cannot dup2 a pipe to fd 2000: %s", strerror(errno));
+    ck_assert_int_gt(rp, FD_SETSIZE);
+    wq = tu_move_fd_high(w[1], 2050);
+    ck_assert_msg(wq >= 2050, "cannot dup2 a pipe to fd 2050: %s", strerror(errno));
+
+    loop = sb_loop_new();
+    ck_assert_ptr_nonnull(loop);
+    hi.drain = 1;
+    hi.io = sb_io_new(loop, rp, io_cb, &hi, &err);
+    ck_assert_msg(hi.io != NULL, "sb_io_new(%d): %s", rp, sb_strerror(err));
+    lo.io = sb_io_new(loop, q[0], io_cb, &lo, &err);
+    ck_assert_ptr_nonnull(lo.io);
+    wr.io = sb_io_new(loop, wq, io_cb, &wr, &err);
+    ck_assert_ptr_nonnull(wr.io);
+    sb_io_set(hi.io, SB_READ);
+    sb_io_set(lo.io, SB_READ);
+    ck_assert_uint_eq(sb_loop_handles(loop), 3);
+
+    /* Nothing written yet: no callback. */
+    ck_assert_int_eq(sb_loop_run_once(loop, 0), 1);
+    ck_assert_int_eq(hi.calls, 0);
+    ck_assert_int_eq(lo.calls, 0);
+    ck_assert_int_eq(wr.calls, 0);
+
+    tu_write_byte(p[1], 'a');
+    for (i = 0; i < 10 && hi.calls == 0; i++)
+        ck_assert_int_eq(sb_loop_run_once(loop, 5000), 1);
+    ck_assert_int_eq(hi.calls, 1);
+    ck_assert_int_eq(hi.last_fd, rp);
+    ck_assert_uint_eq(hi.last_events, SB_READ);
+    ck_assert_int_eq(lo.calls, 0);
+    ck_assert_int_eq(wr.calls, 0); /* no interest set */
+
+    /* Drained by the callback: no further callback. */
+    ck_assert_int_eq(sb_loop_run_once(loop, 0), 1);
+    ck_assert_int_eq(hi.calls, 1);
+
+    /* Write interest on another fd above FD_SETSIZE. */
+    sb_io_set(wr.io, SB_WRITE);
+    TU_RUN_UNTIL_MS(loop, wr.calls != 0, 10, 5000);
+    ck_assert_int_eq(wr.calls, 1);
+    ck_assert_int_eq(wr.last_fd, wq);
+    ck_assert_uint_eq(wr.last_events, SB_WRITE);
+    sb_io_set(wr.io, 0);
+    ck_assert_int_eq(hi.calls, 1);
+    ck_assert_int_eq(lo.calls, 0);
+
+    /* A high and a low fd, both ready before select(): one iteration
+     * delivers both. */
+    tu_write_byte(p[1], 'b');
+    tu_write_byte(q[1], 'c');
+    lo.drain = 1;
+    ck_assert_int_eq(sb_loop_run_once(loop, 5000), 1);
+    ck_assert_int_eq(hi.calls, 2);
+    ck_assert_int_eq(lo.calls, 1);
+    ck_assert_int_eq(lo.last_fd, q[0]);
+    ck_assert_uint_eq(lo.last_events, SB_READ);
+    ck_assert_int_eq(wr.calls, 1);
+
+    sb_io_free(hi.io);
+    sb_io_free(lo.io);
+    sb_io_free(wr.io);
+    tu_close_fd(rp);
+    tu_close_fd(p[1]);
+    tu_close_fd(q[0]);
+    tu_close_fd(q[1]);
+    tu_close_fd(w[0]);
+    tu_close_fd(wq);
+    tu_loop_teardown(loop);
+}
+END_TEST
+
+START_TEST(test_io_closed_behind_back)
+{
+    int h[2], b1[2], b2[2], hr, v1, v2, i, rc;
+    io_state healthy = {0}, victim1 = {0}, victim2 = {0};
+    log_state ls = {0, ""};
+    sb_loop *loop;
+    int err = 0;
+
+    if (tu_skip_on_epoll("test_io_closed_behind_back"))
+        return;
+    if (!tu_ensure_fd_limit(2300, "test_io_closed_behind_back"))
+        return;
+    tu_make_pipe(h);
+    tu_make_pipe(b1);
+    tu_make_pipe(b2);
+    hr = tu_move_fd_high(h[0], 2200);
+    ck_assert_msg(hr >= 2200, "cannot dup2 a pipe to fd 2200: %s", strerror(errno));
+    v1 = tu_move_fd_high(b1[0], 2100);
+    ck_assert_msg(v1 >= 2100, "cannot dup2 a pipe to fd 2100: %s", strerror(errno));
+    v2 = b2[0]; /* below FD_SETSIZE */
+
+    loop = sb_loop_new();
+    ck_assert_ptr_nonnull(loop);
+    sb_loop_set_log(loop, log_cb, SB_LOG_DEBUG, &ls);
+    healthy.drain = 1;
+    healthy.io = sb_io_new(loop, hr, io_cb, &healthy, &err);
+    victim1.io = sb_io_new(loop, v1, io_cb, &victim1, &err);
+    victim1.free_in_cb = 1;
+    victim2.io = sb_io_new(loop, v2, io_cb, &victim2, &err);
+    ck_assert_ptr_nonnull(healthy.io);
+    ck_assert_ptr_nonnull(victim1.io);
+    ck_assert_ptr_nonnull(victim2.io);
+    sb_io_set(healthy.io, SB_READ);
+    sb_io_set(victim1.io, SB_READ);
+    sb_io_set(victim2.io, SB_READ);
+    ck_assert_int_eq(sb_loop_run_once(loop, 0), 1);
+    ck_assert_int_eq(healthy.calls + victim1.calls + victim2.calls, 0);
+
+    /* Close the victims' fds behind the loop's back; data for the healthy
+     * watcher. */
+    tu_close_fd(v1);
+    tu_close_fd(v2);
+    tu_write_byte(h[1], 'z');
+    for (i = 0; i < 10 && (healthy.calls == 0 || victim1.calls == 0 || victim2.calls == 0);
+         i++) {
+        rc = sb_loop_run_once(loop, 5000);
+        ck_assert_int_ge(rc, 0);
+    }
+    ck_assert_int_eq(victim1.calls, 1);
+    ck_assert_uint_eq(victim1.last_events, SB_ERROR);
+    ck_assert_int_eq(victim1.last_fd, v1);
+    ck_assert_ptr_null(victim1.io); /* freed from its callback */
+    ck_assert_int_eq(victim2.calls, 1);
+    ck_assert_uint_eq(victim2.last_events, SB_ERROR);
+    ck_assert_int_eq(victim2.last_fd, v2);
+    ck_assert_int_eq(healthy.calls, 1);
+    ck_assert_uint_eq(healthy.last_events, SB_READ);
+    ck_assert_int_eq(healthy.last_fd, hr);
+    ck_assert_uint_eq(healthy.all_events & SB_ERROR, 0);
+    ck_assert_int_eq(ls.errors, 2); /* one line per closed fd, no more */
+    ck_assert_uint_eq(sb_loop_handles(loop), 2);
+
+    /* The failed watchers are not reported again, and the healthy one keeps
+     * working. */
+    tu_write_byte(h[1], 'y');
+    for (i = 0; i < 10 && healthy.calls < 2; i++)
+        ck_assert_int_eq(sb_loop_run_once(loop, 5000), 1);
+    ck_assert_int_eq(healthy.calls, 2);
+    ck_assert_uint_eq(healthy.last_events, SB_READ);
+    ck_assert_int_eq(sb_loop_run_once(loop, 0), 1);
+    ck_assert_int_eq(victim1.calls, 1);
+    ck_assert_int_eq(victim2.calls, 1);
+
+    sb_io_free(victim2.io);
+    sb_io_free(healthy.io);
+    tu_close_fd(hr);
+    tu_close_fd(h[1]);
+    tu_close_fd(b1[1]);
+    tu_close_fd(b2[1]);
+    tu_loop_teardown(loop);
+}
+END_TEST
+
+START_TEST(test_io_log_names_fd)
+{
+    int p[2], v;
+    io_state st = {0};
+    log_state ls = {0, ""};
+    sb_loop *loop;
+    char want[32];
+
+    if (tu_skip_on_epoll("test_io_log_names_fd"))
+        return;
+    if (!tu_ensure_fd_limit(2700, "test_io_log_names_fd"))
+        return;
+    tu_make_pipe(p);
+    v = tu_move_fd_high(p[0], 2600);
+    ck_assert_msg(v >= 2600, "cannot dup2 a pipe to fd 2600: %s", strerror(errno));
+    loop = sb_loop_new();
+    ck_assert_ptr_nonnull(loop);
+    sb_loop_set_log(loop, log_cb, SB_LOG_ERROR, &ls);
+    st.io = sb_io_new(loop, v, io_cb, &st, NULL);
+    ck_assert_ptr_nonnull(st.io);
+    sb_io_set(st.io, SB_READ);
+    tu_close_fd(v);
+    TU_RUN_UNTIL_MS(loop, st.calls != 0, 10, 1000);
+    ck_assert_int_eq(st.calls, 1);
+    ck_assert_uint_eq(st.last_events, SB_ERROR);
+    ck_assert_int_eq(ls.errors, 1);
+    snprintf(want, sizeof(want), "%d", v);
+    ck_assert_msg(strstr(ls.last, want) != NULL, "log message '%s' does not name fd %d",
+                  ls.last, v);
+    /* Interest was cleared: nothing keeps the loop alive any more. */
+    ck_assert_int_eq(sb_loop_run_once(loop, 0), 0);
+    ck_assert_int_eq(st.calls, 1);
+    sb_io_free(st.io);
+    tu_close_fd(p[1]);
+    tu_loop_teardown(loop);
+}
+END_TEST
+
+/*
+ * Watcher A's callback frees watcher B (also ready in the same select()),
+ * closes B's fd and puts a watcher C on a new, empty pipe that reuses B's fd
+ * number.  The stale readiness of B must not be delivered to C.
+ */
+typedef struct reuse_state {
+    sb_loop *loop;
+    io_state *b, *c;
+    int b_fd;      /* B's fd number, reused for C */
+    int c_pipe[2]; /* C's pipe; c_pipe[0] == b_fd once reused */
+    int done;
+} reuse_state;
+
+static void reuse_cb(sb_io *io, int fd, unsigned events, void *udata)
+{
+    reuse_state *r = udata;
+    int q[2], err = 0;
+
+    (void)io;
+    (void)fd;
+    ck_assert_uint_eq(events, SB_READ);
+    if (r->done++)
+        return;
+    ck_assert_int_eq(r->b->calls, 0); /* A's fd is lower: dispatched first */
+    sb_io_free(r->b->io);
+    r->b->io = NULL;
+    ck_assert_int_eq(close(r->b_fd), 0);
+    tu_make_pipe(q);
+    ck_assert_int_eq(dup3(q[0], r->b_fd, O_CLOEXEC), r->b_fd);
+    ck_assert_int_eq(close(q[0]), 0);
+    r->c_pipe[0] = r->b_fd;
+    r->c_pipe[1] = q[1];
+    r->c->io = sb_io_new(r->loop, r->b_fd, io_cb, r->c, &err);
+    ck_assert_msg(r->c->io != NULL, "sb_io_new on a reused fd: %s", sb_strerror(err));
+    sb_io_set(r->c->io, SB_READ);
+}
+
+START_TEST(test_io_fd_reuse_in_callback)
+{
+    int a[2], b[2], bfd;
+    io_state bs = {0}, cs = {0};
+    reuse_state r;
+    sb_loop *loop;
+    sb_io *aio;
+
+    if (!tu_ensure_fd_limit(2500, "test_io_fd_reuse_in_callback"))
+        return;
+    tu_make_pipe(a);
+    tu_make_pipe(b);
+    bfd = tu_move_fd_high(b[0], 2400);
+    ck_assert_msg(bfd >= 2400, "cannot dup2 a pipe to fd 2400: %s", strerror(errno));
+    loop = sb_loop_new();
+    ck_assert_ptr_nonnull(loop);
+    memset(&r, 0, sizeof(r));
+    r.loop = loop;
+    r.b = &bs;
+    r.c = &cs;
+    r.b_fd = bfd;
+    r.c_pipe[0] = r.c_pipe[1] = -1;
+    aio = sb_io_new(loop, a[0], reuse_cb, &r, NULL);
+    ck_assert_ptr_nonnull(aio);
+    bs.io = sb_io_new(loop, bfd, io_cb, &bs, NULL);
+    ck_assert_ptr_nonnull(bs.io);
+    sb_io_set(aio, SB_READ);
+    sb_io_set(bs.io, SB_READ);
+    tu_write_byte(a[1], 'a');
+    tu_write_byte(b[1], 'b');
+
+    ck_assert_int_eq(sb_loop_run_once(loop, 5000), 1);
+    ck_assert_int_eq(r.done, 1);
+    ck_assert_int_eq(bs.calls, 0);                 /* freed before its turn */
+    ck_assert_ptr_nonnull(cs.io);
+    ck_assert_int_eq(cs.calls, 0);                 /* stale result not delivered */
+
+    /* C's pipe is empty: still nothing; once written, C is called. */
+    sb_io_set(aio, 0);
+    ck_assert_int_eq(sb_loop_run_once(loop, 0), 1);
+    ck_assert_int_eq(cs.calls, 0);
+    tu_write_byte(r.c_pipe[1], 'c');
+    cs.drain = 1;
+    ck_assert_int_eq(sb_loop_run_once(loop, 5000), 1);
+    ck_assert_int_eq(cs.calls, 1);
+    ck_assert_int_eq(cs.last_fd, bfd);
+    ck_assert_uint_eq(cs.last_events, SB_READ);
+
+    sb_io_free(aio);
+    sb_io_free(cs.io);
+    tu_close_fd(a[0]);
+    tu_close_fd(a[1]);
+    tu_close_fd(b[1]);
+    tu_close_fd(r.c_pipe[0]);
+    tu_close_fd(r.c_pipe[1]);
+    tu_loop_teardown(loop);
+}
+END_TEST
+
+START_TEST(test_io_new_errors)
+{
+    int p[2], err = 0;
+    io_state st = {0};
+    sb_loop *loop = sb_loop_new();
+    sb_io *io;
+
+    ck_assert_ptr_nonnull(loop);
+    tu_make_pipe(p);
+    ck_assert_ptr_null(sb_io_new(loop, -1, io_cb, &st, &err));
+    ck_assert_int_eq(err, -EINVAL);
+    err = 0;
+    ck_assert_ptr_null(sb_io_new(loop, p[0], NULL, &st, &err));
+    ck_assert_int_eq(err, -EINVAL);
+    io = sb_io_new(loop, p[0], io_cb, &st, &err);
+    ck_assert_ptr_nonnull(io);
+    err = 0;
+    ck_assert_ptr_null(sb_io_new(loop, p[0], io_cb, &st, &err));
+    ck_assert_int_eq(err, -EEXIST);
+    ck_assert_ptr_null(sb_io_new(loop, p[0], io_cb, &st, NULL));
+    ck_assert_uint_eq(sb_loop_handles(loop), 1);
+    sb_io_free(io);
+    sb_io_free(NULL);
+    ck_assert_uint_eq(sb_loop_handles(loop), 0);
+    tu_close_fd(p[0]);
+    tu_close_fd(p[1]);
     tu_loop_teardown(loop);
 }
 END_TEST
@@ -577,6 +956,7 @@ Suite *sb_loop_suite(void)
 {
     Suite *s = suite_create("loop");
     TCase *tc = tcase_create("core");
+    TCase *io = tcase_create("io");
 
     tcase_set_timeout(tc, 20);
     tcase_add_test(tc, test_new_free_empty);
@@ -592,5 +972,13 @@ Suite *sb_loop_suite(void)
     tcase_add_test(tc, test_null_data_einval);
     tcase_add_test(tc, test_walk_handles);
     suite_add_tcase(s, tc);
+
+    tcase_set_timeout(io, 30);
+    tcase_add_test(io, test_io_above_fd_setsize);
+    tcase_add_test(io, test_io_closed_behind_back);
+    tcase_add_test(io, test_io_log_names_fd);
+    tcase_add_test(io, test_io_fd_reuse_in_callback);
+    tcase_add_test(io, test_io_new_errors);
+    suite_add_tcase(s, io);
     return s;
 }

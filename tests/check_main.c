@@ -24,9 +24,12 @@ int main(void)
     srunner_add_suite(sr, sb_shutdown_suite());
     srunner_add_suite(sr, sb_faults_suite());
     srunner_add_suite(sr, sb_client_suite());
+    srunner_add_suite(sr, sb_echo_suite());
     srunner_add_suite(sr, sb_udp_suite());
     srunner_add_suite(sr, sb_debug_suite());
     srunner_add_suite(sr, sb_setup_faults_suite());
+    srunner_add_suite(sr, sb_input_memory_suite());
+    srunner_add_suite(sr, sb_backend_suite());
     srunner_run_all(sr, CK_NORMAL);
     failed = srunner_ntests_failed(sr);
     srunner_free(sr);

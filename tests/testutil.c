@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <unistd.h>
@@ -60,11 +61,110 @@ int tu_connect_tcp(int port)
 
 int tu_run_until(sb_loop *loop, volatile int *flag, int max_iter)
 {
-    int i;
-
-    for (i = 0; i < max_iter && !*flag; i++)
-        sb_loop_run_once(loop, 10);
+    (void)TU_RUN_UNTIL(loop, *flag, max_iter);
     return *flag;
+}
+
+int tu_fd_is_open(int fd)
+{
+    return fcntl(fd, F_GETFD) >= 0 || errno != EBADF;
+}
+
+int tu_ensure_fd_limit(int highest, const char *test)
+{
+    struct rlimit rl;
+    rlim_t want = (rlim_t)highest + 64;
+
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0) {
+        fprintf(stderr, "%s: SKIPPED: getrlimit(RLIMIT_NOFILE): %s\n", test,
+                strerror(errno));
+        return 0;
+    }
+    if (rl.rlim_cur == RLIM_INFINITY || rl.rlim_cur >= want)
+        return 1;
+    if (rl.rlim_max != RLIM_INFINITY && rl.rlim_max <= (rlim_t)highest) {
+        fprintf(stderr,
+                "%s: SKIPPED: needs fd %d but the RLIMIT_NOFILE hard limit is %llu\n",
+                test, highest, (unsigned long long)rl.rlim_max);
+        return 0;
+    }
+    rl.rlim_cur = (rl.rlim_max != RLIM_INFINITY && rl.rlim_max < want) ? rl.rlim_max : want;
+    if (setrlimit(RLIMIT_NOFILE, &rl) != 0) {
+        fprintf(stderr, "%s: SKIPPED: setrlimit(RLIMIT_NOFILE, %llu): %s\n", test,
+                (unsigned long long)rl.rlim_cur, strerror(errno));
+        return 0;
+    }
+    return 1;
+}
+
+int tu_move_fd_high(int fd, int target)
+{
+    int n;
+
+    for (n = target; n < target + 64; n++) {
+        if (tu_fd_is_open(n))
+            continue;
+        if (dup3(fd, n, O_CLOEXEC) != n)
+            return -1;
+        ck_assert_int_eq(close(fd), 0);
+        return n;
+    }
+    return -1;
+}
+
+void tu_make_pipe(int p[2])
+{
+    ck_assert_int_eq(pipe2(p, O_CLOEXEC | O_NONBLOCK), 0);
+}
+
+void tu_close_fd(int fd)
+{
+    if (fd >= 0)
+        ck_assert_int_eq(close(fd), 0);
+}
+
+void tu_write_byte(int fd, char c)
+{
+    ck_assert_int_eq(write(fd, &c, 1), 1);
+}
+
+int tu_closed_port(int type)
+{
+    struct sockaddr_in a;
+    socklen_t len = sizeof(a);
+    int fd = socket(AF_INET, type | SOCK_CLOEXEC, 0), port;
+
+    memset(&a, 0, sizeof(a));
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    ck_assert_int_eq(bind(fd, (struct sockaddr *)&a, sizeof(a)), 0);
+    ck_assert_int_eq(getsockname(fd, (struct sockaddr *)&a, &len), 0);
+    port = ntohs(a.sin_port);
+    close(fd);
+    return port;
+}
+
+void tu_hang_open(tu_hang *h)
+{
+    struct sockaddr_in a;
+    socklen_t len = sizeof(a);
+
+    h->lfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    memset(&a, 0, sizeof(a));
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    ck_assert_int_eq(bind(h->lfd, (struct sockaddr *)&a, sizeof(a)), 0);
+    ck_assert_int_eq(listen(h->lfd, 0), 0);
+    ck_assert_int_eq(getsockname(h->lfd, (struct sockaddr *)&a, &len), 0);
+    h->port = ntohs(a.sin_port);
+    snprintf(h->addr, sizeof(h->addr), "127.0.0.1:%d", h->port);
+    h->filler = tu_connect_tcp(h->port); /* the queue had room for this one */
+}
+
+void tu_hang_close(tu_hang *h)
+{
+    close(h->filler);
+    close(h->lfd);
 }
 
 uint32_t tu_rand(uint32_t *s)
@@ -339,3 +439,13 @@ size_t tu_echo_stream(tu_server *s, int fd, size_t len, size_t max_chunk, size_t
     return got;
 }
 
+int tu_skip_on_epoll(const char *test)
+{
+    const char *b = getenv("SB_BACKEND");
+
+    if (!b || strcmp(b, "epoll") != 0)
+        return 0;
+    fprintf(stderr, "%s: skipped on epoll (it cannot see an fd closed behind the loop's back)\n",
+            test);
+    return 1;
+}

@@ -19,6 +19,7 @@ Suite *sb_conn_suite(void);
 Suite *sb_echod_suite(void);
 Suite *sb_framing_suite(void);
 Suite *sb_client_suite(void);
+Suite *sb_echo_suite(void);
 Suite *sb_udp_suite(void);
 Suite *sb_chatd_suite(void);
 Suite *sb_httpd_suite(void);
@@ -27,6 +28,8 @@ Suite *sb_faults_suite(void);
 Suite *sb_shutdown_suite(void);
 Suite *sb_debug_suite(void);
 Suite *sb_setup_faults_suite(void);
+Suite *sb_input_memory_suite(void);
+Suite *sb_backend_suite(void);
 
 /* Number of open fds in this process (from /proc/self/fd). */
 int tu_count_fds(void);
@@ -40,6 +43,79 @@ int tu_connect_addr(const char *addr);
 /* Run loop iterations (timeout 10 ms each) until *flag becomes non-zero or
  * max_iter iterations passed.  Returns the flag. */
 int tu_run_until(sb_loop *loop, volatile int *flag, int max_iter);
+
+/*
+ * TU_RUN_UNTIL(loop, cond, max_iter): run the loop until the expression
+ * `cond` holds.  cond is evaluated first (when it already holds, the loop
+ * does not run at all), then again after each sb_loop_run_once(loop, 10),
+ * for at most max_iter iterations.  The value is 1 when cond held at its
+ * last evaluation, 0 when max_iter iterations ran out first.
+ *
+ * Each iteration waits at most its select() timeout (10 ms) for something
+ * to happen and returns as soon as anything does; nothing else sleeps.  So
+ * the whole wait is bounded by about max_iter * 10 ms of idle time (500
+ * iterations: 5 s), and ends on the first iteration after cond came true.
+ *
+ * TU_RUN_UNTIL_MS is the same with another select() timeout per iteration
+ * (0: poll without blocking).  TU_ASSERT_EVENTUALLY runs TU_RUN_UNTIL and
+ * fails the test, naming cond, when it never held.
+ *
+ * cond may be evaluated max_iter + 1 times: give it no side effects.  A GNU
+ * C statement expression (gcc, clang), marked __extension__ for -pedantic.
+ */
+#define TU_RUN_UNTIL_MS(loop, cond, max_iter, timeout_ms)                                      \
+    __extension__({                                                                            \
+        int tu_ru_left_ = (max_iter), tu_ru_ok_;                                               \
+        while (!(tu_ru_ok_ = !!(cond)) && tu_ru_left_-- > 0)                                   \
+            sb_loop_run_once((loop), (timeout_ms));                                            \
+        tu_ru_ok_;                                                                             \
+    })
+#define TU_RUN_UNTIL(loop, cond, max_iter) TU_RUN_UNTIL_MS(loop, cond, max_iter, 10)
+#define TU_ASSERT_EVENTUALLY(loop, cond, max_iter)                                             \
+    do {                                                                                       \
+        if (!TU_RUN_UNTIL(loop, cond, max_iter))                                               \
+            ck_abort_msg("timed out waiting for: %s", #cond);                                  \
+    } while (0)
+
+/* ------------------------------------------------ fds above FD_SETSIZE */
+
+/* Whether fd is an open descriptor. */
+int tu_fd_is_open(int fd);
+/*
+ * Make sure fd numbers up to `highest` can be created: raise the soft
+ * RLIMIT_NOFILE (never above the hard limit).  Returns 1 when possible,
+ * else 0 after printing why (the caller skips: test names the test).
+ */
+int tu_ensure_fd_limit(int highest, const char *test);
+/*
+ * Move fd to the first free fd number >= target (close-on-exec kept).
+ * Returns the new fd (fd itself is closed), or -1 with fd left untouched.
+ * The caller has made sure the limit allows it (tu_ensure_fd_limit).
+ */
+int tu_move_fd_high(int fd, int target);
+/* pipe2(O_CLOEXEC | O_NONBLOCK), close() (fd -1: nothing) and a one-byte
+ * write, each failing the test on error. */
+void tu_make_pipe(int p[2]);
+void tu_close_fd(int fd);
+void tu_write_byte(int fd, char c);
+
+/* --------------------------------------------- peers that do not answer */
+
+/* A loopback port nothing listens on (SOCK_STREAM or SOCK_DGRAM): bound,
+ * read back, closed. */
+int tu_closed_port(int type);
+
+/*
+ * A loopback listener whose accept queue is full: backlog 0 and one client
+ * already queued, never accepted.  Linux (and gVisor) drop the SYNs of any
+ * further client, so a connect to it stays in progress until it times out.
+ */
+typedef struct tu_hang {
+    int lfd, filler, port;
+    char addr[64]; /* "127.0.0.1:port" */
+} tu_hang;
+void tu_hang_open(tu_hang *h);
+void tu_hang_close(tu_hang *h);
 
 /* Deterministic pseudo-random bytes. */
 void tu_fill(unsigned char *p, size_t n, uint32_t seed);
@@ -56,6 +132,27 @@ void tu_loop_teardown(sb_loop *loop);
 
 /* Whether running under valgrind (SB_UNDER_VALGRIND set): scale loads down. */
 int tu_slow(void);
+
+/*
+ * Whether the suite runs on the epoll backend (SB_BACKEND=epoll, make
+ * check-backends).  epoll cannot see an fd closed behind the loop's back,
+ * so the tests of that case skip there (the backend suite tests the rule
+ * that covers it: a reused number fails the stale owner).  Prints the skip.
+ */
+int tu_skip_on_epoll(const char *test);
+
+/* 1 in a build with AddressSanitizer (its allocator keeps freed memory, so
+ * RSS measurements mean nothing there). */
+#if defined(__SANITIZE_ADDRESS__)
+#define TU_SANITIZED_ADDRESS 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define TU_SANITIZED_ADDRESS 1
+#endif
+#endif
+#ifndef TU_SANITIZED_ADDRESS
+#define TU_SANITIZED_ADDRESS 0
+#endif
 
 /* A demo daemon run as a child process, its stderr captured. */
 typedef struct tu_proc {
