@@ -278,6 +278,8 @@ static void usage(FILE *f)
             "  -L, --log-level LEVEL    error, warn, info or debug (default warn)\n"
             "  -G, --grace SECS         on SIGTERM/SIGINT, wait this long for clients\n"
             "                           to finish, then reset them (default 5)\n"
+            "      --backend NAME       how to wait for readiness: select (default),\n"
+            "                           poll or epoll\n"
             "  -h, --help               show this help\n"
             "  -V, --version            show the version\n");
 }

@@ -1191,6 +1191,8 @@ static void usage(FILE *f)
             "                             (default warn)\n"
             "  -G, --grace SECS           on SIGTERM/SIGINT, wait this long for clients\n"
             "                             to finish, then reset them (default 5)\n"
+            "      --backend NAME         how to wait for readiness: select (default),\n"
+            "                             poll or epoll\n"
             "  -h, --help                 show this help\n"
             "  -V, --version              show the version\n",
             DEFAULT_IDLE_S, DEFAULT_HEADER_S, DEFAULT_MAX_HEADER);

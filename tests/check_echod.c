@@ -190,6 +190,7 @@ START_TEST(test_echod_bad_arguments)
         {"--frame", "fixed:0", "fixed:0"},
         {"--frame", "digits:x", "digits:x"},
         {"--max-message", "0", "--max-message"},
+        {"--backend", "kqueue", "--backend"},
     };
     size_t i;
 
@@ -231,6 +232,28 @@ START_TEST(test_echod_address_in_use)
 }
 END_TEST
 
+/* --backend: the loop the daemon runs on, named at start-up, echoing. */
+START_TEST(test_echod_backend_option)
+{
+    static const char *const names[] = {"poll", "epoll"};
+    const char *extra[] = {"--backend", names[_i], NULL};
+    char want[32], buf[64];
+    tu_proc p;
+    int port = start_echod(&p, extra), fd, status;
+
+    snprintf(want, sizeof(want), "(%s)", names[_i]);
+    ck_assert_msg(tu_wait_for(&p, want), "start-up line: %s", p.out);
+    fd = tu_blocking_client(port);
+    ck_assert_int_eq(tu_send(fd, "on every backend", 16), 16);
+    read_exact(fd, buf, 16);
+    ck_assert_int_eq(memcmp(buf, "on every backend", 16), 0);
+    close(fd);
+    kill(p.pid, SIGTERM);
+    status = tu_finish(&p);
+    ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0, "%s", p.out);
+}
+END_TEST
+
 START_TEST(test_echod_help_version)
 {
     const char *h[] = {"sb-echod", "--help", NULL};
@@ -263,6 +286,7 @@ Suite *sb_echod_suite(void)
     tcase_add_test(tc, test_echod_bad_arguments);
     tcase_add_test(tc, test_echod_address_in_use);
     tcase_add_test(tc, test_echod_help_version);
+    tcase_add_loop_test(tc, test_echod_backend_option, 0, 2);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -119,6 +119,14 @@ int sbd_option(sbd *d, int opt, const char *arg, char **argv, void (*usage)(FILE
             return 2;
         d->grace_ms = (unsigned)v * 1000u;
         return SBD_OPT_NEXT;
+    case SBD_OPT_BACKEND:
+        if (strcmp(arg, "select") && strcmp(arg, "poll") && strcmp(arg, "epoll")) {
+            fprintf(stderr, "%s: invalid --backend '%s' (want select, poll or epoll)\n", d->name,
+                    arg);
+            return 2;
+        }
+        d->backend = arg;
+        return SBD_OPT_NEXT;
     case 'h':
         usage(stdout);
         return 0;
@@ -209,9 +217,14 @@ static void raise_fd_limit(sbd *d, unsigned max_conns)
 
 int sbd_open(sbd *d, unsigned max_conns)
 {
-    d->loop = sb_loop_new();
+    sb_loop_opts lo = {d->backend};
+    int err = 0;
+
+    d->loop = sb_loop_new_opts(&lo, &err);
     if (!d->loop) {
-        fprintf(stderr, "%s: cannot create the event loop: %s\n", d->name, strerror(errno));
+        fprintf(stderr, "%s: cannot create the event loop (backend %s): %s\n", d->name,
+                d->backend ? d->backend : getenv("SB_BACKEND") ? getenv("SB_BACKEND") : "select",
+                sb_strerror(err));
         return 1;
     }
     sb_loop_set_log(d->loop, log_cb, d->log_level, d);
@@ -329,8 +342,10 @@ int sbd_start(sbd *d, const char *what)
     for (i = 0; i < d->nlisteners; i++) {
         char buf[160];
         sb_listener_local(d->listeners[i], buf, sizeof(buf));
-        fprintf(stderr, "%s %s: listening on %s%s\n", d->name, SB_VERSION_STRING, buf,
-                what ? what : "");
+        fprintf(stderr, "%s %s: listening on %s%s%s%s%s\n", d->name, SB_VERSION_STRING, buf,
+                what ? what : "", strcmp(sb_loop_backend(d->loop), "select") ? " (" : "",
+                strcmp(sb_loop_backend(d->loop), "select") ? sb_loop_backend(d->loop) : "",
+                strcmp(sb_loop_backend(d->loop), "select") ? ")" : "");
     }
     return 0;
 }

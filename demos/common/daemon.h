@@ -44,6 +44,7 @@ struct sbd {
     unsigned max_conns;  /* --max-conns (0: no limit; set a default before parsing) */
     unsigned idle_ms;    /* --idle-timeout in ms (0: never; the same) */
     const char *user;    /* --user, or NULL */
+    const char *backend; /* --backend, or NULL (SB_BACKEND, else select) */
     /* First signal, after the listeners are closed: free what keeps the
      * loop running besides the clients (timers, UDP endpoints) and start
      * closing the clients.  NULL: sb_loop_close_all. */
@@ -75,18 +76,21 @@ int sbd_parse_level(sbd *d, const char *s);
  * does not take itself to sbd_option():
  *   -l --listen ADDR   -c --max-conns N   -t --idle-timeout SECS
  *   -U --user NAME     -L --log-level LEVEL   -G --grace SECS
+ *   --backend select|poll|epoll (no short form)
  *   -h --help (usage(stdout))   -V --version
  * Returns SBD_OPT_NEXT when it took the option, else the exit status: 0
  * after --help or --version, 2 for a bad value or an unknown option (one
  * line on stderr).
  */
 #define SBD_OPT_NEXT (-1)
+#define SBD_OPT_BACKEND 0x100
 #define SBD_SHORT_OPTIONS "l:c:t:U:L:G:hV"
 #define SBD_LONG_OPTIONS                                                                       \
     {"listen", required_argument, NULL, 'l'}, {"max-conns", required_argument, NULL, 'c'},     \
         {"idle-timeout", required_argument, NULL, 't'},                                        \
         {"user", required_argument, NULL, 'U'}, {"log-level", required_argument, NULL, 'L'},   \
         {"grace", required_argument, NULL, 'G'}, {"help", no_argument, NULL, 'h'},             \
+        {"backend", required_argument, NULL, SBD_OPT_BACKEND},                                 \
         {"version", no_argument, NULL, 'V'}, {NULL, 0, NULL, 0}
 int sbd_option(sbd *d, int opt, const char *arg, char **argv, void (*usage)(FILE *));
 /* --listen ADDR (repeatable). */
