@@ -135,37 +135,6 @@ static int rm_entry(const char *path, const struct stat *st, int flag, struct FT
     return remove(path);
 }
 
-/*
- * tu_spawn with RLIMIT_NOFILE set to nofile (soft and hard) in the child
- * before the exec, and no descriptor but 0, 1 and 2 inherited, so the
- * daemon's whole budget is known.  (A helper of its own: tests/testutil.c
- * is being reworked.)
- */
-static void spawn_nofile(tu_proc *p, const char *path, const char *const argv[], int nofile)
-{
-    int e[2];
-
-    memset(p, 0, sizeof(*p));
-    ck_assert_int_eq(pipe(e), 0);
-    p->pid = fork();
-    ck_assert_int_ge(p->pid, 0);
-    if (p->pid == 0) {
-        struct rlimit rl = {(rlim_t)nofile, (rlim_t)nofile};
-        long top = sysconf(_SC_OPEN_MAX), fd;
-        int null = open("/dev/null", O_WRONLY);
-        dup2(e[1], 2);
-        dup2(null, 1);
-        for (fd = 3; fd < (top > 0 && top < 65536 ? top : 65536); fd++)
-            close((int)fd);
-        if (setrlimit(RLIMIT_NOFILE, &rl) != 0)
-            _exit(126);
-        execv(path, (char *const *)argv);
-        _exit(127);
-    }
-    close(e[1]);
-    p->err_fd = e[0];
-}
-
 /* Start sb-httpd on 127.0.0.1:0 over the site, extra arguments NULL-ended;
  * nofile > 0: under that open-file limit. */
 static void start_nofile(site *s, const char *const *extra, int nofile)
@@ -176,10 +145,7 @@ static void start_nofile(site *s, const char *const *extra, int nofile)
     while (extra && *extra && n < 23)
         argv[n++] = *extra++;
     argv[n] = NULL;
-    if (nofile > 0)
-        spawn_nofile(&s->proc, HTTPD, argv, nofile);
-    else
-        tu_spawn(&s->proc, HTTPD, argv);
+    tu_spawn_limited(&s->proc, HTTPD, argv, nofile);
     s->port = tu_proc_port(&s->proc);
     ck_assert_msg(s->port > 0, "sb-httpd did not start: %s", s->proc.out);
 }
@@ -884,22 +850,6 @@ START_TEST(test_httpd_memory_cache)
 }
 END_TEST
 
-/* VmRSS of a process, in KiB. */
-static long rss_kib(pid_t pid)
-{
-    char path[64], line[256];
-    long kib = -1;
-    FILE *f;
-
-    snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
-    f = fopen(path, "r");
-    ck_assert_ptr_nonnull(f);
-    while (fgets(line, sizeof(line), f))
-        if (sscanf(line, "VmRSS: %ld kB", &kib) == 1)
-            break;
-    fclose(f);
-    return kib;
-}
 
 /* A client with a small receive buffer reads a large file in small
  * pieces, sampling the server's memory as it goes: the file is streamed,
@@ -920,7 +870,7 @@ START_TEST(test_httpd_slow_reader)
     start(&s, NULL);
     /* Warm up (the server's buffers are touched), then measure. */
     ck_assert_int_eq(ONE_SHOT(s.port, "GET /hello.txt HTTP/1.1\r\nHost: a\r\n\r\n", &rs), 200);
-    base = rss_kib(s.proc.pid);
+    base = tu_proc_rss_kib(s.proc.pid);
     fd = socket(AF_INET, SOCK_STREAM, 0);
     setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &small, sizeof(small));
     setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
@@ -943,7 +893,7 @@ START_TEST(test_httpd_slow_reader)
         for (ssize_t i = 0; i < r; i++)
             ok &= (unsigned char)buf[i] == pattern(got + (size_t)i);
         if (got / (256 << 10) != (got + (size_t)r) / (256 << 10)) {
-            now = rss_kib(s.proc.pid);
+            now = tu_proc_rss_kib(s.proc.pid);
             if (now > peak)
                 peak = now;
         }
@@ -1222,7 +1172,7 @@ START_TEST(test_httpd_burst_memory)
     client_open(&k, s.port);
     SEND(&k, "GET /hello.txt HTTP/1.1\r\nHost: a\r\n\r\n");
     ck_assert_int_eq(read_response(&k, &rs, 0), 200);
-    base = rss_kib(s.proc.pid);
+    base = tu_proc_rss_kib(s.proc.pid);
     for (i = 0; i < N; i++) {
         static const char get[] = "GET /big.bin HTTP/1.1\r\nHost: a\r\n\r\n";
         fds[i] = tu_blocking_client(s.port);
@@ -1232,12 +1182,12 @@ START_TEST(test_httpd_burst_memory)
         ssize_t r = recv(fds[i], buf, sizeof(buf), 0);
         ck_assert_msg(r > 12 && memcmp(buf, "HTTP/1.1 200", 12) == 0, "client %d: %zd", i, r);
     }
-    peak = rss_kib(s.proc.pid);
+    peak = tu_proc_rss_kib(s.proc.pid);
     for (i = 0; i < N; i++) {
         setsockopt(fds[i], SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
         close(fds[i]);
     }
-    for (i = 0; i < 200 && (after = rss_kib(s.proc.pid)) >= base + 8192; i++)
+    for (i = 0; i < 200 && (after = tu_proc_rss_kib(s.proc.pid)) >= base + 8192; i++)
         pause_ms(50);
     fprintf(stderr, "httpd/burst_memory: RSS %ld KiB before, %ld at the peak, %ld after\n", base,
             peak, after);

@@ -288,7 +288,7 @@ ssize_t tu_drain(int fd, void *buf, size_t max, int *eof)
     return (ssize_t)got;
 }
 
-void tu_spawn(tu_proc *p, const char *path, const char *const argv[])
+void tu_spawn_limited(tu_proc *p, const char *path, const char *const argv[], int nofile)
 {
     int e[2];
 
@@ -303,11 +303,41 @@ void tu_spawn(tu_proc *p, const char *path, const char *const argv[])
         close(null);
         close(e[0]);
         close(e[1]);
+        if (nofile > 0) {
+            /* Nothing but 0, 1 and 2 inherited: the whole budget is known. */
+            struct rlimit rl = {(rlim_t)nofile, (rlim_t)nofile};
+            long top = sysconf(_SC_OPEN_MAX), fd;
+            for (fd = 3; fd < (top > 0 && top < 65536 ? top : 65536); fd++)
+                close((int)fd);
+            if (setrlimit(RLIMIT_NOFILE, &rl) != 0)
+                _exit(126);
+        }
         execv(path, (char *const *)argv);
         _exit(127);
     }
     close(e[1]);
     p->err_fd = e[0];
+}
+
+void tu_spawn(tu_proc *p, const char *path, const char *const argv[])
+{
+    tu_spawn_limited(p, path, argv, 0);
+}
+
+long tu_proc_rss_kib(pid_t pid)
+{
+    char path[64], line[256];
+    long kib = -1;
+    FILE *f;
+
+    snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
+    f = fopen(path, "r");
+    ck_assert_ptr_nonnull(f);
+    while (fgets(line, sizeof(line), f))
+        if (sscanf(line, "VmRSS: %ld kB", &kib) == 1)
+            break;
+    fclose(f);
+    return kib;
 }
 
 int tu_wait_for(tu_proc *p, const char *needle)

@@ -163,6 +163,11 @@ typedef struct tu_proc {
 } tu_proc;
 /* fork + exec path with argv; stdout goes to /dev/null. */
 void tu_spawn(tu_proc *p, const char *path, const char *const argv[]);
+/* The same under RLIMIT_NOFILE nofile (soft and hard; 0: unchanged), with
+ * no descriptor but 0, 1 and 2 inherited. */
+void tu_spawn_limited(tu_proc *p, const char *path, const char *const argv[], int nofile);
+/* VmRSS of a process, in KiB (from /proc/PID/status). */
+long tu_proc_rss_kib(pid_t pid);
 /* Read its stderr until needle shows up or it closes (10 s at most). */
 int tu_wait_for(tu_proc *p, const char *needle);
 /* Collect the rest of its stderr and reap it; returns the wait status. */
