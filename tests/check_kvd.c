@@ -1,8 +1,10 @@
 /* sb-kvd end to end: redis-cli for every command and its error replies
  * (the expected outputs are those of redis-server 7.0), redis-benchmark
  * with and without pipelining, protocol errors and limits over raw
- * sockets, expiry, --max-memory, pipelining, commands fed one byte at a
- * time, and its answers to bad arguments. */
+ * sockets (KEYS' glob rules and work budget, --max-query, --max-output,
+ * memory held per client and given back after a burst), expiry,
+ * --max-memory, pipelining, commands fed one byte at a time, and its
+ * answers to bad arguments. */
 #include "testutil.h"
 
 #include <errno.h>
@@ -241,6 +243,113 @@ static unsigned long long info_field(int fd, const char *section, const char *na
 static void tick(void)
 {
     poll(NULL, 0, 5);
+}
+
+/* Append one bulk string ("$n\r\n" bytes "\r\n") to buf at *len. */
+static void put_bulk(char *buf, size_t *len, const char *p, size_t n)
+{
+    *len += (size_t)sprintf(buf + *len, "$%zu\r\n", n);
+    memcpy(buf + *len, p, n);
+    *len += n;
+    memcpy(buf + *len, "\r\n", 2);
+    *len += 2;
+}
+
+/* Send one multibulk command: "*2" NAME ARG, ARG of n bytes (any bytes). */
+static void send_cmd2(int fd, const char *name, const char *a, size_t n)
+{
+    char *req = malloc(n + 64);
+    size_t len = (size_t)sprintf(req, "*2\r\n");
+
+    put_bulk(req, &len, name, strlen(name));
+    put_bulk(req, &len, a, n);
+    send_all(fd, req, len);
+    free(req);
+}
+
+/* Read exactly n bytes and compare them with want (any bytes); what names
+ * the exchange in the failure message. */
+static void expect_mem(int fd, const char *want, size_t n, const char *what)
+{
+    char *buf = malloc(n + 1);
+    size_t got = 0;
+
+    while (got < n) {
+        ssize_t r = recv(fd, buf + got, n - got, 0);
+        ck_assert_msg(r > 0, "%s: %s after %zu of %zu bytes", what,
+                      r == 0 ? "EOF" : strerror(errno), got, n);
+        got += (size_t)r;
+    }
+    ck_assert_msg(memcmp(buf, want, n) == 0, "%s: got '%.*s', want '%.*s'", what, (int)n, buf,
+                  (int)n, want);
+    free(buf);
+}
+
+/* Reset a connection (RST, not FIN), as a crashing or hostile client does. */
+static void reset_close(int fd)
+{
+    struct linger lg = {1, 0};
+
+    setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+    close(fd);
+}
+
+/* VmRSS of a process, in KiB. */
+static long rss_kib(pid_t pid)
+{
+    char path[64], line[256];
+    long kib = -1;
+    FILE *f;
+
+    snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
+    f = fopen(path, "r");
+    ck_assert_ptr_nonnull(f);
+    while (fgets(line, sizeof(line), f))
+        if (sscanf(line, "VmRSS: %ld kB", &kib) == 1)
+            break;
+    fclose(f);
+    return kib;
+}
+
+/*
+ * Whether a daemon's resident size says something about its buffers: not
+ * under valgrind, nor with AddressSanitizer (both keep freed blocks in a
+ * quarantine, and ASan's allocator ignores glibc's trimming), and only
+ * with glibc, whose malloc_trim the daemon uses.
+ */
+#if defined(__SANITIZE_ADDRESS__)
+#define KVD_SANITIZED 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer) || __has_feature(memory_sanitizer)
+#define KVD_SANITIZED 1
+#endif
+#endif
+#ifndef KVD_SANITIZED
+#define KVD_SANITIZED 0
+#endif
+static int rss_meaningful(void)
+{
+#ifdef __GLIBC__
+    return !KVD_SANITIZED && !tu_slow();
+#else
+    return 0;
+#endif
+}
+
+/* Wait (bounded) until the server has read `total` bytes in all, as INFO
+ * on ctl counts them; *total grows by the INFO requests themselves. */
+static void wait_input(int ctl, unsigned long long *total)
+{
+    unsigned long long got = 0;
+    int i;
+
+    for (i = 0; i < 2000; i++) {
+        *total += strlen("INFO stats\r\n");
+        if ((got = info_field(ctl, "stats", "total_net_input_bytes")) >= *total)
+            return;
+        tick();
+    }
+    ck_abort_msg("the server read %llu of %llu bytes", got, *total);
 }
 
 /* ----------------------------------------------------------------- tests */
@@ -605,9 +714,9 @@ START_TEST(test_kvd_limits)
     send_str(fd, "\r\nSTRLEN k\r\nAPPEND k x\r\n");
     expect_bytes(fd, "+OK\r\n:1024\r\n"
                      "-ERR string exceeds maximum allowed size (proto-max-bulk-len)\r\n");
-    /* A command whose arguments would pass the query cap: closed (as
-     * Redis closes a client over client-query-buffer-limit), from the
-     * headers alone. */
+    /* A command whose arguments would pass the query cap: a protocol
+     * error, then the close, from the headers alone (test_kvd_query_limit
+     * has the exact bound). */
     snprintf(hdr, sizeof(hdr), "*9\r\n$4\r\nMSET\r\n");
     send_str(fd, hdr);
     for (int i = 0; i < 4; i++) {
@@ -615,10 +724,405 @@ START_TEST(test_kvd_limits)
         send_all(fd, big, 1000);
         send_str(fd, "\r\n");
     }
+    expect_bytes(fd, "-ERR Protocol error: query buffer limit exceeded\r\n");
     expect_eof(fd);
     close(fd);
     free(big);
     stop_kvd(&p);
+}
+END_TEST
+
+/*
+ * KEYS against a 128 KiB key with 64 KiB patterns.  Matching is iterative
+ * and backtracks to the last '*' only, so "*a*a*...*b" is answered at
+ * once; "*aaa...ab" would cost 2^32 steps (the last '*' retried at every
+ * offset, each try matching up to 64 KiB of a's): it gets an error reply
+ * within the work budget, and the server goes on answering everyone.
+ */
+START_TEST(test_kvd_keys_budget)
+{
+    size_t klen = 128 * 1024, plen = 64 * 1024, i, len = 0;
+    char *key = malloc(klen), *pat = malloc(plen), *req = malloc(klen + 64), line[256], *got;
+    tu_proc p;
+    int port = start_kvd(&p, NULL), fd, other;
+
+    memset(key, 'a', klen);
+    fd = tu_blocking_client(port);
+    other = tu_blocking_client(port);
+    len = (size_t)sprintf(req, "*3\r\n");
+    put_bulk(req, &len, "SET", 3);
+    put_bulk(req, &len, key, klen);
+    put_bulk(req, &len, "v", 1);
+    send_all(fd, req, len);
+    expect_bytes(fd, "+OK\r\n");
+    /* 32767 stars, then "b": linear work, the right answer. */
+    for (i = 0; i + 2 < plen; i += 2)
+        memcpy(pat + i, "*a", 2);
+    memcpy(pat + plen - 2, "*b", 2);
+    send_cmd2(fd, "KEYS", pat, plen);
+    expect_bytes(fd, "*0\r\n");
+    /* Long but within the budget: "*" 100 a's "b", about 13 M steps. */
+    pat[0] = '*';
+    memset(pat + 1, 'a', 100);
+    pat[101] = 'b';
+    send_cmd2(fd, "KEYS", pat, 102);
+    expect_bytes(fd, "*0\r\n");
+    /* Quadratic: refused with an error reply. */
+    memset(pat + 1, 'a', plen - 2);
+    pat[plen - 1] = 'b';
+    send_cmd2(fd, "KEYS", pat, plen);
+    read_line(fd, line, sizeof(line));
+    ck_assert_msg(strncmp(line, "-ERR pattern too expensive: matching stopped after ", 51) == 0,
+                  "KEYS *aaa...ab: %s", line);
+    send_str(other, "PING\r\n");
+    expect_bytes(other, "+PONG\r\n");
+    send_str(fd, "PING\r\n");
+    expect_bytes(fd, "+PONG\r\n");
+    /* Patterns that only scan the long key still match it. */
+    send_cmd2(fd, "KEYS", "*a", 2);
+    expect_bytes(fd, "*1\r\n");
+    got = read_bulk(fd);
+    ck_assert(memcmp(got, key, klen) == 0);
+    free(got);
+    send_cmd2(fd, "KEYS", "a?*a", 4);
+    expect_bytes(fd, "*1\r\n");
+    free(read_bulk(fd));
+    close(other);
+    close(fd);
+    free(key);
+    free(pat);
+    free(req);
+    stop_kvd(&p);
+}
+END_TEST
+
+/*
+ * The matcher against Redis' rules (its stringmatchlen in util.c, as
+ * redis-server 7 on x86-64 answers KEYS): each key is stored alone and
+ * KEYS either returns it or not.  Besides the plain cases: only "*"
+ * itself lists the empty key (Redis answers "*" without matching, and
+ * matches an empty string with the empty pattern only); "[]" matches
+ * nothing and "[^]" any byte; ']' right after '[' closes the class; a
+ * class left open takes the rest of the pattern; "a-]" is a range;
+ * '\' escapes inside and outside classes, and a final '\' is itself;
+ * ranges compare bytes as signed chars, so "[a-\xff]" is -1..'a'.
+ */
+#define S(x) x, sizeof(x) - 1
+static const struct {
+    const char *pat;
+    size_t plen;
+    const char *key;
+    size_t klen;
+    int match;
+} glob_rules[] = {
+    {S("hello"), S("hello"), 1}, {S("hello"), S("hell"), 0}, {S("hello"), S("helloo"), 0},
+    {S("h?llo"), S("hello"), 1}, {S("h?llo"), S("hllo"), 0}, {S("h*llo"), S("hllo"), 1},
+    {S("h*llo"), S("heeeello"), 1}, {S("h*llo"), S("hello world"), 0}, {S("*"), S(""), 1},
+    {S("**"), S(""), 0}, {S("?"), S(""), 0}, {S(""), S(""), 1}, {S(""), S("a"), 0},
+    {S("*"), S("anything"), 1}, {S("a*"), S("a"), 1}, {S("*a"), S("a"), 1},
+    {S("*a"), S("ba"), 1}, {S("*a"), S("ab"), 0}, {S("a*b*c"), S("abc"), 1},
+    {S("a*b*c"), S("aXbYc"), 1}, {S("a*b*c"), S("acb"), 0}, {S("a*b*c"), S("abcbc"), 1},
+    {S("*a*a*b"), S("aaaab"), 1}, {S("*a*a*b"), S("aab"), 1}, {S("*a*a*b"), S("ab"), 0},
+    {S("*a*a*b"), S("aaba"), 0}, {S("a**?"), S("a"), 0}, {S("a**?"), S("ab"), 1},
+    {S("*?*"), S("x"), 1}, {S("?*?"), S("a"), 0}, {S("?*?"), S("ab"), 1},
+    {S("a*?b"), S("ab"), 0}, {S("a*?b"), S("axb"), 1}, {S("*ab*ab"), S("abab"), 1},
+    {S("*ab*ab"), S("aabab"), 1}, {S("*ab*ab"), S("ababa"), 0},
+    {S("*a*b*c*d"), S("xaxbxcxd"), 1}, {S("*a*b*c*d"), S("xaxbxdxc"), 0},
+    {S("h[ae]llo"), S("hello"), 1}, {S("h[ae]llo"), S("hallo"), 1},
+    {S("h[ae]llo"), S("hillo"), 0}, {S("h[^e]llo"), S("hallo"), 1},
+    {S("h[^e]llo"), S("hello"), 0}, {S("h[^e]llo"), S("hllo"), 0},
+    {S("h[a-b]llo"), S("hbllo"), 1}, {S("h[b-a]llo"), S("hallo"), 1},
+    {S("h[a-b]llo"), S("hcllo"), 0}, {S("[0-9][0-9]"), S("42"), 1},
+    {S("[0-9][0-9]"), S("4x"), 0}, {S("[^0-9]*"), S("x42"), 1}, {S("[^0-9]*"), S("42"), 0},
+    {S("[]"), S("x"), 0}, {S("[^]"), S("x"), 1}, {S("[^]"), S("xy"), 0}, {S("[]]"), S("]"), 0},
+    {S("[\\]]"), S("]"), 1}, {S("[a-]"), S("a"), 1}, {S("[a-]"), S("_"), 1},
+    {S("[a-]"), S("-"), 0}, {S("[-a]"), S("-"), 1}, {S("[abc"), S("b"), 1},
+    {S("[abc"), S("bx"), 0}, {S("x[abc"), S("xc"), 1}, {S("[a-c-e]"), S("d"), 0},
+    {S("[a-c-e]"), S("e"), 1}, {S("[a-c-e]"), S("-"), 1}, {S("[\\a]"), S("a"), 1},
+    {S("[a\\-z]"), S("-"), 1}, {S("[a\\-z]"), S("b"), 0}, {S("[\\^a]"), S("^"), 1},
+    {S("[^\\^]"), S("^"), 0}, {S("*[ab]"), S("xxb"), 1}, {S("\\*"), S("*"), 1},
+    {S("\\*"), S("a"), 0}, {S("\\?"), S("?"), 1}, {S("\\?"), S("x"), 0},
+    {S("\\[a]"), S("[a]"), 1}, {S("a\\"), S("a\\"), 1}, {S("\\\\"), S("\\"), 1},
+    {S("*\\*"), S("abc*"), 1}, {S("*\\*"), S("abc"), 0}, {S("a?c"), S("a\0c"), 1},
+    {S("a\0*"), S("a\0b"), 1}, {S("a*"), S("b\0"), 0}, {S("HELLO"), S("hello"), 0},
+    {S("[H]ello"), S("hello"), 0}, {S("[A-Z]"), S("q"), 0}, {S("[a-\xff]"), S("b"), 0},
+    {S("[a-\xff]"), S("A"), 1}, {S("[a-\xff]"), S("\xff"), 1}, {S("[a-\xff]"), S("\x80"), 0},
+    {S("caf\xe9"), S("caf\xe9"), 1}, {S("caf?"), S("caf\xe9"), 1},
+    {S("[\x80-\xff]"), S("\xe9"), 1},
+};
+
+START_TEST(test_kvd_glob_rules)
+{
+    /* CONFIG GET matches without case, except for a '\'-escaped byte. */
+    static const struct {
+        const char *pat;
+        int match;
+    } config[] = {{"MAXCLIENTS", 1}, {"Max[C]lients", 1}, {"max[\\C]lients", 0},
+                  {"max[A-C]lients", 1}, {"M?XCLIENTS", 1}, {"maxclient", 0}, {"*CLIENTS", 1}};
+    static const char maxclients[] = "*2\r\n$10\r\nmaxclients\r\n$5\r\n10000\r\n";
+    char req[256], want[256], what[160];
+    size_t i, len, wl;
+    tu_proc p;
+    int port = start_kvd(&p, NULL), fd;
+
+    fd = tu_blocking_client(port);
+    for (i = 0; i < sizeof(glob_rules) / sizeof(glob_rules[0]); i++) {
+        len = (size_t)sprintf(req, "*3\r\n");
+        put_bulk(req, &len, "SET", 3);
+        put_bulk(req, &len, glob_rules[i].key, glob_rules[i].klen);
+        put_bulk(req, &len, "v", 1);
+        len += (size_t)sprintf(req + len, "*2\r\n");
+        put_bulk(req, &len, "KEYS", 4);
+        put_bulk(req, &len, glob_rules[i].pat, glob_rules[i].plen);
+        len += (size_t)sprintf(req + len, "*2\r\n");
+        put_bulk(req, &len, "DEL", 3);
+        put_bulk(req, &len, glob_rules[i].key, glob_rules[i].klen);
+        send_all(fd, req, len);
+        wl = (size_t)sprintf(want, "+OK\r\n*%d\r\n", glob_rules[i].match);
+        if (glob_rules[i].match)
+            put_bulk(want, &wl, glob_rules[i].key, glob_rules[i].klen);
+        wl += (size_t)sprintf(want + wl, ":1\r\n");
+        snprintf(what, sizeof(what), "row %zu: KEYS '%.*s' with the key '%.*s'", i,
+                 (int)glob_rules[i].plen, glob_rules[i].pat, (int)glob_rules[i].klen,
+                 glob_rules[i].key);
+        expect_mem(fd, want, wl, what);
+    }
+    for (i = 0; i < sizeof(config) / sizeof(config[0]); i++) {
+        snprintf(req, sizeof(req), "CONFIG GET %s\r\n", config[i].pat);
+        send_str(fd, req);
+        snprintf(what, sizeof(what), "CONFIG GET %s", config[i].pat);
+        if (config[i].match)
+            expect_mem(fd, maxclients, strlen(maxclients), what);
+        else
+            expect_mem(fd, "*0\r\n", 4, what);
+    }
+    close(fd);
+    stop_kvd(&p);
+}
+END_TEST
+#undef S
+
+/*
+ * --max-output: a short MGET that would queue 10 MB of replies resets the
+ * client once 1 MiB waits for it, before the rest is even made: it
+ * receives less than the limit plus one reply.  Others are served, the
+ * close is counted (INFO) and logged at --log-level info.
+ */
+START_TEST(test_kvd_max_output)
+{
+    const char *extra[] = {"--max-bulk", "256k", "--max-output", "1m", "--log-level", "info",
+                           NULL};
+    size_t vlen = 100000, copies = 100, len = 0, got = 0, i;
+    char *val = malloc(vlen), *req = malloc(vlen + 64), buf[65536], *v;
+    tu_proc p;
+    int port = start_kvd(&p, extra), fd, other;
+    ssize_t r;
+
+    memset(val, 'v', vlen);
+    fd = tu_blocking_client(port);
+    len = (size_t)sprintf(req, "*3\r\n");
+    put_bulk(req, &len, "SET", 3);
+    put_bulk(req, &len, "k", 1);
+    put_bulk(req, &len, val, vlen);
+    send_all(fd, req, len);
+    expect_bytes(fd, "+OK\r\n");
+    /* Within the limit: 500 KB of replies, whole. */
+    send_str(fd, "MGET k k k k k\r\n");
+    expect_bytes(fd, "*5\r\n");
+    for (i = 0; i < 5; i++) {
+        v = read_bulk(fd);
+        ck_assert(memcmp(v, val, vlen) == 0);
+        free(v);
+    }
+    /* 205 bytes asking for 10 MB. */
+    len = (size_t)sprintf(req, "MGET");
+    for (i = 0; i < copies; i++)
+        len += (size_t)sprintf(req + len, " k");
+    len += (size_t)sprintf(req + len, "\r\n");
+    send_all(fd, req, len);
+    while ((r = recv(fd, buf, sizeof(buf), 0)) > 0)
+        got += (size_t)r;
+    ck_assert_msg(r == 0 || errno == ECONNRESET, "recv: %s after %zu bytes", strerror(errno), got);
+    ck_assert_msg(got <= (1u << 20) + vlen + 64, "received %zu bytes of a 10 MB reply", got);
+    close(fd);
+    other = tu_blocking_client(port);
+    send_str(other, "PING\r\nCONFIG GET client-output-buffer-limit\r\n");
+    expect_bytes(other, "+PONG\r\n*2\r\n$26\r\nclient-output-buffer-limit\r\n"
+                        "$18\r\nnormal 1048576 0 0\r\n");
+    ck_assert_uint_eq(info_field(other, "stats", "client_output_buffer_limit_disconnections"), 1);
+    ck_assert_msg(tu_wait_for(&p, "output limit reached"), "not logged: %s", p.out);
+    close(other);
+    free(val);
+    free(req);
+    stop_kvd(&p);
+}
+END_TEST
+
+/*
+ * --max-query: a command may hold its arguments plus 24 bytes per
+ * argument up to the limit, counted from each "$len" header before the
+ * body is read.  With --max-bulk 1k --max-query 4k, MSET k v k v k v k
+ * (1000-byte values) holds 3008 bytes in 8 arguments, so the last value
+ * may have 4096 - 3008 - 9 * 24 = 872 bytes: 873 is a protocol error
+ * reply, then the close, before any of the body is read.
+ */
+START_TEST(test_kvd_query_limit)
+{
+    const char *extra[] = {"--max-bulk", "1k", "--max-query", "4k", NULL};
+    char *req = malloc(8192), val[1000];
+    size_t len, n, i;
+    tu_proc p;
+    int port = start_kvd(&p, extra), fd;
+
+    memset(val, 'x', sizeof(val));
+    for (n = 872; n <= 873; n++) {
+        len = (size_t)sprintf(req, "*9\r\n");
+        put_bulk(req, &len, "MSET", 4);
+        for (i = 0; i < 3; i++) {
+            put_bulk(req, &len, "k", 1);
+            put_bulk(req, &len, val, sizeof(val));
+        }
+        put_bulk(req, &len, "k", 1);
+        len += (size_t)sprintf(req + len, "$%zu\r\n", n);
+        fd = tu_blocking_client(port);
+        send_all(fd, req, len);
+        if (n == 873) {
+            expect_bytes(fd, "-ERR Protocol error: query buffer limit exceeded\r\n");
+            expect_eof(fd);
+        } else {
+            send_all(fd, val, n);
+            send_str(fd, "\r\nSTRLEN k\r\n");
+            expect_bytes(fd, "+OK\r\n:872\r\n");
+        }
+        close(fd);
+    }
+    fd = tu_blocking_client(port);
+    ck_assert_uint_eq(info_field(fd, "stats", "client_query_buffer_limit_disconnections"), 1);
+    close(fd);
+    stop_kvd(&p);
+    free(req);
+}
+END_TEST
+
+/*
+ * The bound in memory: 16 clients each hold a partial command as large as
+ * --max-query 2m allows (a 1 MiB argument, then 1 MiB of the next one).
+ * Each costs the server at least the 2 MiB it holds and at most
+ * --max-query + --max-bulk (the library's input buffer may still occupy
+ * the pages of the previous argument): 16 x 3 MiB.
+ */
+START_TEST(test_kvd_query_memory)
+{
+    const char *extra[] = {"--max-bulk", "1m", "--max-query", "2m", NULL};
+    enum { N = 16 };
+    size_t big = 1u << 20, last, len, i;
+    char *req = malloc(2 * big + 256), *val = malloc(big);
+    unsigned long long sent = 0;
+    int fds[N], ctl, port;
+    long base, held;
+    tu_proc p;
+
+    if (!rss_meaningful()) {
+        fprintf(stderr, "kvd/query_memory: RSS not meaningful here; skipped\n");
+        free(req);
+        free(val);
+        return;
+    }
+    port = start_kvd(&p, extra);
+    ctl = tu_blocking_client(port);
+    send_str(ctl, "PING\r\n");
+    expect_bytes(ctl, "+PONG\r\n");
+    sent += 6;
+    base = rss_kib(p.pid);
+    memset(val, 'x', big);
+    /* MSET k <1 MiB> j <last>: 4 + 1 + 1048576 + 1 bytes held, 5 arguments. */
+    last = (2u << 20) - (4 + 1 + big + 1) - 5 * 24;
+    for (i = 0; i < N; i++) {
+        len = (size_t)sprintf(req, "*5\r\n");
+        put_bulk(req, &len, "MSET", 4);
+        put_bulk(req, &len, "k", 1);
+        put_bulk(req, &len, val, big);
+        put_bulk(req, &len, "j", 1);
+        len += (size_t)sprintf(req + len, "$%zu\r\n", last);
+        memcpy(req + len, val, last - 10);
+        len += last - 10;
+        fds[i] = tu_blocking_client(port);
+        send_all(fds[i], req, len);
+        sent += len;
+    }
+    wait_input(ctl, &sent);
+    held = rss_kib(p.pid) - base;
+    ck_assert_msg(held > N * 1024 && held < N * (2048 + 1024),
+                  "%d clients of 2 MiB hold %ld KiB", (int)N, held);
+    for (i = 0; i < N; i++)
+        reset_close(fds[i]);
+    send_str(ctl, "PING\r\n");
+    expect_bytes(ctl, "+PONG\r\n");
+    close(ctl);
+    stop_kvd(&p);
+    free(req);
+    free(val);
+}
+END_TEST
+
+/*
+ * Memory comes back after a burst, also while a client stays connected
+ * (a connection pool: the daemon module's own trim, when the last client
+ * leaves, never runs then).  1000 clients, 250 at a time, each send
+ * 100 KB of a command (about 1300 small arguments, then part of a large
+ * one) and reset; afterwards the resident size must come back to within
+ * 8 MiB of where it started.
+ */
+START_TEST(test_kvd_memory_returns)
+{
+    enum { WAVE = 250 };
+    int waves = tu_slow() ? 1 : 4, w, i, port, ctl, *fds = malloc(WAVE * sizeof(int));
+    size_t len = 0, n;
+    char *req = malloc(128 * 1024), arg40[40];
+    unsigned long long sent = 0;
+    long base = 0, now = 0;
+    tu_proc p;
+
+    port = start_kvd(&p, NULL);
+    ctl = tu_blocking_client(port);
+    send_str(ctl, "PING\r\n");
+    expect_bytes(ctl, "+PONG\r\n");
+    sent += 6;
+    if (rss_meaningful())
+        base = rss_kib(p.pid);
+    memset(arg40, 'a', sizeof(arg40));
+    len = (size_t)sprintf(req, "*2000\r\n");
+    for (n = 0; n < 1300; n++)
+        put_bulk(req, &len, arg40, sizeof(arg40));
+    len += (size_t)sprintf(req + len, "$100000\r\n");
+    memset(req + len, 'b', 100000 - len);
+    len = 100000;
+    for (w = 0; w < waves; w++) {
+        int nc = tu_slow() ? 20 : WAVE;
+        for (i = 0; i < nc; i++) {
+            fds[i] = tu_blocking_client(port);
+            send_all(fds[i], req, len);
+            sent += len;
+        }
+        wait_input(ctl, &sent); /* all of it buffered in the server */
+        for (i = 0; i < nc; i++)
+            reset_close(fds[i]);
+    }
+    send_str(ctl, "PING\r\n");
+    expect_bytes(ctl, "+PONG\r\n");
+    if (rss_meaningful()) {
+        for (i = 0; i < 1000; i++) { /* 5 s at most */
+            if ((now = rss_kib(p.pid)) < base + 8192)
+                break;
+            tick();
+        }
+        ck_assert_msg(i < 1000, "resident size %ld KiB after the burst, %ld KiB before", now,
+                      base);
+    }
+    close(ctl);
+    stop_kvd(&p);
+    free(req);
+    free(fds);
 }
 END_TEST
 
@@ -934,7 +1438,10 @@ START_TEST(test_kvd_bad_arguments)
         {"--max-bulk", "0", "--max-bulk"},
         {"--max-bulk", "1g", "--max-bulk"},
         {"--max-query", "100", "--max-query"},
-        {"--max-query", "1m", "--max-query"}, /* below the 64 MiB --max-bulk */
+        {"--max-query", "1m", "--max-query"}, /* below the 16 MiB --max-bulk */
+        {"--max-output", "1k", "--max-output"}, /* below 64 KiB */
+        {"--max-output", "8m", "--max-output"}, /* below the 16 MiB --max-bulk + 64 */
+        {"-O", "2x", "--max-output"},
         {"-m", NULL, "-m"},
         {"--bogus", NULL, "--bogus"},
         {"extra-arg", NULL, "extra-arg"},
@@ -966,7 +1473,9 @@ START_TEST(test_kvd_help_version)
 
     status = run_tool(h, out, sizeof(out));
     ck_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0);
-    ck_assert_msg(strstr(out, "--max-memory") && strstr(out, "127.0.0.1:6380"), "%s", out);
+    ck_assert_msg(strstr(out, "--max-memory") && strstr(out, "--max-output") &&
+                      strstr(out, "127.0.0.1:6380"),
+                  "%s", out);
     status = run_tool(v, out, sizeof(out));
     ck_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0);
     ck_assert_str_eq(out, "sb-kvd (switchboard) " SB_VERSION_STRING "\n");
@@ -984,6 +1493,12 @@ Suite *sb_kvd_suite(void)
     tcase_add_test(tc, test_kvd_benchmark);
     tcase_add_test(tc, test_kvd_protocol_errors);
     tcase_add_test(tc, test_kvd_limits);
+    tcase_add_test(tc, test_kvd_keys_budget);
+    tcase_add_test(tc, test_kvd_glob_rules);
+    tcase_add_test(tc, test_kvd_max_output);
+    tcase_add_test(tc, test_kvd_query_limit);
+    tcase_add_test(tc, test_kvd_query_memory);
+    tcase_add_test(tc, test_kvd_memory_returns);
     tcase_add_test(tc, test_kvd_max_conns);
     tcase_add_test(tc, test_kvd_expiry);
     tcase_add_test(tc, test_kvd_oom);

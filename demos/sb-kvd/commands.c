@@ -21,8 +21,20 @@ static inline int same_char(unsigned char a, unsigned char b, int nocase)
     return a == b || (nocase && tolower(a) == tolower(b));
 }
 
-/* A [...] class at p[*pi] (Redis' rules: ^ negates, a-z ranges, \ escapes,
- * an unclosed class ends with the pattern).  Advances *pi past it. */
+/* A byte as redis-server compares it in a range: a (signed) char, as on
+ * x86-64, lower-cased for CONFIG GET. */
+static inline int range_char(char c, int nocase)
+{
+    int v = (signed char)c;
+    return nocase && v >= 0 ? tolower(v) : v;
+}
+
+/*
+ * A [...] class at p[*pi], against the byte c (Redis' rules: ^ right after
+ * the [ negates, a-z is a range either way round, \ escapes the next byte
+ * (compared exactly, even without case), a class left open takes the rest
+ * of the pattern).  Advances *pi past it.
+ */
 static int class_match(const char *p, size_t plen, size_t *pi, unsigned char c, int nocase)
 {
     size_t i = *pi + 1;
@@ -37,16 +49,12 @@ static int class_match(const char *p, size_t plen, size_t *pi, unsigned char c, 
             i++;
             match |= (unsigned char)p[i] == c;
         } else if (i + 2 < plen && p[i + 1] == '-') {
-            unsigned char lo = (unsigned char)p[i], hi = (unsigned char)p[i + 2], x = c;
+            int lo = range_char(p[i], nocase), hi = range_char(p[i + 2], nocase);
+            int x = range_char((char)c, nocase);
             if (lo > hi) {
-                unsigned char tmp = lo;
+                int tmp = lo;
                 lo = hi;
                 hi = tmp;
-            }
-            if (nocase) {
-                lo = (unsigned char)tolower(lo);
-                hi = (unsigned char)tolower(hi);
-                x = (unsigned char)tolower(x);
             }
             match |= x >= lo && x <= hi;
             i += 2;
@@ -59,19 +67,42 @@ static int class_match(const char *p, size_t plen, size_t *pi, unsigned char c, 
 }
 
 /*
- * Glob matching as Redis' KEYS does it: * ? [...] and \ escapes.  One
- * backtracking point (the last *), so O(plen * slen) at worst, never
- * exponential.
+ * Glob matching with Redis' rules (its stringmatchlen): '*' any run of
+ * bytes, '?' one byte, '[...]' a class (above), '\' makes the next byte
+ * literal (a '\' that ends the pattern is itself).  Only the empty pattern
+ * matches the empty string (KEYS answers "*" without matching, as Redis).
+ *
+ * Iterative, without recursion: on a mismatch it goes back to the last '*'
+ * only, and lets that one swallow one more byte.  This is exact, because
+ * every other element matches exactly one byte: the parts between stars
+ * are placed as early as they fit, and whatever an earlier '*' could take
+ * more, the last one can take as well.  (Redis recurses at each '*',
+ * exponential in the stars before its CVE-2022-36021 fix.)  One match
+ * costs O(plen * slen) steps at most, and each step (one element tried
+ * against one byte; a class costs its length) is taken from *budget.
+ * Returns 1 (match), 0, or -1 once the budget ran out (*budget is then 0).
  */
-static int glob_match(const char *p, size_t plen, const char *s, size_t slen, int nocase)
+static int glob_match(const char *p, size_t plen, const char *s, size_t slen, int nocase,
+                      uint64_t *budget)
 {
     size_t pi = 0, si = 0, star = SIZE_MAX, star_s = 0;
+    uint64_t left = *budget;
+    int rc;
 
+    if (slen == 0)
+        return plen == 0;
     while (si < slen) {
+        if (left == 0)
+            goto spent;
+        left--;
         if (pi < plen) {
             size_t at = pi;
             switch (p[pi]) {
             case '*':
+                if (pi + 1 == plen) { /* a final '*' takes the rest */
+                    rc = 1;
+                    goto out;
+                }
                 star = ++pi;
                 star_s = si;
                 continue;
@@ -79,13 +110,18 @@ static int glob_match(const char *p, size_t plen, const char *s, size_t slen, in
                 pi++;
                 si++;
                 continue;
-            case '[':
-                if (class_match(p, plen, &at, (unsigned char)s[si], nocase)) {
+            case '[': {
+                int m = class_match(p, plen, &at, (unsigned char)s[si], nocase);
+                if (at - pi > left)
+                    goto spent;
+                left -= at - pi;
+                if (m) {
                     pi = at;
                     si++;
                     continue;
                 }
                 break;
+            }
             case '\\':
                 if (pi + 1 < plen)
                     at++;
@@ -98,14 +134,44 @@ static int glob_match(const char *p, size_t plen, const char *s, size_t slen, in
                 }
             }
         }
-        if (star == SIZE_MAX)
-            return 0;
-        pi = star; /* let the last * swallow one more byte */
+        if (star == SIZE_MAX) {
+            rc = 0;
+            goto out;
+        }
+        pi = star; /* let the last '*' swallow one more byte */
         si = ++star_s;
     }
-    while (pi < plen && p[pi] == '*')
+    while (pi < plen && p[pi] == '*') {
+        if (left == 0)
+            goto spent;
+        left--;
         pi++;
-    return pi == plen;
+    }
+    rc = pi == plen;
+out:
+    *budget = left;
+    return rc;
+spent:
+    *budget = 0;
+    return -1;
+}
+
+/*
+ * The work one KEYS may spend matching: GLOB_BUDGET steps, plus
+ * GLOB_PER_BYTE for each key it looks at and for each byte of it.
+ * A pattern that scans a key costs a step or two per byte, so KEYS with an
+ * ordinary pattern is never cut short, however large the keyspace; one
+ * that makes the matching quadratic is stopped after some 20 ms of work
+ * (about 1.2 ns a step).
+ * CONFIG GET has GLOB_BUDGET alone (its names are short).
+ */
+#define GLOB_BUDGET (1u << 24)
+#define GLOB_PER_BYTE 16
+
+static void reply_too_expensive(client *cl, uint64_t spent)
+{
+    reply_error(cl, "ERR pattern too expensive: matching stopped after %llu steps",
+                (unsigned long long)spent);
 }
 
 /* ============================================================== lookups */
@@ -415,7 +481,7 @@ static void cmd_mget(client *cl, arg *av, int ac)
     int i;
 
     reply_array(cl, ac - 1);
-    for (i = 1; i < ac; i++) {
+    for (i = 1; i < ac && !cl->gone; i++) { /* gone: past --max-output */
         entry *e = lookup_read(cl->srv, &av[i]);
         if (e)
             reply_bulk(cl, ent_val(e), e->vlen);
@@ -567,7 +633,9 @@ static void cmd_persist(client *cl, arg *av, int ac)
     reply_int(cl, 1);
 }
 
-/* KEYS pattern: every live key matching, in table order.  O(keys). */
+/* KEYS pattern: every live key matching, in table order.  O(keys), with
+ * the matching work bounded (GLOB_BUDGET): past it, an error reply and
+ * no keys. */
 static void cmd_keys(client *cl, arg *av, int ac)
 {
     kvd *s = cl->srv;
@@ -575,14 +643,28 @@ static void cmd_keys(client *cl, arg *av, int ac)
     size_t n = 0, cap = 0, j;
     entry **hits = NULL, *e;
     int i, all = av[1].len == 1 && av[1].p[0] == '*';
+    uint64_t left = GLOB_BUDGET, granted = GLOB_BUDGET;
 
     (void)ac;
     for (i = 0; i < 2; i++)
         for (j = 0; j < d->t[i].size; j++)
             for (e = d->t[i].b[j]; e; e = e->next) {
-                if (expired(s, e) ||
-                    (!all && !glob_match(av[1].p, av[1].len, e->data, e->klen, 0)))
+                if (expired(s, e))
                     continue;
+                if (!all) {
+                    uint64_t more = GLOB_PER_BYTE * ((uint64_t)e->klen + 1);
+                    int m;
+                    left += more;
+                    granted += more;
+                    m = glob_match(av[1].p, av[1].len, e->data, e->klen, 0, &left);
+                    if (m < 0) {
+                        free(hits);
+                        reply_too_expensive(cl, granted);
+                        return;
+                    }
+                    if (!m)
+                        continue;
+                }
                 if (n == cap) {
                     entry **m = realloc(hits, (cap = cap ? cap * 2 : 64) * sizeof(*m));
                     if (!m) {
@@ -595,7 +677,7 @@ static void cmd_keys(client *cl, arg *av, int ac)
                 hits[n++] = e;
             }
     reply_array(cl, (long long)n);
-    for (j = 0; j < n; j++)
+    for (j = 0; j < n && !cl->gone; j++)
         reply_bulk(cl, hits[j]->data, hits[j]->klen);
     free(hits);
 }
@@ -692,19 +774,22 @@ static void cmd_info(client *cl, arg *av, int ac)
     if (section(&t, av, ac, "memory", "Memory"))
         text_add(&t,
                  "used_memory:%zu\r\nmaxmemory:%llu\r\nmaxmemory_policy:noeviction\r\n"
-                 "proto_max_bulk_len:%zu\r\nclient_query_buffer_limit:%zu\r\n",
-                 s->db.mem, s->max_memory, s->max_bulk, s->max_query);
+                 "proto_max_bulk_len:%zu\r\nclient_query_buffer_limit:%zu\r\n"
+                 "client_output_buffer_limit:%zu\r\n",
+                 s->db.mem, s->max_memory, s->max_bulk, s->max_query, s->max_output);
     if (section(&t, av, ac, "stats", "Stats"))
         text_add(&t,
                  "total_connections_received:%llu\r\ntotal_commands_processed:%llu\r\n"
                  "total_net_input_bytes:%llu\r\ntotal_net_output_bytes:%llu\r\n"
                  "rejected_connections:%llu\r\nexpired_keys:%llu\r\nkeyspace_hits:%llu\r\n"
-                 "keyspace_misses:%llu\r\n",
+                 "keyspace_misses:%llu\r\nclient_query_buffer_limit_disconnections:%llu\r\n"
+                 "client_output_buffer_limit_disconnections:%llu\r\n",
                  (unsigned long long)st.accepted, (unsigned long long)s->commands,
                  (unsigned long long)st.bytes_in, (unsigned long long)st.bytes_out,
                  (unsigned long long)(s->rejected + st.rejected),
                  (unsigned long long)s->expired, (unsigned long long)s->hits,
-                 (unsigned long long)s->misses);
+                 (unsigned long long)s->misses, (unsigned long long)s->query_closed,
+                 (unsigned long long)s->output_closed);
     if (section(&t, av, ac, "reactor", "Reactor"))
         text_add(&t,
                  "loop_iterations:%llu\r\nconnections_accepted:%llu\r\n"
@@ -888,14 +973,15 @@ static void cmd_command(client *cl, arg *av, int ac)
 static void cmd_config(client *cl, arg *av, int ac)
 {
     kvd *s = cl->srv;
-    char vals[5][32], buf[1024];
+    char vals[6][48], buf[1024];
     const char *names[] = {"save", "appendonly", "databases", "maxmemory",
                            "maxclients", "timeout", "proto-max-bulk-len",
-                           "client-query-buffer-limit"};
-    const char *v[8];
+                           "client-query-buffer-limit", "client-output-buffer-limit"};
+    const char *v[9];
     text t = {buf, 0, sizeof(buf)};
     int i, j, n = 0;
     size_t nnames = sizeof(names) / sizeof(names[0]);
+    uint64_t left = GLOB_BUDGET; /* no allowance per name: the names are short */
 
     if (!is(&av[1], "get")) {
         reply_error(cl, "ERR unknown subcommand '%.*s'. Try CONFIG HELP.", cstr_len(&av[1], 128),
@@ -911,19 +997,26 @@ static void cmd_config(client *cl, arg *av, int ac)
     snprintf(vals[2], sizeof(vals[2]), "%u", s->idle_s);
     snprintf(vals[3], sizeof(vals[3]), "%zu", s->max_bulk);
     snprintf(vals[4], sizeof(vals[4]), "%zu", s->max_query);
+    snprintf(vals[5], sizeof(vals[5]), "normal %zu 0 0", s->max_output); /* hard limit only */
     v[0] = "";
     v[1] = "no";
     v[2] = "1";
-    for (i = 0; i < 5; i++)
+    for (i = 0; i < 6; i++)
         v[3 + i] = vals[i];
     for (i = 0; i < (int)nnames; i++)
-        for (j = 2; j < ac; j++)
-            if (glob_match(av[j].p, av[j].len, names[i], strlen(names[i]), 1)) {
+        for (j = 2; j < ac; j++) {
+            int m = glob_match(av[j].p, av[j].len, names[i], strlen(names[i]), 1, &left);
+            if (m < 0) {
+                reply_too_expensive(cl, GLOB_BUDGET);
+                return;
+            }
+            if (m) {
                 text_add(&t, "$%zu\r\n%s\r\n$%zu\r\n%s\r\n", strlen(names[i]), names[i],
                          strlen(v[i]), v[i]);
                 n += 2;
                 break;
             }
+        }
     reply_array(cl, n);
     out(cl, t.p, t.len);
 }

@@ -34,6 +34,7 @@ typedef struct client {
     char *abuf;   /* their bytes */
     size_t alen, acap;
     char *name;   /* CLIENT SETNAME */
+    int gone;     /* a write failed (closing, or reset): more replies are moot */
 } client;
 
 struct kvd {
@@ -42,11 +43,14 @@ struct kvd {
     sb_timer *cron;
     db db;
     sb_framer line;    /* "*N", "$len" and inline lines, made once */
-    size_t max_bulk, max_query;
+    size_t max_bulk, max_query, max_output; /* --max-output: 0 = no limit */
     unsigned long long max_memory;
     unsigned max_conns, idle_s;
     unsigned long nclients;
     uint64_t commands, expired, hits, misses, rejected;
+    uint64_t output_closed, query_closed; /* clients closed at --max-output, --max-query */
+    int shrunk;         /* a client left or freed a big buffer: see give_back() */
+    int64_t trim_after; /* loop clock (ms): no malloc_trim before */
     uint64_t started;  /* loop clock at start-up */
     uint64_t rng;
     int port;

@@ -32,6 +32,9 @@
 
 #include <getopt.h>
 #include <limits.h>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -43,9 +46,15 @@
 #define CRON_BUDGET_NS 1000000           /* work per tick: about 1 ms */
 #define EXPIRE_SAMPLE 20                 /* TTL keys looked at per expiry round */
 #define MAX_INLINE (64 * 1024)           /* longest inline command / header line */
-#define DEFAULT_MAX_BULK (64ull << 20)   /* longest bulk string (Redis: 512 MiB) */
+#define DEFAULT_MAX_BULK (16ull << 20)   /* longest bulk string (Redis: 512 MiB) */
 #define LIMIT_MAX_BULK (512ull << 20)
-#define DEFAULT_MAX_QUERY (128ull << 20) /* one command's arguments, buffered */
+#define DEFAULT_MAX_QUERY (32ull << 20)  /* one command's arguments, buffered (Redis: 1 GiB) */
+#define DEFAULT_MAX_OUTPUT (64ull << 20) /* replies queued for one client (Redis: no limit) */
+#define MIN_MAX_OUTPUT (64ull << 10)     /* a nonzero --max-output: at least this, */
+#define OUTPUT_ROOM 64                   /* and --max-bulk + this (a reply's header) */
+#define TRIM_SLACK (4u << 20)            /* memory beyond the keyspace's worth a trim */
+#define TRIM_EVERY_MS 1000               /* at most one trim a second, */
+#define TRIM_SHARE 100                   /* and at most 1/100 of the time */
 #define DEFAULT_MAX_CONNS 10000          /* as Redis' maxclients */
 #define DEFAULT_IDLE_S 300               /* --idle-timeout (Redis: 0, never) */
 
@@ -87,10 +96,12 @@ static int kv_frame_error(sb_conn *c, int err, void *udata)
     client *cl = udata;
 
     (void)err;
-    if ((void *)cl != (void *)sbd_server(c)) /* else turned away in kv_open */
+    if ((void *)cl != (void *)sbd_server(c)) { /* else turned away in kv_open */
         reply_error(cl, "ERR Protocol error: %s",
                     cl->state == ST_HEADER ? "too big bulk count string"
                                            : "too big inline request");
+        free_args(cl); /* now, not after the linger of the close */
+    }
     return 0;
 }
 
@@ -125,11 +136,11 @@ static void kv_close(sb_conn *c, int reason, void *udata)
 
     (void)reason;
     if ((void *)cl != (void *)s) {
-        free(cl->av);
-        free(cl->abuf);
+        free_args(cl);
         free(cl->name);
         free(cl);
         s->nclients--;
+        s->shrunk = 1; /* the cron may give memory back */
     }
     sbd_conn_closed(&s->sbd);
 }
@@ -141,6 +152,62 @@ static uint64_t mono_ns(void)
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* The resident set, from /proc/self/statm; 0 when it cannot be read. */
+static size_t rss_bytes(void)
+{
+    unsigned long size, resident = 0;
+    FILE *f = fopen("/proc/self/statm", "r");
+
+    if (!f)
+        return 0;
+    if (fscanf(f, "%lu %lu", &size, &resident) != 2)
+        resident = 0;
+    fclose(f);
+    return (size_t)resident * (size_t)sysconf(_SC_PAGESIZE);
+}
+
+/*
+ * Memory back to the system while clients stay connected.  The buffers of
+ * a burst of big requests (arguments here, input and output buffers in the
+ * library) are freed when their clients go, but glibc returns only the top
+ * of its heap by itself: the rest stays as free holes below blocks still in
+ * use (the daemon module trims once the last client is gone, which on a
+ * server with a connection pool never happens).  So, after a client left or
+ * gave back a big argument buffer, when the process holds TRIM_SLACK more
+ * than the keyspace accounts for, malloc_trim(0) returns those pages.  It
+ * walks the whole heap (a few ms for a small one; tens of ms for millions
+ * of free chunks), so it is rationed: at most once a second, and never more
+ * than 1% of the time.  (A fixed M_MMAP_THRESHOLD would return big blocks
+ * at once, but made SETs of 100 KB values half as fast: every request then
+ * maps and faults in fresh pages.)
+ */
+static void give_back(kvd *s, int64_t now)
+{
+#ifdef __GLIBC__
+    size_t rss, keep;
+    uint64_t t0, ms;
+
+    if (!s->shrunk || now < s->trim_after)
+        return;
+    s->shrunk = 0;
+    rss = rss_bytes();
+    keep = s->db.mem + s->db.mem / 4 + TRIM_SLACK + s->nclients * 4096;
+    if (rss <= keep)
+        return;
+    t0 = mono_ns();
+    malloc_trim(0);
+    ms = (mono_ns() - t0) / 1000000;
+    if (s->sbd.log_level >= SB_LOG_DEBUG)
+        fprintf(stderr, "sb-kvd: malloc_trim: resident %zu -> %zu KiB in %llu ms\n", rss >> 10,
+                rss_bytes() >> 10, (unsigned long long)ms);
+    s->trim_after = now + (int64_t)(ms * TRIM_SHARE > TRIM_EVERY_MS ? ms * TRIM_SHARE
+                                                                     : TRIM_EVERY_MS);
+#else
+    (void)s;
+    (void)now;
+#endif
 }
 
 /*
@@ -178,6 +245,7 @@ static void cron(sb_timer *t, void *udata)
             size *= 2;
         start_rehash(d, size);
     }
+    give_back(s, now);
 }
 
 /* First SIGTERM/SIGINT: the cron goes, every client is flushed and closed. */
@@ -204,14 +272,19 @@ static void usage(FILE *f)
             "                            default 300)\n"
             "  -m, --max-memory BYTES    refuse writes once keys and values use more\n"
             "                            (suffix k, m or g: KiB, MiB, GiB; 0 = no limit)\n"
-            "  -B, --max-bulk BYTES      longest string argument (default 64m, at most 512m;\n"
+            "  -B, --max-bulk BYTES      longest string argument (default 16m, at most 512m;\n"
             "                            suffix k, m or g)\n"
-            "  -Q, --max-query BYTES     most bytes one command may buffer (default 128m;\n"
+            "  -Q, --max-query BYTES     most bytes one command may buffer (default 32m;\n"
             "                            at least 1024 and --max-bulk + 2; suffix k, m, g)\n"
+            "  -O, --max-output BYTES    reset a client that has more than BYTES of replies\n"
+            "                            waiting (default 64m; 0 = no limit; at least 64k\n"
+            "                            and --max-bulk + 64; suffix k, m or g)\n"
             "  -U, --user NAME           drop root privileges to NAME after binding\n"
             "  -L, --log-level LEVEL     error, warn, info or debug (default warn)\n"
             "  -G, --grace SECS          on SIGTERM/SIGINT, wait this long for clients\n"
             "                            to finish, then reset them (default 5)\n"
+            "      --backend NAME        how to wait for readiness: select (default),\n"
+            "                            poll or epoll\n"
             "  -h, --help                show this help\n"
             "  -V, --version             show the version\n");
 }
@@ -230,6 +303,7 @@ int main(int argc, char **argv)
         {"max-memory", required_argument, NULL, 'm'},
         {"max-bulk", required_argument, NULL, 'B'},
         {"max-query", required_argument, NULL, 'Q'},
+        {"max-output", required_argument, NULL, 'O'},
         SBD_LONG_OPTIONS,
     };
     int opt, rc;
@@ -243,7 +317,8 @@ int main(int argc, char **argv)
     sbd_init(&s.sbd, "sb-kvd", DEFAULT_MAX_CONNS, DEFAULT_IDLE_S);
     s.max_bulk = DEFAULT_MAX_BULK;
     s.max_query = DEFAULT_MAX_QUERY;
-    while ((opt = getopt_long(argc, argv, ":m:B:Q:" SBD_SHORT_OPTIONS, longopts, NULL)) != -1) {
+    s.max_output = DEFAULT_MAX_OUTPUT;
+    while ((opt = getopt_long(argc, argv, ":m:B:Q:O:" SBD_SHORT_OPTIONS, longopts, NULL)) != -1) {
         switch (opt) {
         case 'm':
             if (sbd_parse_size(&s.sbd, "--max-memory", optarg, 0, ULLONG_MAX, &s.max_memory))
@@ -258,6 +333,16 @@ int main(int argc, char **argv)
             if (sbd_parse_size(&s.sbd, "--max-query", optarg, 1024, SIZE_MAX / 4, &v))
                 return 2;
             s.max_query = (size_t)v;
+            break;
+        case 'O':
+            if (sbd_parse_size(&s.sbd, "--max-output", optarg, 0, SIZE_MAX / 4, &v))
+                return 2;
+            if (v && v < MIN_MAX_OUTPUT) {
+                fprintf(stderr, "sb-kvd: --max-output (%llu) must be 0 or at least %llu\n", v,
+                        MIN_MAX_OUTPUT);
+                return 2;
+            }
+            s.max_output = (size_t)v;
             break;
         default:
             if ((rc = sbd_option(&s.sbd, opt, optarg, argv, usage)) != SBD_OPT_NEXT)
@@ -275,6 +360,14 @@ int main(int argc, char **argv)
                 s.max_query, s.max_bulk + 2);
         return 2;
     }
+    if (s.max_output && s.max_output < s.max_bulk + OUTPUT_ROOM) {
+        fprintf(stderr, "sb-kvd: --max-output (%zu) must be 0 or at least --max-bulk + %d (%zu)\n",
+                s.max_output, OUTPUT_ROOM, s.max_bulk + OUTPUT_ROOM);
+        return 2;
+    }
+    /* The library's hard cap: past it sb_write fails with SB_EBUFFULL and
+     * the client is reset (resp.c). */
+    lo.conn.max_output = s.max_output;
     s.rng = mono_ns() ^ ((uint64_t)getpid() << 32) ^ (uint64_t)time(NULL);
     s.rng |= 1;
     s.db.seed = next_rand(&s);

@@ -18,12 +18,54 @@
 
 /* ============================================================== replies */
 
-/* Queue one reply.  A failed write means the client is beyond help. */
+void client_log(client *cl, const char *fmt, ...)
+{
+    char peer[128] = "?", msg[256];
+    va_list ap;
+
+    if (cl->srv->sbd.log_level < SB_LOG_INFO)
+        return;
+    sb_conn_peer(cl->conn, peer, sizeof(peer));
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    fprintf(stderr, "sb-kvd: client %s: %s\n", peer, msg);
+}
+
+/*
+ * A write failed.  SB_ECLOSED: the connection is closing already.  Past
+ * --max-output (SB_EBUFFULL), or out of memory: the client is reset at
+ * once and its queued replies dropped, as Redis drops a client past its
+ * client-output-buffer-limit.  Either way cl->gone tells the command to
+ * stop making replies (what it still writes is refused without cost).
+ */
+static void write_failed(client *cl, int rc, size_t n)
+{
+    if (cl->gone)
+        return;
+    cl->gone = 1;
+    if (rc == SB_ECLOSED)
+        return;
+    if (rc == SB_EBUFFULL) {
+        cl->srv->output_closed++;
+        client_log(cl, "closed: output limit reached (%zu bytes queued, %zu more refused, "
+                       "--max-output %zu)",
+                   sb_conn_queued(cl->conn), n, cl->srv->max_output);
+    } else {
+        client_log(cl, "closed: cannot queue a reply: %s", sb_strerror(rc));
+    }
+    sb_abort(cl->conn);
+}
+
+/* Queue one reply. */
 void out(client *cl, const void *p, size_t n)
 {
-    int rc = sb_write(cl->conn, p, n);
-    if (rc < 0 && rc != SB_ECLOSED)
-        sb_abort(cl->conn);
+    int rc;
+
+    if (cl->gone)
+        return;
+    if ((rc = sb_write(cl->conn, p, n)) < 0)
+        write_failed(cl, rc, n);
 }
 
 size_t fmt_ll(char *buf, long long v)
@@ -68,6 +110,7 @@ void reply_bulk(client *cl, const char *p, size_t n)
 {
     char buf[REPLY_STACK];
     size_t h;
+    int rc;
 
     if (n + 32 <= sizeof(buf)) { /* the common case: one write */
         h = fmt_num(buf, '$', (long long)n);
@@ -77,8 +120,8 @@ void reply_bulk(client *cl, const char *p, size_t n)
         return;
     }
     out(cl, buf, fmt_num(buf, '$', (long long)n));
-    if (sb_write_delim(cl->conn, p, n, "\r\n", 2) < 0)
-        sb_abort(cl->conn);
+    if (!cl->gone && (rc = sb_write_delim(cl->conn, p, n, "\r\n", 2)) < 0)
+        write_failed(cl, rc, n + 2);
 }
 
 void reply_nil(client *cl)
@@ -191,6 +234,16 @@ static void protocol_error(client *cl, const char *fmt, ...)
     va_end(ap);
     reply_error(cl, "ERR Protocol error: %s", msg);
     sb_close(cl->conn); /* flush, then close: the stream cannot be resynchronised */
+    free_args(cl);      /* no more input comes: the arguments go now, not after the linger */
+}
+
+void free_args(client *cl)
+{
+    free(cl->av);
+    free(cl->abuf);
+    cl->av = NULL;
+    cl->abuf = NULL;
+    cl->argc = cl->argcap = cl->alen = cl->acap = 0;
 }
 
 /* Room for one more argument of n bytes.  0, or -1 (out of memory). */
@@ -251,11 +304,13 @@ static void run(client *cl, const char *last, size_t last_len)
     cl->argc = cl->alen = 0;
     cl->state = ST_LINE;
     if (cl->acap > ABUF_KEEP) {
+        cl->srv->shrunk = 1;
         free(cl->abuf);
         cl->abuf = NULL;
         cl->acap = 0;
     }
     if (cl->argcap > ARGS_KEEP) {
+        cl->srv->shrunk = 1;
         free(cl->av);
         cl->av = NULL;
         cl->argcap = 0;
@@ -376,9 +431,14 @@ void got_header(client *cl, const char *d, size_t n)
         protocol_error(cl, "invalid bulk length");
         return;
     }
-    /* The query buffer cap, checked before a byte of the body is read. */
+    /* The query buffer cap, checked before a byte of the body is read:
+     * what the command holds, with this argument, stays within it. */
     if (cl->alen + (size_t)v + (cl->argc + 1) * sizeof(arg) > s->max_query) {
-        sb_close(cl->conn);
+        s->query_closed++;
+        client_log(cl, "closed: query buffer limit reached (%zu bytes held, %lld announced, "
+                       "--max-query %zu)",
+                   cl->alen + cl->argc * sizeof(arg), v, s->max_query);
+        protocol_error(cl, "query buffer limit exceeded");
         return;
     }
     cl->bulk = (size_t)v;

@@ -16,8 +16,11 @@
 
 /* ---------------------------------------------------------------- replies */
 
-/* Queue one reply (raw bytes).  A failed write aborts the client. */
+/* Queue one reply (raw bytes).  A failed write (past --max-output, or out
+ * of memory) resets the client and sets cl->gone; later ones are no-ops. */
 void out(client *cl, const void *p, size_t n);
+/* At --log-level info and above: "sb-kvd: client PEER: MESSAGE" on stderr. */
+void client_log(client *cl, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 #define OUT_LIT(cl, s) out(cl, s, sizeof(s) - 1)
 /* v in decimal into buf (at most 20 bytes, no NUL).  Returns the length. */
 size_t fmt_ll(char *buf, long long v);
@@ -45,5 +48,7 @@ int str2ll(const char *s, size_t n, long long *out);
 void got_line(client *cl, const char *d, size_t n);   /* ST_LINE */
 void got_header(client *cl, const char *d, size_t n); /* ST_HEADER */
 void got_body(client *cl, const char *d);             /* ST_BODY: bulk + 2 bytes */
+/* Free the client's argument buffers (after a protocol error, at close). */
+void free_args(client *cl);
 
 #endif
