@@ -7,7 +7,8 @@
 #   make install PREFIX=/usr/local DESTDIR=
 #   make SANITIZE=address,undefined check
 #   make valgrind             the suites under valgrind (CK_FORK=no)
-#   make fuzz / fuzz-run      libFuzzer targets per framer (clang), bounded run
+#   make fuzz / fuzz-run      libFuzzer targets (clang): each framer, the connection
+#                             state machine, sb-kvd's RESP, sb-httpd; bounded run
 #   make coverage             line coverage of src/ (gcov + lcov)
 #   make musl                 library + sb-echod with musl-gcc, smoke-tested
 #   make soak SOAK_SECONDS=300  churn 1,000 connections against sb-echod
@@ -154,15 +155,27 @@ run: $(BUILD)/sb-echod
 	$(BUILD)/sb-echod --listen 127.0.0.1:7777
 
 # ------------------------------------------------------------------- fuzz
-# One libFuzzer target per framer, built with clang.  `make fuzz-run` runs
-# each for FUZZ_SECONDS (CI: 10 s each, 60 s in all).
+# libFuzzer targets, built with clang: one per framer (framing.c alone);
+# fuzz_conn, the connection state machine (the whole library with the
+# fault seam on, -DSB_FAULTS + tests/fault.c); fuzz_resp, sb-kvd's RESP
+# parser and commands, and fuzz_http, sb-httpd's request side (each runs
+# its daemon's own main() on a parked thread: tests/fuzz/fuzz_daemon.h).
+# `make fuzz-run` runs each for FUZZ_SECONDS (CI: 10 s each, 90 s in all).
+# New finds go to build/fuzz/corpus_NAME, crashes to build/fuzz/; the seeds
+# in tests/fuzz/corpus_NAME are read, never written.
 
 FUZZ_CC      ?= clang
 FUZZ_SECONDS ?= 10
 FUZZ_KINDS   := raw delim fixed prefix digits eof
-FUZZ_BIN     := $(addprefix build/fuzz/fuzz_,$(FUZZ_KINDS))
+FUZZ_NAMES   := $(FUZZ_KINDS) conn resp http
+FUZZ_BIN     := $(addprefix build/fuzz/fuzz_,$(FUZZ_NAMES))
 FUZZ_FLAGS   := -std=c11 -g -O1 -D_GNU_SOURCE -Iinclude -Isrc \
                 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all
+FUZZ_LIB_DEP := $(LIB_SRC) src/internal.h include/switchboard.h tests/fuzz/fuzz_client.h
+FUZZ_DEMO    := -pthread -Idemos/common
+FUZZ_COMMON  := $(wildcard demos/common/*.c)
+# sb-kvd's main.c is included by the harness itself (its static callbacks).
+FUZZ_KVD     := $(filter-out demos/sb-kvd/main.c,$(wildcard demos/sb-kvd/*.c))
 
 fuzz: $(FUZZ_BIN)
 
@@ -171,10 +184,28 @@ build/fuzz/fuzz_%: tests/fuzz/fuzz_framer.c src/framing.c src/error.c include/sw
 	$(FUZZ_CC) $(FUZZ_FLAGS) -DFUZZ_KIND=SB_FRAMER_$(shell echo $* | tr a-z A-Z) \
 	    -o $@ tests/fuzz/fuzz_framer.c src/framing.c src/error.c
 
+build/fuzz/fuzz_conn: tests/fuzz/fuzz_conn.c tests/fault.c tests/fault.h $(FUZZ_LIB_DEP)
+	@mkdir -p build/fuzz/corpus_conn
+	$(FUZZ_CC) $(FUZZ_FLAGS) -DSB_FAULTS -Itests -o $@ tests/fuzz/fuzz_conn.c \
+	    $(LIB_SRC) tests/fault.c
+
+build/fuzz/fuzz_resp: tests/fuzz/fuzz_resp.c tests/fuzz/fuzz_daemon.h $(FUZZ_LIB_DEP) \
+                      $(wildcard demos/sb-kvd/*.[ch] demos/common/*.[ch])
+	@mkdir -p build/fuzz/corpus_resp
+	$(FUZZ_CC) $(FUZZ_FLAGS) $(FUZZ_DEMO) -o $@ tests/fuzz/fuzz_resp.c $(FUZZ_KVD) \
+	    $(FUZZ_COMMON) $(LIB_SRC)
+
+build/fuzz/fuzz_http: tests/fuzz/fuzz_http.c tests/fuzz/fuzz_daemon.h $(FUZZ_LIB_DEP) \
+                      demos/sb-httpd.c $(wildcard demos/common/*.[ch])
+	@mkdir -p build/fuzz/corpus_http
+	$(FUZZ_CC) $(FUZZ_FLAGS) $(FUZZ_DEMO) -o $@ tests/fuzz/fuzz_http.c $(FUZZ_COMMON) $(LIB_SRC)
+
 fuzz-run: $(FUZZ_BIN)
-	for k in $(FUZZ_KINDS); do \
-	    if build/fuzz/fuzz_$$k -max_total_time=$(FUZZ_SECONDS) -max_len=4096 \
-	        build/fuzz/corpus_$$k > build/fuzz/$$k.log 2>&1; then \
+	for k in $(FUZZ_NAMES); do \
+	    seeds=; if [ -d tests/fuzz/corpus_$$k ]; then seeds=tests/fuzz/corpus_$$k; fi; \
+	    if build/fuzz/fuzz_$$k -max_total_time=$(FUZZ_SECONDS) -max_len=4096 -timeout=20 \
+	        -artifact_prefix=build/fuzz/ build/fuzz/corpus_$$k $$seeds \
+	        > build/fuzz/$$k.log 2>&1; then \
 	        echo "fuzz_$$k: $$(grep -o 'Done [0-9]* runs' build/fuzz/$$k.log), no failure"; \
 	    else \
 	        tail -n 40 build/fuzz/$$k.log; echo "fuzz_$$k FAILED"; exit 1; \

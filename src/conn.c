@@ -317,8 +317,12 @@ static void conn_input(sb_conn *c, const char *buf, size_t len, int from_in)
         c->flags &= ~SB__C_FRAMER_SET;
         if (c->handler->on_frame_error && c->handler->on_frame_error(c, r, c->udata) &&
             !(c->flags & SB__C_DEAD) &&
-            ((c->flags & SB__C_FRAMER_SET) || sb_framer_skip(&c->framer) == 0))
+            ((c->flags & SB__C_FRAMER_SET) || sb_framer_skip(&c->framer) == 0)) {
+            /* Counted like a message: a handler that keeps setting framers
+             * failing on the same bytes cannot hold the loop in one pass. */
+            count++;
             continue;
+        }
         if (!(c->flags & SB__C_DEAD)) {
             sb__log(c->loop, SB_LOG_INFO, "fd %d: %s; closing", c->h.fd, sb_strerror(r));
             if (!c->err)
