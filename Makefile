@@ -132,7 +132,7 @@ $(BUILD)/readme-example: README.md $(STATIC) | $(BUILD)
 	$(CC) -D_GNU_SOURCE -Iinclude $(SB_CFLAGS) -Werror $(CFLAGS) -o $@ $@.c $(STATIC) $(SB_LDFLAGS) $(LDFLAGS)
 
 check: all $(TEST_BIN) $(BUILD)/readme-example
-	sh tests/check-exports.sh $(SHARED) include/switchboard.h
+	sh tests/check-exports.sh $(SHARED) include/switchboard.h $(LIB_OBJ)
 	CC='$(CC) $(SANFLAGS) $(LDFLAGS)' sh tests/check-install.sh
 	VERSION=$(VERSION) sh tests/man-check.sh $(BUILD)
 	sh tests/doc-check.sh $(BUILD)
