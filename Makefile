@@ -23,8 +23,9 @@ VERSION_MAJOR := $(call version_part,MAJOR)
 VERSION_MINOR := $(call version_part,MINOR)
 VERSION_PATCH := $(call version_part,PATCH)
 VERSION   := $(VERSION_MAJOR).$(VERSION_MINOR).$(VERSION_PATCH)
-# Before 1.0 every minor version may change the ABI: the soname carries it.
-SOVERSION := $(if $(filter 0,$(VERSION_MAJOR)),0.$(VERSION_MINOR),$(VERSION_MAJOR))
+# The soname carries the major version: libswitchboard.so.0.  Before 1.0 a
+# minor version may still change the ABI (NEWS.md says when): rebuild.
+SOVERSION := $(VERSION_MAJOR)
 
 PREFIX  ?= /usr/local
 DESTDIR ?=

@@ -73,6 +73,22 @@ static void say(peer *p, const char *line)
     ck_assert_int_eq(tu_send(p->fd, line, strlen(line)), (ssize_t)strlen(line));
 }
 
+/* Start sb-chatd with argv, then connect guest1 (a) and guest2 (b). */
+static int start_two(tu_proc *p, const char *const *argv, peer *a, peer *b)
+{
+    int port;
+
+    tu_spawn(p, CHATD, argv);
+    port = tu_proc_port(p);
+    ck_assert_msg(port > 0, "sb-chatd did not start: %s", p->out);
+    peer_open(a, port);
+    expect(a, "* welcome, guest1");
+    peer_open(b, port);
+    expect(b, "* welcome, guest2");
+    expect(a, "* guest2 joined");
+    return port;
+}
+
 START_TEST(test_chatd_conversation)
 {
     const char *argv[] = {"sb-chatd", "--listen", "127.0.0.1:0", "--max-line", "64",
@@ -82,15 +98,7 @@ START_TEST(test_chatd_conversation)
     tu_proc p;
     int port, status, d, small = 1024, i;
 
-    tu_spawn(&p, CHATD, argv);
-    port = tu_proc_port(&p);
-    ck_assert_msg(port > 0, "sb-chatd did not start: %s", p.out);
-
-    peer_open(&a, port);
-    expect(&a, "* welcome, guest1");
-    peer_open(&b, port);
-    expect(&b, "* welcome, guest2");
-    expect(&a, "* guest2 joined");
+    port = start_two(&p, argv, &a, &b);
     peer_open(&c, port);
     expect(&c, "* welcome, guest3");
     expect(&a, "* guest3 joined");
@@ -182,16 +190,9 @@ START_TEST(test_chatd_long_line)
     char *line = malloc(3002), *want = malloc(3100);
     peer a, b;
     tu_proc p;
-    int port, status;
+    int status;
 
-    tu_spawn(&p, CHATD, argv);
-    port = tu_proc_port(&p);
-    ck_assert_msg(port > 0, "sb-chatd did not start: %s", p.out);
-    peer_open(&a, port);
-    expect(&a, "* welcome, guest1");
-    peer_open(&b, port);
-    expect(&b, "* welcome, guest2");
-    expect(&a, "* guest2 joined");
+    start_two(&p, argv, &a, &b);
     memset(line, 'x', 3000);
     strcpy(line + 3000, "\n");
     say(&a, line);

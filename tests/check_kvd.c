@@ -294,22 +294,6 @@ static void reset_close(int fd)
     close(fd);
 }
 
-/* VmRSS of a process, in KiB. */
-static long rss_kib(pid_t pid)
-{
-    char path[64], line[256];
-    long kib = -1;
-    FILE *f;
-
-    snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
-    f = fopen(path, "r");
-    ck_assert_ptr_nonnull(f);
-    while (fgets(line, sizeof(line), f))
-        if (sscanf(line, "VmRSS: %ld kB", &kib) == 1)
-            break;
-    fclose(f);
-    return kib;
-}
 
 /*
  * Whether a daemon's resident size says something about its buffers: not
@@ -1033,7 +1017,7 @@ START_TEST(test_kvd_query_memory)
     send_str(ctl, "PING\r\n");
     expect_bytes(ctl, "+PONG\r\n");
     sent += 6;
-    base = rss_kib(p.pid);
+    base = tu_proc_rss_kib(p.pid);
     memset(val, 'x', big);
     /* MSET k <1 MiB> j <last>: 4 + 1 + 1048576 + 1 bytes held, 5 arguments. */
     last = (2u << 20) - (4 + 1 + big + 1) - 5 * 24;
@@ -1051,7 +1035,7 @@ START_TEST(test_kvd_query_memory)
         sent += len;
     }
     wait_input(ctl, &sent);
-    held = rss_kib(p.pid) - base;
+    held = tu_proc_rss_kib(p.pid) - base;
     ck_assert_msg(held > N * 1024 && held < N * (2048 + 1024),
                   "%d clients of 2 MiB hold %ld KiB", (int)N, held);
     for (i = 0; i < N; i++)
@@ -1089,7 +1073,7 @@ START_TEST(test_kvd_memory_returns)
     expect_bytes(ctl, "+PONG\r\n");
     sent += 6;
     if (rss_meaningful())
-        base = rss_kib(p.pid);
+        base = tu_proc_rss_kib(p.pid);
     memset(arg40, 'a', sizeof(arg40));
     len = (size_t)sprintf(req, "*2000\r\n");
     for (n = 0; n < 1300; n++)
@@ -1112,7 +1096,7 @@ START_TEST(test_kvd_memory_returns)
     expect_bytes(ctl, "+PONG\r\n");
     if (rss_meaningful()) {
         for (i = 0; i < 1000; i++) { /* 5 s at most */
-            if ((now = rss_kib(p.pid)) < base + 8192)
+            if ((now = tu_proc_rss_kib(p.pid)) < base + 8192)
                 break;
             tick();
         }

@@ -100,4 +100,46 @@ static sbd *fz_start_daemon(int (*main_fn)(int, char **), int argc, char **argv)
     return fz_sbd;
 }
 
+/* -------------------------------------------- driving one client (fuzz_client.h) */
+
+/* One loop iteration; the client sends and reads around it. */
+static void step(fz_client *cl, int timeout_ms)
+{
+    int rc;
+
+    fz_client_send(cl);
+    rc = sb_loop_run_once(fz_sbd->loop, timeout_ms);
+    CHECK(rc >= 0);
+    fz_client_recv(cl);
+}
+
+/* Iterate until the server closed cl (its EOF or reset seen) and the
+ * daemon counts no client.  A few polls, then short waits; bounded by
+ * progress: aborts after 300 iterations (about 3 s) in which the client
+ * neither sent nor received a byte.  The client has half-closed, or will
+ * once its bytes are out. */
+static void run_until_closed(fz_client *cl, const char *what)
+{
+    size_t seen_in = cl->in_total, seen_out = cl->out_len;
+    int idle = 0;
+
+    while (!((cl->eof || cl->err) && fz_sbd->conns == 0)) {
+        if (idle == 20 + 300) {
+            fprintf(stderr,
+                    "fuzz: %s: connection not closed by the server (client eof %d err %d, "
+                    "%zu bytes unsent, %lu clients)\n",
+                    what, cl->eof, cl->err, cl->out_len, fz_sbd->conns);
+            abort();
+        }
+        step(cl, idle < 20 ? 0 : 10);
+        if (cl->in_total != seen_in || cl->out_len != seen_out) {
+            seen_in = cl->in_total;
+            seen_out = cl->out_len;
+            idle = 0;
+        } else {
+            idle++;
+        }
+    }
+}
+
 #endif

@@ -46,45 +46,6 @@ static int port;
 static size_t base_handles, base_mem;
 static int trace;
 
-/* One loop iteration; the client sends and reads around it. */
-static void step(fz_client *cl, int timeout_ms)
-{
-    int rc;
-
-    fz_client_send(cl);
-    rc = sb_loop_run_once(srv->loop, timeout_ms);
-    CHECK(rc >= 0);
-    fz_client_recv(cl);
-}
-
-/* Iterate until the server closed cl (its EOF or reset seen) and the
- * daemon counts no client.  A few polls, then short waits; bounded by
- * progress: aborts after 300 iterations (about 3 s) in which the client
- * neither sent nor received a byte.  The client has half-closed, or will
- * once its bytes are out. */
-static void run_until_closed(fz_client *cl, const char *what)
-{
-    size_t seen_in = cl->in_total, seen_out = cl->out_len;
-    int idle = 0;
-
-    while (!((cl->eof || cl->err) && daemon_->conns == 0)) {
-        if (idle == 20 + 300) {
-            fprintf(stderr,
-                    "fuzz_resp: %s: connection not closed by the server (client eof %d err %d, "
-                    "%zu bytes unsent, %lu clients)\n",
-                    what, cl->eof, cl->err, cl->out_len, daemon_->conns);
-            abort();
-        }
-        step(cl, idle < 20 ? 0 : 10);
-        if (cl->in_total != seen_in || cl->out_len != seen_out) {
-            seen_in = cl->in_total;
-            seen_out = cl->out_len;
-            idle = 0;
-        } else {
-            idle++;
-        }
-    }
-}
 
 /* ------------------------------------------------------- reply checks */
 
