@@ -42,10 +42,10 @@ PKG_CONFIG ?= pkg-config
 # DEBUG=1: handles checked at every public entry, freed ones quarantined,
 # misuse reported and aborted (src/debug.c); CI's sanitizer pass uses it.
 ifdef SANITIZE
-BUILD   ?= build/sanitize$(if $(DEBUG),-debug)
+BUILD   ?= build/sanitize$(if $(DEBUG),-debug)$(if $(filter 0,$(THREADS)),-nothreads)
 SANFLAGS := -fsanitize=$(SANITIZE) -fno-omit-frame-pointer -fno-sanitize-recover=all
 else
-BUILD   ?= build$(if $(DEBUG),/debug)
+BUILD   ?= build$(if $(DEBUG),/debug)$(if $(filter 0,$(THREADS)),/nothreads)
 SANFLAGS :=
 endif
 DEBUGFLAGS := $(if $(DEBUG),-DSB_DEBUG)
@@ -53,8 +53,14 @@ DEBUGFLAGS := $(if $(DEBUG),-DSB_DEBUG)
 WARN     := -Wall -Wextra -Wpedantic -Wstrict-prototypes -Wwrite-strings -Wshadow \
             -Wmissing-prototypes -Wno-unused-parameter
 SB_CPPFLAGS := -D_GNU_SOURCE -Iinclude -Isrc $(DEBUGFLAGS)
-SB_CFLAGS   := -std=c11 -fPIC -fvisibility=hidden $(WARN) $(SANFLAGS) -MMD -MP
-SB_LDFLAGS  := $(SANFLAGS)
+# THREADS=0: no worker threads; names are resolved blocking (src/resolve.c).
+ifeq ($(THREADS),0)
+THREADFLAGS := -DSB_NO_THREADS
+else
+THREADFLAGS := -pthread
+endif
+SB_CFLAGS   := -std=c11 -fPIC -fvisibility=hidden $(WARN) $(SANFLAGS) $(THREADFLAGS) -MMD -MP
+SB_LDFLAGS  := $(SANFLAGS) $(filter -pthread,$(THREADFLAGS))
 
 LIB_SRC  := $(wildcard src/*.c)
 LIB_OBJ  := $(patsubst src/%.c,$(BUILD)/obj/%.o,$(LIB_SRC))

@@ -12,6 +12,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/select.h> /* fd_set, for sb_loop_fdset() */
 
 #ifdef __cplusplus
 extern "C" {
@@ -61,6 +62,7 @@ enum {
     SB_ETOOLONG = -30010,    /* message longer than the framer's maximum */
     SB_EFRAME = -30011,      /* malformed frame header */
     SB_ENESTED = -30012,     /* sb_loop_run/run_once/free during an iteration of that loop */
+    SB_EFDSET = -30013,      /* an fd does not fit in an fd_set (>= FD_SETSIZE) */
 };
 
 /* A human-readable message for any code returned or reported by the library. */
@@ -124,11 +126,14 @@ SB_API int sb_loop_run(sb_loop *loop);
 
 /*
  * Run exactly one iteration, waiting at most timeout_ms for readiness
- * (-1 = until the next timer or event, 0 = poll).  For embedding in a host
- * program's own loop.  Returns 1 while something is left to watch, 0 when
- * nothing is, SB_ENESTED from inside one of the loop's callbacks (no
- * nested iteration is run), or a negative code.
+ * (-1 = until the next timer or event, 0 = poll).  Returns a non-negative
+ * set of flags: SB_RUN_ALIVE while something is left to watch (0 when
+ * nothing is), SB_RUN_WORKED when the iteration did something (delivered
+ * readiness, ran a timer, sent output, closed a connection): a host that
+ * ticks the loop can tell an idle tick.  SB_ENESTED from inside one of the
+ * loop's callbacks (no nested iteration is run), or a negative code.
  */
+enum { SB_RUN_ALIVE = 1, SB_RUN_WORKED = 2 };
 SB_API int sb_loop_run_once(sb_loop *loop, int timeout_ms);
 
 /*
@@ -153,8 +158,8 @@ SB_API size_t sb_loop_handles(const sb_loop *loop);
  * Every live handle of the loop, for finding out what keeps sb_loop_free()
  * refusing with SB_EBUSY: fn(kind, fd, handle, udata) for each listener,
  * connection (also those still closing), UDP endpoint, io watcher, signal
- * watcher and timer.  fd is the handle's descriptor, or -1 (timers, signal
- * watchers, a connection, listener or UDP endpoint whose fd was closed
+ * watcher, timer and sb_async.  fd is the handle's descriptor, or -1
+ * (timers, signal watchers, sb_asyncs, a connection, listener or UDP endpoint whose fd was closed
  * behind the loop's back); handle is the object, to be compared, not freed,
  * inside fn.
  */
@@ -164,7 +169,8 @@ enum {
     SB_HANDLE_UDP,
     SB_HANDLE_IO,
     SB_HANDLE_SIGNAL,
-    SB_HANDLE_TIMER
+    SB_HANDLE_TIMER,
+    SB_HANDLE_ASYNC
 };
 typedef void (*sb_handle_fn)(int kind, int fd, void *handle, void *udata);
 SB_API void sb_loop_walk_handles(sb_loop *loop, sb_handle_fn fn, void *udata);
@@ -231,6 +237,107 @@ SB_API int sb_loop_stats_format(const sb_loop_stats *st, char *buf, size_t len);
  * "drop" to root.
  */
 SB_API int sb_drop_privileges(const char *user);
+
+/* ------------------------------------------------------------- embedding */
+
+/*
+ * Driving the loop from a host's own event loop (GLib, a poll() loop, a GUI
+ * toolkit): the host waits on switchboard's fds together with its own, then
+ * hands the readiness over.  docs/embedding.md has complete programs.
+ *
+ *     sb_loop_set_watch(loop, fn, udata);        // learn the fds
+ *     for (;;) {
+ *         wait on the watched fds, at most sb_loop_timeout(loop) ms;
+ *         sb_loop_dispatch(loop, ready, nready);  // also when it timed out
+ *     }
+ */
+
+/*
+ * fn(fd, events, udata) is called whenever the interest of one of the
+ * loop's fds changes: events is SB_READ, SB_WRITE or both, or 0 when the
+ * fd is no longer watched (about to be closed, or idle: a paused or
+ * backpressured connection, a connection with input still to cut, a
+ * listener backing off).  Installing fn calls it once for each fd watched
+ * now.  Interest changes are reported exactly once each, from whatever
+ * function made them (a callback, sb_conn_pause() outside the loop...);
+ * fn must not call back into the loop.  NULL uninstalls.  The loop's own
+ * backend keeps its bookkeeping either way, so sb_loop_run_once() still
+ * works.  Returns 0, or -EINVAL for a NULL loop.
+ */
+typedef void (*sb_watch_fn)(int fd, unsigned events, void *udata);
+SB_API int sb_loop_set_watch(sb_loop *loop, sb_watch_fn fn, void *udata);
+
+/*
+ * How long the host may wait before calling sb_loop_dispatch() even if no
+ * fd is ready, in milliseconds: the time to switchboard's earliest timer
+ * (idle timeouts, linger and connect deadlines, sb_timer), 0 when work is
+ * already due (buffered input to cut, output queued outside a callback,
+ * closes to finish), -1 when nothing but readiness can give it work.
+ */
+SB_API int sb_loop_timeout(const sb_loop *loop);
+
+/* Readiness the host saw: SB_READ and/or SB_WRITE (map POLLHUP and
+ * POLLERR to both: the library finds the error itself), or SB_ERROR for an
+ * fd reported closed (POLLNVAL, EBADF). */
+typedef struct sb_ready {
+    int fd;
+    unsigned events;
+} sb_ready;
+
+/*
+ * One full iteration with readiness supplied by the host instead of
+ * waiting: the ready fds are dispatched (an fd the loop does not watch, or
+ * events it does not want, are ignored: readiness may be stale), then due
+ * timers run, output is sent and closes finish.  Call it after each wait of
+ * the host's, and when sb_loop_timeout() has expired (n = 0).  Returns what
+ * sb_loop_run_once() does: SB_RUN_ALIVE | SB_RUN_WORKED flags, SB_ENESTED,
+ * -EINVAL for a NULL loop or NULL ready with n > 0.
+ */
+SB_API int sb_loop_dispatch(sb_loop *loop, const sb_ready *ready, size_t n);
+
+/*
+ * For hosts that wait with select() themselves: add every fd the loop
+ * watches to rd / wr (either may be NULL; the sets are not cleared first,
+ * so the host's own fds can be in them) and raise *maxfd (may be NULL) to
+ * the highest one.  Returns the number of fds added, or SB_EFDSET, with
+ * nothing added, when one of them is >= FD_SETSIZE (such a host must use
+ * sb_loop_set_watch()).
+ */
+SB_API int sb_loop_fdset(const sb_loop *loop, fd_set *rd, fd_set *wr, int *maxfd);
+
+/*
+ * sb_loop_dispatch() from the sets select() returned: every watched fd up
+ * to maxfd that is in rd / wr (either may be NULL) is dispatched.
+ */
+SB_API int sb_loop_dispatch_fdset(sb_loop *loop, const fd_set *rd, const fd_set *wr,
+                                  int maxfd);
+
+/* ---------------------------------------------------------------- wake-up */
+
+/*
+ * Waking the loop from another thread or a signal handler.  sb_async_send()
+ * makes cb(async, udata) run on the loop's thread in a coming iteration;
+ * sends before that run coalesce into one call.  A live sb_async keeps
+ * sb_loop_run() running (it can always be woken).
+ */
+typedef struct sb_async sb_async;
+typedef void (*sb_async_cb)(sb_async *async, void *udata);
+
+/* On the loop's thread.  Returns NULL with *err set (-EINVAL, -ENOMEM,
+ * -EMFILE: it needs the loop's wake-up pipe); err may be NULL. */
+SB_API sb_async *sb_async_new(sb_loop *loop, sb_async_cb cb, void *udata, int *err);
+/*
+ * Safe from any thread and from a signal handler (lock-free: two atomic
+ * exchanges and at most one write()).  errno is preserved.  Returns 0, or
+ * -EINVAL for NULL.
+ */
+SB_API int sb_async_send(sb_async *async);
+/*
+ * On the loop's thread, from anywhere (also its own callback); a pending
+ * call is dropped.  No sb_async_send() may run during or after it: stop
+ * the senders first.  NULL is a no-op.
+ */
+SB_API void sb_async_free(sb_async *async);
 
 /* ---------------------------------------------------------------- timers */
 
@@ -618,8 +725,10 @@ typedef struct sb_connect_opts {
 
 /*
  * Connect to addr: "host:port", "[v6addr]:port" or "unix:/path", without
- * blocking on the network.  Numeric addresses never touch the resolver;
- * host names are resolved with getaddrinfo(), which BLOCKS, and each
+ * blocking.  Numeric addresses never touch the resolver; a host name is
+ * resolved on a worker thread as by sb_resolve_start() (within the
+ * connect timeout, which then counts once for the lookup and once per
+ * address; blocking in a library built without threads), and each
  * address is tried in turn until one connects.  The outcome is reported
  * later by the loop, never from inside this call: on_open once connected,
  * or on_close with the reason (-ECONNREFUSED, -ETIMEDOUT, -ENETUNREACH,
@@ -662,6 +771,48 @@ SB_API int sb_addr_resolve(sb_addr *out, const char *addr);
 /* As text, like sb_conn_peer(); returns the length, or -EINVAL (NULL or
  * empty address, NULL buf, len 0). */
 SB_API int sb_addr_format(const sb_addr *a, char *buf, size_t len);
+
+/*
+ * Resolving without blocking the loop.  getaddrinfo() runs on a worker
+ * thread (at most SB_RESOLVE_THREADS at a time for the whole process; more
+ * requests wait their turn) and the result is delivered by the loop:
+ * cb(r, status, addrs, n, udata) on the loop's thread, never from inside
+ * sb_resolve_start().  status is 0 with every address found (n >= 1, in
+ * getaddrinfo()'s order; addrs is valid during the call only), or
+ * SB_ERESOLVE (the name does not resolve; the resolver's own reason goes to
+ * the log hook), -ETIMEDOUT, -ENOMEM.  The request is freed once cb
+ * returns.  Numeric addresses and "unix:/path" never reach the resolver.
+ * A library built without threads (make THREADS=0) resolves inside
+ * sb_resolve_start(), blocking, and still delivers from the loop.
+ */
+#define SB_RESOLVE_THREADS 8
+typedef struct sb_resolve sb_resolve;
+typedef void (*sb_resolve_cb)(sb_resolve *r, int status, const sb_addr *addrs, size_t n,
+                              void *udata);
+
+/* sb_resolve_start() settings (0: the default in brackets). */
+typedef struct sb_resolve_opts {
+    unsigned timeout_ms; /* give up with -ETIMEDOUT after this long [0: only
+                            the resolver's own limits (resolv.conf)] */
+    int passive;         /* 1: for binding ("*:port" and AI_PASSIVE) [0] */
+} sb_resolve_opts;
+
+/*
+ * Resolve addr ("host:port", "[v6addr]:port", "unix:/path"; as
+ * sb_connect() takes).  A pending request keeps sb_loop_run() running.
+ * Returns NULL with *err set for what is wrong at once (-EINVAL,
+ * SB_EINVAL_ADDR, SB_EPORT, -ENOMEM); err may be NULL.
+ */
+SB_API sb_resolve *sb_resolve_start(sb_loop *loop, const char *addr, const sb_resolve_opts *opts,
+                                    sb_resolve_cb cb, void *udata, int *err);
+
+/*
+ * Give up on a request whose callback has not run: it never will.  A
+ * lookup already running on a worker finishes there and its result is
+ * dropped.  sb_loop_free() cancels the requests still pending.  Call it
+ * only before the callback (r is freed after it).  NULL is a no-op.
+ */
+SB_API void sb_resolve_cancel(sb_resolve *r);
 
 /* ------------------------------------------------------------------- UDP */
 

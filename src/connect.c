@@ -42,94 +42,23 @@ struct sb__connect {
     size_t tried;        /* addresses started so far */
     unsigned timeout_ms; /* per address; 0 = the kernel's own limit */
     sb_timer timer;
+    sb_resolve *lookup;  /* the host name's resolution, while it runs */
     sb__connect *next, *prev;
 };
 
-/* A decimal port 0..65535 (what sb__addr_parse accepts). */
-static int port_ok(const char *p)
-{
-    unsigned long v = 0;
-
-    if (!*p)
-        return 0;
-    for (; *p; p++) {
-        if (*p < '0' || *p > '9')
-            return 0;
-        v = v * 10 + (unsigned long)(*p - '0');
-        if (v > 65535)
-            return 0;
-    }
-    return 1;
-}
-
 /*
- * Resolve s into the list of addresses to try.  "unix:/path", "[v6]:port"
- * and numeric IPv4 give one address and never touch the resolver (they and
- * every malformed string go through sb__addr_parse, for the same error
- * codes as sb_listen).  A host name gives every getaddrinfo() result, in
- * its order; getaddrinfo() blocks.  "*:port" is no destination.
- * *out is malloc'ed and owned by the caller.  Returns 0, SB_EINVAL_ADDR,
- * SB_EPORT, SB_ERESOLVE, -ENAMETOOLONG or -ENOMEM.
+ * The address of a destination that needs no resolver: "unix:/path",
+ * "[v6]:port", numeric IPv4 (every malformed string goes through
+ * sb__addr_parse, for the same error codes as sb_listen).  "*:port" is no
+ * destination.  Returns 0, SB_EINVAL_ADDR, SB_EPORT or -ENAMETOOLONG.
  */
-static int resolve(const char *s, sb__addr **out, size_t *n)
+static int parse_numeric(const char *s, sb__addr *a)
 {
-    char host[256];
-    const char *colon = strrchr(s, ':');
-    size_t hlen = colon ? (size_t)(colon - s) : 0, i = 0;
-    struct addrinfo hints, *res = NULL, *ai;
-    struct in_addr v4;
-    int name = 0, rc;
+    int rc = sb__addr_parse(s, 0, a);
 
-    *out = NULL;
-    *n = 0;
-    if (strncmp(s, "unix:", 5) != 0 && s[0] != '[' && hlen > 0 && hlen < sizeof(host) &&
-        !memchr(s, ':', hlen) && port_ok(colon + 1)) {
-        memcpy(host, s, hlen);
-        host[hlen] = '\0';
-        name = strcmp(host, "*") != 0 && inet_pton(AF_INET, host, &v4) != 1;
-    }
-    if (!name) {
-        sb__addr *a = sb__calloc(1, sizeof(*a));
-        if (!a)
-            return -ENOMEM;
-        rc = sb__addr_parse(s, 0, a);
-        if (rc == 0 && a->any)
-            rc = SB_EINVAL_ADDR;
-        if (rc) {
-            free(a);
-            return rc;
-        }
-        *out = a;
-        *n = 1;
-        return 0;
-    }
-    memset(&hints, 0, sizeof(hints));
-    hints.ai_family = AF_UNSPEC;
-    hints.ai_socktype = SOCK_STREAM;
-    hints.ai_flags = AI_NUMERICSERV;
-    if (sb__sys_getaddrinfo(host, colon + 1, &hints, &res) != 0 || !res)
-        return SB_ERESOLVE;
-    for (ai = res; ai; ai = ai->ai_next)
-        i++;
-    *out = sb__calloc(i, sizeof(**out));
-    if (!*out) {
-        freeaddrinfo(res);
-        return -ENOMEM;
-    }
-    for (ai = res; ai; ai = ai->ai_next) {
-        if (ai->ai_addrlen > sizeof((*out)->ss))
-            continue;
-        memcpy(&(*out)[*n].ss, ai->ai_addr, ai->ai_addrlen);
-        (*out)[*n].len = ai->ai_addrlen;
-        (*n)++;
-    }
-    freeaddrinfo(res);
-    if (*n == 0) {
-        free(*out);
-        *out = NULL;
-        return SB_ERESOLVE;
-    }
-    return 0;
+    if (rc == 0 && a->any)
+        rc = SB_EINVAL_ADDR;
+    return rc;
 }
 
 /*
@@ -195,6 +124,8 @@ static void record_free(sb__connect *k)
 {
     sb_loop *loop = k->c->loop;
 
+    if (k->lookup)
+        sb__resolve_cancel(k->lookup); /* aborted or closed while resolving */
     k->c->handler->on_close = k->on_close;
     sb__timer_disarm(&k->timer);
     if (k->prev)
@@ -310,8 +241,48 @@ static void connect_timeout(sb_timer *t, void *udata)
     sb__connect *k = udata;
 
     (void)t;
-    if (!(k->c->flags & SB__C_DEAD))
-        attempt_failed(k, -ETIMEDOUT);
+    if (k->c->flags & SB__C_DEAD)
+        return;
+    if (k->lookup) {
+        sb__log(k->c->loop, SB_LOG_INFO, "connect: name lookup timed out");
+        sb__resolve_cancel(k->lookup);
+        k->lookup = NULL;
+        sb__conn_kill(k->c, -ETIMEDOUT);
+        return;
+    }
+    attempt_failed(k, -ETIMEDOUT);
+}
+
+/*
+ * The host name resolved (on a worker): try its addresses.  The first
+ * socket takes over the placeholder's fd number, as a fallback does.
+ */
+static void connect_resolved(sb_resolve *r, int status, const sb__addr *addrs, size_t n,
+                             void *udata)
+{
+    sb__connect *k = udata;
+    sb_conn *c = k->c;
+
+    (void)r;
+    k->lookup = NULL;
+    sb__timer_disarm(&k->timer);
+    if (c->flags & SB__C_DEAD)
+        return;
+    if (status) {
+        sb__conn_kill(c, status);
+        return;
+    }
+    k->addrs = sb__malloc(n * sizeof(*addrs));
+    if (!k->addrs) {
+        sb__conn_kill(c, -ENOMEM);
+        return;
+    }
+    memcpy(k->addrs, addrs, n * sizeof(*addrs));
+    k->naddrs = n;
+    k->tried = 0;
+    attempt_failed(k, SB_ERESOLVE);
+    if (!(c->flags & SB__C_DEAD))
+        sb__loop_interest(c->loop, &c->h, SB_WRITE);
 }
 
 /* on_close while connecting: drop the record, then tell the application. */
@@ -330,36 +301,51 @@ static void connect_closed(sb_conn *c, int reason, void *udata)
  * synchronously only when no socket can be opened or memory runs out;
  * every connect outcome, even one known at once, is reported from the loop.
  */
-sb_conn *sb__connect_addrs(sb_loop *loop, const sb__addr *addrs, size_t n,
-                           const sb_handler *handler, void *udata,
-                           const sb_connect_opts *opts, int *err)
+/*
+ * The connection and its record: for addresses already resolved (tried in
+ * order), or (n == 0) for host:serv, to be resolved first.  While it
+ * resolves, the connection holds a placeholder socket with no interest, so
+ * it has an fd number from the start: the first real socket takes it over
+ * with dup3, as any fallback does.
+ */
+static sb_conn *connect_start(sb_loop *loop, const sb__addr *addrs, size_t n, const char *host,
+                              const char *serv, const sb_handler *handler, void *udata,
+                              const sb_connect_opts *opts, int *err)
 {
     static const sb_connect_opts defaults;
     sb__connect *k = NULL;
     sb_handler *hc = NULL; /* the connection's own copy of the handler */
     sb_conn *c;
-    int rc = -EINVAL, fd = -1, failed = -1, cerr = 0;
+    int rc = -ENOMEM, fd = -1, failed = -1, cerr = 0;
 
-    if (!loop || !addrs || n == 0 || !handler)
-        goto fail;
-    rc = -ENOMEM;
     k = sb__calloc(1, sizeof(*k));
-    if (!k || !(k->addrs = sb__malloc(n * sizeof(*addrs))) || !(hc = sb__malloc(sizeof(*hc))))
+    if (!k || (n && !(k->addrs = sb__malloc(n * sizeof(*addrs)))) ||
+        !(hc = sb__malloc(sizeof(*hc))))
         goto fail;
-    memcpy(k->addrs, addrs, n * sizeof(*addrs));
+    if (n)
+        memcpy(k->addrs, addrs, n * sizeof(*addrs));
     k->naddrs = n;
     if (!opts)
         opts = &defaults;
     k->timeout_ms = opts->connect_timeout_ms;
-    fd = start_next(k, &rc, &failed);
-    if (fd < 0) {
-        if (failed < 0)
-            goto fail; /* not even a socket: nothing can carry the outcome */
-        fd = failed;
-        cerr = rc;
+    if (!n) {
+        fd = sb__sys_socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+        if (fd < 0) {
+            rc = -errno;
+            goto fail;
+        }
+    } else {
+        fd = start_next(k, &rc, &failed);
+        if (fd < 0) {
+            if (failed < 0)
+                goto fail; /* not even a socket: nothing can carry the outcome */
+            fd = failed;
+            cerr = rc;
+        }
     }
-    c = sb__conn_new(loop, fd, NULL, (const struct sockaddr *)&k->addrs[k->tried - 1].ss,
-                     k->addrs[k->tried - 1].len);
+    c = sb__conn_new(loop, fd, NULL,
+                     n ? (const struct sockaddr *)&k->addrs[k->tried - 1].ss : NULL,
+                     n ? k->addrs[k->tried - 1].len : 0);
     if (!c) {
         rc = -ENOMEM;
         goto fail;
@@ -372,7 +358,7 @@ sb_conn *sb__connect_addrs(sb_loop *loop, const sb__addr *addrs, size_t n,
     sb__conn_apply_opts(c, &opts->conn);
     c->flags |= SB__C_CONNECTING;
     c->h.ready = connect_ready;
-    sb__loop_interest(loop, &c->h, SB_WRITE);
+    sb__loop_interest(loop, &c->h, n ? SB_WRITE : 0);
     k->c = c;
     k->on_close = c->handler->on_close;
     c->handler->on_close = connect_closed;
@@ -381,6 +367,13 @@ sb_conn *sb__connect_addrs(sb_loop *loop, const sb__addr *addrs, size_t n,
     if (k->next)
         k->next->prev = k;
     loop->connecting = k;
+    if (!n) {
+        k->lookup = sb__resolve_start(loop, host, serv, connect_resolved, k, &rc);
+        if (!k->lookup) {
+            sb__conn_kill(c, rc); /* reported from the loop, like any outcome */
+            return c;
+        }
+    }
     if (cerr)
         sb__conn_kill(c, cerr); /* on_close runs from the loop, like any outcome */
     else
@@ -398,13 +391,25 @@ fail:
     return NULL;
 }
 
+sb_conn *sb__connect_addrs(sb_loop *loop, const sb__addr *addrs, size_t n,
+                           const sb_handler *handler, void *udata,
+                           const sb_connect_opts *opts, int *err)
+{
+    if (!loop || !addrs || n == 0 || !handler) {
+        if (err)
+            *err = -EINVAL;
+        return NULL;
+    }
+    return connect_start(loop, addrs, n, NULL, NULL, handler, udata, opts, err);
+}
+
 sb_conn *sb_connect(sb_loop *loop, const char *addr, const sb_handler *handler, void *udata,
                     const sb_connect_opts *opts, int *err)
 {
     SB__CHECK(loop, magic, SB__K_LOOP);
-    sb__addr *addrs;
-    sb_conn *c;
-    size_t n;
+    char host[256];
+    const char *port;
+    sb__addr a;
     int rc;
 
     if (!loop || !addr || !handler) {
@@ -412,15 +417,15 @@ sb_conn *sb_connect(sb_loop *loop, const char *addr, const sb_handler *handler, 
             *err = -EINVAL;
         return NULL;
     }
-    rc = resolve(addr, &addrs, &n);
+    if (sb__addr_is_name(addr, host, sizeof(host), &port))
+        return connect_start(loop, NULL, 0, host, port, handler, udata, opts, err);
+    rc = parse_numeric(addr, &a);
     if (rc) {
         if (err)
             *err = rc;
         return NULL;
     }
-    c = sb__connect_addrs(loop, addrs, n, handler, udata, opts, err);
-    free(addrs);
-    return c;
+    return connect_start(loop, &a, 1, NULL, NULL, handler, udata, opts, err);
 }
 
 int sb_conn_connecting(const sb_conn *c)

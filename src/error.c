@@ -21,6 +21,7 @@ static const struct {
     {SB_ETOOLONG, "message longer than the maximum length"},
     {SB_EFRAME, "malformed frame header"},
     {SB_ENESTED, "called from inside a callback of the same loop"},
+    {SB_EFDSET, "fd does not fit in an fd_set (FD_SETSIZE)"},
 };
 
 /*

@@ -9,6 +9,7 @@
 
 #include <netinet/in.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdarg.h>
 #include <sys/socket.h>
 #include <sys/types.h>
@@ -108,7 +109,9 @@ enum {
     SB__K_TIMER,
     SB__K_IO,
     SB__K_SIGNAL,
-    SB__K_UDP
+    SB__K_UDP,
+    SB__K_ASYNC,
+    SB__K_RESOLVE
 };
 #ifdef SB_DEBUG
 #define SB__QUARANTINE 4096
@@ -254,6 +257,9 @@ void sb__timer_disarm(sb_timer *t);
 int sb__timers_next(const sb_loop *loop, int64_t *delay_ms);
 void sb__timers_run(sb_loop *loop);
 uint64_t sb__clock_real(void *udata);
+/* The clock's current reading, never before the iteration's cached time
+ * (deadlines armed outside the loop's stages count from now). */
+uint64_t sb__clock_now(sb_loop *loop);
 
 /* -------------------------------------------------------------- handles */
 
@@ -447,6 +453,17 @@ struct sb_loop {
     sb_log_fn log;
     int log_level;
     void *log_udata;
+    sb_watch_fn watch;   /* the host's interest hook (sb_loop_set_watch) */
+    void *watch_udata;
+    uint64_t work;       /* readiness delivered (SB_RUN_WORKED) */
+    /* Wake-up (async.c): a pipe whose reader runs the sb_async callbacks. */
+    int wake_rd, wake_wr;
+    sb__handle wake_h;
+    _Atomic int wake_pending; /* a byte is in the pipe, or about to be */
+    struct sb_async *asyncs;  /* every sb_async (internal ones too) */
+    size_t nasync_alive;      /* public ones: they keep the loop running */
+    struct sb__resolver *resolver; /* resolve.c, made on first use */
+    size_t nresolving;        /* requests pending: they keep it running */
     sb_loop_stats stats;
 };
 
@@ -459,6 +476,8 @@ static inline void sb__loop_interest(sb_loop *loop, sb__handle *h, unsigned even
     if (h->interest != events && h->fd >= 0) {
         loop->backend->set(loop, h->fd, h->interest, events);
         h->interest = (uint16_t)events;
+        if (loop->watch)
+            loop->watch(h->fd, events, loop->watch_udata);
     }
 }
 void sb__loop_unregister(sb_loop *loop, sb__handle *h);
@@ -482,8 +501,10 @@ static inline void sb__loop_deliver(sb_loop *loop, int fd, unsigned events)
     if ((size_t)fd >= loop->table_len || !(h = loop->table[fd]) || h->epoch == loop->iter)
         return;
     events &= h->interest;
-    if (events)
+    if (events) {
+        loop->work++;
         h->ready(h, events);
+    }
 }
 void sb__loop_defer_free(sb_loop *loop, sb__handle *h);
 void sb__log(sb_loop *loop, int level, const char *fmt, ...) SB__PRINTF(3, 4);
@@ -499,7 +520,44 @@ sb_signal *sb__signal_next(const sb_signal *s);
 /* The next endpoint on loop->udps, and an endpoint's fd (-1 once gone). */
 sb_udp *sb__udp_next(const sb_udp *u);
 
-enum { SB__H_UDP = SB__H_SIGPIPE + 1 };
+enum { SB__H_UDP = SB__H_SIGPIPE + 1, SB__H_WAKE, SB__H_ASYNC, SB__H_RESOLVE };
+
+/* ------------------------------------------------------------- async.c */
+
+/* The sb__handle is for deferred freeing only (fd -1, never registered). */
+struct sb_async {
+    sb__handle h;
+    sb_loop *loop;
+    sb_async_cb cb;
+    void *udata;
+    _Atomic int pending;
+    int internal; /* the library's own: no handle, does not keep the loop running */
+    int dead;     /* freed: skipped by a scan in progress */
+    struct sb_async *next, *prev;
+};
+sb_async *sb__async_new(sb_loop *loop, sb_async_cb cb, void *udata, int internal, int *err);
+sb_async *sb__async_next(const sb_async *a);
+void sb__wake_close(sb_loop *loop);
+
+/* ----------------------------------------------------------- resolve.c */
+
+/*
+ * Where a resolution goes when done: the public callback, or (connect.c)
+ * an internal one that gets the addresses in the library's own form.
+ */
+typedef void (*sb__resolved_fn)(sb_resolve *r, int status, const sb__addr *addrs, size_t n,
+                                void *udata);
+sb_resolve *sb__resolve_start(sb_loop *loop, const char *host, const char *serv,
+                              sb__resolved_fn fn, void *udata, int *err);
+void sb__resolve_cancel(sb_resolve *r);
+/* sb_loop_free(): cancel every request and free the resolver. */
+void sb__resolver_free(sb_loop *loop);
+/*
+ * Split "host:port" when host is a name the resolver must look up: 1 with
+ * host and port copied out; 0 for everything sb__addr_parse() handles
+ * without it (numeric, unix:, "*", or malformed: it reports the error).
+ */
+int sb__addr_is_name(const char *s, char *host, size_t hostlen, const char **port);
 #define SB__UDP_MAX_DATAGRAM (64 * 1024) /* default receive limit per datagram */
 #define SB__UDP_MAX_RECV 64              /* datagrams read per readiness event */
 #define SB__UDP_LIMIT (16 * 1024 * 1024) /* largest max_datagram accepted */

@@ -62,6 +62,7 @@ sb_loop *sb_loop_new_opts(const sb_loop_opts *opts, int *err)
     loop->clock = sb__clock_real;
     loop->spare_fd = -1;
     loop->sig_rd = loop->sig_wr = -1;
+    loop->wake_rd = loop->wake_wr = -1;
     loop->rbuf = sb__malloc(SB__READ_CHUNK);
     if (!loop->rbuf) {
         b->free(loop);
@@ -92,6 +93,13 @@ size_t sb_loop_handles(const sb_loop *loop)
 {
     SB__CHECK(loop, magic, SB__K_LOOP);
     return loop ? loop->nhandles : 0;
+}
+
+uint64_t sb__clock_now(sb_loop *loop)
+{
+    uint64_t now = loop->clock(loop->clock_udata);
+
+    return now > loop->now ? now : loop->now;
 }
 
 uint64_t sb_loop_now(const sb_loop *loop)
@@ -168,6 +176,7 @@ void sb_loop_walk_handles(sb_loop *loop, sb_handle_fn fn, void *udata)
     sb__utimer *t, *tnext;
     sb_signal *s, *snext;
     sb_udp *u, *unext;
+    sb_async *a, *anext;
     size_t fd;
 
     if (!loop || !fn)
@@ -198,13 +207,18 @@ void sb_loop_walk_handles(sb_loop *loop, sb_handle_fn fn, void *udata)
         tnext = t->next;
         fn(SB_HANDLE_TIMER, -1, &t->t, udata);
     }
+    for (a = loop->asyncs; a; a = anext) {
+        anext = sb__async_next(a);
+        if (!a->internal)
+            fn(SB_HANDLE_ASYNC, -1, a, udata);
+    }
 }
 
 const char *sb_handle_kind_name(int kind)
 {
     static const char *const names[] = {"?", "listener", "connection", "udp endpoint",
-                                        "io watcher", "signal watcher", "timer"};
-    return kind >= SB_HANDLE_LISTENER && kind <= SB_HANDLE_TIMER ? names[kind] : names[0];
+                                        "io watcher", "signal watcher", "timer", "async"};
+    return kind >= SB_HANDLE_LISTENER && kind <= SB_HANDLE_ASYNC ? names[kind] : names[0];
 }
 
 void sb_loop_close_all(sb_loop *loop)
@@ -265,6 +279,8 @@ int sb__loop_register(sb_loop *loop, sb__handle *h, int fd, unsigned events)
     h->interest = (uint16_t)events;
     h->epoch = loop->iter;
     loop->table[fd] = h;
+    if (events && loop->watch)
+        loop->watch(fd, events, loop->watch_udata);
     return 0;
 }
 
@@ -274,6 +290,8 @@ void sb__loop_unregister(sb_loop *loop, sb__handle *h)
     if (h->fd >= 0 && (size_t)h->fd < loop->table_len && loop->table[h->fd] == h) {
         loop->table[h->fd] = NULL;
         loop->backend->del(loop, h->fd, h->interest);
+        if (h->interest && loop->watch)
+            loop->watch(h->fd, 0, loop->watch_udata);
         h->interest = 0;
     }
 }
@@ -281,6 +299,11 @@ void sb__loop_unregister(sb_loop *loop, sb__handle *h)
 int sb__loop_rearm(sb_loop *loop, sb__handle *h)
 {
     loop->backend->del(loop, h->fd, h->interest);
+    /* A host that registers files (epoll-like) must register the new one. */
+    if (h->interest && loop->watch) {
+        loop->watch(h->fd, 0, loop->watch_udata);
+        loop->watch(h->fd, h->interest, loop->watch_udata);
+    }
     return loop->backend->add(loop, h->fd, h->interest);
 }
 
@@ -296,15 +319,30 @@ int sb__loop_find_bad(sb_loop *loop, int start)
     return -1;
 }
 
+/* The debug-mode kind of a handle that is freed through the deferred list. */
+static int deferred_kind(const sb__handle *h)
+{
+    switch (h->type) {
+    case SB__H_LISTENER:
+        return SB__K_LISTENER;
+    case SB__H_IO:
+        return SB__K_IO;
+    case SB__H_ASYNC:
+        return SB__K_ASYNC;
+    case SB__H_RESOLVE:
+        return SB__K_RESOLVE;
+    default:
+        return SB__K_UDP;
+    }
+}
+
 /* Free h's memory at the end of the iteration (it may be on the stack of a
  * dispatch that still reads it). */
 void sb__loop_defer_free(sb_loop *loop, sb__handle *h)
 {
 #ifdef SB_DEBUG
     /* Dead from now on: a second free or a later use is caught at once. */
-    h->magic = SB__DEAD(h->type == SB__H_LISTENER ? SB__K_LISTENER
-                        : h->type == SB__H_IO     ? SB__K_IO
-                                                  : SB__K_UDP);
+    h->magic = SB__DEAD(deferred_kind(h));
 #endif
     h->free_next = loop->free_head;
     loop->free_head = h;
@@ -315,11 +353,8 @@ static void free_deferred(sb_loop *loop)
     while (loop->free_head) {
         sb__handle *h = loop->free_head;
         loop->free_head = h->free_next;
-        sb__retire(h, &h->magic,
-                   h->type == SB__H_LISTENER ? SB__K_LISTENER
-                   : h->type == SB__H_IO     ? SB__K_IO
-                                             : SB__K_UDP,
-                   loop);
+        (void)deferred_kind;
+        sb__retire(h, &h->magic, deferred_kind(h), loop);
     }
 }
 
@@ -329,7 +364,8 @@ static void free_deferred(sb_loop *loop)
 static int loop_alive(const sb_loop *loop)
 {
     return loop->conns || loop->nlisteners || loop->user_timers || loop->io_active ||
-           loop->flush_head || loop->close_head || loop->nudp;
+           loop->flush_head || loop->close_head || loop->nudp || loop->nasync_alive ||
+           loop->nresolving;
 }
 
 static void handle_badfd(sb_loop *loop)
@@ -357,28 +393,93 @@ static int update_time(sb_loop *loop)
     return 0;
 }
 
-static int loop_iteration(sb_loop *loop, int timeout_ms);
+/*
+ * Where an iteration's readiness comes from: the backend's wait (NULL), or
+ * the host (sb_loop_dispatch: an array, or select()'s fd_sets).
+ */
+typedef struct sb__source {
+    const sb_ready *ready;
+    size_t n;
+    const fd_set *rd, *wr;
+    int maxfd;
+} sb__source;
 
-int sb_loop_run_once(sb_loop *loop, int timeout_ms)
+/* The host says fd is closed: fail its owner if it really is. */
+static void host_badfd(sb_loop *loop, int fd)
 {
-    SB__CHECK(loop, magic, SB__K_LOOP);
-    int n;
+    sb__handle *h = (size_t)fd < loop->table_len ? loop->table[fd] : NULL;
 
-    if (!loop)
-        return -EINVAL;
-    if (loop->running)
-        return SB_ENESTED;
-    loop->running = 1;
-    n = loop_iteration(loop, timeout_ms);
-    loop->running = 0;
-    return n;
+    if (!h || !h->interest || h->epoch == loop->iter || fcntl(fd, F_GETFD) >= 0 ||
+        errno != EBADF)
+        return;
+    sb__log(loop, SB_LOG_ERROR, "fd %d was closed behind the loop's back; failing its owner",
+            fd);
+    h->badfd(h);
+}
+
+static void host_deliver(sb_loop *loop, const sb__source *src)
+{
+    size_t i;
+    int fd, top;
+
+    for (i = 0; i < src->n; i++) {
+        if (src->ready[i].fd < 0)
+            continue;
+        if (src->ready[i].events & SB_ERROR)
+            host_badfd(loop, src->ready[i].fd);
+        else
+            sb__loop_deliver(loop, src->ready[i].fd, src->ready[i].events);
+    }
+    if (!src->rd && !src->wr)
+        return;
+    top = src->maxfd < FD_SETSIZE ? src->maxfd : FD_SETSIZE - 1;
+    if ((size_t)top >= loop->table_len)
+        top = (int)loop->table_len - 1;
+    for (fd = 0; fd <= top; fd++) {
+        unsigned ev = 0;
+        if (!loop->table[fd] || !loop->table[fd]->interest)
+            continue;
+        if (src->rd && FD_ISSET(fd, src->rd))
+            ev |= SB_READ;
+        if (src->wr && FD_ISSET(fd, src->wr))
+            ev |= SB_WRITE;
+        if (ev)
+            sb__loop_deliver(loop, fd, ev);
+    }
+}
+
+/* How long the next wait may last given the timers and pending work (ms,
+ * -1 = no limit); now is the clock's reading. */
+static int next_timeout(const sb_loop *loop, uint64_t now, int timeout)
+{
+    int64_t delay;
+
+    if (loop->flush_head || loop->close_head || loop->pending_head)
+        return 0;
+    if (sb__timers_next(loop, &delay)) {
+        delay -= (int64_t)(now - loop->now); /* delay is from loop->now */
+        if (delay > INT32_MAX)
+            delay = INT32_MAX;
+        if (delay < 0)
+            delay = 0;
+        if (timeout < 0 || delay < timeout)
+            timeout = (int)delay;
+    }
+    return timeout;
+}
+
+/* Something done: readiness delivered, a timer fired, output sent, a close. */
+static uint64_t work_mark(const sb_loop *loop)
+{
+    return loop->work + loop->stats.timers_fired + loop->stats.bytes_out +
+           loop->stats.closes + loop->stats.accepted;
 }
 
 /* One iteration: the six stages (docs/design.md). */
-static int loop_iteration(sb_loop *loop, int timeout_ms)
+static int loop_iteration(sb_loop *loop, int timeout_ms, const sb__source *src)
 {
-    int64_t delay;
-    int n, timeout = timeout_ms;
+    uint64_t mark = work_mark(loop);
+    int n = 0, timeout;
 
     /* 0: what was queued or closed outside callbacks. */
     sb__conn_flush_all(loop);
@@ -387,32 +488,29 @@ static int loop_iteration(sb_loop *loop, int timeout_ms)
 
     /* 1: timeout */
     update_time(loop);
-    if (sb__timers_next(loop, &delay)) {
-        if (delay > INT32_MAX)
-            delay = INT32_MAX;
-        if (delay < 0)
-            delay = 0;
-        if (timeout < 0 || delay < timeout)
-            timeout = (int)delay;
-    }
-    /* Pending work, or nothing that could ever wake a blocking select(). */
-    if (loop->flush_head || loop->close_head || loop->pending_head || !loop_alive(loop))
+    timeout = next_timeout(loop, loop->now, timeout_ms);
+    /* Nothing that could ever wake a blocking wait. */
+    if (!loop_alive(loop))
         timeout = 0;
 
-    /* 2: select */
+    /* 2: wait (unless the host has done it) */
     loop->iter++;
     loop->stats.iterations++;
-    n = loop->backend->wait(loop, timeout);
-    update_time(loop);
+    if (!src) {
+        n = loop->backend->wait(loop, timeout);
+        update_time(loop);
+    }
 
     /* 3: dispatch (first, input left buffered by the previous pass) */
     sb__conn_process_pending(loop);
-    if (n > 0) {
+    if (src) {
+        host_deliver(loop, src);
+    } else if (n > 0) {
         loop->backend->dispatch(loop);
     } else if (n == -EBADF) {
         handle_badfd(loop);
     } else if (n < 0 && n != -EINTR) {
-        sb__log(loop, SB_LOG_ERROR, "select: %s", sb_strerror(n));
+        sb__log(loop, SB_LOG_ERROR, "%s: %s", loop->backend->name, sb_strerror(n));
         return n;
     }
 
@@ -421,7 +519,108 @@ static int loop_iteration(sb_loop *loop, int timeout_ms)
     sb__conn_flush_all(loop);
     sb__conn_close_pending(loop);
     free_deferred(loop);
-    return loop_alive(loop) ? 1 : 0;
+    return (loop_alive(loop) ? SB_RUN_ALIVE : 0) | (work_mark(loop) != mark ? SB_RUN_WORKED : 0);
+}
+
+static int run_iteration(sb_loop *loop, int timeout_ms, const sb__source *src)
+{
+    int n;
+
+    if (!loop)
+        return -EINVAL;
+    if (loop->running)
+        return SB_ENESTED;
+    loop->running = 1;
+    n = loop_iteration(loop, timeout_ms, src);
+    loop->running = 0;
+    return n;
+}
+
+int sb_loop_run_once(sb_loop *loop, int timeout_ms)
+{
+    SB__CHECK(loop, magic, SB__K_LOOP);
+    return run_iteration(loop, timeout_ms, NULL);
+}
+
+/* ----------------------------------------------------------- embedding */
+
+int sb_loop_set_watch(sb_loop *loop, sb_watch_fn fn, void *udata)
+{
+    SB__CHECK(loop, magic, SB__K_LOOP);
+    size_t fd;
+
+    if (!loop)
+        return -EINVAL;
+    loop->watch = fn;
+    loop->watch_udata = fn ? udata : NULL;
+    if (!fn)
+        return 0;
+    for (fd = 0; fd < loop->table_len; fd++) {
+        sb__handle *h = loop->table[fd];
+        if (h && h->interest)
+            fn((int)fd, h->interest, udata);
+    }
+    return 0;
+}
+
+int sb_loop_timeout(const sb_loop *loop)
+{
+    SB__CHECK(loop, magic, SB__K_LOOP);
+    uint64_t now;
+
+    if (!loop)
+        return -1;
+    now = loop->clock(loop->clock_udata);
+    return next_timeout(loop, now > loop->now ? now : loop->now, -1);
+}
+
+int sb_loop_dispatch(sb_loop *loop, const sb_ready *ready, size_t n)
+{
+    SB__CHECK(loop, magic, SB__K_LOOP);
+    sb__source src = {ready, n, NULL, NULL, -1};
+
+    if (!ready && n)
+        return -EINVAL;
+    return run_iteration(loop, 0, &src);
+}
+
+int sb_loop_dispatch_fdset(sb_loop *loop, const fd_set *rd, const fd_set *wr, int maxfd)
+{
+    SB__CHECK(loop, magic, SB__K_LOOP);
+    sb__source src = {NULL, 0, rd, wr, maxfd};
+
+    return run_iteration(loop, 0, &src);
+}
+
+int sb_loop_fdset(const sb_loop *loop, fd_set *rd, fd_set *wr, int *maxfd)
+{
+    SB__CHECK(loop, magic, SB__K_LOOP);
+    size_t fd, top = 0;
+    int count = 0;
+
+    if (!loop)
+        return -EINVAL;
+    /* The highest watched fd first: nothing is added when it cannot fit. */
+    for (fd = loop->table_len; fd-- > 0;)
+        if (loop->table[fd] && loop->table[fd]->interest) {
+            top = fd + 1;
+            break;
+        }
+    if (top > FD_SETSIZE)
+        return SB_EFDSET;
+    for (fd = 0; fd < top; fd++) {
+        sb__handle *h = loop->table[fd];
+        if (!h || !h->interest)
+            continue;
+        if (rd && (h->interest & SB_READ))
+            FD_SET((int)fd, rd);
+        if (wr && (h->interest & SB_WRITE))
+            FD_SET((int)fd, wr);
+        if (maxfd && (int)fd > *maxfd)
+            *maxfd = (int)fd;
+        count++;
+    }
+    return count;
 }
 
 int sb_loop_run(sb_loop *loop)
@@ -436,7 +635,7 @@ int sb_loop_run(sb_loop *loop)
     /* A stop requested before run() makes it return at once. */
     while (!loop->stop) {
         rc = sb_loop_run_once(loop, -1);
-        if (rc <= 0)
+        if (rc < 0 || !(rc & SB_RUN_ALIVE))
             break;
     }
     loop->stop = 0;
@@ -452,10 +651,12 @@ int sb_loop_free(sb_loop *loop)
         return SB_ENESTED;
     if (loop->nhandles || loop->conns || loop->close_head)
         return SB_EBUSY;
+    sb__resolver_free(loop);
     free_deferred(loop);
     sb__timer_disarm(&loop->reclaim);
     sb__conn_pool_free(loop);
     sb__signal_loop_free(loop);
+    sb__wake_close(loop);
     if (loop->spare_fd >= 0)
         sb__sys_close(loop->spare_fd);
     loop->backend->free(loop);

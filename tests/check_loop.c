@@ -443,7 +443,7 @@ START_TEST(test_nested_run_refused)
     sb_loop_stats st;
 
     ck_assert_int_eq(sb_timer_start(t, 0, 0), 0);
-    ck_assert_int_eq(sb_loop_run_once(loop, 0), 0);
+    ck_assert_int_eq(sb_loop_run_once(loop, 0), SB_RUN_WORKED);
     ck_assert_int_eq(n.fired, 1);
     ck_assert_int_eq(n.run_once, SB_ENESTED);
     ck_assert_int_eq(n.run, SB_ENESTED);
@@ -659,7 +659,7 @@ START_TEST(test_io_above_fd_setsize)
 
     tu_write_byte(p[1], 'a');
     for (i = 0; i < 10 && hi.calls == 0; i++)
-        ck_assert_int_eq(sb_loop_run_once(loop, 5000), 1);
+        ck_assert_int_eq(sb_loop_run_once(loop, 5000), SB_RUN_ALIVE | SB_RUN_WORKED);
     ck_assert_int_eq(hi.calls, 1);
     ck_assert_int_eq(hi.last_fd, rp);
     ck_assert_uint_eq(hi.last_events, SB_READ);
@@ -685,7 +685,7 @@ START_TEST(test_io_above_fd_setsize)
     tu_write_byte(p[1], 'b');
     tu_write_byte(q[1], 'c');
     lo.drain = 1;
-    ck_assert_int_eq(sb_loop_run_once(loop, 5000), 1);
+    ck_assert_int_eq(sb_loop_run_once(loop, 5000), SB_RUN_ALIVE | SB_RUN_WORKED);
     ck_assert_int_eq(hi.calls, 2);
     ck_assert_int_eq(lo.calls, 1);
     ck_assert_int_eq(lo.last_fd, q[0]);
@@ -771,7 +771,7 @@ START_TEST(test_io_closed_behind_back)
      * working. */
     tu_write_byte(h[1], 'y');
     for (i = 0; i < 10 && healthy.calls < 2; i++)
-        ck_assert_int_eq(sb_loop_run_once(loop, 5000), 1);
+        ck_assert_int_eq(sb_loop_run_once(loop, 5000), SB_RUN_ALIVE | SB_RUN_WORKED);
     ck_assert_int_eq(healthy.calls, 2);
     ck_assert_uint_eq(healthy.last_events, SB_READ);
     ck_assert_int_eq(sb_loop_run_once(loop, 0), 1);
@@ -894,7 +894,7 @@ START_TEST(test_io_fd_reuse_in_callback)
     tu_write_byte(a[1], 'a');
     tu_write_byte(b[1], 'b');
 
-    ck_assert_int_eq(sb_loop_run_once(loop, 5000), 1);
+    ck_assert_int_eq(sb_loop_run_once(loop, 5000), SB_RUN_ALIVE | SB_RUN_WORKED);
     ck_assert_int_eq(r.done, 1);
     ck_assert_int_eq(bs.calls, 0);                 /* freed before its turn */
     ck_assert_ptr_nonnull(cs.io);
@@ -906,7 +906,7 @@ START_TEST(test_io_fd_reuse_in_callback)
     ck_assert_int_eq(cs.calls, 0);
     tu_write_byte(r.c_pipe[1], 'c');
     cs.drain = 1;
-    ck_assert_int_eq(sb_loop_run_once(loop, 5000), 1);
+    ck_assert_int_eq(sb_loop_run_once(loop, 5000), SB_RUN_ALIVE | SB_RUN_WORKED);
     ck_assert_int_eq(cs.calls, 1);
     ck_assert_int_eq(cs.last_fd, bfd);
     ck_assert_uint_eq(cs.last_events, SB_READ);

@@ -115,23 +115,31 @@ START_TEST(test_bind_and_listen_fail)
 }
 END_TEST
 
-/* Name resolution failing: SB_ERESOLVE from every entry point. */
+static void note_close(sb_conn *c, int reason, void *udata)
+{
+    *(int *)udata = reason;
+}
+
+/* Name resolution failing: SB_ERESOLVE from every entry point (sb_connect
+ * resolves on a worker thread and reports it through on_close). */
 START_TEST(test_getaddrinfo_fails)
 {
+    static const sb_handler noting = {.on_close = note_close};
     sb_loop *loop = sb_loop_new();
-    int fds = tu_count_fds(), err = 0;
+    int fds = tu_count_fds(), err = 0, reason = 1;
     sb_addr a;
 
     fail_next(TU_F_GETADDRINFO, EIO, 4);
     ck_assert_ptr_null(sb_listen(loop, "localhost:0", &quiet, NULL, NULL, &err));
     ck_assert_int_eq(err, SB_ERESOLVE);
-    ck_assert_ptr_null(sb_connect(loop, "localhost:9", &quiet, NULL, NULL, &err));
-    ck_assert_int_eq(err, SB_ERESOLVE);
+    ck_assert_ptr_nonnull(sb_connect(loop, "localhost:9", &noting, &reason, NULL, &err));
+    TU_ASSERT_EVENTUALLY(loop, reason != 1, 1000);
+    ck_assert_int_eq(reason, SB_ERESOLVE);
     ck_assert_int_eq(sb_addr_resolve(&a, "localhost:9"), SB_ERESOLVE);
     ck_assert_ptr_null(sb_udp_new(loop, "localhost:0", &quiet_udp, NULL, NULL, &err));
     ck_assert_int_eq(err, SB_ERESOLVE);
     ck_assert_uint_eq(tu_fault_hits(TU_F_GETADDRINFO), 4);
-    ck_assert_int_eq(tu_count_fds(), fds);
+    ck_assert_int_eq(tu_count_fds(), fds + 2); /* the loop's wake-up pipe, for the resolver */
     /* Numeric addresses never reach the resolver. */
     ck_assert_int_eq(sb_addr_resolve(&a, "127.0.0.1:9"), 0);
     ck_assert_uint_eq(tu_fault_calls(TU_F_GETADDRINFO), 4);

@@ -4,6 +4,8 @@
  * short according to the schedule set with tu_fault_set().
  */
 #include "fault.h"
+
+#include <pthread.h>
 #include "internal.h"
 
 #include <errno.h>
@@ -256,11 +258,36 @@ int sb__sys_pipe2(int fds[2], int flags)
     return pipe2(fds, flags);
 }
 
+/*
+ * getaddrinfo() runs on the resolver's worker threads: its schedule is
+ * decided under a lock (the other calls are the loop thread's alone), and
+ * a test may put a fake resolver in its place.
+ */
+static pthread_mutex_t gai_lock = PTHREAD_MUTEX_INITIALIZER;
+static tu_gai_fn gai_hook;
+
+void tu_fault_gai_hook(tu_gai_fn fn)
+{
+    pthread_mutex_lock(&gai_lock);
+    gai_hook = fn;
+    pthread_mutex_unlock(&gai_lock);
+}
+
 int sb__sys_getaddrinfo(const char *host, const char *serv, const struct addrinfo *hints,
                         struct addrinfo **res)
 {
-    if (decide(TU_F_GETADDRINFO) == 'e')
-        return slots[TU_F_GETADDRINFO].f.err == ENOMEM ? EAI_MEMORY : EAI_FAIL;
+    tu_gai_fn hook;
+    int d, err;
+
+    pthread_mutex_lock(&gai_lock);
+    d = decide(TU_F_GETADDRINFO);
+    err = slots[TU_F_GETADDRINFO].f.err;
+    hook = gai_hook;
+    pthread_mutex_unlock(&gai_lock);
+    if (d == 'e')
+        return err == ENOMEM ? EAI_MEMORY : EAI_FAIL;
+    if (hook)
+        return hook(host, serv, hints, res);
     return getaddrinfo(host, serv, hints, res);
 }
 

@@ -47,6 +47,16 @@ void tu_fault_seed(uint32_t seed);
 unsigned long tu_fault_calls(int call);
 unsigned long tu_fault_hits(int call);
 
+/*
+ * A fake resolver in getaddrinfo()'s place (NULL: the real one).  It runs
+ * on the library's resolver threads, so it must be thread-safe; results it
+ * returns are freed with freeaddrinfo().  tu_fault_reset() keeps it.
+ */
+struct addrinfo;
+typedef int (*tu_gai_fn)(const char *host, const char *serv, const struct addrinfo *hints,
+                         struct addrinfo **res);
+void tu_fault_gai_hook(tu_gai_fn fn);
+
 /* A partial-I/O schedule: short recv and send, spurious EAGAIN and EINTR. */
 void tu_fault_partial_io(uint32_t seed);
 
