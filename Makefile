@@ -253,10 +253,12 @@ soak: $(BUILD)/sb-echod $(BUILD)/soak
 # ------------------------------------------------------------------ bench
 # sb-echod against a hand-tuned epoll echo server and echo servers on
 # libevent, libuv and libev's select backend; sb-httpd against nginx (wrk);
-# sb-kvd against redis-server (redis-benchmark).  Interleaved passes, server
-# and load pinned to different cores; writes docs/benchmarks.md (about 15
-# minutes).  BENCH_QUICK=1: a 2-minute smoke run into build/bench/quick/.
-# Knobs: BENCH_PASSES, BENCH_SECONDS, BENCH_ONLY=echo,http,kv (tests/bench/bench.py).
+# sb-kvd against redis-server (redis-benchmark); the epoll backend at 10,000
+# connections (scale) and embed/poll-echo in a host poll() loop (embed).
+# Interleaved passes, server and load pinned to different cores; writes
+# docs/benchmarks.md (about 17 minutes).  BENCH_QUICK=1: a 2-minute smoke run
+# into build/bench/quick/.  Knobs: BENCH_PASSES, BENCH_SECONDS,
+# BENCH_ONLY=echo,http,kv,scale,embed, BENCH_LOADS, BENCH_SERVERS (tests/bench/bench.py).
 # Installs its Debian packages when missing.
 
 BENCH_DIR  := build/bench
@@ -277,10 +279,11 @@ $(BENCH_DIR)/%-echo: tests/bench/%_echo.c tests/bench/common.c tests/bench/commo
 	$(CC) -D_GNU_SOURCE -std=c11 $(WARN) $(CFLAGS) -o $@ $< tests/bench/common.c \
 	    $(LDFLAGS) $(BENCH_LIBS_$*)
 
-# sb-httpd and sb-kvd are optional here: their comparisons are skipped when
-# they do not build.
+# sb-httpd, sb-kvd and embed/poll-echo are optional here: their comparisons
+# are skipped when they do not build.
 bench: $(BUILD)/sb-echod $(BUILD)/sb-bench $(BENCH_BIN)
 	-@$(MAKE) --no-print-directory $(BUILD)/sb-httpd $(BUILD)/sb-kvd
+	-@$(MAKE) --no-print-directory $(BUILD)/embed/poll-echo
 	python3 tests/bench/bench.py --bin $(BUILD) --bench-bin $(BENCH_DIR)
 
 # ------------------------------------------------------------------- man

@@ -14,14 +14,28 @@ Environment (all optional):
                        build/bench/quick/ instead of docs/
   BENCH_PASSES=N       passes (default 3; quick 1)
   BENCH_SECONDS=S      measured seconds per test (default 2; quick 0.7)
-  BENCH_ONLY=LIST      echo,http,kv (default all three)
+  BENCH_ONLY=LIST      parts: echo,http,kv,scale,embed (default all five)
   BENCH_SERVERS=LIST   only these servers (e.g. sb-echod,epoll)
-  BENCH_LOADS=LIST     only these echo loads (e.g. pp50,pipe50x16; ids below)
+  BENCH_LOADS=LIST     only these loads of the echo, scale and embed parts (e.g.
+                       pp50,pipe50x16,scale-pp10000; ids in ECHO_LOADS,
+                       SCALE_LOADS and EMBED_LOADS below); http and kv run whole
   BENCH_SERVER_CPU=N   core for the servers (default 0)
   BENCH_CLIENT_CPU=N   core for the load generators (default 1)
   BENCH_OUT=DIR        where the report goes (default docs/ or build/bench/quick/)
   BENCH_NOTE=TEXT      a sentence for the report's run conditions (e.g. what else
                        ran on the machine)
+
+The scale part runs the library's epoll backend at 10,000 connections:
+sb-echod --backend epoll, sb-echod on select (for contrast) and the epoll
+reference under ping-pong with 10,000 connections and 1 active beside 9,000
+idle, and sb-httpd with --backend epoll and on select against nginx at
+wrk -c1000; its echo loads are driven by sb-bench on the epoll backend
+(SB_BACKEND=epoll), so that the client's own select() is not the limit.
+The embed part runs build/embed/poll-echo (switchboard driven by a plain
+poll() host loop through sb_loop_set_watch / sb_loop_timeout /
+sb_loop_dispatch) beside sb-echod: the host's CPU time (utime + stime from
+/proc/PID/stat) while 1,000 connected clients stay silent, and the p50 / p99
+latency of 1-connection ping-pong; it is skipped when poll-echo is not built.
 """
 
 import argparse
@@ -62,6 +76,8 @@ def parse_args():
                     help="folder of sb-echod, sb-bench, sb-httpd, sb-kvd")
     ap.add_argument("--bench-bin", default=os.path.join(ROOT, "build", "bench"),
                     help="folder of the reference servers")
+    ap.add_argument("--poll-echo", dest="poll_echo", default=None,
+                    help="the embedding demo (default: BIN/embed/poll-echo)")
     ap.add_argument("--from", dest="from_json", metavar="RESULTS_JSON",
                     help="only rewrite the report of an earlier run from its results.json")
     args = ap.parse_args()
@@ -73,13 +89,13 @@ def parse_args():
     args.passes = env_num("BENCH_PASSES", 1 if quick else 3, int)
     args.seconds = env_num("BENCH_SECONDS", 0.7 if quick else 2.0)
     args.warmup = 0.2 if quick else 0.5
-    args.only = [s for s in os.environ.get("BENCH_ONLY", "echo,http,kv").split(",") if s]
+    args.only = [s for s in os.environ.get("BENCH_ONLY", ",".join(PARTS)).split(",") if s]
     for s in args.only:
-        if s not in ("echo", "http", "kv"):
-            sys.exit("bench: BENCH_ONLY: unknown part %r (want echo, http, kv)" % s)
+        if s not in PARTS:
+            sys.exit("bench: BENCH_ONLY: unknown part %r (want %s)" % (s, ", ".join(PARTS)))
     args.servers = [x for x in os.environ.get("BENCH_SERVERS", "").split(",") if x]
     args.loads = [x for x in os.environ.get("BENCH_LOADS", "").split(",") if x]
-    known = [l[0] for l in ECHO_LOADS]
+    known = [l[0] for l in ECHO_LOADS + SCALE_LOADS + EMBED_LOADS]
     for x in args.loads:
         if x not in known:
             sys.exit("bench: BENCH_LOADS: unknown load %r (want %s)" % (x, ", ".join(known)))
@@ -232,6 +248,8 @@ def kv_line(text):
 
 # ------------------------------------------------------------- the tests
 
+PARTS = ("echo", "http", "kv", "scale", "embed")
+
 ECHO_LOADS = [
     # id, title, sb-bench arguments, kind
     ("pp1", "ping-pong, 1 connection", ["-M", "pingpong", "-c", "1"], "rt"),
@@ -263,7 +281,58 @@ def echo_servers(args):
     ]
 
 
-def run_echo(args, name, make_argv, load, logdir):
+# The scale part: the library's epoll backend with 10,000 connections, against
+# the epoll reference (echo) and nginx (http); sb-echod and sb-httpd on select
+# beside them for contrast.  Its echo loads run sb-bench on the epoll backend.
+SCALE_LOADS = [
+    # id, title, sb-bench arguments (None: wrk), kind
+    ("scale-pp10000", "ping-pong, 10,000 connections", ["-M", "pingpong", "-c", "10000"], "rt"),
+    ("scale-idle1+9000", "1 active + 9,000 idle", ["-M", "pingpong", "-c", "1", "-i", "9000"],
+     "rt"),
+    ("scale-wrk-c1000", "wrk -c1000", None, "rt"),
+]
+SCALE_WRK_CONNS = 1000
+# Room above the 10,000 (or 9,001) connections a scale load opens; with the
+# daemons' reserve of 32 fds it stays below a hard limit of 20,000.
+SCALE_MAX_CONNS = 16000
+
+# The embed part: poll-echo (switchboard inside a host's poll() loop) beside
+# sb-echod.
+EMBED_LOADS = [
+    ("embed-idle1000", "1,000 idle connections: the host's CPU", None, "idlecpu"),
+    ("embed-pp1", "ping-pong, 1 connection: latency", ["-M", "pingpong", "-c", "1"], "rt"),
+]
+EMBED_IDLE_CONNS = 1000
+EMBED_MAX_CONNS = 4000
+# Both servers get the same idle timeout, well past the test (an armed
+# timeout is the usual case, and the host must not wake up for it).
+EMBED_IDLE_TIMEOUT_S = 300
+
+# The load generator on the library's epoll backend (scale and embed parts).
+EPOLL_CLIENT = {"SB_BACKEND": "epoll"}
+
+
+def scale_echo_servers(args):
+    b, bb = args.bin, args.bench_bin
+    sb = os.path.join(b, "sb-echod")
+    mc = str(SCALE_MAX_CONNS)
+    return [
+        ("sb-echod-epoll", lambda a: [sb, "--backend", "epoll", "-c", mc, "-l", a]),
+        ("sb-echod", lambda a: [sb, "--backend", "select", "-c", mc, "-l", a]),
+        ("epoll", lambda a: [os.path.join(bb, "epoll-echo"), a]),
+    ]
+
+
+def embed_servers(args):
+    sb = os.path.join(args.bin, "sb-echod")
+    idle, mc = str(EMBED_IDLE_TIMEOUT_S), str(EMBED_MAX_CONNS)
+    return [
+        ("poll-echo", lambda a: [args.poll_echo, "-l", a, "-t", idle, "-c", mc]),
+        ("sb-echod", lambda a: [sb, "--backend", "select", "-t", idle, "-c", mc, "-l", a]),
+    ]
+
+
+def run_echo(args, name, make_argv, load, logdir, client_env=None):
     lid, _title, largs, _kind = load
     port = free_port()
     addr = "127.0.0.1:%d" % port
@@ -275,8 +344,9 @@ def run_echo(args, name, make_argv, load, logdir):
         argv = pinned(args.client_cpu, [os.path.join(args.bin, "sb-bench"), "-q", "-t", addr,
                                         "-d", "%g" % secs, "-w", "%g" % args.warmup,
                                         "-p", str(srv.pid)] + largs)
+        env = dict(os.environ, **client_env) if client_env else None
         p, busy = run_client(argv, stdin=subprocess.DEVNULL, capture_output=True, text=True,
-                             timeout=secs + args.warmup + 120)
+                             timeout=secs + args.warmup + 120, env=env)
         r = kv_line(p.stdout)
         if r is None or not srv.alive():
             raise RuntimeError("sb-bench gave no result (status %d%s): %s"
@@ -300,10 +370,140 @@ def run_echo(args, name, make_argv, load, logdir):
             out["sys_us"] = out["sys_s"] * 1e6 / out["requests"]
         out["cpu_util"] = (out["usr_s"] + out["sys_s"]) / out["seconds"] if out["seconds"] else 0
         out["client_busy"] = busy
+        if client_env:
+            out["client_backend"] = client_env.get("SB_BACKEND")
         if not out["ok"]:
             out["error"] = (p.stderr.strip().splitlines() or ["?"])[-1]
         return out
     finally:
+        srv.stop()
+
+
+def proc_conns(pid, port):
+    """How many established TCP connections to 127.0.0.1:port pid holds."""
+    inodes = set()
+    try:
+        with open("/proc/net/tcp") as f:
+            next(f)
+            for line in f:
+                x = line.split()
+                if x[3] == "01" and int(x[1].rsplit(":", 1)[1], 16) == port:
+                    inodes.add(x[9])
+        n = 0
+        for fd in os.listdir("/proc/%d/fd" % pid):
+            try:
+                link = os.readlink("/proc/%d/fd/%s" % (pid, fd))
+            except OSError:
+                continue
+            if link.startswith("socket:[") and link[8:-1] in inodes:
+                n += 1
+        return n
+    except (OSError, StopIteration, IndexError, ValueError):
+        return -1
+
+
+def proc_wakeups(pid):
+    """Voluntary context switches of all pid's threads: how often it slept
+    and was woken."""
+    n = 0
+    try:
+        for tid in os.listdir("/proc/%d/task" % pid):
+            with open("/proc/%d/task/%s/status" % (pid, tid)) as f:
+                for line in f:
+                    if line.startswith("voluntary_ctxt_switches:"):
+                        n += int(line.split()[1])
+    except OSError:
+        pass
+    return n
+
+
+def proc_oncpu_ns(pid):
+    """Time on a CPU of all pid's threads, in ns (/proc/PID/task/*/schedstat),
+    or None where the kernel does not keep it: a cross-check of the clock
+    ticks of /proc/PID/stat."""
+    n = 0
+    try:
+        for tid in os.listdir("/proc/%d/task" % pid):
+            with open("/proc/%d/task/%s/schedstat" % (pid, tid)) as f:
+                n += int(f.read().split()[0])
+    except (OSError, ValueError, IndexError):
+        return None
+    return n
+
+
+def run_idle_cpu(args, name, make_argv, logdir):
+    """The server's own CPU time while EMBED_IDLE_CONNS connected clients send
+    nothing: utime + stime from /proc/PID/stat over a window that starts once
+    the server holds every connection (each made one 64-byte round trip) and
+    ends before the client lets go of them."""
+    port = free_port()
+    addr = "127.0.0.1:%d" % port
+    srv = Server(name, make_argv(addr), port, args.server_cpu, logdir).start()
+    client = None
+    try:
+        window = args.idle_window
+        settle = 0.5
+        # The client holds the connections past the window's end (its own
+        # measured time starts about when the last connection is ready).
+        hold = settle + window + 0.75
+        argv = pinned(args.client_cpu, [os.path.join(args.bin, "sb-bench"), "-q", "-t", addr,
+                                        "-M", "idle", "-c", str(EMBED_IDLE_CONNS),
+                                        "-d", "%g" % hold, "-p", str(srv.pid)])
+        client = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                  stderr=subprocess.PIPE, text=True,
+                                  env=dict(os.environ, **EPOLL_CLIENT))
+        deadline = time.monotonic() + 60
+        while proc_conns(srv.pid, port) < EMBED_IDLE_CONNS:
+            if client.poll() is not None or not srv.alive():
+                break
+            if time.monotonic() > deadline:
+                raise RuntimeError("%s held only %d of %d connections after 60 s"
+                                   % (name, proc_conns(srv.pid, port), EMBED_IDLE_CONNS))
+            time.sleep(0.05)
+        time.sleep(settle)  # the last round trips answered
+        if client.poll() is not None or not srv.alive():
+            out, err = client.communicate(timeout=10)
+            raise RuntimeError("the idle clients stopped early (sb-bench status %s%s): %s"
+                               % (client.returncode, "" if srv.alive() else ", the server died",
+                                  (err.strip().splitlines() or [""])[-1]))
+        t0 = time.monotonic()
+        u0, s0 = proc_cpu(srv.pid)
+        n0 = proc_oncpu_ns(srv.pid)
+        w0 = proc_wakeups(srv.pid)
+        cu0, cs0 = proc_cpu(client.pid)
+        time.sleep(window)
+        u1, s1 = proc_cpu(srv.pid)
+        n1 = proc_oncpu_ns(srv.pid)
+        w1 = proc_wakeups(srv.pid)
+        cu1, cs1 = proc_cpu(client.pid)
+        t1 = time.monotonic()
+        held = proc_conns(srv.pid, port)
+        rss = proc_kb(srv.pid, "VmRSS")
+        out, err = client.communicate(timeout=hold + 70)
+        if not srv.alive():
+            raise RuntimeError("%s died holding idle connections" % name)
+        r = kv_line(out)
+        dt = t1 - t0
+        res = {
+            "cpu_share": ((u1 - u0) + (s1 - s0)) / dt,
+            "usr_s": u1 - u0, "sys_s": s1 - s0, "seconds": dt,
+            "wakeups_per_s": (w1 - w0) / dt,
+            "oncpu_share": (n1 - n0) / 1e9 / dt if n0 is not None and n1 is not None else None,
+            "held": held, "rss_kb": rss,
+            "client_busy": ((cu1 - cu0) + (cs1 - cs0)) / dt,
+            "client_backend": EPOLL_CLIENT["SB_BACKEND"],
+            "tick_s": 1.0 / os.sysconf("SC_CLK_TCK"),
+            "ok": bool(r) and r.get("status") == "ok" and held >= EMBED_IDLE_CONNS,
+        }
+        if not res["ok"]:
+            res["error"] = ("only %d of %d connections held at the window's end"
+                            % (held, EMBED_IDLE_CONNS) if held < EMBED_IDLE_CONNS else
+                            (err.strip().splitlines() or ["sb-bench gave no result"])[-1])
+        return res
+    finally:
+        if client is not None and client.poll() is None:
+            client.kill()
+            client.wait()
         srv.stop()
 
 
@@ -355,12 +555,21 @@ def nginx_bin():
     return shutil.which("nginx") or ("/usr/sbin/nginx" if os.path.exists("/usr/sbin/nginx") else None)
 
 
-def http_servers(args, www, logdir):
+def http_servers(args, www, logdir, scale=False):
+    """sb-httpd and nginx; for the scale part sb-httpd twice, on the epoll
+    backend and (named explicitly) on select."""
     out = []
     sb = os.path.join(args.bin, "sb-httpd")
     if os.path.exists(sb):
-        out.append(("sb-httpd", lambda port: ([sb, "-r", www, "-l", "127.0.0.1:%d" % port], None)))
-    else:
+        if scale:
+            out.append(("sb-httpd-epoll", lambda port: ([sb, "--backend", "epoll", "-r", www,
+                                                         "-l", "127.0.0.1:%d" % port], None)))
+            out.append(("sb-httpd", lambda port: ([sb, "--backend", "select", "-r", www,
+                                                   "-l", "127.0.0.1:%d" % port], None)))
+        else:
+            out.append(("sb-httpd", lambda port: ([sb, "-r", www, "-l", "127.0.0.1:%d" % port],
+                                                  None)))
+    elif not scale:
         log("skipping sb-httpd: %s is not built" % sb)
     ng = nginx_bin()
     if ng:
@@ -372,7 +581,7 @@ def http_servers(args, www, logdir):
                 f.write(NGINX_CONF.format(prefix=prefix, port=port, root=www))
             return [ng, "-p", prefix, "-c", conf, "-e", os.path.join(prefix, "error.log")], None
         out.append(("nginx", nginx_argv))
-    else:
+    elif not scale:
         log("skipping nginx: not installed")
     return out
 
@@ -401,12 +610,14 @@ def run_wrk(args, name, make_argv, conns, logdir):
     srv = Server(name, argv, port, args.server_cpu, logdir, cwd=cwd).start()
     try:
         u0, s0 = proc_cpu(srv.pid)
+        t0 = time.monotonic()
         secs = max(1, int(round(args.seconds)))
         p, busy = run_client(pinned(args.client_cpu, [
             "wrk", "-t1", "-c%d" % conns, "-d%ds" % secs, "--latency",
             "http://127.0.0.1:%d/%s" % (port, WWW_FILE)]),
             stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=secs + 60)
         u1, s1 = proc_cpu(srv.pid)
+        t1 = time.monotonic()
         rss = proc_kb(srv.pid, "VmRSS")
         if not srv.alive():
             raise RuntimeError("%s died under wrk" % name)
@@ -426,6 +637,7 @@ def run_wrk(args, name, make_argv, conns, logdir):
             "usr_us": (u1 - u0) * 1e6 / reqs if reqs else 0,
             "sys_us": (s1 - s0) * 1e6 / reqs if reqs else 0,
             "rss_kb": rss, "ok": True, "client_busy": busy,
+            "cpu_util": ((u1 - u0) + (s1 - s0)) / (t1 - t0) if t1 > t0 else None,
         }
         problems = []
         if bad:
@@ -529,6 +741,10 @@ def fmt_num(v, digits=0):
     if digits == 0:
         return "{:,.0f}".format(v)
     return "{:,.{}f}".format(v, digits)
+
+
+def fmt_pct(v, digits=0):
+    return "–" if v is None else "%.*f%%" % (digits, 100 * v)
 
 
 def fmt_ratio(rs):
@@ -716,9 +932,10 @@ def write_report(args, results, order, titles, kinds, info, started, load0, load
     w("## Reproduce")
     w("")
     w("```sh")
-    w("make bench                  # about 15 minutes; rewrites docs/benchmarks.md")
+    w("make bench                  # about 17 minutes; rewrites docs/benchmarks.md")
     w("make bench BENCH_QUICK=1    # about 2 minutes; writes build/bench/quick/benchmarks.md")
     w("make bench BENCH_ONLY=echo BENCH_PASSES=5 BENCH_SECONDS=3   # knobs")
+    w("make bench BENCH_QUICK=1 BENCH_ONLY=scale,embed              # the backend and embedding targets")
     w("```")
     w("")
     w("`make bench` installs what it needs from Debian when missing (libevent-dev, libuv1-dev, "
@@ -767,6 +984,12 @@ def write_report(args, results, order, titles, kinds, info, started, load0, load
       "open_file_cache on; redis-server runs with `--save '' --appendonly no`.")
     w("- wrk and redis-benchmark tests sample the server's CPU time around the whole "
       "client run (including its connection setup).")
+    w("- The scale part (`BENCH_ONLY=scale`; loads `scale-pp10000`, `scale-idle1+9000`, "
+      "`scale-wrk-c1000`) compares the library's epoll backend with its select backend "
+      "and the references at 10,000 connections; the embed part (`BENCH_ONLY=embed`; "
+      "`embed-idle1000`, `embed-pp1`) runs `build/embed/poll-echo`, switchboard inside a "
+      "host's `poll()` loop, beside sb-echod. Both drive their echo loads with `sb-bench` on "
+      "the epoll backend (`SB_BACKEND=epoll`).")
     w("")
 
     # -------------------------------------------------------- targets
@@ -793,19 +1016,22 @@ def write_report(args, results, order, titles, kinds, info, started, load0, load
         targets.append(("sb-kvd ≥ 1.1× redis, %s -P16" % cmd, rt("%s-P16" % cmd, "sb-kvd", "redis-server"), 1.1, ">="))
         targets.append(("sb-kvd ≥ 1.0× redis, %s -P1" % cmd, rt("%s-P1" % cmd, "sb-kvd", "redis-server"), 1.0, ">="))
 
+    def target_rows(targets, missing="not measured"):
+        for label, rs, goal, op in targets:
+            if not rs:
+                w("| %s | %s | |" % (label, missing))
+                continue
+            m = med(rs)
+            ok = m >= goal if op == ">=" else m <= goal
+            miss = abs(m / goal - 1) * 100
+            verdict = "met" if ok else "missed by %.*f%%" % (1 if miss < 1 else 0, miss)
+            w("| %s | %s | %s |" % (label, fmt_ratio(rs), verdict))
+
     w("## Targets (issue 6)")
     w("")
     w("| target | measured (median of passes, min–max) | |")
     w("|---|---|---|")
-    for label, rs, goal, op in targets:
-        if not rs:
-            w("| %s | not measured | |" % label)
-            continue
-        m = med(rs)
-        ok = m >= goal if op == ">=" else m <= goal
-        miss = abs(m / goal - 1) * 100
-        verdict = "met" if ok else "missed by %.*f%%" % (1 if miss < 1 else 0, miss)
-        w("| %s | %s | %s |" % (label, fmt_ratio(rs), verdict))
+    target_rows(targets)
     if rss_add:
         m = med(rss_add)
         w("| 10,000 idle connections add ≤ 4 MiB to sb-echod's RSS | %.1f MiB | %s |"
@@ -814,8 +1040,48 @@ def write_report(args, results, order, titles, kinds, info, started, load0, load
         w("| 10,000 idle connections add ≤ 4 MiB to sb-echod's RSS | not measured | |")
     w("")
 
+    # The backends and embedding issue: the scale and embed parts.
+    w("## Targets (backends and embedding)")
+    w("")
+    w("Measured in the scale and embed parts below, each load interleaved across its servers; "
+      "the echo loads there are driven by `sb-bench` on the epoll backend.")
+    w("")
+    w("| target | measured (median of passes, min–max) | |")
+    w("|---|---|---|")
+    target_rows([
+        ("sb-echod --backend epoll rate ≥ 1.0× epoll, ping-pong, 10,000 connections",
+         rt("scale-pp10000", "sb-echod-epoll", "epoll"), 1.0, ">="),
+        ("sb-echod --backend epoll rate ≥ 0.9× epoll, 1 active + 9,000 idle",
+         rt("scale-idle1+9000", "sb-echod-epoll", "epoll"), 0.9, ">="),
+        ("sb-httpd --backend epoll ≥ 1.2× nginx, wrk -c1000",
+         rt("scale-wrk-c1000", "sb-httpd-epoll", "nginx"), 1.2, ">="),
+        ("sb-httpd (select) ≥ 1.0× nginx, wrk -c1000",
+         rt("scale-wrk-c1000", "sb-httpd", "nginx"), 1.0, ">="),
+    ])
+    idle_rows = [r for r in results.get("embed-idle1000", {}).get("poll-echo", []) if r]
+    label = ("poll-echo (a poll() host) CPU < 1%% of a core with %s idle connections"
+             % fmt_num(EMBED_IDLE_CONNS))
+    if idle_rows:
+        shares = [r["cpu_share"] for r in idle_rows]
+        m = med(shares)
+        lo, hi = rng(shares)
+        oncpu = med([r.get("oncpu_share") for r in idle_rows])
+        w("| %s | %s%s%s | %s |" % (label, fmt_pct(m, 2),
+                                    " (%s–%s)" % (fmt_pct(lo, 2), fmt_pct(hi, 2))
+                                    if len(shares) > 1 else "",
+                                    "; on-CPU %s" % fmt_pct(oncpu, 3) if oncpu is not None else "",
+                                    "met" if m < 0.01 else
+                                    "missed by %.0f%%" % ((m / 0.01 - 1) * 100)))
+    missing = "not measured" + (" (poll-echo not built)" if any(
+        x.startswith("embed:") for x in results.get("_skipped", [])) else "")
+    if not idle_rows:
+        w("| %s | %s | |" % (label, missing))
+    target_rows([("poll-echo p50 latency ≤ 1.2× sb-echod's, ping-pong, 1 connection",
+                  rt("embed-pp1", "poll-echo", "sb-echod", "p50"), 1.2, "<=")], missing)
+    w("")
+
     # --------------------------------------------------------- tables
-    def table(test_ids, heading, sb, refs, is_mb=False, lat=True):
+    def table(test_ids, heading, sb, refs, is_mb=False, lat=True, ref="epoll", srv_col=False):
         present = [t for t in test_ids if t in results]
         if not present:
             return
@@ -833,10 +1099,12 @@ def write_report(args, results, order, titles, kinds, info, started, load0, load
                 cols += ["p50 µs", "p99 µs", "p99.9 µs"]
             cols += ["CPU/write µs (usr / sys)" if mb else "CPU/req µs (usr / sys)", "RSS MiB"]
             busy_col = any(r and r.get("client_busy") is not None for s in servers for r in results[t][s])
+            if srv_col:
+                cols.append("server CPU")
             if busy_col:
                 cols.append("client CPU")
-            if "epoll" in servers and sb in servers:
-                cols += ["÷ epoll", "CPU/req ÷ epoll"]
+            if ref in servers and sb in servers:
+                cols += ["÷ %s" % ref, "CPU/req ÷ %s" % ref]
             if sb in servers:
                 cols += ["%s ÷ this" % sb, "%s CPU/req ÷ this" % sb]
             w("| " + " | ".join(cols) + " |")
@@ -855,12 +1123,14 @@ def write_report(args, results, order, titles, kinds, info, started, load0, load
                                              fmt_num(med([r.get("sys_us") for r in rs]), 2)))
                 rss = med([r.get("rss_kb") for r in rs if r.get("rss_kb", -1) > 0])
                 row.append(fmt_num(rss / 1024.0, 1) if rss else "–")
+                if srv_col:
+                    row.append(fmt_pct(med([r.get("cpu_util") for r in rs])))
                 if busy_col:
                     b = med([r.get("client_busy") for r in rs])
                     row.append("%.0f%%" % (100 * b) if b is not None else "–")
-                if "÷ epoll" in cols:
-                    row.append(fmt_ratio(ratios(results, t, s, "epoll", key)) if s != "epoll" else "1")
-                    row.append(fmt_ratio(ratios(results, t, s, "epoll", "cpu_us")) if s != "epoll" else "1")
+                if "÷ %s" % ref in cols:
+                    row.append(fmt_ratio(ratios(results, t, s, ref, key)) if s != ref else "1")
+                    row.append(fmt_ratio(ratios(results, t, s, ref, "cpu_us")) if s != ref else "1")
                 if "%s ÷ this" % sb in cols:
                     row.append(fmt_ratio(ratios(results, t, sb, s, key)) if s != sb else "1")
                     row.append(fmt_ratio(ratios(results, t, sb, s, "cpu_us")) if s != sb else "1")
@@ -925,6 +1195,105 @@ def write_report(args, results, order, titles, kinds, info, started, load0, load
                                         cmd_order.index(t.rsplit("-P", 1)[0])
                                         if t.rsplit("-P", 1)[0] in cmd_order else 9, t)),
               "", "sb-kvd", None)
+    if any(t.startswith("scale-") for t in results):
+        w("## Backends at scale: select and epoll")
+        w("")
+        w("The library's epoll backend (`--backend epoll`) beside its default select backend "
+          "and the references, with 10,000 connections. `sb-echod` and `sb-httpd` without a "
+          "suffix run on select (`--backend select`), `-c %s` for sb-echod. The echo loads "
+          "come from `sb-bench` on the epoll backend (`SB_BACKEND=epoll`), so that the "
+          "client's own wait stays O(ready fds); *server CPU* is the server's CPU time over "
+          "the measured window (HTTP: around the whole wrk run) as a share of its core, "
+          "*client CPU* the load generator's over its whole run: the side near 100%% set the "
+          "rate. In ping-pong the client makes one send and one receive per message, as the "
+          "server does, so at 10,000 connections both sides near a full core; CPU/req is the "
+          "comparison the client cannot mask." % fmt_num(SCALE_MAX_CONNS))
+        w("")
+        table(["scale-pp10000", "scale-idle1+9000"], "### Echo (64-byte messages)",
+              "sb-echod-epoll", None, srv_col=True)
+        table(["scale-wrk-c%d" % SCALE_WRK_CONNS],
+              "### HTTP (`wrk -t1 -c%d`, the same 1 KiB file)" % SCALE_WRK_CONNS,
+              "sb-httpd-epoll", None, ref="nginx", srv_col=True)
+    if any(t.startswith("embed-") for t in results):
+        w("## Embedded in a host poll() loop")
+        w("")
+        w("`build/embed/poll-echo`: an echo server like sb-echod, but driven by a plain "
+          "`poll()` loop of the host's through `sb_loop_set_watch()`, `sb_loop_timeout()` and "
+          "`sb_loop_dispatch()`; sb-echod (its own loop, select) beside it in the same run. "
+          "Both with `-t %d -c %s`." % (EMBED_IDLE_TIMEOUT_S, fmt_num(EMBED_MAX_CONNS)))
+        w("")
+        if "embed-idle1000" in results:
+            tick = med([r.get("tick_s") for s in order["embed-idle1000"]
+                        for r in results["embed-idle1000"].get(s, []) if r])
+            secs = med([r.get("seconds") for s in order["embed-idle1000"]
+                        for r in results["embed-idle1000"].get(s, []) if r])
+            w("### %s idle connections: the host's CPU" % fmt_num(EMBED_IDLE_CONNS))
+            w("")
+            w("Each connection made one 64-byte round trip, then stayed silent. The server's "
+              "utime + stime (`/proc/PID/stat`) over a %.1f s window with all of them held, as "
+              "a share of one core (clock ticks of %g ms: a resolution of %s); *on-CPU*: the "
+              "same from the scheduler's nanosecond count (`/proc/PID/task/*/schedstat`), a "
+              "cross-check below the ticks' resolution; *wakeups/s*: its voluntary context "
+              "switches over the window; *client CPU*: sb-bench's over the same window."
+              % (secs or 0, (tick or 0.01) * 1e3, fmt_pct((tick or 0.01) / (secs or 1), 2)))
+            w("")
+            w("| server | CPU, share of a core | min–max | usr / sys s | on-CPU | wakeups/s | "
+              "connections held | RSS MiB | client CPU |")
+            w("|---|---|---|---|---|---|---|---|---|")
+            for s in order["embed-idle1000"]:
+                rs = [r for r in results["embed-idle1000"].get(s, []) if r]
+                if not rs:
+                    continue
+                lo, hi = rng([r["cpu_share"] for r in rs])
+                rss = med([r.get("rss_kb") for r in rs if r.get("rss_kb", -1) > 0])
+                w("| %s | %s | %s–%s | %s / %s | %s | %s | %s | %s | %s |" % (
+                    ("**%s**" % s) if s == "poll-echo" else s,
+                    fmt_pct(med([r["cpu_share"] for r in rs]), 2), fmt_pct(lo, 2),
+                    fmt_pct(hi, 2), fmt_num(med([r["usr_s"] for r in rs]), 2),
+                    fmt_num(med([r["sys_s"] for r in rs]), 2),
+                    fmt_pct(med([r.get("oncpu_share") for r in rs]), 3),
+                    fmt_num(med([r["wakeups_per_s"] for r in rs]), 1),
+                    fmt_num(med([r["held"] for r in rs])),
+                    fmt_num(rss / 1024.0, 1) if rss else "–",
+                    fmt_pct(med([r.get("client_busy") for r in rs]))))
+            errs = ["%s: %s" % (s, r["error"]) for s in order["embed-idle1000"]
+                    for r in results["embed-idle1000"].get(s, []) if r and r.get("error")]
+            fails = ["%s: %s" % (s, f) for s, f in
+                     results.get("_failures", {}).get("embed-idle1000", [])]
+            for e in sorted(set(errs + fails)):
+                w("")
+                w("- ⚠ %s" % e)
+            w("")
+        if "embed-pp1" in results:
+            t = "embed-pp1"
+            w("### Latency: ping-pong, 1 connection (64-byte messages)")
+            w("")
+            w("| server | p50 µs | min–max | p99 µs | min–max | p50 ÷ sb-echod | p99 ÷ sb-echod "
+              "| req/s | CPU/req µs | client CPU |")
+            w("|---|---|---|---|---|---|---|---|---|---|")
+            for s in order[t]:
+                rs = [r for r in results[t].get(s, []) if r]
+                if not rs:
+                    continue
+                lo50, hi50 = rng([r.get("p50") for r in rs])
+                lo99, hi99 = rng([r.get("p99") for r in rs])
+                w("| %s | %s | %s–%s | %s | %s–%s | %s | %s | %s | %s | %s |" % (
+                    ("**%s**" % s) if s == "poll-echo" else s,
+                    fmt_num(med([r.get("p50") for r in rs]), 1), fmt_num(lo50, 1),
+                    fmt_num(hi50, 1), fmt_num(med([r.get("p99") for r in rs]), 1),
+                    fmt_num(lo99, 1), fmt_num(hi99, 1),
+                    fmt_ratio(rt(t, s, "sb-echod", "p50")) if s != "sb-echod" else "1",
+                    fmt_ratio(rt(t, s, "sb-echod", "p99")) if s != "sb-echod" else "1",
+                    fmt_num(med([r.get("rate") for r in rs])),
+                    fmt_num(med([r.get("cpu_us") for r in rs]), 2),
+                    fmt_pct(med([r.get("client_busy") for r in rs]))))
+            errs = ["%s: %s" % (s, r["error"]) for s in order[t]
+                    for r in results[t].get(s, []) if r and r.get("error")]
+            fails = ["%s: %s" % (s, f) for s, f in results.get("_failures", {}).get(t, [])]
+            for e in sorted(set(errs + fails)):
+                w("")
+                w("- ⚠ %s" % e)
+            w("")
     notes = os.path.join(ROOT, "tests", "bench", "notes.md")
     if os.path.exists(notes):
         with open(notes) as f:
@@ -955,6 +1324,10 @@ def main():
     if args.from_json:
         return rerender(args.from_json, os.environ.get("BENCH_OUT"), args.note)
     raise_nofile()
+    if os.environ.pop("SB_BACKEND", None):
+        # It would switch sb-bench and every daemon started without
+        # --backend; the parts name each backend themselves.
+        log("ignoring SB_BACKEND from the environment")
     signal.signal(signal.SIGTERM, stop_all)
     signal.signal(signal.SIGINT, stop_all)
     for tool in ("taskset",):
@@ -980,7 +1353,23 @@ def main():
         for n in names:
             if os.path.exists(os.path.join(d, n)):
                 shutil.copy2(os.path.join(d, n), os.path.join(private, n))
+    poll_echo = args.poll_echo or os.path.join(args.bin, "embed", "poll-echo")
+    poll_echo_shown = os.path.relpath(poll_echo, ROOT) if poll_echo.startswith(ROOT) else poll_echo
+    args.poll_echo = None
+    if os.path.exists(poll_echo):
+        args.poll_echo = os.path.join(private, "poll-echo")
+        shutil.copy2(poll_echo, args.poll_echo)
+        try:
+            libs = subprocess.run(["ldd", args.poll_echo], capture_output=True, text=True,
+                                  timeout=10).stdout
+        except (OSError, subprocess.SubprocessError):
+            libs = ""
+        if "not found" in libs:
+            # Linked to a libswitchboard.so it finds relative to its folder.
+            log("running %s in place (its copy does not find its libraries)" % poll_echo_shown)
+            args.poll_echo = poll_echo
     args.bin = args.bench_bin = private
+    args.idle_window = 1.5 if args.quick else 4.0
 
     results = {"_failures": {}, "_skipped": []}
     order, titles, kinds = {}, {}, {}
@@ -990,9 +1379,20 @@ def main():
         if not os.path.exists(f("x")[0]):
             results["_skipped"].append("%s: %s is not built" % (n, f("x")[0]))
             echo.remove((n, f))
-    for lid, title, _a, kind in ECHO_LOADS:
+    for lid, title, _a, kind in ECHO_LOADS + SCALE_LOADS + EMBED_LOADS:
         titles[lid], kinds[lid] = title, kind
-    www = make_www(os.path.join(ROOT, "build", "bench", "www")) if "http" in args.only else None
+    scale_echo = scale_echo_servers(args) if "scale" in args.only else []
+    for n, f in list(scale_echo):
+        if not os.path.exists(f("x")[0]):
+            results["_skipped"].append("scale %s: %s is not built" % (n, f("x")[0]))
+            scale_echo.remove((n, f))
+    embed = embed_servers(args) if "embed" in args.only and args.poll_echo else []
+    if "embed" in args.only and not args.poll_echo:
+        results["_skipped"].append("embed: %s is not built (the embedding targets were not "
+                                   "measured)" % poll_echo_shown)
+        log("skipping the embed part: %s is not built" % poll_echo_shown)
+    www = (make_www(os.path.join(ROOT, "build", "bench", "www"))
+           if "http" in args.only or "scale" in args.only else None)
     http = http_servers(args, www, logdir) if "http" in args.only else []
     if "http" in args.only:
         if not shutil.which("wrk"):
@@ -1002,6 +1402,16 @@ def main():
             results["_skipped"].append("HTTP comparison: %s" % (
                 "sb-httpd is not built" if not any(n == "sb-httpd" for n, _ in http)
                 else "nginx is not installed"))
+    scale_http = http_servers(args, www, logdir, scale=True) if "scale" in args.only else []
+    if "scale" in args.only:
+        if not shutil.which("wrk"):
+            scale_http = []
+            results["_skipped"].append("scale, HTTP: wrk is not installed")
+        elif len(scale_http) < 3:
+            scale_http = []
+            results["_skipped"].append("scale, HTTP comparison: %s" % (
+                "nginx is not installed" if os.path.exists(os.path.join(args.bin, "sb-httpd"))
+                else "sb-httpd is not built"))
     kvs = kv_servers(args) if "kv" in args.only else []
     if "kv" in args.only:
         if not shutil.which("redis-benchmark"):
@@ -1016,7 +1426,17 @@ def main():
         echo = [x for x in echo if x[0] in args.servers]
         http = [x for x in http if x[0] in args.servers]
         kvs = [x for x in kvs if x[0] in args.servers]
+        scale_echo = [x for x in scale_echo if x[0] in args.servers]
+        scale_http = [x for x in scale_http if x[0] in args.servers]
+        embed = [x for x in embed if x[0] in args.servers]
     loads = [l for l in ECHO_LOADS if not args.loads or l[0] in args.loads]
+    scale_loads = [l for l in SCALE_LOADS if not args.loads or l[0] in args.loads]
+    embed_loads = [l for l in EMBED_LOADS if not args.loads or l[0] in args.loads]
+
+    def rotated(servers, r):
+        r %= len(servers)
+        return servers[r:] + servers[:r]
+
     for p in range(args.passes):
         k = 0
         for load in loads:
@@ -1026,7 +1446,7 @@ def main():
             rot = (p + k) % n
             k += 1
             for name, f in echo[rot:] + echo[:rot]:
-                plan.append((p, load[0], name, ("echo", f, load)))
+                plan.append((p, load[0], name, ("echo", f, (load, None))))
         for c in (1, 50, 1000):
             t = "wrk-c%d" % c
             titles[t] = "wrk -c%d" % c
@@ -1036,6 +1456,21 @@ def main():
             t = "%s-P%d" % (cmd, pipe)
             for name, f in (kvs if (p + pipe) % 2 == 0 else list(reversed(kvs))):
                 plan.append((p, t, name, ("kv", f, (cmd, pipe))))
+        # Scale and embed: every server in turn for each load, the order
+        # rotated from one load and pass to the next.
+        for k, load in enumerate(scale_loads):
+            servers = scale_http if load[2] is None else scale_echo
+            for name, f in rotated(servers, p + k) if servers else []:
+                if load[2] is None:
+                    plan.append((p, load[0], name, ("wrk", f, SCALE_WRK_CONNS)))
+                else:
+                    plan.append((p, load[0], name, ("echo", f, (load, EPOLL_CLIENT))))
+        for k, load in enumerate(embed_loads):
+            for name, f in rotated(embed, p + k) if embed else []:
+                if load[3] == "idlecpu":
+                    plan.append((p, load[0], name, ("idle", f, None)))
+                else:
+                    plan.append((p, load[0], name, ("echo", f, (load, EPOLL_CLIENT))))
 
     started = datetime.datetime.now().strftime("%Y-%m-%d %H:%M")
     load0 = loadavg()
@@ -1045,8 +1480,10 @@ def main():
         for i, (p, tid, name, (kind, f, extra)) in enumerate(plan):
             try:
                 if kind == "echo":
-                    r = run_echo(args, name, f, extra, logdir)
-                    got = {tid: r}
+                    load, client_env = extra
+                    got = {tid: run_echo(args, name, f, load, logdir, client_env)}
+                elif kind == "idle":
+                    got = {tid: run_idle_cpu(args, name, f, logdir)}
                 elif kind == "wrk":
                     got = {tid: run_wrk(args, name, f, extra, logdir)}
                 else:
@@ -1065,6 +1502,17 @@ def main():
                     if kinds.get(t) == "rss":
                         what = "RSS %.1f MiB (+%.1f)" % (r["rss_kb"] / 1024.0,
                                                          (r["rss_kb"] - r["rss0_kb"]) / 1024.0)
+                    elif kinds.get(t) == "idlecpu":
+                        what = ("%.2f%% of a core (on-CPU %s), %.1f wakeups/s, %d held  "
+                                "client %.0f%%" % (100 * r["cpu_share"],
+                                                   fmt_pct(r.get("oncpu_share"), 3),
+                                                   r["wakeups_per_s"], r["held"],
+                                                   100 * r["client_busy"]))
+                    elif t.startswith(("scale-", "embed-")):
+                        what = "%12s %s  cpu/req %.2f us  p50 %s p99 %s us  server %s client %s" % (
+                            fmt_num(r.get(key)), "req/s", r.get("cpu_us", 0),
+                            fmt_num(r.get("p50"), 1), fmt_num(r.get("p99"), 1),
+                            fmt_pct(r.get("cpu_util")), fmt_pct(r.get("client_busy")))
                     else:
                         what = "%12s %s  cpu/req %.2f us" % (
                             fmt_num(r.get(key), 1 if key == "mbps" else 0),
@@ -1087,8 +1535,8 @@ def main():
     return 0
 
 
-PREF = ["sb-echod", "epoll", "libevent", "libuv", "libev-select", "sb-httpd", "nginx",
-        "sb-kvd", "redis-server"]
+PREF = ["poll-echo", "sb-echod-epoll", "sb-echod", "epoll", "libevent", "libuv", "libev-select",
+        "sb-httpd-epoll", "sb-httpd", "nginx", "sb-kvd", "redis-server"]
 
 
 def report(args, results, order, titles, kinds, started, load0, load1, elapsed, info, datadir,
