@@ -204,7 +204,8 @@ SB_API void sb_loop_set_log(sb_loop *loop, sb_log_fn fn, int max_level, void *ud
 
 /* Counters, cumulative since sb_loop_new(). */
 typedef struct sb_loop_stats {
-    uint64_t iterations;    /* loop iterations (= select() calls) */
+    uint64_t iterations;    /* loop iterations (backend waits, plus
+                               sb_loop_dispatch calls) */
     uint64_t accepted;      /* connections accepted and opened */
     uint64_t rejected;      /* accepted then closed at once (max_conns,
                                EMFILE shedding, out of memory) */
@@ -482,6 +483,8 @@ SB_API sb_listener *sb_listen(sb_loop *loop, const char *addr, const sb_handler 
 
 /* Bound TCP port, or 0 for a unix socket. */
 SB_API int sb_listener_port(const sb_listener *l);
+/* The listening socket's fd (-1 once closed); it stays the library's. */
+SB_API int sb_listener_fd(const sb_listener *l);
 
 /* Bound address as text ("127.0.0.1:7777", "[::1]:80", "unix:/p"). */
 SB_API int sb_listener_local(const sb_listener *l, char *buf, size_t len);
@@ -731,13 +734,15 @@ typedef struct sb_connect_opts {
  * address; blocking in a library built without threads), and each
  * address is tried in turn until one connects.  The outcome is reported
  * later by the loop, never from inside this call: on_open once connected,
- * or on_close with the reason (-ECONNREFUSED, -ETIMEDOUT, -ENETUNREACH,
- * -ENOENT...) and no on_open.  Until then sb_write() queues (sent once
- * connected), sb_shutdown()/sb_close() take effect after the connect (no
- * on_open after sb_close), and sb_abort() gives up at once.  Once connected
- * the connection is like an accepted one.  Returns NULL with *err set only
- * for what fails before connecting (-EINVAL, SB_EINVAL_ADDR, SB_EPORT,
- * SB_ERESOLVE, -EMFILE, -ENOMEM...); err may be NULL.
+ * or on_close with the reason (SB_ERESOLVE for a name that does not
+ * resolve, -ECONNREFUSED, -ETIMEDOUT, -ENETUNREACH, -ENOENT...) and no
+ * on_open.  Until then sb_write() queues (sent once connected),
+ * sb_shutdown()/sb_close() take effect after the connect (no on_open after
+ * sb_close), and sb_abort() gives up at once, cancelling a lookup in
+ * progress.  Once connected the connection is like an accepted one.
+ * Returns NULL with *err set only for what fails before connecting
+ * (-EINVAL, SB_EINVAL_ADDR, SB_EPORT, -EMFILE, -ENOMEM...); err may be
+ * NULL.
  */
 SB_API sb_conn *sb_connect(sb_loop *loop, const char *addr, const sb_handler *handler,
                     void *udata, const sb_connect_opts *opts, int *err);
@@ -801,7 +806,9 @@ typedef struct sb_resolve_opts {
  * Resolve addr ("host:port", "[v6addr]:port", "unix:/path"; as
  * sb_connect() takes).  A pending request keeps sb_loop_run() running.
  * Returns NULL with *err set for what is wrong at once (-EINVAL,
- * SB_EINVAL_ADDR, SB_EPORT, -ENOMEM); err may be NULL.
+ * SB_EINVAL_ADDR, SB_EPORT, -ENAMETOOLONG, -ENOMEM, -EMFILE/-ENFILE for the
+ * loop's wake-up pipe, -EAGAIN when no worker thread can be started and
+ * none runs); err may be NULL.
  */
 SB_API sb_resolve *sb_resolve_start(sb_loop *loop, const char *addr, const sb_resolve_opts *opts,
                                     sb_resolve_cb cb, void *udata, int *err);

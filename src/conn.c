@@ -357,6 +357,7 @@ void sb__conn_process_pending(sb_loop *loop)
         c->flags &= ~SB__C_PENDING_IN;
         if (c->flags & SB__C_DEAD)
             continue;
+        loop->work++;
         conn_update(c);
         if (c->in.len)
             conn_input(c, sb__buf_head(&c->in), c->in.len, 1);
@@ -566,8 +567,8 @@ static void conn_badfd(sb__handle *h)
  * register it for reading.  Returns NULL on allocation failure (the caller
  * closes fd).
  */
-sb_conn *sb__conn_new(sb_loop *loop, int fd, sb_listener *l, const struct sockaddr *peer,
-                      socklen_t peer_len)
+sb_conn *sb__conn_new(sb_loop *loop, int fd, unsigned interest, sb_listener *l,
+                      const struct sockaddr *peer, socklen_t peer_len)
 {
     sb_conn *c = sb__calloc(1, sizeof(*c));
 
@@ -578,7 +579,7 @@ sb_conn *sb__conn_new(sb_loop *loop, int fd, sb_listener *l, const struct sockad
     c->h.ready = sb__conn_ready;
     c->h.badfd = conn_badfd;
     c->loop = loop;
-    if (sb__loop_register(loop, &c->h, fd, SB_READ)) {
+    if (sb__loop_register(loop, &c->h, fd, interest)) {
         free(c);
         return NULL;
     }

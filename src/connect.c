@@ -343,7 +343,7 @@ static sb_conn *connect_start(sb_loop *loop, const sb__addr *addrs, size_t n, co
             cerr = rc;
         }
     }
-    c = sb__conn_new(loop, fd, NULL,
+    c = sb__conn_new(loop, fd, n ? SB_WRITE : 0, NULL,
                      n ? (const struct sockaddr *)&k->addrs[k->tried - 1].ss : NULL,
                      n ? k->addrs[k->tried - 1].len : 0);
     if (!c) {
@@ -358,7 +358,6 @@ static sb_conn *connect_start(sb_loop *loop, const sb__addr *addrs, size_t n, co
     sb__conn_apply_opts(c, &opts->conn);
     c->flags |= SB__C_CONNECTING;
     c->h.ready = connect_ready;
-    sb__loop_interest(loop, &c->h, n ? SB_WRITE : 0);
     k->c = c;
     k->on_close = c->handler->on_close;
     c->handler->on_close = connect_closed;

@@ -58,43 +58,60 @@ static uint32_t to_epoll(unsigned events)
            ((events & SB_WRITE) ? (uint32_t)EPOLLOUT : 0u);
 }
 
+/*
+ * An fd is in the epoll set only while it has interest: epoll reports
+ * EPOLLHUP and EPOLLERR even for events 0, so a paused connection whose
+ * peer reset (or a connect's placeholder socket) would wake every wait.
+ */
+static int ep_ctl(epset *e, int op, int fd, unsigned events)
+{
+    struct epoll_event ev;
+
+    ev.events = to_epoll(events);
+    ev.data.u64 = 0;
+    ev.data.fd = fd;
+    if (epoll_ctl(e->epfd, op, fd, &ev) == 0)
+        return 0;
+    return errno == ENOSPC ? -ENOMEM : -errno;
+}
+
 static int ep_add(sb_loop *loop, int fd, unsigned events)
 {
     epset *e = loop->bstate;
-    struct epoll_event ev;
 
     if (e->epfd < 0 && (e->epfd = epoll_create1(EPOLL_CLOEXEC)) < 0) {
         e->epfd = -1;
         return -errno;
     }
-    ev.events = to_epoll(events);
-    ev.data.u64 = 0;
-    ev.data.fd = fd;
-    if (epoll_ctl(e->epfd, EPOLL_CTL_ADD, fd, &ev) == 0)
-        return 0;
-    return errno == ENOSPC ? -ENOMEM : -errno;
+    return events ? ep_ctl(e, EPOLL_CTL_ADD, fd, events) : 0;
 }
 
 static void ep_set(sb_loop *loop, int fd, unsigned old, unsigned events)
 {
     epset *e = loop->bstate;
-    struct epoll_event ev;
+    int rc;
 
-    (void)old;
-    ev.events = to_epoll(events);
-    ev.data.u64 = 0;
-    ev.data.fd = fd;
-    /* Fails only for an fd closed behind our back: nothing to tell. */
-    (void)epoll_ctl(e->epfd, EPOLL_CTL_MOD, fd, &ev);
+    if (!events) {
+        (void)ep_ctl(e, EPOLL_CTL_DEL, fd, 0); /* gone already: fine */
+        return;
+    }
+    /* MOD fails only for an fd closed behind our back: nothing to tell. */
+    if (old) {
+        (void)ep_ctl(e, EPOLL_CTL_MOD, fd, events);
+        return;
+    }
+    rc = ep_ctl(e, EPOLL_CTL_ADD, fd, events);
+    if (rc && rc != -EBADF)
+        sb__log(loop, SB_LOG_ERROR, "epoll_ctl(ADD, fd %d): %s: the fd is not watched", fd,
+                sb_strerror(rc));
 }
 
 static void ep_del(sb_loop *loop, int fd, unsigned old)
 {
     epset *e = loop->bstate;
-    struct epoll_event ev = {0, {0}};
 
-    (void)old;
-    (void)epoll_ctl(e->epfd, EPOLL_CTL_DEL, fd, &ev); /* gone already: fine */
+    if (old)
+        (void)ep_ctl(e, EPOLL_CTL_DEL, fd, 0); /* gone already: fine */
 }
 
 static int ep_wait(sb_loop *loop, int timeout_ms)

@@ -378,7 +378,8 @@ struct sb_conn {
     socklen_t peer_len;
 };
 
-sb_conn *sb__conn_new(sb_loop *loop, int fd, sb_listener *l,
+/* A connection on fd, registered with interest (accepted: SB_READ). */
+sb_conn *sb__conn_new(sb_loop *loop, int fd, unsigned interest, sb_listener *l,
                       const struct sockaddr *peer, socklen_t peer_len);
 void sb__conn_open(sb_conn *c);
 void sb__conn_set_peer(sb_conn *c, const struct sockaddr *sa, socklen_t len);

@@ -123,7 +123,7 @@ static void listener_ready(sb__handle *h, unsigned events)
             int one = 1;
             setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
         }
-        c = sb__conn_new(loop, fd, l, (struct sockaddr *)&ss, len);
+        c = sb__conn_new(loop, fd, SB_READ, l, (struct sockaddr *)&ss, len);
         if (!c) {
             sb__sys_close(fd);
             loop->stats.rejected++;
@@ -252,6 +252,12 @@ int sb_listener_port(const sb_listener *l)
 {
     SB__CHECK(l, h.magic, SB__K_LISTENER);
     return sb__addr_port(&l->addr);
+}
+
+int sb_listener_fd(const sb_listener *l)
+{
+    SB__CHECK(l, h.magic, SB__K_LISTENER);
+    return l && !l->closed ? l->h.fd : -1;
 }
 
 int sb_listener_local(const sb_listener *l, char *buf, size_t len)

@@ -610,12 +610,19 @@ int sb_loop_fdset(const sb_loop *loop, fd_set *rd, fd_set *wr, int *maxfd)
         return SB_EFDSET;
     for (fd = 0; fd < top; fd++) {
         sb__handle *h = loop->table[fd];
+        int added = 0;
         if (!h || !h->interest)
             continue;
-        if (rd && (h->interest & SB_READ))
+        if (rd && (h->interest & SB_READ)) {
             FD_SET((int)fd, rd);
-        if (wr && (h->interest & SB_WRITE))
+            added = 1;
+        }
+        if (wr && (h->interest & SB_WRITE)) {
             FD_SET((int)fd, wr);
+            added = 1;
+        }
+        if (!added)
+            continue;
         if (maxfd && (int)fd > *maxfd)
             *maxfd = (int)fd;
         count++;

@@ -297,22 +297,29 @@ static void resolver_wake(sb_async *a, void *udata)
 {
     sb_loop *loop = udata;
     sb__resolver *rs = loop->resolver;
-    sb__job *j;
 
     (void)a;
-    LOCK();
-    j = rs->done_head;
-    rs->done_head = rs->done_tail = NULL;
-    UNLOCK();
-    while (j) {
-        sb__job *next = j->next;
-        sb_resolve *r = j->owner;
+    /* One job at a time off the shared list: a callback may cancel any
+     * other request, whose job must then still be found there. */
+    for (;;) {
+        sb__job *j;
+        sb_resolve *r;
+        LOCK();
+        j = rs->done_head;
+        if (j) {
+            rs->done_head = j->next;
+            if (!rs->done_head)
+                rs->done_tail = NULL;
+        }
+        UNLOCK();
+        if (!j)
+            break;
+        r = j->owner;
         if (j->status == SB_ERESOLVE && j->gai)
             sb__log(loop, SB_LOG_INFO, "resolving %s: %s", j->host, gai_strerror(j->gai));
         r->job = NULL;
         deliver(r, j->status, j->addrs, j->n);
         job_free(j);
-        j = next;
     }
 }
 

@@ -4,7 +4,10 @@
  * (`make check-backends`: SB_BACKEND=poll, SB_BACKEND=epoll); these tests
  * make a loop of every backend explicitly.
  */
+#include "fault.h"
 #include "testutil.h"
+
+#include <sys/socket.h>
 
 #include <errno.h>
 #include <stdlib.h>
@@ -101,6 +104,7 @@ START_TEST(test_backend_paused_costs_nothing)
     sb_listener *l = sb_listen(loop, "127.0.0.1:0", &h, &p, NULL, NULL);
     sb_loop_stats st;
     uint64_t before;
+    unsigned long ready;
     int fd, i;
 
     fd = tu_connect_tcp(sb_listener_port(l));
@@ -112,9 +116,11 @@ START_TEST(test_backend_paused_costs_nothing)
     sb_loop_run_once(loop, 0);
     sb_loop_get_stats(loop, &st);
     before = st.iterations;
-    /* 20 iterations of up to 20 ms each: none may return early for it. */
+    ready = tu_fault_ready_waits();
+    /* 20 iterations of up to 20 ms each: no wait may wake for it. */
     for (i = 0; i < 20; i++)
-        ck_assert_int_eq(sb_loop_run_once(loop, 20), 1);
+        ck_assert_int_eq(sb_loop_run_once(loop, 20), SB_RUN_ALIVE);
+    ck_assert_uint_eq(tu_fault_ready_waits() - ready, 0);
     ck_assert_int_eq(p.datas, 0);
     sb_loop_get_stats(loop, &st);
     ck_assert_uint_eq(st.iterations - before, 20);
@@ -134,6 +140,40 @@ END_TEST
  * the new one served, on every backend (epoll never reports the close
  * itself; the reuse shows it).
  */
+/*
+ * The same with a peer that reset: epoll reports EPOLLHUP|EPOLLERR even
+ * for events 0, so a paused connection must leave the epoll set.
+ */
+START_TEST(test_backend_paused_reset_costs_nothing)
+{
+    static const sb_handler h = {.on_open = pz_open, .on_data = pz_data, .on_close = pz_close};
+    struct linger lg = {1, 0};
+    sb_loop *loop = loop_of(_i);
+    pz p = {NULL, 0, 0};
+    sb_listener *l = sb_listen(loop, "127.0.0.1:0", &h, &p, NULL, NULL);
+    unsigned long ready;
+    int fd, i;
+
+    fd = tu_connect_tcp(sb_listener_port(l));
+    for (i = 0; i < 200 && !p.c; i++)
+        sb_loop_run_once(loop, 10);
+    ck_assert_ptr_nonnull(p.c);
+    ck_assert_int_eq(setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg)), 0);
+    close(fd); /* RST */
+    sb_loop_run_once(loop, 0);
+    ready = tu_fault_ready_waits();
+    for (i = 0; i < 20; i++)
+        ck_assert_int_eq(sb_loop_run_once(loop, 20), SB_RUN_ALIVE);
+    ck_assert_uint_eq(tu_fault_ready_waits() - ready, 0);
+    sb_conn_resume(p.c); /* now the reset is seen */
+    for (i = 0; i < 200 && !p.closes; i++)
+        sb_loop_run_once(loop, 10);
+    ck_assert_int_eq(p.closes, 1);
+    sb_listener_close(l);
+    tu_loop_teardown(loop);
+}
+END_TEST
+
 START_TEST(test_backend_reused_number_fails_old_owner)
 {
     sb_loop *loop = loop_of(_i);
@@ -181,6 +221,7 @@ Suite *sb_backend_suite(void)
     tcase_add_test(tc, test_backend_choice);
     tcase_add_loop_test(tc, test_backend_echo_high_fds, 0, 3);
     tcase_add_loop_test(tc, test_backend_paused_costs_nothing, 0, 3);
+    tcase_add_loop_test(tc, test_backend_paused_reset_costs_nothing, 0, 3);
     tcase_add_loop_test(tc, test_backend_reused_number_fails_old_owner, 0, 3);
     suite_add_tcase(s, tc);
     return s;

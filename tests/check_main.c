@@ -30,6 +30,8 @@ int main(void)
     srunner_add_suite(sr, sb_setup_faults_suite());
     srunner_add_suite(sr, sb_input_memory_suite());
     srunner_add_suite(sr, sb_backend_suite());
+    srunner_add_suite(sr, sb_embed_suite());
+    srunner_add_suite(sr, sb_embed_demos_suite());
     srunner_run_all(sr, CK_NORMAL);
     failed = srunner_ntests_failed(sr);
     srunner_free(sr);

@@ -139,11 +139,11 @@ START_TEST(test_getaddrinfo_fails)
     ck_assert_ptr_null(sb_udp_new(loop, "localhost:0", &quiet_udp, NULL, NULL, &err));
     ck_assert_int_eq(err, SB_ERESOLVE);
     ck_assert_uint_eq(tu_fault_hits(TU_F_GETADDRINFO), 4);
-    ck_assert_int_eq(tu_count_fds(), fds + 2); /* the loop's wake-up pipe, for the resolver */
     /* Numeric addresses never reach the resolver. */
     ck_assert_int_eq(sb_addr_resolve(&a, "127.0.0.1:9"), 0);
     ck_assert_uint_eq(tu_fault_calls(TU_F_GETADDRINFO), 4);
     tu_loop_teardown(loop);
+    ck_assert_int_eq(tu_count_fds(), fds); /* with the resolver's wake-up pipe */
 }
 END_TEST
 

@@ -167,11 +167,26 @@ int sb__sys_close(int fd)
     return rc;
 }
 
+/* Waits that returned something ready (the loop's wake-ups). */
+static unsigned long ready_waits;
+
+static int count_ready(int rc)
+{
+    if (rc > 0)
+        ready_waits++;
+    return rc;
+}
+
+unsigned long tu_fault_ready_waits(void)
+{
+    return ready_waits;
+}
+
 int sb__sys_select(int nfds, fd_set *r, fd_set *w, fd_set *e, struct timeval *tv)
 {
     if (decide(TU_F_SELECT) == 'e')
         return fail_with(TU_F_SELECT);
-    return select(nfds, r, w, e, tv);
+    return count_ready(select(nfds, r, w, e, tv));
 }
 
 void *sb__malloc(size_t n)
@@ -296,12 +311,12 @@ int sb__sys_poll(struct pollfd *fds, unsigned long n, int timeout_ms)
 {
     if (decide(TU_F_SELECT) == 'e')
         return fail_with(TU_F_SELECT);
-    return poll(fds, (nfds_t)n, timeout_ms);
+    return count_ready(poll(fds, (nfds_t)n, timeout_ms));
 }
 
 int sb__sys_epoll_wait(int epfd, struct epoll_event *ev, int max, int timeout_ms)
 {
     if (decide(TU_F_SELECT) == 'e')
         return fail_with(TU_F_SELECT);
-    return epoll_wait(epfd, ev, max, timeout_ms);
+    return count_ready(epoll_wait(epfd, ev, max, timeout_ms));
 }

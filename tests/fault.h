@@ -46,6 +46,9 @@ void tu_fault_seed(uint32_t seed);
 /* Calls seen / faults injected since the last reset. */
 unsigned long tu_fault_calls(int call);
 unsigned long tu_fault_hits(int call);
+/* Waits (select, poll, epoll_wait) that returned readiness, ever: a loop
+ * that wakes for nothing shows here. */
+unsigned long tu_fault_ready_waits(void);
 
 /*
  * A fake resolver in getaddrinfo()'s place (NULL: the real one).  It runs

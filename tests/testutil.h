@@ -30,6 +30,8 @@ Suite *sb_debug_suite(void);
 Suite *sb_setup_faults_suite(void);
 Suite *sb_input_memory_suite(void);
 Suite *sb_backend_suite(void);
+Suite *sb_embed_suite(void);
+Suite *sb_embed_demos_suite(void);
 
 /* Number of open fds in this process (from /proc/self/fd). */
 int tu_count_fds(void);
