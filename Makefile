@@ -7,6 +7,8 @@
 #   make install PREFIX=/usr/local DESTDIR=
 #   make SANITIZE=address,undefined check
 #   make valgrind             the suites under valgrind (CK_FORK=no)
+#   make GLIB=1 check         also glib-echo (demos/embed/, needs libglib2.0-dev)
+#   make check-glib           install GLib when missing, test the embedding demos with it
 #   make fuzz / fuzz-run      libFuzzer targets (clang): each framer, the connection
 #                             state machine, sb-kvd's RESP, sb-httpd; bounded run
 #   make coverage             line coverage of src/ (gcov + lcov)
@@ -117,6 +119,62 @@ $(BUILD)/$(1): $(call demo_objs,$(1)) $(DEMO_COMMON_OBJ) $(STATIC)
 	$$(CC) $$(SB_LDFLAGS) $$(LDFLAGS) -o $$@ $$^ $$(LDLIBS)
 endef
 $(foreach d,$(DEMOS),$(eval $(call demo_rule,$(d))))
+
+# ------------------------------------------------------- embedding demos
+# demos/embed/NAME.c: switchboard inside other event loops, one file each,
+# linking the static library alone (docs/embedding.md).  glib-echo, the one
+# with a dependency (GLib's main loop, Debian's libglib2.0-dev), is built
+# and tested only with GLIB=1; `make check-glib` installs GLib when missing.
+EMBED     := poll-echo thread-echo $(if $(GLIB),glib-echo)
+EMBED_BIN := $(addprefix $(BUILD)/embed/,$(EMBED))
+EMBED_OBJ := $(patsubst %,$(BUILD)/demos/embed/%.o,$(EMBED))
+
+.PHONY: embed check-glib
+all: $(EMBED_BIN)
+embed: $(EMBED_BIN)
+
+$(BUILD)/embed/%: $(BUILD)/demos/embed/%.o $(STATIC)
+	@mkdir -p $(@D)
+	$(CC) $(SB_LDFLAGS) $(LDFLAGS) -o $@ $^ $(EMBED_LIBS) $(LDLIBS)
+$(BUILD)/embed/thread-echo: EMBED_LIBS := -pthread
+
+ifdef GLIB
+# GLib's headers as system headers: our warnings are not theirs.
+$(BUILD)/demos/embed/glib-echo.o: SB_CFLAGS += \
+    $(patsubst -I%,-isystem %,$(shell $(PKG_CONFIG) --cflags glib-2.0))
+$(BUILD)/embed/glib-echo: EMBED_LIBS := $(shell $(PKG_CONFIG) --libs glib-2.0)
+$(BUILD)/tests/check_embed_demos.o: SB_CPPFLAGS += -DSB_HAVE_GLIB_DEMO
+endif
+
+# The suite's object is rebuilt when GLIB changes (it tests glib-echo or not).
+$(BUILD)/embed-glib: FORCE | $(BUILD)
+	@if [ "$$(cat $@ 2>/dev/null)" != '$(GLIB)' ]; then echo '$(GLIB)' > $@; fi
+$(BUILD)/tests/check_embed_demos.o: $(BUILD)/embed-glib
+
+# Every ```c block of docs/embedding.md is a complete program that must keep
+# compiling against the real header, warnings as errors (unused parameters
+# too: readers build them with plain -Wall -Wextra).
+$(BUILD)/doc-embedding/stamp: docs/embedding.md $(STATIC)
+	rm -rf $(@D) && mkdir -p $(@D)
+	awk -v dir='$(@D)' '/^```c$$/ { n++; f = dir "/example" n ".c"; next } \
+	    /^```/ { f = ""; next } f != "" { print > f } \
+	    END { if (n < 3) { print "docs/embedding.md: " n + 0 " c blocks" > "/dev/stderr"; exit 1 } }' \
+	    docs/embedding.md
+	for f in $(@D)/example*.c; do \
+	    $(CC) -D_GNU_SOURCE -Iinclude $(SB_CFLAGS) -Wunused-parameter -Werror $(CFLAGS) \
+	        -o $${f%.c} $$f $(STATIC) $(SB_LDFLAGS) $(LDFLAGS) || exit 1; \
+	done
+	touch $@
+check: $(BUILD)/doc-embedding/stamp
+
+# GLIB=1 for glib-echo and the embedding suite only (the rest of the suite
+# does not change with it).
+check-glib:
+	@sh tests/install-deps.sh pkg-config:pkg-config /usr/include/glib-2.0/glib.h:libglib2.0-dev
+	$(MAKE) GLIB=1 BUILD='$(BUILD)' embed $(TEST_BIN)
+	CK_RUN_SUITE=embed_demos $(TEST_BIN)
+
+-include $(EMBED_OBJ:.o=.d)
 
 # ------------------------------------------------------------------ tests
 
