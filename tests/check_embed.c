@@ -742,7 +742,11 @@ static void gai_setup(void)
 {
     pthread_mutex_lock(&gai_mu);
     gai_calls = gai_returned = 0;
+#ifdef SB_NO_THREADS
+    gai_open = 1; /* lookups run inside sb_resolve_start: never block them */
+#else
     gai_open = 0;
+#endif
     pthread_mutex_unlock(&gai_mu);
     tu_fault_gai_hook(slow_gai);
 }
@@ -1014,6 +1018,36 @@ START_TEST(test_connect_name)
 }
 END_TEST
 
+#ifdef SB_NO_THREADS
+/* Built without threads: the lookup runs inside sb_resolve_start (and
+ * sb_connect), but the result still comes from the loop. */
+START_TEST(test_resolve_blocking_path)
+{
+    sb_loop *loop = sb_loop_new();
+    rctx x = {0};
+    cctx a = {0};
+    rec r = {0};
+    int port;
+    sb_listener *l = rec_listen(loop, &r, NULL, &port);
+    char addr[64];
+
+    ck_assert_ptr_nonnull(sb_resolve_start(loop, "slow.test:8080", NULL, resolved, &x, NULL));
+    ck_assert_int_eq(gai_calls, 1); /* already looked up */
+    ck_assert_int_eq(x.calls, 0);   /* not delivered from inside the call */
+    TU_ASSERT_EVENTUALLY(loop, x.calls == 1, 100);
+    ck_assert_str_eq(x.first, "127.0.0.1:8080");
+    snprintf(addr, sizeof(addr), "slow.test:%d", port);
+    ck_assert_ptr_nonnull(sb_connect(loop, addr, &c_handler, &a, NULL, NULL));
+    ck_assert_int_eq(gai_calls, 2);
+    TU_ASSERT_EVENTUALLY(loop, a.closes == 1, 1000);
+    ck_assert_int_eq(a.opens, 1);
+    TU_ASSERT_EVENTUALLY(loop, r.closes == 1, 1000);
+    sb_listener_close(l);
+    tu_loop_teardown(loop);
+}
+END_TEST
+#endif
+
 Suite *sb_embed_suite(void)
 {
     Suite *s = suite_create("embed");
@@ -1042,13 +1076,21 @@ Suite *sb_embed_suite(void)
 
     tcase_set_timeout(tr, 60);
     tcase_add_checked_fixture(tr, gai_setup, gai_teardown);
-    tcase_add_test(tr, test_resolve_does_not_block);
     tcase_add_test(tr, test_resolve_numeric_and_errors);
-    tcase_add_test(tr, test_resolve_cancel);
     tcase_add_test(tr, test_resolve_cancel_other_in_cb);
+#ifdef SB_NO_THREADS
+    tcase_add_test(tr, test_resolve_blocking_path);
+    (void)test_resolve_does_not_block, (void)test_resolve_cancel, (void)test_resolve_timeout;
+    (void)test_resolve_loop_freed, (void)test_connect_name;
+    fprintf(stderr, "embed: built without threads (THREADS=0): the tests of lookups on worker "
+                    "threads are skipped, the blocking path is tested instead\n");
+#else
+    tcase_add_test(tr, test_resolve_does_not_block);
+    tcase_add_test(tr, test_resolve_cancel);
     tcase_add_test(tr, test_resolve_timeout);
     tcase_add_test(tr, test_resolve_loop_freed);
     tcase_add_test(tr, test_connect_name);
+#endif
     suite_add_tcase(s, tr);
     return s;
 }
