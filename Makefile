@@ -312,18 +312,23 @@ soak: $(BUILD)/sb-echod $(BUILD)/soak
 # sb-echod against a hand-tuned epoll echo server and echo servers on
 # libevent, libuv and libev's select backend; sb-httpd against nginx (wrk);
 # sb-kvd against redis-server (redis-benchmark); the epoll backend at 10,000
-# connections (scale) and embed/poll-echo in a host poll() loop (embed).
-# Interleaved passes, server and load pinned to different cores; writes
-# docs/benchmarks.md (about 17 minutes).  BENCH_QUICK=1: a 2-minute smoke run
-# into build/bench/quick/.  Knobs: BENCH_PASSES, BENCH_SECONDS,
-# BENCH_ONLY=echo,http,kv,scale,embed, BENCH_LOADS, BENCH_SERVERS (tests/bench/bench.py).
-# Installs its Debian packages when missing.
+# connections (scale), embed/poll-echo in a host poll() loop (embed) and
+# sb-proxyd against HAProxy (proxy).  Bulk echo loads come from epoll-pump, a
+# plain epoll client.  Interleaved passes, server and load pinned to different
+# cores; writes docs/benchmarks.md (about 20 minutes).  BENCH_QUICK=1: a
+# 3-minute smoke run into build/bench/quick/.  Knobs: BENCH_PASSES,
+# BENCH_SECONDS, BENCH_ONLY=echo,http,kv,scale,embed,proxy, BENCH_LOADS,
+# BENCH_SERVERS (tests/bench/bench.py).  Installs its Debian packages when
+# missing.
 
 BENCH_DIR  := build/bench
 BENCH_BIN  := $(addprefix $(BENCH_DIR)/,epoll-echo libevent-echo libuv-echo libev-echo)
+# The load generator and upstream of the bulk and proxy loads.
+BENCH_TOOLS := $(addprefix $(BENCH_DIR)/,epoll-pump bulk-source)
 BENCH_DEPS := /usr/include/event2/bufferevent.h:libevent-dev /usr/include/uv.h:libuv1-dev \
               /usr/include/ev.h:libev-dev gnuplot:gnuplot-nox /usr/sbin/nginx:nginx \
-              redis-server:redis-server wrk:wrk redis-benchmark:redis-tools taskset:util-linux
+              redis-server:redis-server wrk:wrk redis-benchmark:redis-tools taskset:util-linux \
+              /usr/sbin/haproxy:haproxy
 BENCH_LIBS_epoll    :=
 BENCH_LIBS_libevent := -levent
 BENCH_LIBS_libuv    := -luv
@@ -337,10 +342,18 @@ $(BENCH_DIR)/%-echo: tests/bench/%_echo.c tests/bench/common.c tests/bench/commo
 	$(CC) -D_GNU_SOURCE -std=c11 $(WARN) $(CFLAGS) -o $@ $< tests/bench/common.c \
 	    $(LDFLAGS) $(BENCH_LIBS_$*)
 
-# sb-httpd, sb-kvd and embed/poll-echo are optional here: their comparisons
-# are skipped when they do not build.
-bench: $(BUILD)/sb-echod $(BUILD)/sb-bench $(BENCH_BIN)
-	-@$(MAKE) --no-print-directory $(BUILD)/sb-httpd $(BUILD)/sb-kvd
+$(BENCH_DIR)/epoll-pump: tests/bench/epoll_pump.c tests/bench/pattern.h
+$(BENCH_DIR)/bulk-source: tests/bench/bulk_source.c tests/bench/pattern.h
+$(BENCH_TOOLS): tests/bench/common.c tests/bench/common.h
+	@mkdir -p $(BENCH_DIR)
+	$(CC) -D_GNU_SOURCE -std=c11 $(WARN) $(CFLAGS) -o $@ \
+	    tests/bench/$(subst -,_,$(@F)).c tests/bench/common.c $(LDFLAGS)
+
+# sb-httpd, sb-kvd, sb-proxyd and embed/poll-echo are optional here: their
+# comparisons are skipped when they do not build.
+bench: $(BUILD)/sb-echod $(BUILD)/sb-bench $(BENCH_BIN) $(BENCH_TOOLS)
+	-@$(MAKE) --no-print-directory $(BUILD)/sb-httpd $(BUILD)/sb-kvd \
+	    $(filter $(BUILD)/sb-proxyd,$(DEMO_BIN))
 	-@$(MAKE) --no-print-directory $(BUILD)/embed/poll-echo
 	python3 tests/bench/bench.py --bin $(BUILD) --bench-bin $(BENCH_DIR)
 

@@ -14,11 +14,13 @@ Environment (all optional):
                        build/bench/quick/ instead of docs/
   BENCH_PASSES=N       passes (default 3; quick 1)
   BENCH_SECONDS=S      measured seconds per test (default 2; quick 0.7)
-  BENCH_ONLY=LIST      parts: echo,http,kv,scale,embed (default all five)
-  BENCH_SERVERS=LIST   only these servers (e.g. sb-echod,epoll)
-  BENCH_LOADS=LIST     only these loads of the echo, scale and embed parts (e.g.
-                       pp50,pipe50x16,scale-pp10000; ids in ECHO_LOADS,
-                       SCALE_LOADS and EMBED_LOADS below); http and kv run whole
+  BENCH_ONLY=LIST      parts: echo,http,kv,scale,embed,proxy (default all six)
+  BENCH_SERVERS=LIST   only these servers (e.g. sb-echod,epoll; epoll+sb-bench is
+                       the epoll server under sb-bench's own pump; sb-proxyd,haproxy)
+  BENCH_LOADS=LIST     only these loads of the echo, scale, embed and proxy parts
+                       (e.g. pp50,pump1,scale-pp10000,proxy-pump50; ids in
+                       ECHO_LOADS, SCALE_LOADS, EMBED_LOADS and PROXY_LOADS below);
+                       http and kv run whole
   BENCH_SERVER_CPU=N   core for the servers (default 0)
   BENCH_CLIENT_CPU=N   core for the load generators (default 1)
   BENCH_OUT=DIR        where the report goes (default docs/ or build/bench/quick/)
@@ -36,6 +38,24 @@ poll() host loop through sb_loop_set_watch / sb_loop_timeout /
 sb_loop_dispatch) beside sb-echod: the host's CPU time (utime + stime from
 /proc/PID/stat) while 1,000 connected clients stay silent, and the p50 / p99
 latency of 1-connection ping-pong; it is skipped when poll-echo is not built.
+
+The pump loads (bulk echo: 16 KiB writes, 1 MiB in flight per connection) are
+driven by build/bench/epoll-pump (tests/bench/epoll_pump.c), a plain epoll
+client that checks the echoed bytes against a pattern with a running offset,
+so that switchboard's own client side is not the limit; the same loads also
+run sb-bench's pump mode against the epoll server (the "epoll+sb-bench" row),
+which compares the two clients.
+The proxy part runs sb-proxyd beside HAProxy (mode tcp, nbthread 1), both in
+front of the same upstream sb-echod (--backend epoll, pinned to the client's
+core so that the proxy has its core to itself): ping-pong (sb-bench) and pump
+(epoll-pump) through the proxy, 1 and 50 connections, with the proxy's CPU
+per request and per byte.  Once per run, not per pass: a transfer from
+build/bench/bulk-source through the proxy to a reader throttled to 25 MB/s,
+with the proxy's RSS (VmRSS) sampled every 10 ms, and 1,000 concurrent
+relayed connections each echoing 10 MB of its own pseudo-random stream,
+every byte compared (BENCH_QUICK scales both down).  The part is skipped
+when sb-proxyd is not built (--proxyd names another binary with its
+command line).
 """
 
 import argparse
@@ -78,6 +98,9 @@ def parse_args():
                     help="folder of the reference servers")
     ap.add_argument("--poll-echo", dest="poll_echo", default=None,
                     help="the embedding demo (default: BIN/embed/poll-echo)")
+    ap.add_argument("--proxyd", default=None,
+                    help="the proxy daemon of the proxy part, with sb-proxyd's options "
+                         "(default: BIN/sb-proxyd)")
     ap.add_argument("--from", dest="from_json", metavar="RESULTS_JSON",
                     help="only rewrite the report of an earlier run from its results.json")
     args = ap.parse_args()
@@ -95,7 +118,7 @@ def parse_args():
             sys.exit("bench: BENCH_ONLY: unknown part %r (want %s)" % (s, ", ".join(PARTS)))
     args.servers = [x for x in os.environ.get("BENCH_SERVERS", "").split(",") if x]
     args.loads = [x for x in os.environ.get("BENCH_LOADS", "").split(",") if x]
-    known = [l[0] for l in ECHO_LOADS + SCALE_LOADS + EMBED_LOADS]
+    known = [l[0] for l in ECHO_LOADS + SCALE_LOADS + EMBED_LOADS + PROXY_LOADS]
     for x in args.loads:
         if x not in known:
             sys.exit("bench: BENCH_LOADS: unknown load %r (want %s)" % (x, ", ".join(known)))
@@ -248,18 +271,24 @@ def kv_line(text):
 
 # ------------------------------------------------------------- the tests
 
-PARTS = ("echo", "http", "kv", "scale", "embed")
+PARTS = ("echo", "http", "kv", "scale", "embed", "proxy")
+
+# Bulk echo: DEPTH 16 KiB writes in flight per connection (1 MiB), for
+# epoll-pump and sb-bench alike.
+PUMP_ARGS = ["-M", "pump", "-s", "16384", "-D", "64"]
 
 ECHO_LOADS = [
-    # id, title, sb-bench arguments, kind
+    # id, title, sb-bench (or epoll-pump, kind "mb") arguments, kind
     ("pp1", "ping-pong, 1 connection", ["-M", "pingpong", "-c", "1"], "rt"),
     ("pp50", "ping-pong, 50 connections", ["-M", "pingpong", "-c", "50"], "rt"),
     ("pp1000", "ping-pong, 1,000 connections", ["-M", "pingpong", "-c", "1000"], "rt"),
     ("pp10000", "ping-pong, 10,000 connections", ["-M", "pingpong", "-c", "10000"], "rt"),
     ("pipe50x16", "pipelined, 50 connections x 16 in flight",
      ["-M", "pipeline", "-c", "50", "-D", "16"], "rt"),
-    ("pump1", "pump, 1 connection (16 KiB writes)", ["-M", "pump", "-c", "1", "-s", "16384"], "mb"),
-    ("pump50", "pump, 50 connections (16 KiB writes)", ["-M", "pump", "-c", "50", "-s", "16384"], "mb"),
+    # Pump loads ("mb") run epoll-pump, whose options match sb-bench's pump mode.
+    ("pump1", "pump, 1 connection (16 KiB writes, 1 MiB in flight)", PUMP_ARGS + ["-c", "1"], "mb"),
+    ("pump50", "pump, 50 connections (16 KiB writes, 1 MiB in flight)", PUMP_ARGS + ["-c", "50"],
+     "mb"),
     ("idle1+100", "1 active + 100 idle", ["-M", "pingpong", "-c", "1", "-i", "100"], "rt"),
     ("idle1+900", "1 active + 900 idle", ["-M", "pingpong", "-c", "1", "-i", "900"], "rt"),
     ("idle1+9000", "1 active + 9,000 idle", ["-M", "pingpong", "-c", "1", "-i", "9000"], "rt"),
@@ -332,8 +361,25 @@ def embed_servers(args):
     ]
 
 
-def run_echo(args, name, make_argv, load, logdir, client_env=None):
-    lid, _title, largs, _kind = load
+def pump_client_servers(args):
+    """The epoll server under sb-bench's own pump mode, beside the pump loads'
+    servers under epoll-pump: sb-bench pump ÷ epoll-pump, same server."""
+    return [("epoll+sb-bench", lambda a: [os.path.join(args.bench_bin, "epoll-echo"), a])]
+
+
+# Which load generator drives a server in the echo part: epoll-pump for the
+# pump loads except for this one.
+SB_BENCH_CLIENT = {"epoll+sb-bench"}
+
+
+def run_echo(args, name, make_argv, load, logdir, client_env=None, client=None,
+             upstream=None):
+    """One echo load against one server.  client: "sb-bench" or "epoll-pump"
+    (default: epoll-pump for pump loads, else sb-bench).  upstream: a running
+    Server behind a proxy, whose CPU share over the client's run is kept."""
+    lid, _title, largs, kind = load
+    if client is None:
+        client = "epoll-pump" if kind == "mb" else "sb-bench"
     port = free_port()
     addr = "127.0.0.1:%d" % port
     srv = Server(name, make_argv(addr), port, args.server_cpu, logdir).start()
@@ -341,16 +387,22 @@ def run_echo(args, name, make_argv, load, logdir, client_env=None):
         # Idle connections are held 3 s: long enough for a server that gives
         # idle buffers back after a second to have done so.
         secs = 3.0 if lid == "rss10000" else args.seconds
-        argv = pinned(args.client_cpu, [os.path.join(args.bin, "sb-bench"), "-q", "-t", addr,
-                                        "-d", "%g" % secs, "-w", "%g" % args.warmup,
-                                        "-p", str(srv.pid)] + largs)
+        argv = [os.path.join(args.bin, client), "-q", "-t", addr, "-d", "%g" % secs,
+                "-w", "%g" % args.warmup, "-p", str(srv.pid)]
+        if client == "epoll-pump":
+            argv += ["-T", "%g" % (secs + args.warmup + 60)]
+        argv = pinned(args.client_cpu, argv + largs)
         env = dict(os.environ, **client_env) if client_env else None
+        up0 = proc_cpu(upstream.pid) if upstream else None
+        t0 = time.monotonic()
         p, busy = run_client(argv, stdin=subprocess.DEVNULL, capture_output=True, text=True,
                              timeout=secs + args.warmup + 120, env=env)
+        t1 = time.monotonic()
+        up1 = proc_cpu(upstream.pid) if upstream and upstream.alive() else None
         r = kv_line(p.stdout)
         if r is None or not srv.alive():
-            raise RuntimeError("sb-bench gave no result (status %d%s): %s"
-                               % (p.returncode, "" if srv.alive() else ", the server died",
+            raise RuntimeError("%s gave no result (status %d%s): %s"
+                               % (client, p.returncode, "" if srv.alive() else ", the server died",
                                   p.stderr.strip().splitlines()[-1:] or ""))
         out = {
             "rate": float(r["rate"]),
@@ -359,17 +411,31 @@ def run_echo(args, name, make_argv, load, logdir, client_env=None):
             "cpu_us": float(r.get("server_cpu_us_per_req", 0)),
             "usr_s": float(r.get("server_usr_s", 0)), "sys_s": float(r.get("server_sys_s", 0)),
             "seconds": float(r["seconds"]),
-            "requests": int(r["requests"]),
+            "requests": int(float(r["requests"])),
             "rss_kb": int(r.get("server_rss_kb", -1)),
             "rss0_kb": int(r.get("server_rss0_kb", -1)),
             "client_cpu_s": float(r["client_cpu_s"]),
+            "client": client,
             "ok": r["status"] == "ok",
         }
         if out["requests"]:
             out["usr_us"] = out["usr_s"] * 1e6 / out["requests"]
             out["sys_us"] = out["sys_s"] * 1e6 / out["requests"]
+        # Server CPU per MB carried (echoed bytes, as the client counted them).
+        mb = out["mbps"] * out["seconds"]
+        if mb > 0:
+            out["cpu_us_mb"] = (out["usr_s"] + out["sys_s"]) * 1e6 / mb
+            out["usr_us_mb"] = out["usr_s"] * 1e6 / mb
+            out["sys_us_mb"] = out["sys_s"] * 1e6 / mb
         out["cpu_util"] = (out["usr_s"] + out["sys_s"]) / out["seconds"] if out["seconds"] else 0
         out["client_busy"] = busy
+        if "client_window_cpu_s" in r and out["seconds"]:
+            # epoll-pump's own CPU over the measured window alone.
+            out["client_window"] = float(r["client_window_cpu_s"]) / out["seconds"]
+        if "mismatches" in r:
+            out["mismatches"] = int(r["mismatches"])
+        if up0 and up1 and t1 > t0:
+            out["upstream_busy"] = ((up1[0] - up0[0]) + (up1[1] - up0[1])) / (t1 - t0)
         if client_env:
             out["client_backend"] = client_env.get("SB_BACKEND")
         if not out["ok"]:
@@ -505,6 +571,220 @@ def run_idle_cpu(args, name, make_argv, logdir):
             client.kill()
             client.wait()
         srv.stop()
+
+
+# ------------------------------------------------------------- proxy
+
+# The proxy part: sb-proxyd and HAProxy in front of the same upstream sb-echod.
+PROXY_LOADS = [
+    # id, title, client arguments (None: a check of its own), kind
+    ("proxy-pp1", "ping-pong, 1 connection", ["-M", "pingpong", "-c", "1"], "rt"),
+    ("proxy-pp50", "ping-pong, 50 connections", ["-M", "pingpong", "-c", "50"], "rt"),
+    ("proxy-pump1", "pump, 1 connection (16 KiB writes, 1 MiB in flight)",
+     PUMP_ARGS + ["-c", "1"], "mb"),
+    ("proxy-pump50", "pump, 50 connections (16 KiB writes, 1 MiB in flight)",
+     PUMP_ARGS + ["-c", "50"], "mb"),
+    ("proxy-rss", "a bulk download to a reader throttled to 25 MB/s: the proxy's RSS", None,
+     "proxyrss"),
+    ("proxy-verify", "1,000 concurrent relayed connections, byte-exact", None, "verify"),
+]
+# proxy-rss: BYTES from bulk-source to a reader at RATE MB/s (8 s); the target
+# is a peak RSS under PROXY_RSS_GOAL_KB.
+PROXY_RSS_BYTES = 200 * 1000 * 1000
+PROXY_RSS_QUICK_BYTES = 50 * 1000 * 1000
+PROXY_RSS_RATE_MB = 25
+PROXY_RSS_GOAL_KB = 8 * 1024
+PROXY_RSS_SAMPLE_S = 0.01
+# proxy-verify: CONNS connections at once, each echoing BYTES of its own
+# stream (64 KiB in flight on each), all compared; bounded by TIMEOUT_S.
+PROXY_VERIFY_CONNS = 1000
+PROXY_VERIFY_BYTES = 10 * 1000 * 1000
+PROXY_VERIFY_QUICK_BYTES = 1000 * 1000
+PROXY_VERIFY_TIMEOUT_S = 240
+PROXY_MAX_CONNS = 4000
+
+HAPROXY_CONF = """global
+    nbthread 1
+    maxconn {maxconn}
+defaults
+    mode tcp
+    timeout connect 5s
+    timeout client 300s
+    timeout server 300s
+frontend bench
+    bind {addr}
+    default_backend upstream
+backend upstream
+    server up {upstream}
+"""
+
+
+def haproxy_bin():
+    return shutil.which("haproxy") or ("/usr/sbin/haproxy" if os.path.exists("/usr/sbin/haproxy")
+                                       else None)
+
+
+def proxy_servers(args, logdir):
+    """sb-proxyd (args.proxyd) and HAProxy; make_argv(addr, upstream)."""
+    out = []
+    if args.proxyd:
+        sb = args.proxyd
+        out.append(("sb-proxyd", lambda a, up: [sb, "--listen", a, "--upstream", up,
+                                                "--max-conns", str(PROXY_MAX_CONNS)]))
+    hp = haproxy_bin()
+    if hp:
+        def haproxy_argv(a, up):
+            prefix = os.path.join(logdir, "haproxy-%s" % a.rsplit(":", 1)[1])
+            os.makedirs(prefix, exist_ok=True)
+            conf = os.path.join(prefix, "haproxy.cfg")
+            with open(conf, "w") as f:
+                f.write(HAPROXY_CONF.format(addr=a, upstream=up, maxconn=PROXY_MAX_CONNS))
+            return [hp, "-f", conf, "-db"]  # foreground, one process (no master)
+        out.append(("haproxy", haproxy_argv))
+    return out
+
+
+def start_upstream(args, logdir, source_bytes=None):
+    """The proxies' upstream on the client's core: sb-echod (epoll backend,
+    no idle timeout), or bulk-source sending source_bytes."""
+    port = free_port()
+    addr = "127.0.0.1:%d" % port
+    if source_bytes:
+        argv = [os.path.join(args.bench_bin, "bulk-source"), addr, str(source_bytes)]
+        name = "upstream-bulk-source"
+    else:
+        argv = [os.path.join(args.bin, "sb-echod"), "--backend", "epoll", "-t", "0",
+                "-c", str(SCALE_MAX_CONNS), "-l", addr]
+        name = "upstream-sb-echod"
+    return Server(name, argv, port, args.client_cpu, logdir).start(), addr
+
+
+def run_proxied(args, name, make_argv, load, logdir):
+    """An echo load through a proxy to a fresh upstream sb-echod."""
+    up, up_addr = start_upstream(args, logdir)
+    try:
+        return run_echo(args, name, lambda a: make_argv(a, up_addr), load, logdir, upstream=up)
+    finally:
+        up.stop()
+
+
+def run_proxy_rss(args, name, make_argv, logdir):
+    """BYTES from bulk-source through the proxy to epoll-pump reading at
+    PROXY_RSS_RATE_MB MB/s; the proxy's VmRSS sampled all along."""
+    nbytes = PROXY_RSS_QUICK_BYTES if args.quick else PROXY_RSS_BYTES
+    up, up_addr = start_upstream(args, logdir, source_bytes=nbytes)
+    srv = client = None
+    try:
+        port = free_port()
+        addr = "127.0.0.1:%d" % port
+        srv = Server(name, make_argv(addr, up_addr), port, args.server_cpu, logdir).start()
+        expect_s = nbytes / (PROXY_RSS_RATE_MB * 1e6)
+        limit = expect_s * 3 + 20
+        argv = pinned(args.client_cpu, [os.path.join(args.bin, "epoll-pump"), "-q", "-M", "drain",
+                                        "-t", addr, "-n", str(nbytes),
+                                        "-r", str(PROXY_RSS_RATE_MB), "-T", "%g" % limit,
+                                        "-p", str(srv.pid)])
+        rss0 = proc_kb(srv.pid, "VmRSS")
+        u0, s0 = proc_cpu(srv.pid)
+        t0 = time.monotonic()
+        client = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                  stderr=subprocess.PIPE, text=True)
+        peak, samples, series = rss0, 0, []
+        while client.poll() is None:
+            v = proc_kb(srv.pid, "VmRSS")
+            if v < 0:
+                break  # the proxy is gone
+            peak = max(peak, v)
+            samples += 1
+            if samples % 50 == 0:
+                series.append((round(time.monotonic() - t0, 2), v))
+            if time.monotonic() - t0 > limit + 30:
+                client.kill()
+                break
+            time.sleep(PROXY_RSS_SAMPLE_S)
+        out_s, err_s = client.communicate(timeout=30)
+        t1 = time.monotonic()
+        alive = srv.alive()
+        hwm = proc_kb(srv.pid, "VmHWM") if alive else -1
+        u1, s1 = proc_cpu(srv.pid) if alive else (u0, s0)
+        r = kv_line(out_s) or {}
+        res = {
+            "rss_max_kb": peak, "rss0_kb": rss0, "hwm_kb": hwm, "samples": samples,
+            "series": series, "bytes": int(r.get("bytes", 0)), "expected_bytes": nbytes,
+            "rate_limit_mb": PROXY_RSS_RATE_MB, "seconds": float(r.get("seconds", 0)),
+            "mbps": float(r.get("mb_per_s", 0)), "mismatches": int(r.get("mismatches", 0)),
+            "usr_s": u1 - u0, "sys_s": s1 - s0, "wall_s": t1 - t0,
+            "ok": r.get("status") == "ok" and alive,
+        }
+        if not res["ok"]:
+            res["error"] = ("%s died during the transfer" % name if not alive else
+                            (err_s.strip().splitlines() or ["epoll-pump gave no result"])[-1])
+        return res
+    finally:
+        if client is not None and client.poll() is None:
+            client.kill()
+            client.wait()
+        if srv is not None:
+            srv.stop()
+        up.stop()
+
+
+def run_proxy_verify(args, name, make_argv, logdir):
+    """PROXY_VERIFY_CONNS connections at once through the proxy to sb-echod,
+    each echoing its own pseudo-random stream, every byte compared; a hard
+    time limit."""
+    nbytes = PROXY_VERIFY_QUICK_BYTES if args.quick else PROXY_VERIFY_BYTES
+    up, up_addr = start_upstream(args, logdir)
+    srv = None
+    try:
+        port = free_port()
+        addr = "127.0.0.1:%d" % port
+        srv = Server(name, make_argv(addr, up_addr), port, args.server_cpu, logdir).start()
+        argv = pinned(args.client_cpu, [os.path.join(args.bin, "epoll-pump"), "-q", "-M", "verify",
+                                        "-t", addr, "-c", str(PROXY_VERIFY_CONNS),
+                                        "-n", str(nbytes), "-s", "16384", "-D", "4",
+                                        "-T", str(PROXY_VERIFY_TIMEOUT_S), "-p", str(srv.pid)])
+        up0 = proc_cpu(up.pid)
+        t0 = time.monotonic()
+        try:
+            p, busy = run_client(argv, stdin=subprocess.DEVNULL, capture_output=True, text=True,
+                                 timeout=PROXY_VERIFY_TIMEOUT_S + 30)
+        except subprocess.TimeoutExpired:
+            raise RuntimeError("TIMEOUT: epoll-pump did not stop within %d s"
+                               % (PROXY_VERIFY_TIMEOUT_S + 30))
+        t1 = time.monotonic()
+        up1 = proc_cpu(up.pid) if up.alive() else up0
+        alive = srv.alive()
+        r = kv_line(p.stdout) or {}
+        total = nbytes * PROXY_VERIFY_CONNS
+        res = {
+            "conns": PROXY_VERIFY_CONNS, "bytes_per_conn": nbytes, "expected_bytes": total,
+            "verified": int(r.get("verified_bytes", 0)), "bytes": int(r.get("bytes", 0)),
+            "mismatches": int(r.get("mismatches", 0)), "complete": int(r.get("complete", 0)),
+            "failed": int(r.get("failed", 0)), "seconds": float(r.get("seconds", 0)),
+            "mbps": float(r.get("mb_per_s", 0)), "status": r.get("status", "none"),
+            "usr_s": float(r.get("server_usr_s", 0)), "sys_s": float(r.get("server_sys_s", 0)),
+            "rss_kb": int(r.get("server_rss_kb", -1)), "hwm_kb": int(r.get("server_hwm_kb", -1)),
+            "client_busy": busy, "timeout_s": PROXY_VERIFY_TIMEOUT_S,
+            "upstream_busy": ((up1[0] - up0[0]) + (up1[1] - up0[1])) / (t1 - t0)
+            if t1 > t0 else None,
+        }
+        res["ok"] = (alive and res["status"] == "ok" and res["mismatches"] == 0
+                     and res["verified"] == total and res["complete"] == PROXY_VERIFY_CONNS)
+        if not res["ok"]:
+            why = (p.stderr.strip().splitlines() or ["epoll-pump gave no result"])[-1]
+            res["error"] = ("%s%s: %s of %s bytes verified, %d mismatched, %d of %d connections "
+                            "complete; %s" % ("TIMEOUT after %d s" % PROXY_VERIFY_TIMEOUT_S
+                                              if res["status"] == "timeout" else "FAILED",
+                                              "" if alive else " (%s died)" % name,
+                                              fmt_num(res["verified"]), fmt_num(total),
+                                              res["mismatches"], res["complete"],
+                                              PROXY_VERIFY_CONNS, why))
+        return res
+    finally:
+        if srv is not None:
+            srv.stop()
+        up.stop()
 
 
 # ------------------------------------------------------------- http, kv
@@ -790,6 +1070,8 @@ def machine_info():
         "nginx": run([nginx_bin() or "nginx", "-v"]).replace("nginx version: ", ""),
         "redis": run(["redis-server", "--version"]).split(" sha=")[0],
         "wrk": (run(["wrk", "-v"]).splitlines() or [""])[0].split(" [")[0],
+        "haproxy": (run([haproxy_bin() or "haproxy", "-v"]).splitlines() or [""])[0]
+        .replace("HAProxy version ", "").split(" - ")[0],
         "commit": run(["git", "-C", ROOT, "rev-parse", "--short", "HEAD"]) +
         (" (with uncommitted changes)" if run(["git", "-C", ROOT, "status", "--porcelain",
                                                 "--untracked-files=no"]) else ""),
@@ -932,19 +1214,22 @@ def write_report(args, results, order, titles, kinds, info, started, load0, load
     w("## Reproduce")
     w("")
     w("```sh")
-    w("make bench                  # about 17 minutes; rewrites docs/benchmarks.md")
-    w("make bench BENCH_QUICK=1    # about 2 minutes; writes build/bench/quick/benchmarks.md")
+    w("make bench                  # about 20 minutes; rewrites docs/benchmarks.md")
+    w("make bench BENCH_QUICK=1    # about 3 minutes; writes build/bench/quick/benchmarks.md")
     w("make bench BENCH_ONLY=echo BENCH_PASSES=5 BENCH_SECONDS=3   # knobs")
     w("make bench BENCH_QUICK=1 BENCH_ONLY=scale,embed              # the backend and embedding targets")
+    w("make bench BENCH_QUICK=1 BENCH_ONLY=echo,proxy BENCH_LOADS=pump1,pump50,proxy-pump50   # data path")
     w("```")
     w("")
     w("`make bench` installs what it needs from Debian when missing (libevent-dev, libuv1-dev, "
-      "libev-dev, gnuplot-nox, nginx, redis-server, wrk, redis-tools), builds the reference "
-      "servers into `build/bench/`, and runs `tests/bench/bench.py`. One test by hand:")
+      "libev-dev, gnuplot-nox, nginx, redis-server, wrk, redis-tools, haproxy), builds the "
+      "reference servers and `epoll-pump` / `bulk-source` into `build/bench/`, and runs "
+      "`tests/bench/bench.py`. One test by hand:")
     w("")
     w("```sh")
     w("taskset -c 0 build/bench/epoll-echo 127.0.0.1:7000 &")
     w("taskset -c 1 build/sb-bench -t 127.0.0.1:7000 -M pingpong -c 50 -d 5 -p $!")
+    w("taskset -c 1 build/bench/epoll-pump -t 127.0.0.1:7000 -M pump -c 50 -s 16384 -D 64 -d 5 -p $!")
     w("```")
     w("")
     w("## Machine")
@@ -952,7 +1237,7 @@ def write_report(args, results, order, titles, kinds, info, started, load0, load
     w("| | |")
     w("|---|---|")
     for k in ("cpu", "memory", "virt", "kernel", "compiler", "libevent", "libuv", "libev",
-              "nginx", "redis", "wrk", "commit"):
+              "nginx", "redis", "wrk", "haproxy", "commit"):
         w("| %s | %s |" % (k, info.get(k) or "?"))
     w("")
     w("## Method")
@@ -961,13 +1246,21 @@ def write_report(args, results, order, titles, kinds, info, started, load0, load
       % (args.server_cpu, args.client_cpu))
     w("- Echo loads come from `sb-bench`, a load generator on switchboard's own client side "
       "(`sb_connect`). Every connection is opened, idle ones make one 64-byte round trip and "
-      "go silent, a %g s warm-up follows, then %g s are measured." % (args.warmup, args.seconds))
+      "go silent, a %g s warm-up follows, then %g s are measured. The pump loads (bulk echo) "
+      "come from `build/bench/epoll-pump` instead (`tests/bench/epoll_pump.c`): plain "
+      "edge-triggered epoll, each connection keeping 64 writes of 16 KiB (1 MiB) in flight "
+      "and writing the next as the echo comes back, every echoed byte compared with a "
+      "pattern at its running offset (one `memcmp` per 256 KiB read), with sb-bench's "
+      "options and result line. The row `epoll+sb-bench` is the epoll server under "
+      "sb-bench's own pump mode in the same rotation: its ratio to `epoll` is sb-bench "
+      "÷ epoll-pump on the same server." % (args.warmup, args.seconds))
     w("- *rate*: messages (round trips) per second, or echoed MB/s for pump. Latency is per "
       "message, from `sb_write` to the arrival of its last byte, from a log-linear histogram "
       "(about 3% resolution).")
     w("- *CPU/req*: the server's user + system CPU time over the measured window "
       "(`/proc/PID/stat`), divided by the requests served; (user / system) split in the "
       "detail tables. This is the efficiency measure the load generator cannot mask. "
+      "For pump loads it is *CPU/MB*: the same CPU time per MB echoed. "
       "*RSS*: the server's resident memory at the end of the window.")
     w("- *client CPU*: the load generator's user + system CPU time over its whole run "
       "(connecting and warm-up included), as a share of its one core. Near 100% means the client, not the "
@@ -990,6 +1283,13 @@ def write_report(args, results, order, titles, kinds, info, started, load0, load
       "`embed-idle1000`, `embed-pp1`) runs `build/embed/poll-echo`, switchboard inside a "
       "host's `poll()` loop, beside sb-echod. Both drive their echo loads with `sb-bench` on "
       "the epoll backend (`SB_BACKEND=epoll`).")
+    w("- The proxy part (`BENCH_ONLY=proxy`; loads `proxy-pp1`, `proxy-pp50`, `proxy-pump1`, "
+      "`proxy-pump50`, `proxy-rss`, `proxy-verify`) runs `sb-proxyd` beside HAProxy "
+      "(`mode tcp`, `nbthread 1`, Debian's defaults otherwise), each in front of a fresh "
+      "upstream `sb-echod --backend epoll` per test. The proxy runs on the servers' core; "
+      "the upstream shares the load generator's core, so that the proxy has a core to "
+      "itself (*upstream CPU* in the tables: the side that shares the client's core). The "
+      "two checks (`proxy-rss`, `proxy-verify`) run once per run, in the last pass.")
     w("")
 
     # -------------------------------------------------------- targets
@@ -1080,8 +1380,91 @@ def write_report(args, results, order, titles, kinds, info, started, load0, load
                   rt("embed-pp1", "poll-echo", "sb-echod", "p50"), 1.2, "<=")], missing)
     w("")
 
+    # The data-path issue: bulk echo under epoll-pump, sb-bench's own pump,
+    # and sb-proxyd against HAProxy (the proxy part).
+    w("## Targets (data path)")
+    w("")
+    w("The pump loads are driven by `epoll-pump` (a plain epoll client); `epoll+sb-bench` is "
+      "the epoll server under sb-bench's pump mode in the same rotation. The proxy rows "
+      "compare sb-proxyd with HAProxy in front of the same upstream sb-echod; the RSS and "
+      "byte-exactness checks ran once, not per pass.")
+    w("")
+    w("| target | measured (median of passes, min–max) | |")
+    w("|---|---|---|")
+    target_rows([
+        ("sb-echod MB/s ≥ 0.95× epoll, pump, 1 connection (epoll-pump client)",
+         rt("pump1", "sb-echod", "epoll", "mbps"), 0.95, ">="),
+        ("sb-echod MB/s ≥ 0.90× epoll, pump, 50 connections (epoll-pump client)",
+         rt("pump50", "sb-echod", "epoll", "mbps"), 0.90, ">="),
+        ("sb-echod server CPU per echoed byte ≤ 1.1× epoll's, pump, 1 connection",
+         rt("pump1", "sb-echod", "epoll", "cpu_us_mb"), 1.1, "<="),
+        ("sb-echod server CPU per echoed byte ≤ 1.1× epoll's, pump, 50 connections",
+         rt("pump50", "sb-echod", "epoll", "cpu_us_mb"), 1.1, "<="),
+        ("sb-bench pump ÷ epoll client pump ≥ 0.95×, against the epoll server, 1 connection",
+         rt("pump1", "epoll+sb-bench", "epoll", "mbps"), 0.95, ">="),
+        ("sb-bench pump ÷ epoll client pump ≥ 0.95×, against the epoll server, 50 connections",
+         rt("pump50", "epoll+sb-bench", "epoll", "mbps"), 0.95, ">="),
+    ])
+    proxy_missing = "not measured"
+    for x in results.get("_skipped", []):
+        if x.startswith("proxy: ") and "epoll-pump" in x:
+            proxy_missing = "not measured (epoll-pump or bulk-source not built)"
+        elif x.startswith("proxy: ") and "not built" in x:
+            proxy_missing = "not measured (sb-proxyd not built)"
+    prows = []
+    for t, what in (("proxy-pp1", "ping-pong, 1 connection"),
+                    ("proxy-pp50", "ping-pong, 50 connections"),
+                    ("proxy-pump1", "pump, 1 connection"),
+                    ("proxy-pump50", "pump, 50 connections")):
+        key = "mbps" if kinds.get(t) == "mb" else "rate"
+        prows.append(("sb-proxyd %s ≥ 1.0× haproxy, %s" % ("MB/s" if key == "mbps" else "rate",
+                                                          what),
+                      rt(t, "sb-proxyd", "haproxy", key), 1.0, ">="))
+        prows.append(("sb-proxyd CPU per byte relayed ≤ 1.0× haproxy's, %s" % what,
+                      rt(t, "sb-proxyd", "haproxy", "cpu_us_mb"), 1.0, "<="))
+    target_rows(prows, proxy_missing)
+    rss_rows = {n: [r for r in results.get("proxy-rss", {}).get(n, []) if r]
+                for n in ("sb-proxyd", "haproxy")}
+    label = "sb-proxyd RSS < 8 MiB during a bulk download to a reader at %d MB/s" % (
+        PROXY_RSS_RATE_MB)
+    sbr = [r for r in rss_rows["sb-proxyd"] if r.get("ok")]
+    if rss_rows["sb-proxyd"]:
+        r = rss_rows["sb-proxyd"][0]
+        hp = rss_rows["haproxy"][0] if rss_rows["haproxy"] else None
+        beside = "; haproxy %.1f MiB" % (hp["rss_max_kb"] / 1024.0) if hp else ""
+        size = " (%s MB)" % fmt_num(r["expected_bytes"] / 1e6)
+        if not sbr:
+            w("| %s%s | %.1f MiB%s | FAILED: %s |" % (label, size, r["rss_max_kb"] / 1024.0,
+                                                    beside, r.get("error", "?")))
+        else:
+            m = r["rss_max_kb"]
+            w("| %s%s | %.1f MiB max%s | %s |" % (
+                label, size, m / 1024.0, beside, "met" if m < PROXY_RSS_GOAL_KB else
+                "missed by %.1f MiB" % ((m - PROXY_RSS_GOAL_KB) / 1024.0)))
+    else:
+        w("| %s | %s | |" % (label, proxy_missing))
+    ver = {n: [r for r in results.get("proxy-verify", {}).get(n, []) if r]
+           for n in ("sb-proxyd", "haproxy")}
+    label = ("%s concurrent relayed connections × %s MB arrive byte-exact, 0 mismatches"
+             % (fmt_num(PROXY_VERIFY_CONNS), fmt_num(PROXY_VERIFY_BYTES / 1e6)))
+    if ver["sb-proxyd"]:
+        r = ver["sb-proxyd"][0]
+        hp = ver["haproxy"][0] if ver["haproxy"] else None
+        beside = ("; haproxy %s" % ("byte-exact" if hp.get("ok") else "FAILED")) if hp else ""
+        got = "%s of %s bytes verified, %d mismatched, %d/%d connections complete%s%s" % (
+            fmt_num(r["verified"]), fmt_num(r["expected_bytes"]), r["mismatches"],
+            r["complete"], r["conns"], " (%s MB each: a quick run)" % fmt_num(
+                r["bytes_per_conn"] / 1e6) if r["bytes_per_conn"] != PROXY_VERIFY_BYTES else "",
+            beside)
+        w("| %s | %s | %s |" % (label, got, "met" if r.get("ok") else
+                                "**FAILED**: %s" % r.get("error", "?")))
+    else:
+        w("| %s | %s | |" % (label, proxy_missing))
+    w("")
+
     # --------------------------------------------------------- tables
-    def table(test_ids, heading, sb, refs, is_mb=False, lat=True, ref="epoll", srv_col=False):
+    def table(test_ids, heading, sb, refs, is_mb=False, lat=True, ref="epoll", srv_col=False,
+              up_col=False):
         present = [t for t in test_ids if t in results]
         if not present:
             return
@@ -1097,16 +1480,21 @@ def write_report(args, results, order, titles, kinds, info, started, load0, load
             cols = ["server", "MB/s" if mb else "req/s", "min–max"]
             if lat and not mb:
                 cols += ["p50 µs", "p99 µs", "p99.9 µs"]
-            cols += ["CPU/write µs (usr / sys)" if mb else "CPU/req µs (usr / sys)", "RSS MiB"]
+            # Bulk loads: server CPU per MB echoed (or relayed) instead of per request.
+            ck, cu, cs, cn = (("cpu_us_mb", "usr_us_mb", "sys_us_mb", "CPU/MB") if mb else
+                              ("cpu_us", "usr_us", "sys_us", "CPU/req"))
+            cols += ["%s µs (usr / sys)" % cn, "RSS MiB"]
             busy_col = any(r and r.get("client_busy") is not None for s in servers for r in results[t][s])
             if srv_col:
                 cols.append("server CPU")
             if busy_col:
                 cols.append("client CPU")
+            if up_col:
+                cols.append("upstream CPU")
             if ref in servers and sb in servers:
-                cols += ["÷ %s" % ref, "CPU/req ÷ %s" % ref]
+                cols += ["÷ %s" % ref, "%s ÷ %s" % (cn, ref)]
             if sb in servers:
-                cols += ["%s ÷ this" % sb, "%s CPU/req ÷ this" % sb]
+                cols += ["%s ÷ this" % sb, "%s %s ÷ this" % (sb, cn)]
             w("| " + " | ".join(cols) + " |")
             w("|" + "---|" * len(cols))
             for s in servers:
@@ -1118,9 +1506,9 @@ def write_report(args, results, order, titles, kinds, info, started, load0, load
                     row += [fmt_num(med([r.get("p50") for r in rs]), 1),
                             fmt_num(med([r.get("p99") for r in rs]), 1),
                             fmt_num(med([r.get("p999") for r in rs]), 1) if rs and "p999" in rs[0] else "–"]
-                cpu = med([r.get("cpu_us") for r in rs])
-                row.append("%s (%s / %s)" % (fmt_num(cpu, 2), fmt_num(med([r.get("usr_us") for r in rs]), 2),
-                                             fmt_num(med([r.get("sys_us") for r in rs]), 2)))
+                cpu = med([r.get(ck) for r in rs])
+                row.append("%s (%s / %s)" % (fmt_num(cpu, 2), fmt_num(med([r.get(cu) for r in rs]), 2),
+                                             fmt_num(med([r.get(cs) for r in rs]), 2)))
                 rss = med([r.get("rss_kb") for r in rs if r.get("rss_kb", -1) > 0])
                 row.append(fmt_num(rss / 1024.0, 1) if rss else "–")
                 if srv_col:
@@ -1128,12 +1516,14 @@ def write_report(args, results, order, titles, kinds, info, started, load0, load
                 if busy_col:
                     b = med([r.get("client_busy") for r in rs])
                     row.append("%.0f%%" % (100 * b) if b is not None else "–")
+                if up_col:
+                    row.append(fmt_pct(med([r.get("upstream_busy") for r in rs])))
                 if "÷ %s" % ref in cols:
                     row.append(fmt_ratio(ratios(results, t, s, ref, key)) if s != ref else "1")
-                    row.append(fmt_ratio(ratios(results, t, s, ref, "cpu_us")) if s != ref else "1")
+                    row.append(fmt_ratio(ratios(results, t, s, ref, ck)) if s != ref else "1")
                 if "%s ÷ this" % sb in cols:
                     row.append(fmt_ratio(ratios(results, t, sb, s, key)) if s != sb else "1")
-                    row.append(fmt_ratio(ratios(results, t, sb, s, "cpu_us")) if s != sb else "1")
+                    row.append(fmt_ratio(ratios(results, t, sb, s, ck)) if s != sb else "1")
                 w("| " + " | ".join(row) + " |")
             errs = ["%s: %s" % (s, r["error"]) for s in servers for r in results[t][s] if r and r.get("error")]
             fails = ["%s: %s" % (s, f) for s, f in results.get("_failures", {}).get(t, [])]
@@ -1151,7 +1541,16 @@ def write_report(args, results, order, titles, kinds, info, started, load0, load
                 w("![%s](%s%s)" % (c[:-4], rel, c))
                 w("")
         table(["pp1", "pp50", "pp1000", "pp10000", "pipe50x16"], "### Ping-pong and pipelined (64-byte messages)", "sb-echod", None)
-        table(["pump1", "pump50"], "### Pump (16 KiB writes, echoed MB/s)", "sb-echod", None, is_mb=True)
+        if any(t in results for t in ("pump1", "pump50")):
+            w("### Pump (16 KiB writes, 1 MiB in flight per connection, echoed MB/s)")
+            w("")
+            w("Driven by `epoll-pump`; `epoll+sb-bench` is the epoll server under sb-bench's "
+              "own pump mode (its `÷ epoll` is sb-bench ÷ epoll-pump). *client CPU* is the "
+              "load generator's share of its core: on loopback the sender also pays for the "
+              "receiver's TCP input, so a bulk client near 100% is normal and the CPU/MB "
+              "ratio is the comparison it cannot mask.")
+            w("")
+        table(["pump1", "pump50"], "", "sb-echod", None, is_mb=True)
         for c in charts:
             if c.startswith("idle-cost"):
                 w("![%s](%s%s)" % (c[:-4], rel, c))
@@ -1294,6 +1693,86 @@ def write_report(args, results, order, titles, kinds, info, started, load0, load
                 w("")
                 w("- ⚠ %s" % e)
             w("")
+    if any(t.startswith("proxy-") for t in results):
+        w("## Proxy: sb-proxyd and HAProxy")
+        w("")
+        w("Both in front of the same upstream, `sb-echod --backend epoll -t 0` (a fresh one "
+          "per test), on the load generator's core; the proxy has the servers' core. "
+          "`sb-proxyd --max-conns %d`; HAProxy %s with `mode tcp`, `nbthread 1`, "
+          "`maxconn %d` and its defaults otherwise (16 KiB buffers, no splicing). Ping-pong "
+          "comes from sb-bench, pump from epoll-pump. *CPU/req* and *CPU/MB* are the proxy's "
+          "CPU time per round trip and per MB relayed (each MB crosses the proxy twice: "
+          "to the upstream and back). *upstream CPU*: the upstream sb-echod's share of the "
+          "core it shares with the client."
+          % (PROXY_MAX_CONNS, info.get("haproxy") or "", PROXY_MAX_CONNS))
+        w("")
+        table(["proxy-pp1", "proxy-pp50"], "### Ping-pong through the proxy (64-byte messages)",
+              "sb-proxyd", None, ref="haproxy", srv_col=True, up_col=True)
+        table(["proxy-pump1", "proxy-pump50"],
+              "### Pump through the proxy (16 KiB writes, 1 MiB in flight, echoed MB/s)",
+              "sb-proxyd", None, ref="haproxy", srv_col=True, up_col=True)
+
+        def check_notes(t):
+            errs = ["%s: %s" % (s, r["error"]) for s in order.get(t, [])
+                    for r in results[t].get(s, []) if r and r.get("error")]
+            fails = ["%s: %s" % (s, f) for s, f in results.get("_failures", {}).get(t, [])]
+            for e in sorted(set(errs + fails)):
+                w("")
+                w("- ⚠ %s" % e)
+            w("")
+
+        if "proxy-rss" in results:
+            t = "proxy-rss"
+            rs0 = [r for s in order[t] for r in results[t].get(s, []) if r]
+            w("### Memory: a bulk download to a slow reader")
+            w("")
+            w("`bulk-source` (the upstream here, on the client's core) sends %s MB as fast as "
+              "it is taken; the client (`epoll-pump -M drain`) reads at %d MB/s and checks "
+              "every byte. The proxy's VmRSS (`/proc/PID/status`) is sampled every %g ms "
+              "during the transfer; *max* is the largest sample, *VmHWM* the kernel's peak "
+              "for the process's life. Once per run, not per pass."
+              % (fmt_num((rs0[0]["expected_bytes"] if rs0 else PROXY_RSS_BYTES) / 1e6),
+                 PROXY_RSS_RATE_MB, PROXY_RSS_SAMPLE_S * 1e3))
+            w("")
+            w("| proxy | RSS max | at start | growth | VmHWM | bytes received | MB/s | mismatched | "
+              "proxy CPU (usr / sys s) | samples |")
+            w("|---|---|---|---|---|---|---|---|---|---|")
+            for s in order[t]:
+                for r in [x for x in results[t].get(s, []) if x]:
+                    w("| %s | %.1f MiB | %.1f MiB | %+.1f MiB | %s | %s | %.1f | %d | %.2f / %.2f | %d |" % (
+                        ("**%s**" % s) if s == "sb-proxyd" else s, r["rss_max_kb"] / 1024.0,
+                        r["rss0_kb"] / 1024.0, (r["rss_max_kb"] - r["rss0_kb"]) / 1024.0,
+                        "%.1f MiB" % (r["hwm_kb"] / 1024.0) if r["hwm_kb"] > 0 else "–",
+                        fmt_num(r["bytes"]), r["mbps"], r["mismatches"], r["usr_s"],
+                        r["sys_s"], r["samples"]))
+            check_notes(t)
+        if "proxy-verify" in results:
+            t = "proxy-verify"
+            rs0 = [r for s in order[t] for r in results[t].get(s, []) if r]
+            per = rs0[0]["bytes_per_conn"] if rs0 else PROXY_VERIFY_BYTES
+            w("### Byte-exactness: %s concurrent relayed connections" % fmt_num(PROXY_VERIFY_CONNS))
+            w("")
+            w("`epoll-pump -M verify`: %s connections open at once through the proxy to the "
+              "upstream sb-echod, each sending %s MB of its own pseudo-random stream (64 KiB "
+              "in flight) and comparing every echoed byte with the regenerated stream; a "
+              "connection is complete when all of its bytes are back. %s GB in each "
+              "direction, once per run (not per pass), bounded by a %d s limit that fails "
+              "the check."
+              % (fmt_num(PROXY_VERIFY_CONNS), fmt_num(per / 1e6),
+                 fmt_num(PROXY_VERIFY_CONNS * per / 1e9, 1), PROXY_VERIFY_TIMEOUT_S))
+            w("")
+            w("| proxy | result | bytes verified | mismatched | complete | MB/s | seconds | "
+              "proxy RSS (VmHWM) | client CPU | upstream CPU |")
+            w("|---|---|---|---|---|---|---|---|---|---|")
+            for s in order[t]:
+                for r in [x for x in results[t].get(s, []) if x]:
+                    w("| %s | %s | %s | %d | %d/%d | %.1f | %.1f | %s | %s | %s |" % (
+                        ("**%s**" % s) if s == "sb-proxyd" else s,
+                        "byte-exact" if r.get("ok") else "**FAILED**", fmt_num(r["verified"]),
+                        r["mismatches"], r["complete"], r["conns"], r["mbps"], r["seconds"],
+                        "%.1f MiB" % (r["hwm_kb"] / 1024.0) if r["hwm_kb"] > 0 else "–",
+                        fmt_pct(r.get("client_busy")), fmt_pct(r.get("upstream_busy"))))
+            check_notes(t)
     notes = os.path.join(ROOT, "tests", "bench", "notes.md")
     if os.path.exists(notes):
         with open(notes) as f:
@@ -1349,10 +1828,16 @@ def main():
     os.makedirs(private)
     for d, names in ((args.bin, ("sb-echod", "sb-bench", "sb-httpd", "sb-kvd")),
                      (args.bench_bin, ("epoll-echo", "libevent-echo", "libuv-echo",
-                                       "libev-echo"))):
+                                       "libev-echo", "epoll-pump", "bulk-source"))):
         for n in names:
             if os.path.exists(os.path.join(d, n)):
                 shutil.copy2(os.path.join(d, n), os.path.join(private, n))
+    proxyd = args.proxyd or os.path.join(args.bin, "sb-proxyd")
+    proxyd_shown = os.path.relpath(proxyd, ROOT) if proxyd.startswith(ROOT) else proxyd
+    args.proxyd = None
+    if os.path.exists(proxyd):
+        args.proxyd = os.path.join(private, "sb-proxyd")
+        shutil.copy2(proxyd, args.proxyd)
     poll_echo = args.poll_echo or os.path.join(args.bin, "embed", "poll-echo")
     poll_echo_shown = os.path.relpath(poll_echo, ROOT) if poll_echo.startswith(ROOT) else poll_echo
     args.poll_echo = None
@@ -1370,6 +1855,7 @@ def main():
             args.poll_echo = poll_echo
     args.bin = args.bench_bin = private
     args.idle_window = 1.5 if args.quick else 4.0
+    have_pump = os.path.exists(os.path.join(private, "epoll-pump"))
 
     results = {"_failures": {}, "_skipped": []}
     order, titles, kinds = {}, {}, {}
@@ -1379,8 +1865,15 @@ def main():
         if not os.path.exists(f("x")[0]):
             results["_skipped"].append("%s: %s is not built" % (n, f("x")[0]))
             echo.remove((n, f))
-    for lid, title, _a, kind in ECHO_LOADS + SCALE_LOADS + EMBED_LOADS:
+    for lid, title, _a, kind in ECHO_LOADS + SCALE_LOADS + EMBED_LOADS + PROXY_LOADS:
         titles[lid], kinds[lid] = title, kind
+    # The pump loads' second client: sb-bench's pump against the epoll server.
+    pump_clients = (pump_client_servers(args)
+                    if "echo" in args.only and os.path.exists(
+                        os.path.join(args.bench_bin, "epoll-echo")) else [])
+    if "echo" in args.only and not have_pump:
+        results["_skipped"].append("echo pump loads: build/bench/epoll-pump is not built")
+        log("skipping the pump loads: build/bench/epoll-pump is not built")
     scale_echo = scale_echo_servers(args) if "scale" in args.only else []
     for n, f in list(scale_echo):
         if not os.path.exists(f("x")[0]):
@@ -1412,6 +1905,21 @@ def main():
             results["_skipped"].append("scale, HTTP comparison: %s" % (
                 "nginx is not installed" if os.path.exists(os.path.join(args.bin, "sb-httpd"))
                 else "sb-httpd is not built"))
+    proxies = proxy_servers(args, logdir) if "proxy" in args.only else []
+    if "proxy" in args.only:
+        if not args.proxyd:
+            proxies = []
+            results["_skipped"].append("proxy: %s is not built (the proxy targets were not "
+                                       "measured)" % proxyd_shown)
+            log("skipping the proxy part: %s is not built" % proxyd_shown)
+        elif not have_pump or not os.path.exists(os.path.join(args.bench_bin, "bulk-source")):
+            proxies = []
+            results["_skipped"].append("proxy: build/bench/epoll-pump or bulk-source is not "
+                                       "built")
+        elif not haproxy_bin():
+            results["_skipped"].append("proxy: haproxy is not installed (no HAProxy "
+                                       "comparison)")
+            log("proxy part without HAProxy: haproxy is not installed")
     kvs = kv_servers(args) if "kv" in args.only else []
     if "kv" in args.only:
         if not shutil.which("redis-benchmark"):
@@ -1429,7 +1937,11 @@ def main():
         scale_echo = [x for x in scale_echo if x[0] in args.servers]
         scale_http = [x for x in scale_http if x[0] in args.servers]
         embed = [x for x in embed if x[0] in args.servers]
-    loads = [l for l in ECHO_LOADS if not args.loads or l[0] in args.loads]
+        pump_clients = [x for x in pump_clients if x[0] in args.servers]
+        proxies = [x for x in proxies if x[0] in args.servers]
+    loads = [l for l in ECHO_LOADS if (not args.loads or l[0] in args.loads)
+             and (have_pump or l[3] != "mb")]
+    proxy_loads = [l for l in PROXY_LOADS if not args.loads or l[0] in args.loads]
     scale_loads = [l for l in SCALE_LOADS if not args.loads or l[0] in args.loads]
     embed_loads = [l for l in EMBED_LOADS if not args.loads or l[0] in args.loads]
 
@@ -1440,13 +1952,17 @@ def main():
     for p in range(args.passes):
         k = 0
         for load in loads:
-            if not echo:
-                break
-            n = len(echo)
+            # Pump loads: every server under epoll-pump, and the epoll server
+            # under sb-bench in the same rotation.
+            servers = echo + (pump_clients if load[3] == "mb" else [])
+            if not servers:
+                continue
+            n = len(servers)
             rot = (p + k) % n
             k += 1
-            for name, f in echo[rot:] + echo[:rot]:
-                plan.append((p, load[0], name, ("echo", f, (load, None))))
+            for name, f in servers[rot:] + servers[:rot]:
+                client = "sb-bench" if name in SB_BENCH_CLIENT else None
+                plan.append((p, load[0], name, ("echo", f, (load, None, client))))
         for c in (1, 50, 1000):
             t = "wrk-c%d" % c
             titles[t] = "wrk -c%d" % c
@@ -1464,13 +1980,22 @@ def main():
                 if load[2] is None:
                     plan.append((p, load[0], name, ("wrk", f, SCALE_WRK_CONNS)))
                 else:
-                    plan.append((p, load[0], name, ("echo", f, (load, EPOLL_CLIENT))))
+                    plan.append((p, load[0], name, ("echo", f, (load, EPOLL_CLIENT, None))))
         for k, load in enumerate(embed_loads):
             for name, f in rotated(embed, p + k) if embed else []:
                 if load[3] == "idlecpu":
                     plan.append((p, load[0], name, ("idle", f, None)))
                 else:
-                    plan.append((p, load[0], name, ("echo", f, (load, EPOLL_CLIENT))))
+                    plan.append((p, load[0], name, ("echo", f, (load, EPOLL_CLIENT, None))))
+        # Proxy: the rate loads every pass; the memory and byte-exactness
+        # checks once, at the end of the last pass (they are long and their
+        # figures do not need a median).
+        for k, load in enumerate(proxy_loads):
+            if load[2] is None and p != args.passes - 1:
+                continue
+            for name, f in rotated(proxies, p + k) if proxies else []:
+                kind = {"proxyrss": "proxyrss", "verify": "verify"}.get(load[3], "proxied")
+                plan.append((p, load[0], name, (kind, f, load)))
 
     started = datetime.datetime.now().strftime("%Y-%m-%d %H:%M")
     load0 = loadavg()
@@ -1480,8 +2005,14 @@ def main():
         for i, (p, tid, name, (kind, f, extra)) in enumerate(plan):
             try:
                 if kind == "echo":
-                    load, client_env = extra
-                    got = {tid: run_echo(args, name, f, load, logdir, client_env)}
+                    load, client_env, client = extra
+                    got = {tid: run_echo(args, name, f, load, logdir, client_env, client)}
+                elif kind == "proxied":
+                    got = {tid: run_proxied(args, name, f, extra, logdir)}
+                elif kind == "proxyrss":
+                    got = {tid: run_proxy_rss(args, name, f, logdir)}
+                elif kind == "verify":
+                    got = {tid: run_proxy_verify(args, name, f, logdir)}
                 elif kind == "idle":
                     got = {tid: run_idle_cpu(args, name, f, logdir)}
                 elif kind == "wrk":
@@ -1508,7 +2039,25 @@ def main():
                                                    fmt_pct(r.get("oncpu_share"), 3),
                                                    r["wakeups_per_s"], r["held"],
                                                    100 * r["client_busy"]))
-                    elif t.startswith(("scale-", "embed-")):
+                    elif kinds.get(t) == "proxyrss":
+                        what = ("RSS max %.1f MiB (at start %.1f, VmHWM %.1f), %s of %s bytes "
+                                "at %.1f MB/s, %d mismatched" % (
+                                    r["rss_max_kb"] / 1024.0, r["rss0_kb"] / 1024.0,
+                                    r["hwm_kb"] / 1024.0, fmt_num(r["bytes"]),
+                                    fmt_num(r["expected_bytes"]), r["mbps"], r["mismatches"]))
+                    elif kinds.get(t) == "verify":
+                        what = ("%s of %s bytes verified, %d mismatched, %d/%d connections "
+                                "complete, %.1f MB/s in %.1f s, RSS %.1f MiB" % (
+                                    fmt_num(r["verified"]), fmt_num(r["expected_bytes"]),
+                                    r["mismatches"], r["complete"], r["conns"], r["mbps"],
+                                    r["seconds"], r["hwm_kb"] / 1024.0))
+                    elif key == "mbps":
+                        what = "%12s MB/s  cpu/MB %s us  server %s client %s%s" % (
+                            fmt_num(r.get(key), 1), fmt_num(r.get("cpu_us_mb"), 1),
+                            fmt_pct(r.get("cpu_util")), fmt_pct(r.get("client_busy")),
+                            "  upstream %s" % fmt_pct(r.get("upstream_busy"))
+                            if "upstream_busy" in r else "")
+                    elif t.startswith(("scale-", "embed-", "proxy-")):
                         what = "%12s %s  cpu/req %.2f us  p50 %s p99 %s us  server %s client %s" % (
                             fmt_num(r.get(key)), "req/s", r.get("cpu_us", 0),
                             fmt_num(r.get("p50"), 1), fmt_num(r.get("p99"), 1),
@@ -1529,13 +2078,17 @@ def main():
     report(args, results, order, titles, kinds, started, load0, loadavg(), elapsed,
            machine_info(), datadir, save=True)
     nfail = sum(len(v) for v in results["_failures"].values())
+    # A relay check that did not arrive whole fails the run, not only its row.
+    nfail += sum(1 for t, v in results.items() if kinds.get(t) in ("verify", "proxyrss")
+                 for r in v.values() for x in r if x and not x.get("ok"))
     if nfail:
         log("%d test(s) failed; see the report and build/bench/logs/" % nfail)
         return 1
     return 0
 
 
-PREF = ["poll-echo", "sb-echod-epoll", "sb-echod", "epoll", "libevent", "libuv", "libev-select",
+PREF = ["poll-echo", "sb-echod-epoll", "sb-echod", "epoll", "epoll+sb-bench", "libevent", "libuv",
+        "libev-select", "sb-proxyd", "haproxy",
         "sb-httpd-epoll", "sb-httpd", "nginx", "sb-kvd", "redis-server"]
 
 
