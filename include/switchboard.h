@@ -549,9 +549,27 @@ SB_API void sb_conn_set_timeout(sb_conn *c, unsigned idle_ms);
  * SIZE_MAX: never), resumes at or below low (0: high / 4; clamped to high). */
 SB_API void sb_conn_set_watermarks(sb_conn *c, size_t low, size_t high);
 
-/* Pause / resume delivery of input (independent of backpressure). */
+/*
+ * Pause / resume delivery of input for the application's own reason.
+ * Reading is held while any reason holds it: the application's pause,
+ * a relay's (sb_relay), the built-in backpressure (output above the high
+ * watermark).  Each is set and cleared by its owner alone, so resuming
+ * never lifts another reason.  Idempotent.
+ */
 SB_API void sb_conn_pause(sb_conn *c);
 SB_API void sb_conn_resume(sb_conn *c);
+
+/* Why reading is held: a mask of SB_PAUSE_* (0: reading). */
+enum { SB_PAUSE_APP = 1, SB_PAUSE_RELAY = 2, SB_PAUSE_BACKPRESSURE = 4 };
+SB_API unsigned sb_conn_paused(const sb_conn *c);
+
+/* Bytes received and held in the connection's input buffer (not yet
+ * delivered: a partial message, or input held while paused). */
+SB_API size_t sb_conn_buffered(const sb_conn *c);
+
+/* The output watermarks in force (the defaults resolved); low or high may
+ * be NULL. */
+SB_API void sb_conn_watermarks(const sb_conn *c, size_t *low, size_t *high);
 
 SB_API void sb_conn_set_udata(sb_conn *c, void *udata);
 SB_API void *sb_conn_udata(const sb_conn *c);

@@ -71,20 +71,20 @@ void sb__conn_pool_free(sb_loop *loop)
 
 static void conn_update(sb_conn *c)
 {
-    unsigned f = c->flags, ev = 0;
+    unsigned ev = 0;
 
-    if (f & SB__C_DEAD)
+    if (c->state == SB__S_DEAD)
         return;
-    if (f & SB__C_CONNECTING) {
+    if (c->state == SB__S_CONNECTING) {
         /* Connect completion is reported as writability. */
         sb__loop_interest(c->loop, &c->h, SB_WRITE);
         return;
     }
-    if (!(f & SB__C_EOF_IN) &&
-        ((f & SB__C_LINGER) ||
-         !(f & (SB__C_CLOSING | SB__C_PAUSED | SB__C_BACKPRESSURE | SB__C_PENDING_IN))))
+    /* Lingering, input is read (and dropped) until the peer's EOF. */
+    if (!c->eof_in &&
+        (c->state == SB__S_LINGER || (c->state == SB__S_OPEN && !c->pause && !c->in_pending)))
         ev |= SB_READ;
-    if ((f & SB__C_WANT_WRITE) && c->out.len)
+    if (c->want_write && c->out.len)
         ev |= SB_WRITE;
     sb__loop_interest(c->loop, &c->h, ev);
 }
@@ -95,9 +95,9 @@ void sb__conn_kill(sb_conn *c, int reason)
 {
     sb_loop *loop = c->loop;
 
-    if (c->flags & SB__C_DEAD)
+    if (c->state == SB__S_DEAD)
         return;
-    c->flags |= SB__C_DEAD;
+    c->state = SB__S_DEAD;
     c->reason = reason;
     sb__loop_interest(loop, &c->h, 0);
     sb__timer_disarm(&c->timer);
@@ -107,9 +107,9 @@ void sb__conn_kill(sb_conn *c, int reason)
 
 static void conn_queue_flush(sb_conn *c)
 {
-    if (c->flags & (SB__C_IN_FLUSH | SB__C_DEAD))
+    if (c->in_flush || c->state == SB__S_DEAD)
         return;
-    c->flags |= SB__C_IN_FLUSH;
+    c->in_flush = 1;
     c->flush_next = c->loop->flush_head;
     c->loop->flush_head = c;
 }
@@ -124,9 +124,9 @@ static inline int fixed_empty(const sb_framer *f)
 
 void sb__conn_queue_pending(sb_conn *c)
 {
-    if (c->flags & (SB__C_PENDING_IN | SB__C_DEAD) || (c->in.len == 0 && !fixed_empty(&c->framer)))
+    if (c->in_pending || c->state == SB__S_DEAD || (c->in.len == 0 && !fixed_empty(&c->framer)))
         return;
-    c->flags |= SB__C_PENDING_IN;
+    c->in_pending = 1;
     c->pending_next = c->loop->pending_head;
     c->loop->pending_head = c;
     conn_update(c);
@@ -149,7 +149,7 @@ static void conn_timer_cb(sb_timer *t, void *udata)
     sb_loop *loop = c->loop;
 
     (void)t;
-    if (c->flags & SB__C_LINGER) {
+    if (c->state == SB__S_LINGER) {
         sb__conn_kill(c, c->err);
         return;
     }
@@ -166,7 +166,7 @@ static void conn_timer_cb(sb_timer *t, void *udata)
 /* Output is fully sent and the app asked to close: FIN, then linger. */
 static void conn_finish_close(sb_conn *c)
 {
-    if (c->flags & SB__C_EOF_IN) {
+    if (c->eof_in) {
         sb__conn_kill(c, c->err);
         return;
     }
@@ -175,11 +175,11 @@ static void conn_finish_close(sb_conn *c)
      * destroy the reply still in flight.  Send FIN, discard input until the
      * peer's EOF or the linger deadline, then close.
      */
-    if (!(c->flags & SB__C_SHUT_DONE)) {
+    if (!c->shut_done) {
         sb__sys_shutdown(c->h.fd, SHUT_WR);
-        c->flags |= SB__C_SHUT_DONE;
+        c->shut_done = 1;
     }
-    c->flags |= SB__C_LINGER;
+    c->state = SB__S_LINGER;
     conn_timer_arm(c, c->loop->now + c->linger_ms);
     conn_update(c);
 }
@@ -192,11 +192,10 @@ static void conn_finish_close(sb_conn *c)
 static void conn_flush(sb_conn *c, int early)
 {
     sb_loop *loop = c->loop;
-    int had = c->out.len > 0 || (c->flags & SB__C_DRAIN_DUE);
+    int had = c->out.len > 0 || c->drain_due;
 
-    c->flags &= ~SB__C_DRAIN_DUE;
-
-    if (c->flags & SB__C_CONNECTING)
+    c->drain_due = 0;
+    if (c->state == SB__S_CONNECTING)
         return; /* sent by sb__conn_connected() */
     if (c->out.len) {
         /* At most SB__MAX_SEND bytes per iteration: a bulk transfer must not
@@ -208,7 +207,7 @@ static void conn_flush(sb_conn *c, int early)
         while (n < 0 && errno == EINTR);
         if (n < 0) {
             if (errno == EAGAIN || errno == EWOULDBLOCK) {
-                c->flags |= SB__C_WANT_WRITE;
+                c->want_write = 1;
                 conn_update(c);
                 return;
             }
@@ -219,25 +218,25 @@ static void conn_flush(sb_conn *c, int early)
         loop->stats.bytes_out += (uint64_t)n;
         c->last_active = loop->now;
     }
-    if ((c->flags & SB__C_BACKPRESSURE) && c->out.len <= c->low_water) {
-        c->flags &= ~SB__C_BACKPRESSURE;
+    if ((c->pause & SB_PAUSE_BACKPRESSURE) && c->out.len <= c->low_water) {
+        c->pause &= (uint8_t)~SB_PAUSE_BACKPRESSURE;
         sb__conn_queue_pending(c);
     }
     if (c->out.len) {
-        c->flags |= SB__C_WANT_WRITE;
+        c->want_write = 1;
         conn_update(c);
         return;
     }
-    c->flags &= ~SB__C_WANT_WRITE;
+    c->want_write = 0;
     out_give(c);
-    if (c->flags & SB__C_CLOSING) {
+    if (c->state == SB__S_CLOSING) {
         conn_finish_close(c);
         return;
     }
-    if ((c->flags & SB__C_SHUT_REQ) && !(c->flags & SB__C_SHUT_DONE)) {
+    if (c->shut_req && !c->shut_done) {
         sb__sys_shutdown(c->h.fd, SHUT_WR);
-        c->flags |= SB__C_SHUT_DONE;
-        if (c->flags & SB__C_EOF_IN) {
+        c->shut_done = 1;
+        if (c->eof_in) {
             sb__conn_kill(c, 0);
             return;
         }
@@ -248,7 +247,7 @@ static void conn_flush(sb_conn *c, int early)
     if (early) {
         /* on_drain runs at step 5 as always, so what it writes goes out
          * next iteration, like any write made by on_drain. */
-        c->flags |= SB__C_DRAIN_DUE;
+        c->drain_due = 1;
         conn_queue_flush(c);
         return;
     }
@@ -265,8 +264,8 @@ void sb__conn_flush_all(sb_loop *loop)
     while (list) {
         sb_conn *c = list;
         list = c->flush_next;
-        c->flags &= ~SB__C_IN_FLUSH;
-        if (!(c->flags & SB__C_DEAD))
+        c->in_flush = 0;
+        if (c->state != SB__S_DEAD)
             conn_flush(c, 0);
     }
 }
@@ -286,8 +285,8 @@ static void conn_input(sb_conn *c, const char *buf, size_t len, int from_in)
     size_t pos = 0;
     int count = 0, capped = 0;
 
-    c->flags |= SB__C_IN_INPUT;
-    while (!(c->flags & (SB__C_DEAD | SB__C_CLOSING | SB__C_PAUSED | SB__C_BACKPRESSURE))) {
+    c->in_input = 1;
+    while (c->state == SB__S_OPEN && !c->pause) {
         sb_framer_cut fr;
         int r;
 
@@ -314,16 +313,15 @@ static void conn_input(sb_conn *c, const char *buf, size_t len, int from_in)
         }
         /* A framing error: skip the message if the handler says so (or
          * go on with the framer the handler set instead). */
-        c->flags &= ~SB__C_FRAMER_SET;
+        c->framer_set = 0;
         if (c->handler->on_frame_error && c->handler->on_frame_error(c, r, c->udata) &&
-            !(c->flags & SB__C_DEAD) &&
-            ((c->flags & SB__C_FRAMER_SET) || sb_framer_skip(&c->framer) == 0)) {
+            c->state != SB__S_DEAD && (c->framer_set || sb_framer_skip(&c->framer) == 0)) {
             /* Counted like a message: a handler that keeps setting framers
              * failing on the same bytes cannot hold the loop in one pass. */
             count++;
             continue;
         }
-        if (!(c->flags & SB__C_DEAD)) {
+        if (c->state != SB__S_DEAD) {
             sb__log(c->loop, SB_LOG_INFO, "fd %d: %s; closing", c->h.fd, sb_strerror(r));
             if (!c->err)
                 c->err = r;
@@ -331,8 +329,8 @@ static void conn_input(sb_conn *c, const char *buf, size_t len, int from_in)
         }
         break;
     }
-    c->flags &= ~SB__C_IN_INPUT;
-    if (c->flags & SB__C_DEAD)
+    c->in_input = 0;
+    if (c->state == SB__S_DEAD)
         return;
     if (from_in) {
         sb__buf_consume(&c->in, pos);
@@ -354,8 +352,8 @@ void sb__conn_process_pending(sb_loop *loop)
     while (list) {
         sb_conn *c = list;
         list = c->pending_next;
-        c->flags &= ~SB__C_PENDING_IN;
-        if (c->flags & SB__C_DEAD)
+        c->in_pending = 0;
+        if (c->state == SB__S_DEAD)
             continue;
         loop->work++;
         conn_update(c);
@@ -368,13 +366,13 @@ void sb__conn_process_pending(sb_loop *loop)
 
 static void conn_eof(sb_conn *c)
 {
-    c->flags |= SB__C_EOF_IN;
+    c->eof_in = 1;
     conn_update(c);
-    if (c->flags & SB__C_LINGER) {
+    if (c->state == SB__S_LINGER) {
         sb__conn_kill(c, c->err);
         return;
     }
-    if (c->flags & SB__C_CLOSING)
+    if (c->state == SB__S_CLOSING)
         return; /* the flush will finish the close */
     if (c->framer.kind == SB_FRAMER_EOF) {
         /* The whole stream is the message, delivered once and consumed. */
@@ -383,23 +381,27 @@ static void conn_eof(sb_conn *c)
         if (sb_framer_next(&c->framer, p, c->in.len, 1, &fr) == 1) {
             if (c->handler->on_data)
                 c->handler->on_data(c, p + fr.off, fr.len, c->udata);
-            if (!(c->flags & SB__C_DEAD))
+            if (c->state != SB__S_DEAD)
                 sb__buf_consume(&c->in, fr.consumed);
         }
-        if (c->flags & (SB__C_DEAD | SB__C_CLOSING))
+        if (c->state != SB__S_OPEN)
             return;
     } else if (c->in.len) {
         sb__log(c->loop, SB_LOG_DEBUG, "fd %d: EOF inside a message; %zu bytes dropped",
                 c->h.fd, c->in.len);
     }
-    if ((c->flags & SB__C_SHUT_DONE) && !c->out.len) {
-        sb__conn_kill(c, 0); /* both directions are done */
+    /* The peer's EOF is always reported, whatever our side has done (a
+     * relay forwards it); then, if our FIN is out too, the close. */
+    if (c->handler->on_eof) {
+        c->handler->on_eof(c, c->udata);
+        if (c->state != SB__S_OPEN)
+            return;
+    } else if (!c->shut_done) {
+        sb_close(c);
         return;
     }
-    if (c->handler->on_eof)
-        c->handler->on_eof(c, c->udata);
-    else
-        sb_close(c);
+    if (c->shut_done && !c->out.len)
+        sb__conn_kill(c, 0); /* both directions are done */
 }
 
 /*
@@ -479,10 +481,10 @@ static void conn_input_after_partial(sb_conn *c, const char *buf, size_t n)
         buf += need;
         n -= need;
         conn_input(c, sb__buf_head(&c->in), c->in.len, 1);
-        if (c->flags & (SB__C_DEAD | SB__C_CLOSING | SB__C_PAUSED | SB__C_BACKPRESSURE))
+        if (c->state != SB__S_OPEN || c->pause)
             break; /* input is held (or dropped) now: keep the rest below */
     }
-    if (n == 0 || (c->flags & SB__C_DEAD))
+    if (n == 0 || c->state == SB__S_DEAD)
         return;
     if (c->in.len == 0) {
         conn_input(c, buf, n, 0);
@@ -507,7 +509,7 @@ static void conn_readable(sb_conn *c)
     if (n > 0) {
         loop->stats.bytes_in += (uint64_t)n;
         c->last_active = loop->now;
-        if (c->flags & SB__C_LINGER)
+        if (c->state == SB__S_LINGER)
             return; /* discarded: we are closing */
         if (c->in.len == 0) {
             conn_input(c, loop->rbuf, (size_t)n, 0);
@@ -523,14 +525,14 @@ static void conn_readable(sb_conn *c)
     if (errno == EAGAIN || errno == EWOULDBLOCK)
         return;
     /* After our FIN the reply is out; a reset while lingering is no error. */
-    sb__conn_kill(c, (c->flags & SB__C_LINGER) ? c->err : -errno);
+    sb__conn_kill(c, c->state == SB__S_LINGER ? c->err : -errno);
 }
 
 void sb__conn_ready(sb__handle *h, unsigned events)
 {
     sb_conn *c = (sb_conn *)h;
 
-    if ((events & SB_READ) && !(c->flags & SB__C_DEAD)) {
+    if ((events & SB_READ) && c->state != SB__S_DEAD) {
         conn_readable(c);
         /*
          * Replies to what was just read leave now, with one send, while the
@@ -542,14 +544,14 @@ void sb__conn_ready(sb__handle *h, unsigned events)
          * measured ~15% more throughput (pump, 50 connections).
          */
         if (c->loop->flush_head == c && c->out.len <= SB__EARLY_MAX &&
-            !(c->flags & SB__C_DEAD)) {
+            c->state != SB__S_DEAD) {
             c->loop->flush_head = c->flush_next;
-            c->flags &= ~SB__C_IN_FLUSH;
+            c->in_flush = 0;
             conn_flush(c, 1);
             return;
         }
     }
-    if ((events & SB_WRITE) && !(c->flags & SB__C_DEAD))
+    if ((events & SB_WRITE) && c->state != SB__S_DEAD)
         conn_queue_flush(c);
 }
 
@@ -557,7 +559,7 @@ static void conn_badfd(sb__handle *h)
 {
     sb_conn *c = (sb_conn *)h;
 
-    c->flags |= SB__C_FD_GONE;
+    c->fd_gone = 1;
     sb__loop_unregister(c->loop, h);
     sb__conn_kill(c, -EBADF);
 }
@@ -579,6 +581,7 @@ sb_conn *sb__conn_new(sb_loop *loop, int fd, unsigned interest, sb_listener *l,
     c->h.ready = sb__conn_ready;
     c->h.badfd = conn_badfd;
     c->loop = loop;
+    c->state = SB__S_OPEN; /* connect.c makes it CONNECTING */
     if (sb__loop_register(loop, &c->h, fd, interest)) {
         free(c);
         return NULL;
@@ -645,17 +648,17 @@ void sb__conn_open(sb_conn *c)
 {
     if (c->idle_ms)
         conn_timer_arm(c, c->loop->now + c->idle_ms);
-    if (c->handler->on_open && !(c->flags & SB__C_DEAD))
+    if (c->handler->on_open && c->state != SB__S_DEAD)
         c->handler->on_open(c, c->udata);
 }
 
 void sb__conn_connected(sb_conn *c)
 {
-    c->flags &= ~SB__C_CONNECTING;
+    c->state = c->close_req ? SB__S_CLOSING : SB__S_OPEN;
     c->h.ready = sb__conn_ready;
     c->last_active = c->loop->now;
     conn_update(c);
-    if (c->out.len || (c->flags & (SB__C_CLOSING | SB__C_SHUT_REQ)))
+    if (c->out.len || c->state == SB__S_CLOSING || c->shut_req)
         conn_queue_flush(c);
     sb__conn_open(c);
 }
@@ -674,8 +677,8 @@ int sb__conn_close_pending(sb_loop *loop)
         loop->close_head = c->close_next;
 
         sb__loop_unregister(loop, &c->h);
-        if (!(c->flags & SB__C_FD_GONE)) {
-            if (c->flags & SB__C_ABORT) {
+        if (!c->fd_gone) {
+            if (c->abort) {
                 struct linger lg = {1, 0};
                 setsockopt(c->h.fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
             }
@@ -702,16 +705,18 @@ int sb__conn_close_pending(sb_loop *loop)
             else if (c->reason == SB_ETOOLONG || c->reason == SB_EFRAME)
                 loop->stats.close_frame++;
         }
+        if (c->connect)
+            sb__connect_closed(c); /* ended while connecting */
         if (c->handler->on_close)
             c->handler->on_close(c, c->reason, c->udata);
-        if (c->flags & SB__C_IN_FLUSH) {
+        if (c->in_flush) {
             /* Queued by on_drain, then killed: unlink (the list is short). */
             sb_conn **pp = &loop->flush_head;
             while (*pp != c)
                 pp = &(*pp)->flush_next;
             *pp = c->flush_next;
         }
-        if (c->flags & SB__C_PENDING_IN) {
+        if (c->in_pending) {
             sb_conn **pp = &loop->pending_head;
             while (*pp != c)
                 pp = &(*pp)->pending_next;
@@ -721,7 +726,7 @@ int sb__conn_close_pending(sb_loop *loop)
         out_give(c);
         if (!loop->conns)
             sb__conn_pool_free(loop); /* idle: no spare buffers kept */
-        if (c->flags & SB__C_OWN_HANDLER)
+        if (c->own_handler)
             free(c->handler);
         /* Released after on_close, which may close the listener itself. */
         if (c->listener && --c->listener->refs == 0)
@@ -747,7 +752,7 @@ int sb__conn_write3(sb_conn *c, const void *a, size_t alen, const void *b, size_
 
     if (!c || (!a && alen) || (!b && blen) || (!d && dlen))
         return -EINVAL;
-    if (c->flags & (SB__C_DEAD | SB__C_CLOSING | SB__C_SHUT_REQ))
+    if (c->state >= SB__S_CLOSING || c->close_req || c->shut_req)
         return SB_ECLOSED;
     if (len < blen)
         return -ENOMEM;
@@ -769,11 +774,11 @@ int sb__conn_write3(sb_conn *c, const void *a, size_t alen, const void *b, size_
             memcpy(p + alen + blen, d, dlen);
         c->out.len += len;
     }
-    if (c->out.len > c->high_water && !(c->flags & SB__C_BACKPRESSURE)) {
-        c->flags |= SB__C_BACKPRESSURE;
+    if (c->out.len > c->high_water && !(c->pause & SB_PAUSE_BACKPRESSURE)) {
+        c->pause |= SB_PAUSE_BACKPRESSURE;
         conn_update(c);
     }
-    if (!(c->flags & SB__C_WANT_WRITE))
+    if (!c->want_write)
         conn_queue_flush(c);
     return 0;
 }
@@ -791,10 +796,10 @@ int sb_conn_set_framer(sb_conn *c, const sb_framer *f)
         return -EINVAL;
     c->framer = *f;
     sb__framer_reset(&c->framer);
-    c->flags |= SB__C_FRAMER_SET;
+    c->framer_set = 1;
     /* Outside on_data, bytes already buffered are cut on the next pass;
      * inside it, conn_input() simply goes on with the new framer. */
-    if (!(c->flags & SB__C_IN_INPUT))
+    if (!c->in_input)
         sb__conn_queue_pending(c);
     return 0;
 }
@@ -802,29 +807,32 @@ int sb_conn_set_framer(sb_conn *c, const sb_framer *f)
 void sb_shutdown(sb_conn *c)
 {
     SB__CHECK(c, h.magic, SB__K_CONN);
-    if (!c || (c->flags & (SB__C_DEAD | SB__C_SHUT_REQ | SB__C_CLOSING)))
+    if (!c || c->state >= SB__S_CLOSING || c->close_req || c->shut_req)
         return;
-    c->flags |= SB__C_SHUT_REQ;
+    c->shut_req = 1;
     conn_queue_flush(c);
 }
 
 void sb_close(sb_conn *c)
 {
     SB__CHECK(c, h.magic, SB__K_CONN);
-    if (!c || (c->flags & (SB__C_DEAD | SB__C_CLOSING)))
+    if (!c || c->state >= SB__S_CLOSING || c->close_req)
         return;
-    c->flags |= SB__C_CLOSING;
+    if (c->state == SB__S_CONNECTING)
+        c->close_req = 1; /* CLOSING once connected */
+    else
+        c->state = SB__S_CLOSING;
     conn_update(c);
-    if (!(c->flags & SB__C_WANT_WRITE))
+    if (!c->want_write)
         conn_queue_flush(c);
 }
 
 void sb_abort(sb_conn *c)
 {
     SB__CHECK(c, h.magic, SB__K_CONN);
-    if (!c || (c->flags & SB__C_DEAD))
+    if (!c || c->state == SB__S_DEAD)
         return;
-    c->flags |= SB__C_ABORT;
+    c->abort = 1;
     sb__conn_kill(c, SB_EABORTED);
 }
 
@@ -837,10 +845,10 @@ size_t sb_conn_queued(const sb_conn *c)
 void sb_conn_set_timeout(sb_conn *c, unsigned idle_ms)
 {
     SB__CHECK(c, h.magic, SB__K_CONN);
-    if (c->flags & SB__C_DEAD)
+    if (c->state == SB__S_DEAD)
         return;
     c->idle_ms = idle_ms;
-    if (c->flags & SB__C_LINGER)
+    if (c->state == SB__S_LINGER)
         return;
     if (idle_ms)
         conn_timer_arm(c, c->last_active + idle_ms);
@@ -868,27 +876,62 @@ void sb_conn_set_watermarks(sb_conn *c, size_t low, size_t high)
     SB__CHECK(c, h.magic, SB__K_CONN);
     set_water(c, low, high);
     if (c->out.len > c->high_water) {
-        c->flags |= SB__C_BACKPRESSURE;
-    } else if (c->out.len <= c->low_water && (c->flags & SB__C_BACKPRESSURE)) {
-        c->flags &= ~SB__C_BACKPRESSURE;
+        c->pause |= SB_PAUSE_BACKPRESSURE;
+    } else if (c->out.len <= c->low_water && (c->pause & SB_PAUSE_BACKPRESSURE)) {
+        c->pause &= (uint8_t)~SB_PAUSE_BACKPRESSURE;
         sb__conn_queue_pending(c); /* what was held back is cut now */
     }
     conn_update(c);
 }
 
+/* Hold reading for one reason; the others are untouched. */
+void sb__conn_hold(sb_conn *c, unsigned reason)
+{
+    c->pause |= (uint8_t)reason;
+    conn_update(c);
+}
+
+/* Drop one reason; reading resumes when none is left. */
+void sb__conn_release(sb_conn *c, unsigned reason)
+{
+    if (!(c->pause & reason))
+        return;
+    c->pause &= (uint8_t)~reason;
+    conn_update(c);
+    sb__conn_queue_pending(c);
+}
+
 void sb_conn_pause(sb_conn *c)
 {
     SB__CHECK(c, h.magic, SB__K_CONN);
-    c->flags |= SB__C_PAUSED;
-    conn_update(c);
+    sb__conn_hold(c, SB_PAUSE_APP);
 }
 
 void sb_conn_resume(sb_conn *c)
 {
     SB__CHECK(c, h.magic, SB__K_CONN);
-    c->flags &= ~SB__C_PAUSED;
-    conn_update(c);
-    sb__conn_queue_pending(c);
+    sb__conn_release(c, SB_PAUSE_APP);
+}
+
+unsigned sb_conn_paused(const sb_conn *c)
+{
+    SB__CHECK(c, h.magic, SB__K_CONN);
+    return c ? c->pause : 0;
+}
+
+size_t sb_conn_buffered(const sb_conn *c)
+{
+    SB__CHECK(c, h.magic, SB__K_CONN);
+    return c ? c->in.len : 0;
+}
+
+void sb_conn_watermarks(const sb_conn *c, size_t *low, size_t *high)
+{
+    SB__CHECK(c, h.magic, SB__K_CONN);
+    if (low)
+        *low = c->low_water;
+    if (high)
+        *high = c->high_water;
 }
 
 void sb_conn_set_udata(sb_conn *c, void *udata)

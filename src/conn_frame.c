@@ -44,8 +44,8 @@ int sb_conn_framer_fixed(sb_conn *c, size_t len)
     c->framer.len = len;
     c->framer.max_len = len;
     sb__framer_reset(&c->framer);
-    c->flags |= SB__C_FRAMER_SET; /* as sb_conn_set_framer (on_frame_error) */
-    if (!(c->flags & SB__C_IN_INPUT))
+    c->framer_set = 1; /* as sb_conn_set_framer (on_frame_error) */
+    if (!c->in_input)
         sb__conn_queue_pending(c);
     return 0;
 }

@@ -14,11 +14,11 @@
  * the reason.  No outcome is ever reported from inside sb_connect(): even a
  * connect() that completes or fails at once is reported from the loop.
  *
- * While connecting, a record (sb__connect) holds the addresses left to try
- * and the per-address timer.  Records sit on a per-loop list and are found
- * by connection, O(connects in progress) per lookup.  A record is freed when
- * its connect succeeds or, through a wrapper installed as the connection's
- * on_close, when the connection ends before that (failure, sb_abort, ...).
+ * While connecting, a record (sb__connect) holds the addresses left to try,
+ * the per-address timer and a name lookup in progress.  The connection
+ * owns it (c->connect); it is freed when the connect succeeds or, from
+ * conn.c's close path (sb__connect_closed, before on_close), when the
+ * connection ends before that (failure, sb_abort, a timeout...).
  */
 #include "internal.h"
 
@@ -36,14 +36,12 @@
 typedef struct sb__connect sb__connect;
 struct sb__connect {
     sb_conn *c;
-    void (*on_close)(sb_conn *c, int reason, void *udata); /* the application's */
     sb__addr *addrs;     /* every address to try, in order */
     size_t naddrs;
     size_t tried;        /* addresses started so far */
     unsigned timeout_ms; /* per address; 0 = the kernel's own limit */
     sb_timer timer;
     sb_resolve *lookup;  /* the host name's resolution, while it runs */
-    sb__connect *next, *prev;
 };
 
 /*
@@ -109,33 +107,21 @@ static int start_next(sb__connect *k, int *err, int *failed)
     return -1;
 }
 
-static sb__connect *record_find(sb_conn *c)
-{
-    sb__connect *k;
-
-    for (k = c->loop->connecting; k; k = k->next)
-        if (k->c == c)
-            return k;
-    return NULL;
-}
-
-/* Unlink and free a record; the connection's own on_close is put back. */
+/* Detach and free a record. */
 static void record_free(sb__connect *k)
 {
-    sb_loop *loop = k->c->loop;
-
     if (k->lookup)
         sb__resolve_cancel(k->lookup); /* aborted or closed while resolving */
-    k->c->handler->on_close = k->on_close;
     sb__timer_disarm(&k->timer);
-    if (k->prev)
-        k->prev->next = k->next;
-    else
-        loop->connecting = k->next;
-    if (k->next)
-        k->next->prev = k->prev;
+    k->c->connect = NULL;
     free(k->addrs);
     free(k);
+}
+
+void sb__connect_closed(sb_conn *c)
+{
+    if (c->connect)
+        record_free(c->connect);
 }
 
 /*
@@ -207,7 +193,7 @@ static void attempt_done(sb__connect *k)
     record_free(k);
     /* Closed before it opened: the queued output still goes out, but the
      * application said goodbye already, so there is no on_open. */
-    if (c->flags & SB__C_CLOSING)
+    if (c->close_req)
         c->handler->on_open = NULL;
     sb__conn_connected(c);
 }
@@ -221,13 +207,13 @@ static void connect_ready(sb__handle *h, unsigned events)
     socklen_t len = sizeof(soerr);
 
     (void)events;
-    if (c->flags & SB__C_DEAD)
+    if (c->state == SB__S_DEAD)
         return;
     if (getsockopt(h->fd, SOL_SOCKET, SO_ERROR, &soerr, &len) < 0)
         soerr = errno;
     if (soerr == EINPROGRESS || soerr == EALREADY || soerr == EINTR)
         return; /* not finished after all: keep waiting */
-    k = record_find(c);
+    k = c->connect;
     if (!k)
         return;
     if (soerr == 0)
@@ -241,7 +227,7 @@ static void connect_timeout(sb_timer *t, void *udata)
     sb__connect *k = udata;
 
     (void)t;
-    if (k->c->flags & SB__C_DEAD)
+    if (k->c->state == SB__S_DEAD)
         return;
     if (k->lookup) {
         sb__log(k->c->loop, SB_LOG_INFO, "connect: name lookup timed out");
@@ -266,7 +252,7 @@ static void connect_resolved(sb_resolve *r, int status, const sb__addr *addrs, s
     (void)r;
     k->lookup = NULL;
     sb__timer_disarm(&k->timer);
-    if (c->flags & SB__C_DEAD)
+    if (c->state == SB__S_DEAD)
         return;
     if (status) {
         sb__conn_kill(c, status);
@@ -281,32 +267,18 @@ static void connect_resolved(sb_resolve *r, int status, const sb__addr *addrs, s
     k->naddrs = n;
     k->tried = 0;
     attempt_failed(k, SB_ERESOLVE);
-    if (!(c->flags & SB__C_DEAD))
+    if (c->state != SB__S_DEAD)
         sb__loop_interest(c->loop, &c->h, SB_WRITE);
 }
 
-/* on_close while connecting: drop the record, then tell the application. */
-static void connect_closed(sb_conn *c, int reason, void *udata)
-{
-    sb__connect *k = record_find(c);
-
-    if (k)
-        record_free(k); /* restores c->handler->on_close */
-    if (c->handler->on_close && c->handler->on_close != connect_closed)
-        c->handler->on_close(c, reason, udata);
-}
-
-/*
- * sb_connect() on addresses already resolved, tried in order.  Fails
- * synchronously only when no socket can be opened or memory runs out;
- * every connect outcome, even one known at once, is reported from the loop.
- */
 /*
  * The connection and its record: for addresses already resolved (tried in
  * order), or (n == 0) for host:serv, to be resolved first.  While it
  * resolves, the connection holds a placeholder socket with no interest, so
  * it has an fd number from the start: the first real socket takes it over
- * with dup3, as any fallback does.
+ * with dup3, as any fallback does.  Fails synchronously only when no
+ * socket can be opened or memory runs out; every connect outcome, even one
+ * known at once, is reported from the loop.
  */
 static sb_conn *connect_start(sb_loop *loop, const sb__addr *addrs, size_t n, const char *host,
                               const char *serv, const sb_handler *handler, void *udata,
@@ -353,19 +325,14 @@ static sb_conn *connect_start(sb_loop *loop, const sb__addr *addrs, size_t n, co
     c->handler = hc;
     *hc = *handler;
     hc = NULL;
-    c->flags |= SB__C_OWN_HANDLER;
+    c->own_handler = 1;
     c->udata = udata;
     sb__conn_apply_opts(c, &opts->conn);
-    c->flags |= SB__C_CONNECTING;
+    c->state = SB__S_CONNECTING;
     c->h.ready = connect_ready;
     k->c = c;
-    k->on_close = c->handler->on_close;
-    c->handler->on_close = connect_closed;
+    c->connect = k;
     sb__timer_init(&k->timer, loop, connect_timeout, k);
-    k->next = loop->connecting;
-    if (k->next)
-        k->next->prev = k;
-    loop->connecting = k;
     if (!n) {
         k->lookup = sb__resolve_start(loop, host, serv, connect_resolved, k, &rc);
         if (!k->lookup) {
@@ -430,5 +397,7 @@ sb_conn *sb_connect(sb_loop *loop, const char *addr, const sb_handler *handler, 
 int sb_conn_connecting(const sb_conn *c)
 {
     SB__CHECK(c, h.magic, SB__K_CONN);
-    return c && (c->flags & SB__C_CONNECTING) ? 1 : 0;
+    /* The record lives from sb_connect to on_open, or to on_close when the
+     * connect fails (even one known to fail at once). */
+    return c && c->connect ? 1 : 0;
 }

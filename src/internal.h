@@ -328,26 +328,16 @@ struct sb_listener {
 
 /* -------------------------------------------------------------- conn.c */
 
-enum {
-    SB__C_EOF_IN = 1u << 0,    /* peer's FIN received */
-    SB__C_SHUT_REQ = 1u << 1,  /* sb_shutdown(): FIN after flush */
-    SB__C_SHUT_DONE = 1u << 2, /* our FIN sent */
-    SB__C_CLOSING = 1u << 3,   /* sb_close(): no more input delivered */
-    SB__C_LINGER = 1u << 4,    /* FIN sent, discarding input until EOF */
-    SB__C_DEAD = 1u << 5,      /* close scheduled: no more callbacks */
-    SB__C_PAUSED = 1u << 6,    /* sb_conn_pause() */
-    SB__C_BACKPRESSURE = 1u << 7,
-    SB__C_WANT_WRITE = 1u << 8, /* last send was partial: wait for POLLOUT */
-    SB__C_IN_FLUSH = 1u << 9,   /* on the loop's flush list */
-    SB__C_ABORT = 1u << 10,     /* close with RST */
-    SB__C_FD_GONE = 1u << 11,   /* fd closed behind our back: do not close */
-    SB__C_CONNECTING = 1u << 12, /* outbound connect in progress (connect.c) */
-    SB__C_PENDING_IN = 1u << 13, /* complete input buffered, on the pending list */
-    SB__C_IN_INPUT = 1u << 14,   /* inside conn_input(): it goes on cutting by itself */
-    SB__C_OWN_HANDLER = 1u << 15, /* c->handler is c's own copy: freed with it */
-    SB__C_FRAMER_SET = 1u << 16,  /* sb_conn_set_framer() ran (in on_frame_error) */
-    SB__C_DRAIN_DUE = 1u << 17,   /* flushed right after its read: on_drain at step 5 */
-};
+/*
+ * A connection's life: CONNECTING (outbound, connect() in progress) ->
+ * OPEN -> CLOSING (sb_close: queued output still going out, no more input
+ * delivered) -> LINGER (our FIN sent, input discarded until the peer's EOF
+ * or the deadline) -> DEAD (close scheduled: no callback but on_close).
+ * Any state may go straight to DEAD (errors, sb_abort, timeouts).  What is
+ * orthogonal to it -- EOF seen, shutdown requested or sent, why reading is
+ * held, list membership -- are separate fields of struct sb_conn.
+ */
+enum { SB__S_CONNECTING, SB__S_OPEN, SB__S_CLOSING, SB__S_LINGER, SB__S_DEAD };
 
 struct sb_conn {
     sb__handle h;
@@ -355,7 +345,25 @@ struct sb_conn {
     sb_listener *listener; /* kept alive, even once closed, while c lives */
     sb_handler *handler;   /* the listener's, or owned (SB__C_OWN_HANDLER) */
     void *udata;
-    unsigned flags;
+    uint8_t state;         /* SB__S_* */
+    uint8_t pause;         /* SB_PAUSE_*: why reading is held (any one holds it) */
+    /* Conditions, orthogonal to the state. */
+    unsigned eof_in : 1;      /* the peer's FIN received */
+    unsigned shut_req : 1;    /* sb_shutdown(): FIN after the queued output */
+    unsigned shut_done : 1;   /* our FIN sent */
+    unsigned close_req : 1;   /* sb_close() while CONNECTING: CLOSING once connected */
+    unsigned want_write : 1;  /* the last send was partial: wait for writability */
+    unsigned abort : 1;       /* close with RST */
+    unsigned fd_gone : 1;     /* fd closed behind our back: do not close it */
+    /* List membership. */
+    unsigned in_flush : 1;    /* on the loop's flush list */
+    unsigned in_pending : 1;  /* complete input buffered, on the pending list */
+    /* Bookkeeping of the call in progress, and ownership. */
+    unsigned in_input : 1;    /* inside conn_input(): it goes on cutting by itself */
+    unsigned framer_set : 1;  /* sb_conn_set_framer() ran (in on_frame_error) */
+    unsigned drain_due : 1;   /* flushed right after its read: on_drain at step 5 */
+    unsigned own_handler : 1; /* c->handler is c's own copy: freed with it */
+    struct sb__connect *connect; /* connect.c's record while CONNECTING, else NULL */
     int reason;           /* close reason once DEAD */
     int err;              /* reason for a graceful close forced by an error */
     sb_framer framer;
@@ -391,8 +399,15 @@ void sb__conn_queue_pending(sb_conn *c);
 void sb__conn_ready(sb__handle *h, unsigned events);
 /* Schedule the close with a reason (no more callbacks but on_close). */
 void sb__conn_kill(sb_conn *c, int reason);
+/* Hold reading for one reason (SB_PAUSE_*) / drop it: reading resumes once
+ * no reason is left.  Reasons never cancel one another. */
+void sb__conn_hold(sb_conn *c, unsigned reason);
+void sb__conn_release(sb_conn *c, unsigned reason);
+/* connect.c: the connection ends while its record still exists (before
+ * on_close runs): free the record, cancel a lookup. */
+void sb__connect_closed(sb_conn *c);
 /*
- * connect.c: the connect finished.  Clears SB__C_CONNECTING, installs
+ * connect.c: the connect finished.  Leaves CONNECTING, installs
  * sb__conn_ready, sends what was queued meanwhile, calls on_open.
  */
 void sb__conn_connected(sb_conn *c);
@@ -430,7 +445,6 @@ struct sb_loop {
     size_t nlisteners;
     size_t nudp;         /* UDP endpoints with a socket (udp.c) */
     sb_udp *udps;        /* every UDP endpoint, for sb_loop_walk_handles */
-    struct sb__connect *connecting; /* connect.c records */
     sb_conn *conns;      /* all connections */
     sb_conn *flush_head; /* connections with output to send */
     sb_conn *close_head; /* connections to finish closing */

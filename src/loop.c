@@ -157,7 +157,7 @@ void sb_loop_walk(sb_loop *loop, void (*fn)(sb_conn *c, void *udata), void *udat
     /* Closes are deferred, so the list cannot lose members under us. */
     for (c = loop->conns; c; c = next) {
         next = c->next;
-        if (!(c->flags & SB__C_DEAD))
+        if (c->state != SB__S_DEAD)
             fn(c, udata);
     }
 }
@@ -188,7 +188,7 @@ void sb_loop_walk_handles(sb_loop *loop, sb_handle_fn fn, void *udata)
     }
     for (c = loop->conns; c; c = cnext) {
         cnext = c->next;
-        fn(SB_HANDLE_CONN, (c->flags & SB__C_FD_GONE) ? -1 : c->h.fd, c, udata);
+        fn(SB_HANDLE_CONN, c->fd_gone ? -1 : c->h.fd, c, udata);
     }
     for (u = loop->udps; u; u = unext) {
         unext = sb__udp_next(u);

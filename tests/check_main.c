@@ -32,6 +32,7 @@ int main(void)
     srunner_add_suite(sr, sb_backend_suite());
     srunner_add_suite(sr, sb_embed_suite());
     srunner_add_suite(sr, sb_embed_demos_suite());
+    srunner_add_suite(sr, sb_flow_suite());
     srunner_run_all(sr, CK_NORMAL);
     failed = srunner_ntests_failed(sr);
     srunner_free(sr);

@@ -32,6 +32,7 @@ Suite *sb_input_memory_suite(void);
 Suite *sb_backend_suite(void);
 Suite *sb_embed_suite(void);
 Suite *sb_embed_demos_suite(void);
+Suite *sb_flow_suite(void);
 
 /* Number of open fds in this process (from /proc/self/fd). */
 int tu_count_fds(void);
