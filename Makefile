@@ -376,7 +376,8 @@ $(BUILD)/man/%: docs/man/% include/switchboard.h
 # switchboard.pc is written relative to ${prefix} wherever the directories
 # lie under PREFIX, and rewritten whenever PREFIX, LIBDIR or INCDIR change
 # (the stamp below holds their last values).  The core library needs only
-# libc, so static and shared linking take the same flags (no Libs.private).
+# libc and its threads (-pthread: part of libc since glibc 2.34 and in musl;
+# Libs.private says so for older systems' static links).
 
 pc_rel = $(if $(filter $(PREFIX)/%,$(1)),$${prefix}$(patsubst $(PREFIX)%,%,$(1)),$(1))
 INSTALL_VARS := $(PREFIX)|$(LIBDIR)|$(INCDIR)|$(VERSION)
@@ -388,7 +389,8 @@ $(BUILD)/$(NAME).pc: $(BUILD)/install-vars include/switchboard.h
 	printf '%s\n' 'prefix=$(PREFIX)' 'libdir=$(call pc_rel,$(LIBDIR))' \
 	    'includedir=$(call pc_rel,$(INCDIR))' '' 'Name: $(NAME)' \
 	    'Description: single-threaded network servers and clients on one select() reactor' \
-	    'Version: $(VERSION)' 'Libs: -L$${libdir} -l$(NAME)' 'Cflags: -I$${includedir}' > $@
+	    'Version: $(VERSION)' 'Libs: -L$${libdir} -l$(NAME)' \
+	    $(if $(filter -pthread,$(THREADFLAGS)),'Libs.private: -pthread') 'Cflags: -I$${includedir}' > $@
 
 # Exactly what install puts in place; uninstall removes these and nothing else.
 INSTALLED := $(INCDIR)/switchboard.h $(LIBDIR)/lib$(NAME).a $(LIBDIR)/lib$(NAME).so.$(VERSION) \

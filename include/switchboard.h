@@ -571,6 +571,33 @@ SB_API size_t sb_conn_buffered(const sb_conn *c);
  * be NULL. */
 SB_API void sb_conn_watermarks(const sb_conn *c, size_t *low, size_t *high);
 
+/*
+ * Relay: from now on every byte a receives is queued on b, and every byte
+ * b receives on a, read straight into the other's output queue (no copy
+ * in user space).  Flow control both ways: while b has more than
+ * max_buffer bytes queued, a is not read (SB_PAUSE_RELAY), and it reads
+ * again once b is down to half; the request/reply backpressure rule is off
+ * for both (it would hold the wrong side).  Memory is bounded by
+ * max_buffer + 64 KiB per direction, whatever the peers do.  Half-close
+ * propagates: a's EOF becomes b's FIN once b's queue is sent (sb_shutdown),
+ * and each closes, reason 0, once both directions are done.  An error on
+ * one (reset, timeout, sb_abort) aborts the other (RST, SB_EABORTED); an
+ * orderly close of one (sb_close) closes the other after its queue.
+ * Input a or b had buffered and not delivered is queued first; b may still
+ * be connecting (sb_connect), a's bytes wait in its queue.  Once linked,
+ * on_data and on_eof are no longer called for either (the relay consumes
+ * input and forwards EOF); on_close is, for each, and on_drain.  sb_write
+ * still works on both.  Returns 0, -EINVAL (NULL, the same connection,
+ * other loops, already relayed), SB_ECLOSED, -ENOMEM.
+ */
+typedef struct sb_relay_opts {
+    size_t max_buffer; /* bytes queued toward each side before the other pauses [256 KiB] */
+} sb_relay_opts;
+SB_API int sb_relay(sb_conn *a, sb_conn *b, const sb_relay_opts *opts);
+
+/* The connection c is relayed with, or NULL. */
+SB_API sb_conn *sb_relay_peer(const sb_conn *c);
+
 SB_API void sb_conn_set_udata(sb_conn *c, void *udata);
 SB_API void *sb_conn_udata(const sb_conn *c);
 

@@ -218,6 +218,10 @@ static void conn_flush(sb_conn *c, int early)
         loop->stats.bytes_out += (uint64_t)n;
         c->last_active = loop->now;
     }
+    /* Relayed: the source reads again once half the room is free, before
+     * the queue is empty (no stop-and-go). */
+    if (c->relay && (c->relay->pause & SB_PAUSE_RELAY) && c->out.len <= c->relay_max / 2)
+        sb__conn_release(c->relay, SB_PAUSE_RELAY);
     if ((c->pause & SB_PAUSE_BACKPRESSURE) && c->out.len <= c->low_water) {
         c->pause &= (uint8_t)~SB_PAUSE_BACKPRESSURE;
         sb__conn_queue_pending(c);
@@ -498,11 +502,17 @@ static void conn_input_after_partial(sb_conn *c, const char *buf, size_t n)
     conn_input(c, sb__buf_head(&c->in), c->in.len, 1);
 }
 
+static void relay_read(sb_conn *c);
+
 static void conn_readable(sb_conn *c)
 {
     sb_loop *loop = c->loop;
     ssize_t n;
 
+    if (c->relay && c->state == SB__S_OPEN) {
+        relay_read(c);
+        return;
+    }
     do
         n = sb__sys_recv(c->h.fd, loop->rbuf, SB__READ_CHUNK, 0);
     while (n < 0 && errno == EINTR);
@@ -707,6 +717,16 @@ int sb__conn_close_pending(sb_loop *loop)
         }
         if (c->connect)
             sb__connect_closed(c); /* ended while connecting */
+        if (c->relay) {
+            /* A relay's reset travels as a reset, an orderly end as one. */
+            sb_conn *p = c->relay;
+            c->relay = NULL;
+            p->relay = NULL;
+            if (c->reason)
+                sb_abort(p);
+            else
+                sb_close(p);
+        }
         if (c->handler->on_close)
             c->handler->on_close(c, c->reason, c->udata);
         if (c->in_flush) {
@@ -735,6 +755,128 @@ int sb__conn_close_pending(sb_loop *loop)
         n++;
     }
     return n;
+}
+
+/* ---------------------------------------------------------------- relay */
+
+/*
+ * A relayed connection's input is read straight into its peer's output
+ * queue: one copy (the kernel's into the queue), none in user space.  The
+ * source is held (SB_PAUSE_RELAY) while the peer has more than relay_max
+ * bytes queued and released once it is down to half (conn_flush).  EOF is
+ * forwarded as a FIN after the peer's queue; an error closes the peer with
+ * a reset, an orderly close closes it in order (sb__conn_close_pending).
+ */
+static void relay_eof(sb_conn *c)
+{
+    sb_conn *d = c->relay;
+
+    c->eof_in = 1;
+    conn_update(c);
+    if (d->state < SB__S_CLOSING)
+        sb_shutdown(d);
+    if (c->shut_done && !c->out.len)
+        sb__conn_kill(c, 0); /* both directions are done */
+}
+
+static void relay_read(sb_conn *c)
+{
+    sb_loop *loop = c->loop;
+    sb_conn *d = c->relay;
+    size_t room;
+    ssize_t n;
+
+    if (d->state >= SB__S_CLOSING || d->shut_req || d->close_req) {
+        sb__conn_hold(c, SB_PAUSE_RELAY); /* nowhere to go: its close follows */
+        return;
+    }
+    out_take(d);
+    if (sb__buf_reserve(&d->out, SB__READ_CHUNK)) {
+        sb__conn_kill(c, -ENOMEM);
+        return;
+    }
+    room = sb__buf_room(&d->out);
+    if (room > SB__MAX_SEND)
+        room = SB__MAX_SEND;
+    do
+        n = sb__sys_recv(c->h.fd, sb__buf_tail(&d->out), room, 0);
+    while (n < 0 && errno == EINTR);
+    if (n > 0) {
+        loop->stats.bytes_in += (uint64_t)n;
+        c->last_active = loop->now;
+        sb__buf_commit(&d->out, (size_t)n);
+        if (!d->want_write)
+            conn_queue_flush(d);
+        if (d->out.len > d->relay_max)
+            sb__conn_hold(c, SB_PAUSE_RELAY);
+        return;
+    }
+    if (!d->out.len)
+        out_give(d);
+    if (n == 0) {
+        relay_eof(c);
+        return;
+    }
+    if (errno == EAGAIN || errno == EWOULDBLOCK)
+        return;
+    sb__conn_kill(c, -errno);
+}
+
+/* Start relaying a's input to b and b's to a. */
+static int relay_link(sb_conn *a, sb_conn *b, size_t max)
+{
+    int rc;
+
+    a->relay = b;
+    a->relay_max = max;
+    /* The request/reply rule pauses a connection for its own output: a
+     * relay holds the other side instead. */
+    a->high_water = SIZE_MAX;
+    a->low_water = SIZE_MAX;
+    a->pause &= (uint8_t)~SB_PAUSE_BACKPRESSURE;
+    if (a->in.len) { /* what was received and not delivered goes first */
+        rc = sb__conn_write3(b, NULL, 0, sb__buf_head(&a->in), a->in.len, NULL, 0);
+        if (rc)
+            return rc;
+        sb__buf_consume(&a->in, a->in.len);
+    }
+    sb__buf_shrink(&a->in, 0);
+    return 0;
+}
+
+int sb_relay(sb_conn *a, sb_conn *b, const sb_relay_opts *opts)
+{
+    SB__CHECK(a, h.magic, SB__K_CONN);
+    SB__CHECK(b, h.magic, SB__K_CONN);
+    size_t max = opts && opts->max_buffer ? opts->max_buffer : SB__RELAY_MAX;
+    int rc;
+
+    if (!a || !b || a == b || a->loop != b->loop || a->relay || b->relay)
+        return -EINVAL;
+    if (a->state >= SB__S_CLOSING || b->state >= SB__S_CLOSING || a->close_req || b->close_req)
+        return SB_ECLOSED;
+    if ((rc = relay_link(a, b, max)) != 0 || (rc = relay_link(b, a, max)) != 0) {
+        a->relay = b->relay = NULL;
+        return rc;
+    }
+    /* An EOF seen before the relay began travels now. */
+    if (a->eof_in)
+        sb_shutdown(b);
+    if (b->eof_in)
+        sb_shutdown(a);
+    if (b->out.len > max)
+        sb__conn_hold(a, SB_PAUSE_RELAY);
+    if (a->out.len > max)
+        sb__conn_hold(b, SB_PAUSE_RELAY);
+    conn_update(a);
+    conn_update(b);
+    return 0;
+}
+
+sb_conn *sb_relay_peer(const sb_conn *c)
+{
+    SB__CHECK(c, h.magic, SB__K_CONN);
+    return c ? c->relay : NULL;
 }
 
 /* ------------------------------------------------------------ public API */

@@ -27,6 +27,7 @@
 #define SB__EMFILE_BACKOFF_MS 100
 #define SB__MAX_MSGS_PER_EVENT 1024  /* messages delivered per connection per pass */
 #define SB__IN_KEEP (16 * 1024)       /* input capacity kept when empty */
+#define SB__RELAY_MAX (256 * 1024)    /* sb_relay: bytes queued per direction by default */
 
 /*
  * The seam around the system calls and allocations the library makes.  In
@@ -364,6 +365,8 @@ struct sb_conn {
     unsigned drain_due : 1;   /* flushed right after its read: on_drain at step 5 */
     unsigned own_handler : 1; /* c->handler is c's own copy: freed with it */
     struct sb__connect *connect; /* connect.c's record while CONNECTING, else NULL */
+    sb_conn *relay;        /* sb_relay(): the other connection, else NULL */
+    size_t relay_max;      /* relayed: bytes queued here before the peer's reading holds */
     int reason;           /* close reason once DEAD */
     int err;              /* reason for a graceful close forced by an error */
     sb_framer framer;

@@ -33,6 +33,8 @@ Suite *sb_backend_suite(void);
 Suite *sb_embed_suite(void);
 Suite *sb_embed_demos_suite(void);
 Suite *sb_flow_suite(void);
+Suite *sb_relay_suite(void);
+Suite *sb_proxyd_suite(void);
 
 /* Number of open fds in this process (from /proc/self/fd). */
 int tu_count_fds(void);
