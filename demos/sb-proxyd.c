@@ -316,7 +316,8 @@ int main(int argc, char **argv)
     p.sbd.on_stop = proxy_stop;
     p.sbd.app = &p;
     /* Two descriptors per client: its own and its upstream's. */
-    rc = sbd_open(&p.sbd, lo.max_conns ? 2 * lo.max_conns : 0);
+    p.sbd.fds_per_conn = 2;
+    rc = sbd_open(&p.sbd, lo.max_conns);
     if (rc == 0)
         rc = sbd_listen(&p.sbd, "127.0.0.1:7780", &h, &p, &lo);
     if (rc == 0)

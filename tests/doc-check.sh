@@ -55,6 +55,7 @@ option_table sb-echod docs/tutorial.md '^## sb-echod\(1\)' '## '
 option_table sb-chatd docs/tutorial.md '^## sb-chatd\(1\)' '## '
 option_table sb-httpd docs/sb-httpd.md '^### OPTIONS' '### '
 option_table sb-kvd docs/sb-kvd.md '^## OPTIONS' '## '
+option_table sb-proxyd docs/proxy.md '^## Run it' '## '
 
 if [ "$failed" -ne 0 ]; then
     echo "doc-check: FAILED ($checked manuals checked)" >&2

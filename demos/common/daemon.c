@@ -188,13 +188,15 @@ static void log_cb(int level, const char *msg, void *udata)
  */
 static void raise_fd_limit(sbd *d, unsigned max_conns)
 {
+    unsigned per = d->fds_per_conn ? d->fds_per_conn : 1;
+    unsigned long long need = (unsigned long long)max_conns * per + SBD_FD_RESERVE;
     struct rlimit rl;
     rlim_t want, was;
 
     if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
         return;
     was = rl.rlim_cur;
-    want = max_conns ? (rlim_t)max_conns + SBD_FD_RESERVE : rl.rlim_max;
+    want = max_conns ? (rlim_t)need : rl.rlim_max;
     if (want > rl.rlim_max)
         want = rl.rlim_max;
     if (want > was) {
@@ -205,14 +207,15 @@ static void raise_fd_limit(sbd *d, unsigned max_conns)
     if (rl.rlim_cur != was)
         fprintf(stderr, "%s: open-file limit raised from %llu to %llu\n", d->name,
                 (unsigned long long)was, (unsigned long long)rl.rlim_cur);
-    if (max_conns && (rlim_t)max_conns + SBD_FD_RESERVE > rl.rlim_cur)
+    if (max_conns && (rlim_t)need > rl.rlim_cur)
         fprintf(stderr,
-                "%s: warning: --max-conns %u needs %u open files but the limit is %llu (hard "
+                "%s: warning: --max-conns %u needs %llu open files but the limit is %llu (hard "
                 "limit %llu); clients past about %llu are shed\n",
-                d->name, max_conns, max_conns + SBD_FD_RESERVE,
-                (unsigned long long)rl.rlim_cur, (unsigned long long)rl.rlim_max,
-                rl.rlim_cur > SBD_FD_RESERVE ? (unsigned long long)rl.rlim_cur - SBD_FD_RESERVE
-                                             : 0ull);
+                d->name, max_conns, need, (unsigned long long)rl.rlim_cur,
+                (unsigned long long)rl.rlim_max,
+                rl.rlim_cur > SBD_FD_RESERVE
+                    ? ((unsigned long long)rl.rlim_cur - SBD_FD_RESERVE) / per
+                    : 0ull);
 }
 
 int sbd_open(sbd *d, unsigned max_conns)

@@ -42,6 +42,7 @@ struct sbd {
     int stopping;        /* the first signal arrived */
     unsigned grace_ms;   /* --grace (default SBD_GRACE_MS) */
     unsigned max_conns;  /* --max-conns (0: no limit; set a default before parsing) */
+    unsigned fds_per_conn; /* descriptors a client costs (0: 1; a proxy: 2) */
     unsigned idle_ms;    /* --idle-timeout in ms (0: never; the same) */
     const char *user;    /* --user, or NULL */
     const char *backend; /* --backend, or NULL (SB_BACKEND, else select) */
@@ -106,7 +107,7 @@ int sbd_version(const sbd *d);
 
 /*
  * Create the loop with the log hook, and raise the soft open-file limit
- * toward the hard one: to max_conns + SBD_FD_RESERVE, or to the hard limit
+ * toward the hard one: to max_conns * fds_per_conn + SBD_FD_RESERVE, or to the hard limit
  * when max_conns is 0 (no limit).  Says on stderr what it got.  0, or 1
  * (the exit status) with a message.
  */
