@@ -419,7 +419,9 @@ SB_API void sb_signal_free(sb_signal *sig);
  *            most 64 KiB).  `data` is valid only during the call.
  * on_eof     the peer shut down its sending side.  Writing still works.  If
  *            NULL, the library calls sb_close() (flush, then close).
- * on_drain   the output queue has just been flushed completely.
+ * on_drain   the output queue has just been flushed completely (with
+ *            sb_conn_opts.drain_at_low: down to the low watermark, so a
+ *            writer can refill it before it runs dry).
  * on_close   exactly once per connection: reason 0 for an orderly close,
  *            else a negative code (-ECONNRESET, -ETIMEDOUT, SB_EABORTED,
  *            SB_ETOOLONG...).  The connection is freed when it returns.
@@ -459,6 +461,8 @@ typedef struct sb_conn_opts {
                                  [high_water / 4; clamped to high_water] */
     size_t max_output;        /* hard cap: sb_write fails past it [0: no cap] */
     unsigned linger_ms;       /* sb_close: drain input after FIN at most [2000] */
+    int drain_at_low;         /* 1: on_drain once a flush leaves low_water bytes or
+                                 fewer queued, not only an empty queue [0] */
 } sb_conn_opts;
 
 /* Listener settings (0: the default in brackets). */

@@ -184,6 +184,18 @@ static void conn_finish_close(sb_conn *c)
     conn_update(c);
 }
 
+/* Call on_drain, or (right after a read: early) leave it to step 5, so
+ * what it writes goes out next iteration like any write on_drain makes. */
+static void conn_drain(sb_conn *c, int early)
+{
+    if (early) {
+        c->drain_due = 1;
+        conn_queue_flush(c);
+        return;
+    }
+    c->handler->on_drain(c, c->udata);
+}
+
 /*
  * Send the queue with one send().  Handles partial sends (wait for
  * writability), errors (close with the reason), and what follows an empty
@@ -229,6 +241,10 @@ static void conn_flush(sb_conn *c, int early)
     if (c->out.len) {
         c->want_write = 1;
         conn_update(c);
+        /* drain_at_low: the writer refills before the queue runs dry. */
+        if (c->drain_at_low && had && c->out.len <= c->low_water && c->handler->on_drain &&
+            c->state == SB__S_OPEN && !c->shut_req)
+            conn_drain(c, early);
         return;
     }
     c->want_write = 0;
@@ -248,14 +264,7 @@ static void conn_flush(sb_conn *c, int early)
     conn_update(c);
     if (!had || !c->handler->on_drain)
         return;
-    if (early) {
-        /* on_drain runs at step 5 as always, so what it writes goes out
-         * next iteration, like any write made by on_drain. */
-        c->drain_due = 1;
-        conn_queue_flush(c);
-        return;
-    }
-    c->handler->on_drain(c, c->udata);
+    conn_drain(c, early);
 }
 
 /* Step 5 of the iteration: flush every listed connection once. */
@@ -1011,6 +1020,7 @@ void sb__conn_apply_opts(sb_conn *c, const sb_conn_opts *o)
     set_water(c, o->low_water, o->high_water);
     c->max_output = o->max_output;
     c->linger_ms = o->linger_ms ? o->linger_ms : SB__DEFAULT_LINGER_MS;
+    c->drain_at_low = o->drain_at_low ? 1 : 0;
 }
 
 void sb_conn_set_watermarks(sb_conn *c, size_t low, size_t high)

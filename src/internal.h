@@ -364,6 +364,7 @@ struct sb_conn {
     unsigned framer_set : 1;  /* sb_conn_set_framer() ran (in on_frame_error) */
     unsigned drain_due : 1;   /* flushed right after its read: on_drain at step 5 */
     unsigned own_handler : 1; /* c->handler is c's own copy: freed with it */
+    unsigned drain_at_low : 1; /* on_drain at the low watermark (sb_conn_opts) */
     struct sb__connect *connect; /* connect.c's record while CONNECTING, else NULL */
     sb_conn *relay;        /* sb_relay(): the other connection, else NULL */
     size_t relay_max;      /* relayed: bytes queued here before the peer's reading holds */

@@ -215,6 +215,67 @@ START_TEST(test_state_accessors)
 }
 END_TEST
 
+typedef struct dr {
+    sb_conn *c;
+    int drains, drains_nonempty;
+} dr;
+
+static void dr_open(sb_conn *c, void *u)
+{
+    int snd = 16384; /* the queue then empties in small sends */
+
+    setsockopt(sb_conn_fd(c), SOL_SOCKET, SO_SNDBUF, &snd, sizeof(snd));
+    ((dr *)u)->c = c;
+}
+
+static void dr_drain(sb_conn *c, void *u)
+{
+    dr *d = u;
+
+    d->drains++;
+    if (sb_conn_queued(c) > 0)
+        d->drains_nonempty++;
+}
+
+/* drain_at_low: on_drain comes while output is still queued (at or below
+ * the low watermark), so a writer refills before the queue runs dry; by
+ * default only at an empty queue. */
+static void drain_run(int at_low, dr *d)
+{
+    static const sb_handler h = {.on_open = dr_open, .on_drain = dr_drain};
+    static char big[1 << 20];
+    sb_listen_opts o = {.conn = {.high_water = 256 * 1024, .low_water = 128 * 1024,
+                                 .drain_at_low = at_low}};
+    sb_loop *loop = sb_loop_new();
+    sb_listener *l = sb_listen(loop, "127.0.0.1:0", &h, d, &o, NULL);
+    char buf[8192];
+    int fd = tu_connect_tcp(sb_listener_port(l)), eof = 0, i;
+
+    TU_ASSERT_EVENTUALLY(loop, d->c != NULL, 1000);
+    ck_assert_int_eq(sb_write(d->c, big, sizeof(big)), 0);
+    /* A slow reader: 8 KiB a round, so the queue goes down in steps. */
+    for (i = 0; i < 100000 && (sb_conn_queued(d->c) > 0 || d->drains == 0); i++) {
+        ck_assert_int_ge(tu_drain(fd, buf, sizeof(buf), &eof), 0);
+        sb_loop_run_once(loop, 1);
+    }
+    ck_assert_int_ge(d->drains, 1);
+    close(fd);
+    TU_ASSERT_EVENTUALLY(loop, sb_loop_handles(loop) == 1, 1000);
+    sb_listener_close(l);
+    tu_loop_teardown(loop);
+}
+
+START_TEST(test_drain_at_low_water)
+{
+    dr plain = {0}, low = {0};
+
+    drain_run(0, &plain);
+    ck_assert_int_eq(plain.drains_nonempty, 0);
+    drain_run(1, &low);
+    ck_assert_int_ge(low.drains_nonempty, 1);
+}
+END_TEST
+
 Suite *sb_flow_suite(void)
 {
     Suite *s = suite_create("flow");
@@ -224,6 +285,7 @@ Suite *sb_flow_suite(void)
     tcase_add_test(tc, test_pause_reasons_independent);
     tcase_add_test(tc, test_eof_after_own_shutdown);
     tcase_add_test(tc, test_state_accessors);
+    tcase_add_test(tc, test_drain_at_low_water);
     suite_add_tcase(s, tc);
     return s;
 }
