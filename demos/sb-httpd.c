@@ -2,8 +2,10 @@
  * sb-httpd — an HTTP/1.1 static file server on switchboard, built only on
  * the public API.  A model of how to write a protocol handler:
  *
- *   - The request head is cut by the library's delimiter framer (everything
- *     up to "\r\n\r\n", at most --max-header-bytes; beyond: 431 and close).
+ *   - The request head is cut line by line by the library's delimiter
+ *     framer (up to "\n", a CR before it dropped, so bare-LF clients work
+ *     too), each line parsed as it comes; at most --max-header-bytes in
+ *     all, beyond: 431 and close.
  *   - A request body is read and discarded through the fixed framer, in
  *     pieces of at most 64 KiB, then the header framer takes over again.
  *   - A file that does not fit in one 64 KiB write is streamed: each time
@@ -133,20 +135,6 @@ typedef struct httpd {
     char io[IOBUF];          /* where each write is assembled (one thread) */
 } httpd;
 
-/* One connection.  state says what the next framed message is. */
-enum { S_HEAD, S_BODY };
-typedef struct session {
-    httpd *d;
-    int state;
-    int keep_alive;     /* keep the connection after the current response */
-    uint64_t body_left; /* S_BODY: request body bytes still to discard */
-    int fd;             /* the file being sent, or -1 */
-    int fd_cached;      /* fd belongs to the open-file cache */
-    off_t off, end;     /* its next byte to send, and its size */
-    sb_timer *head_timer; /* --header-timeout: armed while a head is awaited */
-    int head_on_drain;  /* arm it once the response before has drained */
-} session;
-
 /* What the parser found in a request head. */
 typedef struct request {
     const char *line; /* the request line, for the access log */
@@ -162,6 +150,27 @@ typedef struct request {
     int has_length;
     uint64_t length;     /* Content-Length */
 } request;
+
+/* One connection.  state says what the next framed message is. */
+enum { S_HEAD, S_BODY };
+typedef struct session {
+    httpd *d;
+    int state;
+    int keep_alive;     /* keep the connection after the current response */
+    uint64_t body_left; /* S_BODY: request body bytes still to discard */
+    int fd;             /* the file being sent, or -1 */
+    int fd_cached;      /* fd belongs to the open-file cache */
+    off_t off, end;     /* its next byte to send, and its size */
+    sb_timer *head_timer; /* --header-timeout: armed while a head is awaited */
+    int head_on_drain;  /* arm it once the response before has drained */
+    /* S_HEAD: the head is parsed line by line as it arrives. */
+    request req;        /* what its lines said so far */
+    int req_started;    /* its request line has arrived */
+    size_t head_bytes;  /* its bytes so far, line ends included */
+    char *line;         /* a copy of the request line: req points into it */
+    size_t line_cap;    /* (grown to the longest line seen, kept) */
+} session;
+
 
 /* ------------------------------------------------------------ formatting */
 
@@ -468,42 +477,50 @@ static int parse_field(const char *p, size_t n, request *r)
 }
 
 /*
- * Parse a request head (the framer's message: "\r\n\r\n" already cut off).
- * Returns 0, -1 for nothing but stray empty lines (ignored), or the error
- * status to answer (400, 411, 413, 414, 501, 505).  Lines end in CRLF; a
- * bare CR or LF, or a NUL, anywhere in the head is malformed.
+ * One line of a request head (the framer's message, its LF cut off).  A CR
+ * before the LF is dropped: RFC 9112 (2.2) lets a recipient take a bare LF
+ * as a line end, and clients that send them (scripts, netcat) are common;
+ * a CR anywhere else, or a NUL, is malformed.  Returns -1 while the head
+ * goes on, 0 at its end (the empty line after the fields), -2 out of
+ * memory, or the status to answer at once (400, 411, 413, 414, 501, 505):
+ * no need to wait for the rest of a head already known to be bad.
  */
-static int parse_request(const char *p, size_t n, request *r)
+static int head_line(session *s, const char *p, size_t n)
 {
-    const char *end = p + n, *eol;
+    request *r = &s->req;
     int rc;
 
-    memset(r, 0, sizeof(*r));
-    while (end - p >= 2 && p[0] == '\r' && p[1] == '\n')
-        p += 2; /* empty lines before a request (RFC 9112, 2.2) */
-    if (p == end)
-        return -1;
-    eol = memmem(p, (size_t)(end - p), "\r\n", 2);
-    if (!eol)
-        eol = end;
-    r->line = p;
-    r->line_len = (size_t)(eol - p);
-    if (memchr(p, '\0', (size_t)(end - p)))
+    if (n && p[n - 1] == '\r')
+        n--;
+    if (memchr(p, '\r', n) || memchr(p, '\0', n))
         return 400;
-    rc = parse_request_line(p, r->line_len, r);
-    if (rc)
-        return rc;
-    r->keep_alive = r->minor >= 1;
-    for (p = eol; p < end; p = eol) {
-        p += 2;
-        eol = memmem(p, (size_t)(end - p), "\r\n", 2);
-        if (!eol)
-            eol = end;
-        if (memchr(p, '\r', (size_t)(eol - p)) || memchr(p, '\n', (size_t)(eol - p)))
-            return 400;
-        if ((rc = parse_field(p, (size_t)(eol - p), r)) != 0)
+    if (!s->req_started) {
+        if (n == 0)
+            return -1; /* empty lines before a request (RFC 9112, 2.2) */
+        s->req_started = 1;
+        r->line = p; /* for the access log if it is bad */
+        r->line_len = n;
+        if ((rc = parse_request_line(p, n, r)) != 0)
             return rc;
+        /* Keep the line: the fields come in later callbacks.  Its length
+         * is bounded by --max-header-bytes; the buffer is kept, so a
+         * connection allocates once, not per request. */
+        if (n > s->line_cap) {
+            char *np = realloc(s->line, n);
+            if (!np)
+                return -2;
+            s->line = np;
+            s->line_cap = n;
+        }
+        memcpy(s->line, p, n);
+        r->line = s->line;
+        r->method = s->line + (r->method - p);
+        r->target = s->line + (r->target - p);
+        r->keep_alive = r->minor >= 1;
+        return -1;
     }
+    if (n > 0)
+        return (rc = parse_field(p, n, r)) != 0 ? rc : -1;
     if (r->hosts > 1 || (r->minor >= 1 && r->hosts == 0))
         return 400; /* RFC 9112, 3.2 */
     if (r->te)
@@ -943,11 +960,26 @@ static int serve_file(sb_conn *c, session *s, const request *r)
 /* --------------------------------------------------------------- handler */
 
 
-/* Expect the next request head: the delimiter framer, bounded. */
+/* Expect the next line of a request head: up to LF, in what is left of
+ * --max-header-bytes (beyond: http_frame_error, 431).  A head is cut line
+ * by line rather than at its blank line, as no one delimiter ends both a
+ * CRLF head ("\r\n\r\n") and a bare-LF one ("\n\n"). */
+static int expect_line(sb_conn *c, session *s)
+{
+    if (s->head_bytes + 1 >= s->d->max_header)
+        return -1;
+    sb_conn_framer_delim(c, "\n", 1, s->d->max_header - s->head_bytes - 1, 0);
+    return 0;
+}
+
+/* Expect the next request head, from its first line. */
 static void expect_head(sb_conn *c, session *s)
 {
     s->state = S_HEAD;
-    sb_conn_framer_delim(c, "\r\n\r\n", 4, s->d->max_header, 0);
+    memset(&s->req, 0, sizeof(s->req));
+    s->req_started = 0;
+    s->head_bytes = 0;
+    expect_line(c, s);
 }
 
 /*
@@ -1003,35 +1035,55 @@ static void expect_body(sb_conn *c, session *s)
     sb_conn_framer_fixed(c, s->body_left < IOBUF ? (size_t)s->body_left : IOBUF);
 }
 
-/* One request head: parse, answer, then expect its body or the next head. */
-static void handle_request(sb_conn *c, session *s, const char *head, size_t len)
+/* A request head is complete (status 0) or bad (the status to answer):
+ * answer, then expect its body or the next head. */
+static void handle_request(sb_conn *c, session *s, int status)
 {
-    request r;
-    int status = parse_request(head, len, &r);
+    request *r = &s->req;
 
-    if (status < 0)
-        return; /* only empty lines: keep waiting, the deadline too */
     head_done(s);
     if (status == 0) {
         /* A 100-continue client may never send the body: do not wait. */
-        s->keep_alive = r.keep_alive && !s->d->sbd.stopping && !(r.length && r.expect_continue);
-        if ((r.method_len == 3 && memcmp(r.method, "GET", 3) == 0) || r.head)
-            status = serve_file(c, s, &r);
+        s->keep_alive = r->keep_alive && !s->d->sbd.stopping && !(r->length && r->expect_continue);
+        if ((r->method_len == 3 && memcmp(r->method, "GET", 3) == 0) || r->head)
+            status = serve_file(c, s, r);
         else
             status = 405;
     }
     if (status)
-        respond_error(c, s, &r, status);
+        respond_error(c, s, r, status);
     if (!s->keep_alive) {
         if (s->fd < 0)
             close_conn(c, s); /* else once the file is sent */
         return;
     }
-    if (r.length) {
-        s->body_left = r.length;
+    if (r->length) {
+        s->body_left = r->length;
         expect_body(c, s);
     } else {
+        expect_head(c, s);
         await_head(c, s);
+    }
+}
+
+/* One line of a request head: parse it; at the head's end (or at an
+ * error) answer, else expect the next line. */
+static void head_input(sb_conn *c, session *s, const char *line, size_t len)
+{
+    int status;
+
+    s->head_bytes += len + 1;
+    status = head_line(s, line, len);
+    if (status == -2) {
+        sb_abort(c); /* out of memory */
+    } else if (status == -1) {
+        if (expect_line(c, s) != 0) {
+            head_done(s);
+            respond_error(c, s, NULL, 431);
+            close_conn(c, s);
+        }
+    } else {
+        handle_request(c, s, status);
     }
 }
 
@@ -1070,7 +1122,7 @@ static void http_data(sb_conn *c, const char *data, size_t len, void *udata)
             await_head(c, s);
         return;
     }
-    handle_request(c, s, data, len);
+    head_input(c, s, data, len);
 }
 
 /* The output queue is empty: send the next piece of the file, if any;
@@ -1117,6 +1169,7 @@ static void http_close(sb_conn *c, int reason, void *udata)
         if (s->fd >= 0 && !s->fd_cached)
             close(s->fd);
         sb_timer_free(s->head_timer);
+        free(s->line);
         free(s);
     }
     sbd_conn_closed(&d->sbd);

@@ -579,7 +579,7 @@ START_TEST(test_httpd_errors_raw)
         {"GET / HTTP/1.1\r\nHost: a\r\nNo colon here\r\n\r\n", 400, 1},
         {"GET / HTTP/1.1\r\nHost: a\r\nBad : space\r\n\r\n", 400, 1},
         {"GET / HTTP/1.1\r\nHost: a\r\n folded\r\n\r\n", 400, 1},
-        {"GET / HTTP/1.1\r\nHost: a\nX: bare lf\r\n\r\n", 400, 1},
+        {"GET / HTTP/1.1\r\nHost: a\rX: bare cr\r\n\r\n", 400, 1},
         {"GET / HTTP/1.1\r\n\r\n", 400, 1},                     /* no Host */
         {"GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n", 400, 1}, /* two */
         {"GET / HTTP/1.1\r\nHost: a\r\nContent-Length: 1x\r\n\r\n", 400, 1},
@@ -645,6 +645,54 @@ START_TEST(test_httpd_errors_raw)
     req[n + 900] = '\0'; /* under the limit: fine */
     strcat(req, "\r\n\r\n");
     ck_assert_int_eq(one_shot(s.port, req, strlen(req), &rs), 200);
+    stop(&s);
+}
+END_TEST
+
+/* Bare-LF line ends are accepted (RFC 9112, 2.2), alone or mixed with
+ * CRLF, also for the head's last line and empty lines before a request;
+ * a bare CR is still malformed.  A head known to be bad is answered at
+ * once, not when (if ever) its blank line comes.  (The old server, cutting
+ * heads at "\r\n\r\n", never answered a bare-LF head at all.) */
+START_TEST(test_httpd_bare_lf)
+{
+    static const raw_case cases[] = {
+        {"GET /hello.txt HTTP/1.1\nHost: a\n\n", 200, 0},
+        {"GET /hello.txt HTTP/1.1\r\nHost: a\n\n", 200, 0},
+        {"GET /hello.txt HTTP/1.1\nHost: a\r\n\r\n", 200, 0},
+        {"\n\r\nGET /hello.txt HTTP/1.1\nHost: a\nX-A: b\n\n", 200, 0},
+        {"GET /hello.txt HTTP/1.1\nHost: a\nConnection: close\n\n", 200, 1},
+        {"GET /hello.txt HTTP/1.0\n\n", 200, 1},
+        {"GET /hello.txt HTTP/1.1\nHost: a\r\rX: y\n\n", 400, 1},
+        {"GET /hello.txt HTTP/1.1\r\nHost: a\rX: y\n\n", 400, 1},
+        {"GET /hello.txt\rHTTP/1.1\nHost: a\n\n", 400, 1},
+        {"GET /hello.txt HTTP/1.1\n\n", 400, 1}, /* still no Host */
+    };
+    response rs;
+    client cl;
+    site s;
+
+    make_site(&s, 0);
+    start(&s, NULL);
+    raw_cases(&s, cases, sizeof(cases) / sizeof(cases[0]));
+    /* Pipelined bare-LF requests, answered in order. */
+    client_open(&cl, s.port);
+    SEND(&cl, "GET /hello.txt HTTP/1.1\nHost: a\n\nGET /sub/ HTTP/1.1\nHost: a\n\n"
+              "HEAD /style.css HTTP/1.1\nHost: a\nConnection: close\n\n");
+    ck_assert_int_eq(read_response(&cl, &rs, 0), 200);
+    ck_assert_str_eq(rs.body, HELLO);
+    ck_assert_int_eq(read_response(&cl, &rs, 0), 200);
+    ck_assert_str_eq(rs.body, "<h1>sub</h1>\n");
+    ck_assert_int_eq(read_response(&cl, &rs, 1), 200);
+    ck_assert_uint_eq(rs.length, 7);
+    expect_eof(&cl);
+    close(cl.fd);
+    /* A bad field, the head not finished: 400 now, then EOF. */
+    client_open(&cl, s.port);
+    SEND(&cl, "GET /hello.txt HTTP/1.1\r\nHost: a\r\nBad : x\r\n");
+    ck_assert_int_eq(read_response(&cl, &rs, 0), 400);
+    expect_eof(&cl);
+    close(cl.fd);
     stop(&s);
 }
 END_TEST
@@ -1508,6 +1556,7 @@ Suite *sb_httpd_suite(void)
     tcase_add_test(tc, test_httpd_keep_alive);
     tcase_add_test(tc, test_httpd_errors_curl);
     tcase_add_test(tc, test_httpd_errors_raw);
+    tcase_add_test(tc, test_httpd_bare_lf);
     tcase_add_test(tc, test_httpd_traversal);
     tcase_add_test(tc, test_httpd_traversal_fallback);
     tcase_add_test(tc, test_httpd_pipelined);
