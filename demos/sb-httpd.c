@@ -14,7 +14,8 @@
  *     pipelined requests wait their turn and are answered in order.
  *
  * GET and HEAD of regular files under --root; a directory serves its
- * index.html (no listings, no redirects).  Keep-alive by default in
+ * index.html (no listings); one named without its trailing slash is
+ * redirected (301) to the name with it.  Keep-alive by default in
  * HTTP/1.1, on request in HTTP/1.0.  Paths are percent-decoded, "." and
  * ".." resolved without leaving the root, and the file is opened with
  * openat2(RESOLVE_BENEATH), so no symlink leads out either (where openat2
@@ -178,6 +179,7 @@ static const char *reason_phrase(int status)
 {
     switch (status) {
     case 200: return "OK";
+    case 301: return "Moved Permanently";
     case 400: return "Bad Request";
     case 403: return "Forbidden";
     case 404: return "Not Found";
@@ -537,6 +539,23 @@ static int hex_value(int ch)
     return ch >= 'a' && ch <= 'f' ? ch - 'a' + 10 : -1;
 }
 
+/* An absolute-form target ("http://host/p?q") loses its scheme and
+ * authority: *t, *n become its origin form ("/p?q"; "/" when it has no
+ * path). */
+static void target_origin(const char **t, size_t *n)
+{
+    if (*n >= 7 && strncasecmp(*t, "http://", 7) == 0) {
+        const char *slash = memchr(*t + 7, '/', *n - 7);
+        if (slash) {
+            *n -= (size_t)(slash - *t);
+            *t = slash;
+        } else {
+            *t = "/";
+            *n = 1;
+        }
+    }
+}
+
 /*
  * Map a request-target onto a path relative to the root, in out (at least
  * MAX_TARGET + 16 bytes).  An absolute-form target ("http://host/p") loses
@@ -552,16 +571,7 @@ static int target_to_path(const char *t, size_t n, char *out)
     char dec[MAX_TARGET];
     size_t dn = 0, len = 0, i;
 
-    if (n >= 7 && strncasecmp(t, "http://", 7) == 0) {
-        const char *slash = memchr(t + 7, '/', n - 7);
-        if (slash) {
-            n -= (size_t)(slash - t);
-            t = slash;
-        } else {
-            t = "/";
-            n = 1;
-        }
-    }
+    target_origin(&t, &n);
     if (n == 0 || t[0] != '/')
         return 400; /* "*", authority-form, or nonsense */
     for (i = 0; i < n && t[i] != '?' && t[i] != '#'; i++) {
@@ -794,8 +804,9 @@ static const char *cache_body(cached *e, int fd, size_t size)
 /*
  * Find the file for path (from target_to_path; a directory means its
  * index.html): from the cache, or opened and, when small and the cache has
- * room, cached.  Returns 0 with *f filled, or the status to answer (403,
- * 404, 500: out of fds even with the cache emptied).  May change path
+ * room, cached.  Returns 0 with *f filled, or the status to answer (301:
+ * a directory without its trailing slash, 403, 404, 500: out of fds even
+ * with the cache emptied).  May change path
  * (index.html appended).
  */
 static int find_file(httpd *d, char *path, file *f)
@@ -813,6 +824,11 @@ static int find_file(httpd *d, char *path, file *f)
     fd = open_file_retry(d, path, &st);
     if (fd >= 0 && S_ISDIR(st.st_mode)) {
         close(fd);
+        /* A folder named without its slash: relative links in its index
+         * would resolve against its parent, so send the client to the
+         * name with the slash instead (as nginx and Apache do). */
+        if (path[keylen - 1] != '/' && strcmp(path, ".") != 0)
+            return 301;
         strcat(path, path[keylen - 1] == '/' ? "index.html" : "/index.html");
         fd = open_file_retry(d, path, &st);
     }
@@ -916,11 +932,50 @@ static void respond_error(sb_conn *c, session *s, const request *r, int status)
 }
 
 /*
+ * 301 to the directory's name with its slash: the target as the client
+ * sent it (still percent-encoded), a "/" after its path, then its query.
+ * A relative Location (RFC 9110, 10.2.2), so no Host is needed to build
+ * it.  The connection stays open.
+ */
+static void respond_redirect(sb_conn *c, session *s, const request *r)
+{
+    static const char body[] = "301 Moved Permanently\n";
+    char loc[MAX_TARGET + 32], *buf = s->d->io, *p;
+    const char *t = r->target, *q;
+    size_t n = r->target_len, hlen;
+
+    target_origin(&t, &n);
+    q = memchr(t, '#', n);
+    if (q)
+        n = (size_t)(q - t); /* a fragment is not the server's */
+    q = memchr(t, '?', n);
+    if (!q)
+        q = t + n;
+    p = stpcpy(loc, "Location: ");
+    memcpy(p, t, (size_t)(q - t));
+    p += q - t;
+    *p++ = '/';
+    memcpy(p, q, (size_t)(t + n - q));
+    p += t + n - q;
+    strcpy(p, "\r\n");
+    hlen = format_head(s->d, buf, 301, "text/plain; charset=utf-8", sizeof(body) - 1, NULL,
+                       connection_field(s, r), loc);
+    if (!r->head) {
+        memcpy(buf + hlen, body, sizeof(body) - 1);
+        hlen += sizeof(body) - 1;
+    }
+    if (s->d->sbd.log_level >= SB_LOG_INFO)
+        log_access(c, r, 301, r->head ? 0 : sizeof(body) - 1);
+    if (sb_write(c, buf, hlen) < 0)
+        sb_abort(c);
+}
+
+/*
  * GET or HEAD: find the file, queue the head and, for GET, the first bytes
  * of the file in one write.  A file that does not fit is streamed from
  * on_drain; input is paused until it is done, so the next pipelined
- * request waits.  Returns 0 once the response is queued, or the error
- * status to answer instead (400, 403, 404, 500).
+ * request waits.  Returns 0 once the response (or a 301) is queued, or the
+ * error status to answer instead (400, 403, 404, 500).
  */
 static int serve_file(sb_conn *c, session *s, const request *r)
 {
@@ -931,8 +986,12 @@ static int serve_file(sb_conn *c, session *s, const request *r)
     int rc;
 
     if ((rc = target_to_path(r->target, r->target_len, path)) != 0 ||
-        (rc = find_file(d, path, &f)) != 0)
-        return rc;
+        (rc = find_file(d, path, &f)) != 0) {
+        if (rc != 301)
+            return rc;
+        respond_redirect(c, s, r);
+        return 0;
+    }
     hlen = format_head(d, d->io, 200, f.type, (uint64_t)f.size, f.lastmod,
                        connection_field(s, r), NULL);
     if (d->sbd.log_level >= SB_LOG_INFO)

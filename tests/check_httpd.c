@@ -407,8 +407,8 @@ START_TEST(test_httpd_get_head)
         ck_assert_ptr_nonnull(strstr(out, "\r\nContent-Type: application/octet-stream\r\n"));
         ck_assert_ptr_nonnull(strstr(out, "\r\nLast-Modified: "));
     }
-    /* Content types and sizes; index.html for directories, with or without
-     * the slash; a percent-encoded name; no listings, no FIFOs. */
+    /* Content types and sizes; index.html for directories, a redirect to
+     * the slash without it; a percent-encoded name; no listings, no FIFOs. */
     curl_w(&s, "/style.css", "%{http_code} %{content_type} %{size_download}", NULL, NULL, out,
            sizeof(out));
     ck_assert_str_eq(out, "200 text/css; charset=utf-8 7");
@@ -421,8 +421,12 @@ START_TEST(test_httpd_get_head)
     ck_assert_str_eq(out, "200 text/html; charset=utf-8 14");
     curl_w(&s, "/sub/", "%{http_code} %{size_download}", NULL, NULL, out, sizeof(out));
     ck_assert_str_eq(out, "200 13");
-    curl_w(&s, "/sub", "%{http_code} %{size_download}", NULL, NULL, out, sizeof(out));
-    ck_assert_str_eq(out, "200 13");
+    curl_w(&s, "/sub", "%{http_code} %{redirect_url}", NULL, NULL, out, sizeof(out));
+    ck_assert_msg(strncmp(out, "301 http://127.0.0.1:", 21) == 0 && strstr(out, "/sub/"), "%s",
+                  out);
+    curl_w(&s, "/sub?a=1", "%{http_code} %{size_download} %{num_redirects}", "-L", NULL, out,
+           sizeof(out));
+    ck_assert_str_eq(out, "200 13 1");
     curl_w(&s, "/hello%20world%20%C3%BC.txt", "%{http_code} %{size_download}", NULL, NULL, out,
            sizeof(out));
     ck_assert_str_eq(out, "200 8");
@@ -691,6 +695,54 @@ START_TEST(test_httpd_bare_lf)
     client_open(&cl, s.port);
     SEND(&cl, "GET /hello.txt HTTP/1.1\r\nHost: a\r\nBad : x\r\n");
     ck_assert_int_eq(read_response(&cl, &rs, 0), 400);
+    expect_eof(&cl);
+    close(cl.fd);
+    stop(&s);
+}
+END_TEST
+
+/* A directory named without its trailing slash: 301 to the name with it
+ * (as sent, still encoded), the query kept, the connection kept; HEAD gets
+ * no body.  (The old server served the index as 200, so relative links in
+ * it resolved against the parent.) */
+START_TEST(test_httpd_redirect)
+{
+    static const struct {
+        const char *req, *location;
+    } cases[] = {
+        {"GET /sub HTTP/1.1\r\nHost: a\r\n\r\n", "/sub/"},
+        {"GET /sub?x=1&y=%20 HTTP/1.1\r\nHost: a\r\n\r\n", "/sub/?x=1&y=%20"},
+        {"GET /su%62 HTTP/1.1\r\nHost: a\r\n\r\n", "/su%62/"},
+        {"GET /sub/../sub HTTP/1.1\r\nHost: a\r\n\r\n", "/sub/../sub/"},
+        {"GET http://a/sub?q HTTP/1.1\r\nHost: a\r\n\r\n", "/sub/?q"},
+        {"GET /empty HTTP/1.1\r\nHost: a\r\n\r\n", "/empty/"},
+        {"HEAD /sub HTTP/1.1\r\nHost: a\r\n\r\n", "/sub/"},
+        {"GET /sub HTTP/1.0\r\nConnection: keep-alive\r\n\r\n", "/sub/"},
+    };
+    char val[256];
+    response rs;
+    client cl;
+    size_t i;
+    site s;
+
+    make_site(&s, 0);
+    start(&s, NULL);
+    client_open(&cl, s.port);
+    for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        int head = strncmp(cases[i].req, "HEAD ", 5) == 0;
+        send_all(&cl, cases[i].req, strlen(cases[i].req));
+        ck_assert_msg(read_response(&cl, &rs, head) == 301, "'%s': %s", cases[i].req, rs.head);
+        ck_assert_str_eq(field(&rs, "Location", val, sizeof(val)), cases[i].location);
+        if (!head)
+            ck_assert_str_eq(rs.body, "301 Moved Permanently\n");
+    }
+    /* Still the same connection: the slash form is served. */
+    SEND(&cl, "GET /sub/ HTTP/1.1\r\nHost: a\r\n\r\n");
+    ck_assert_int_eq(read_response(&cl, &rs, 0), 200);
+    ck_assert_str_eq(rs.body, "<h1>sub</h1>\n");
+    SEND(&cl, "GET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n");
+    ck_assert_int_eq(read_response(&cl, &rs, 0), 200);
+    ck_assert_str_eq(rs.body, "<h1>root</h1>\n");
     expect_eof(&cl);
     close(cl.fd);
     stop(&s);
@@ -1557,6 +1609,7 @@ Suite *sb_httpd_suite(void)
     tcase_add_test(tc, test_httpd_errors_curl);
     tcase_add_test(tc, test_httpd_errors_raw);
     tcase_add_test(tc, test_httpd_bare_lf);
+    tcase_add_test(tc, test_httpd_redirect);
     tcase_add_test(tc, test_httpd_traversal);
     tcase_add_test(tc, test_httpd_traversal_fallback);
     tcase_add_test(tc, test_httpd_pipelined);
