@@ -77,6 +77,7 @@
 #define TRIM_MIN_CONNS 32      /* a burst worth giving its memory back */
 #define TRIM_DELAY_MS 3000     /* after the burst has halved: let it finish */
 #define HEAD_MAX 1024          /* longest response head format_head writes */
+#define MAX_INM 512            /* longest If-None-Match list kept */
 
 /* A cached file always leaves in the write that carries its head, so no
  * response in progress ever holds a cached fd after serve_file returns:
@@ -89,6 +90,8 @@ typedef struct file {
     int cached; /* fd belongs to the cache: never closed by a session */
     off_t size;
     char lastmod[32]; /* Last-Modified, formatted when the file is opened */
+    time_t mtime;     /* what it says: the mtime, but never after Date */
+    char etag[80];    /* a strong ETag: inode, mtime (ns) and size */
     const char *type;
     const char *data; /* the whole content, held by the cache, or NULL */
 } file;
@@ -150,6 +153,15 @@ typedef struct request {
     int expect_continue; /* Expect: 100-continue */
     int has_length;
     uint64_t length;     /* Content-Length */
+    /* Preconditions (RFC 9110, 13.1).  The fields' lines are gone once
+     * parsed, so what is needed is kept: If-None-Match's list up to
+     * MAX_INM bytes (a longer one is taken as matching nothing, which
+     * only costs a full answer), If-Modified-Since parsed. */
+    int has_inm, inm_long;
+    size_t inm_len;
+    char inm[MAX_INM];
+    int has_ims;         /* a valid If-Modified-Since (an invalid one is ignored) */
+    time_t ims;
 } request;
 
 /* One connection.  state says what the next framed message is. */
@@ -180,6 +192,7 @@ static const char *reason_phrase(int status)
     switch (status) {
     case 200: return "OK";
     case 301: return "Moved Permanently";
+    case 304: return "Not Modified";
     case 400: return "Bad Request";
     case 403: return "Forbidden";
     case 404: return "Not Found";
@@ -244,6 +257,50 @@ static char *http_date(char *p, time_t t)
     return stpcpy(p, " GMT");
 }
 
+/*
+ * Parse an HTTP-date in any of its three forms (RFC 9110, 5.6.7: a
+ * recipient must accept all): "Sun, 06 Nov 1994 08:49:37 GMT",
+ * "Sunday, 06-Nov-94 08:49:37 GMT", "Sun Nov  6 08:49:37 1994".  Returns 0
+ * with *t, or -1 for anything else.
+ */
+static int parse_http_date(const char *v, size_t n, time_t *t)
+{
+    static const char months[] = "JanFebMarAprMayJunJulAugSepOctNovDec";
+    char buf[64], mon[4], tail[4];
+    const char *m;
+    struct tm tm;
+    int end = 0;
+
+    if (n >= sizeof(buf))
+        return -1;
+    memcpy(buf, v, n);
+    buf[n] = '\0';
+    memset(&tm, 0, sizeof(tm));
+    if (sscanf(buf, "%*3[A-Za-z], %2d %3[A-Za-z] %4d %2d:%2d:%2d %3[A-Z]%n", &tm.tm_mday, mon,
+               &tm.tm_year, &tm.tm_hour, &tm.tm_min, &tm.tm_sec, tail, &end) == 7 &&
+        end == (int)n && strcmp(tail, "GMT") == 0) {
+        tm.tm_year -= 1900;
+    } else if (sscanf(buf, "%*[A-Za-z], %2d-%3[A-Za-z]-%2d %2d:%2d:%2d %3[A-Z]%n", &tm.tm_mday,
+                      mon, &tm.tm_year, &tm.tm_hour, &tm.tm_min, &tm.tm_sec, tail, &end) == 7 &&
+               end == (int)n && strcmp(tail, "GMT") == 0) {
+        if (tm.tm_year < 70)
+            tm.tm_year += 100; /* two digits: 1970..2069 */
+    } else if (sscanf(buf, "%*3[A-Za-z] %3[A-Za-z] %2d %2d:%2d:%2d %4d%n", mon, &tm.tm_mday,
+                      &tm.tm_hour, &tm.tm_min, &tm.tm_sec, &tm.tm_year, &end) == 6 &&
+               end == (int)n) {
+        tm.tm_year -= 1900;
+    } else {
+        return -1;
+    }
+    m = strlen(mon) == 3 ? strstr(months, mon) : NULL;
+    if (!m || (m - months) % 3 || tm.tm_mday < 1 || tm.tm_mday > 31 || tm.tm_hour > 23 ||
+        tm.tm_min > 59 || tm.tm_sec > 60 || tm.tm_year < 70)
+        return -1;
+    tm.tm_mon = (int)(m - months) / 3;
+    *t = timegm(&tm);
+    return *t == (time_t)-1 ? -1 : 0;
+}
+
 static const char *date_now(httpd *d)
 {
     time_t now = time(NULL);
@@ -300,12 +357,13 @@ static const char *content_type(const char *path)
 
 /*
  * Format a response head into buf (at least 1 KiB): status line, Server,
- * Date, then the optional fields, then the blank line.  conn says which
- * Connection field to send (NULL: none, the HTTP/1.1 default).  Returns its
- * length.
+ * Date, then the optional fields, then the blank line.  type NULL: no
+ * Content-Type and Content-Length (a 304).  f: the file's Last-Modified and
+ * ETag.  conn says which Connection field to send (NULL: none, the HTTP/1.1
+ * default).  Returns its length.
  */
 static size_t format_head(httpd *d, char *buf, int status, const char *type, uint64_t length,
-                          const char *lastmod, const char *conn, const char *extra)
+                          const file *f, const char *conn, const char *extra)
 {
     char *p = buf;
 
@@ -315,13 +373,17 @@ static size_t format_head(httpd *d, char *buf, int status, const char *type, uin
     p = stpcpy(p, reason_phrase(status));
     p = stpcpy(p, "\r\nServer: " SERVER "\r\nDate: ");
     p = stpcpy(p, date_now(d));
-    p = stpcpy(p, "\r\nContent-Type: ");
-    p = stpcpy(p, type);
-    p = stpcpy(p, "\r\nContent-Length: ");
-    p = put_u64(p, length);
-    if (lastmod) {
+    if (type) {
+        p = stpcpy(p, "\r\nContent-Type: ");
+        p = stpcpy(p, type);
+        p = stpcpy(p, "\r\nContent-Length: ");
+        p = put_u64(p, length);
+    }
+    if (f) {
         p = stpcpy(p, "\r\nLast-Modified: ");
-        p = stpcpy(p, lastmod);
+        p = stpcpy(p, f->lastmod);
+        p = stpcpy(p, "\r\nETag: ");
+        p = stpcpy(p, f->etag);
     }
     if (conn) {
         p = stpcpy(p, "\r\nConnection: ");
@@ -474,6 +536,20 @@ static int parse_field(const char *p, size_t n, request *r)
         r->chunked = list_has(v, n, "chunked", 1);
     } else if (field_is(p, nlen, "Expect")) {
         r->expect_continue = field_is(v, n, "100-continue");
+    } else if (field_is(p, nlen, "If-None-Match")) {
+        /* Several fields make one list (RFC 9110, 5.3). */
+        size_t sep = r->has_inm ? 1 : 0;
+        if (r->inm_len + sep + n > sizeof(r->inm)) {
+            r->inm_long = 1;
+        } else {
+            if (sep)
+                r->inm[r->inm_len++] = ',';
+            memcpy(r->inm + r->inm_len, v, n);
+            r->inm_len += n;
+        }
+        r->has_inm = 1;
+    } else if (field_is(p, nlen, "If-Modified-Since")) {
+        r->has_ims = parse_http_date(v, n, &r->ims) == 0;
     }
     return 0;
 }
@@ -841,7 +917,17 @@ static int find_file(httpd *d, char *path, file *f)
     f->fd = fd;
     f->cached = 0;
     f->size = st.st_size;
-    *http_date(f->lastmod, st.st_mtime) = '\0';
+    /* A file stamped in the future (a clock set wrong, an archive) must not
+     * claim to be newer than the response: Last-Modified never after Date
+     * (RFC 9110, 8.8.2.1). */
+    f->mtime = st.st_mtime < d->date_sec ? st.st_mtime : d->date_sec;
+    *http_date(f->lastmod, f->mtime) = '\0';
+    /* Strong: a change of content changes the mtime, and the nanoseconds
+     * tell apart two writes in one second; the inode, a file replaced by
+     * another with the same stamps (a rename over it). */
+    snprintf(f->etag, sizeof(f->etag), "\"%llx-%llx.%lx-%llx\"", (unsigned long long)st.st_ino,
+             (unsigned long long)st.st_mtim.tv_sec, (long)st.st_mtim.tv_nsec,
+             (unsigned long long)st.st_size);
     f->type = content_type(path);
     f->data = NULL;
     if (f->size <= SMALL_FILE && keylen < CACHE_PATH && cache_admit(d, e)) {
@@ -970,6 +1056,59 @@ static void respond_redirect(sb_conn *c, session *s, const request *r)
         sb_abort(c);
 }
 
+/* Whether If-None-Match's list holds f's ETag, by weak comparison (RFC
+ * 9110, 13.1.2: W/ ignored), or is "*". */
+static int inm_matches(const request *r, const file *f)
+{
+    const char *v = r->inm, *end = r->inm + r->inm_len;
+    size_t elen = strlen(f->etag);
+
+    if (r->inm_long)
+        return 0; /* not kept: a full answer is always right */
+    while (v < end) {
+        const char *q;
+        while (v < end && (*v == ' ' || *v == '\t' || *v == ','))
+            v++;
+        if (v == end)
+            break;
+        if (*v == '*')
+            return 1;
+        if (end - v >= 2 && v[0] == 'W' && v[1] == '/')
+            v += 2;
+        if (v == end || *v != '"' || !(q = memchr(v + 1, '"', (size_t)(end - v - 1))))
+            return 0; /* malformed: no match, the full answer */
+        if ((size_t)(q + 1 - v) == elen && memcmp(v, f->etag, elen) == 0)
+            return 1;
+        v = q + 1;
+    }
+    return 0;
+}
+
+/*
+ * The preconditions of a GET or HEAD (RFC 9110, 13.2.2): If-None-Match
+ * first, and only without it If-Modified-Since.  Returns 304 when the
+ * client's copy is current, else 200.
+ */
+static int precondition(const request *r, const file *f)
+{
+    if (r->has_inm)
+        return inm_matches(r, f) ? 304 : 200;
+    if (r->has_ims && f->mtime <= r->ims)
+        return 304;
+    return 200;
+}
+
+/* 304: the validators, no body (RFC 9110, 15.4.5). */
+static void respond_not_modified(sb_conn *c, session *s, const request *r, const file *f)
+{
+    size_t hlen = format_head(s->d, s->d->io, 304, NULL, 0, f, connection_field(s, r), NULL);
+
+    if (s->d->sbd.log_level >= SB_LOG_INFO)
+        log_access(c, r, 304, 0);
+    if (sb_write(c, s->d->io, hlen) < 0)
+        sb_abort(c);
+}
+
 /*
  * GET or HEAD: find the file, queue the head and, for GET, the first bytes
  * of the file in one write.  A file that does not fit is streamed from
@@ -992,8 +1131,14 @@ static int serve_file(sb_conn *c, session *s, const request *r)
         respond_redirect(c, s, r);
         return 0;
     }
-    hlen = format_head(d, d->io, 200, f.type, (uint64_t)f.size, f.lastmod,
-                       connection_field(s, r), NULL);
+    if (precondition(r, &f) == 304) {
+        respond_not_modified(c, s, r, &f);
+        if (!f.cached)
+            close(f.fd);
+        return 0;
+    }
+    hlen = format_head(d, d->io, 200, f.type, (uint64_t)f.size, &f, connection_field(s, r),
+                       NULL);
     if (d->sbd.log_level >= SB_LOG_INFO)
         log_access(c, r, 200, r->head ? 0 : (uint64_t)f.size);
     if (f.data) {

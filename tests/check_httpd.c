@@ -749,6 +749,94 @@ START_TEST(test_httpd_redirect)
 }
 END_TEST
 
+/* Send "GET path" with extra fields (each ending in CRLF) on cl; returns
+ * the status, the response in rs. */
+static int get_with(client *cl, const char *method, const char *path, const char *fields,
+                    response *rs)
+{
+    char req[2048];
+
+    snprintf(req, sizeof(req), "%s %s HTTP/1.1\r\nHost: a\r\n%s\r\n", method, path, fields);
+    send_all(cl, req, strlen(req));
+    return read_response(cl, rs, strcmp(method, "HEAD") == 0);
+}
+
+/* Validators and conditional GET: a strong ETag and Last-Modified on every
+ * file; If-None-Match (any listed tag, weak comparison, "*") and
+ * If-Modified-Since (all three date forms; an invalid one ignored) give
+ * 304 with the validators and no body, the connection kept; If-None-Match
+ * wins over If-Modified-Since; a file stamped in the future says no later
+ * Last-Modified than Date.  (The old server sent no ETag, and answered
+ * every conditional GET with 200.) */
+START_TEST(test_httpd_conditional)
+{
+    char etag[96], lastmod[64], date[64], val[128], fields[512], path[256];
+    struct timespec ts[2];
+    response rs;
+    client cl;
+    site s;
+
+    make_site(&s, 0);
+    put_file(&s, "root/future.txt", "from the future\n");
+    snprintf(path, sizeof(path), "%s/future.txt", s.root);
+    ts[0].tv_sec = ts[1].tv_sec = time(NULL) + 86400 * 400;
+    ts[0].tv_nsec = ts[1].tv_nsec = 0;
+    ck_assert_int_eq(utimensat(AT_FDCWD, path, ts, 0), 0);
+    start(&s, NULL);
+    client_open(&cl, s.port);
+    ck_assert_int_eq(get_with(&cl, "GET", "/hello.txt", "", &rs), 200);
+    field(&rs, "ETag", etag, sizeof(etag));
+    field(&rs, "Last-Modified", lastmod, sizeof(lastmod));
+    ck_assert_msg(strlen(etag) > 2 && etag[0] == '"' && etag[strlen(etag) - 1] == '"', "ETag '%s'",
+                  etag);
+    ck_assert_str_ne(lastmod, "");
+
+    snprintf(fields, sizeof(fields), "If-None-Match: %s\r\n", etag);
+    ck_assert_int_eq(get_with(&cl, "GET", "/hello.txt", fields, &rs), 304);
+    ck_assert_str_eq(field(&rs, "ETag", val, sizeof(val)), etag);
+    ck_assert_str_eq(field(&rs, "Last-Modified", val, sizeof(val)), lastmod);
+    ck_assert_str_eq(field(&rs, "Content-Length", val, sizeof(val)), "");
+    ck_assert_uint_eq(rs.got, 0);
+    snprintf(fields, sizeof(fields), "If-None-Match: \"nope\", W/%s\r\n", etag);
+    ck_assert_int_eq(get_with(&cl, "GET", "/hello.txt", fields, &rs), 304);
+    snprintf(fields, sizeof(fields), "If-None-Match: \"nope\"\r\nIf-None-Match: %s\r\n", etag);
+    ck_assert_int_eq(get_with(&cl, "GET", "/hello.txt", fields, &rs), 304);
+    ck_assert_int_eq(get_with(&cl, "HEAD", "/hello.txt", "If-None-Match: *\r\n", &rs), 304);
+    ck_assert_int_eq(get_with(&cl, "GET", "/hello.txt", "If-None-Match: \"nope\"\r\n", &rs), 200);
+    ck_assert_str_eq(rs.body, HELLO);
+    /* If-None-Match first: no match means 200 whatever the date says. */
+    snprintf(fields, sizeof(fields), "If-None-Match: \"nope\"\r\nIf-Modified-Since: %s\r\n",
+             lastmod);
+    ck_assert_int_eq(get_with(&cl, "GET", "/hello.txt", fields, &rs), 200);
+    ck_assert_str_eq(rs.body, HELLO);
+    /* If-Modified-Since alone. */
+    snprintf(fields, sizeof(fields), "If-Modified-Since: %s\r\n", lastmod);
+    ck_assert_int_eq(get_with(&cl, "GET", "/hello.txt", fields, &rs), 304);
+    ck_assert_uint_eq(rs.got, 0);
+    ck_assert_int_eq(get_with(&cl, "GET", "/hello.txt",
+                              "If-Modified-Since: Sun, 06 Nov 1994 08:49:37 GMT\r\n", &rs),
+                     200);
+    ck_assert_int_eq(get_with(&cl, "GET", "/hello.txt",
+                              "If-Modified-Since: Fri, 01 Jan 2100 00:00:00 GMT\r\n", &rs),
+                     304);
+    ck_assert_int_eq(get_with(&cl, "GET", "/hello.txt",
+                              "If-Modified-Since: Friday, 01-Jan-60 00:00:00 GMT\r\n", &rs),
+                     304);
+    ck_assert_int_eq(get_with(&cl, "GET", "/hello.txt",
+                              "If-Modified-Since: Fri Jan  1 00:00:00 2100\r\n", &rs),
+                     304);
+    ck_assert_int_eq(get_with(&cl, "GET", "/hello.txt", "If-Modified-Since: tomorrow\r\n", &rs),
+                     200);
+    ck_assert_str_eq(rs.body, HELLO);
+    /* Stamped 400 days ahead: Last-Modified is Date, not the future. */
+    ck_assert_int_eq(get_with(&cl, "GET", "/future.txt", "", &rs), 200);
+    field(&rs, "Date", date, sizeof(date));
+    ck_assert_str_eq(field(&rs, "Last-Modified", val, sizeof(val)), date);
+    close(cl.fd);
+    stop(&s);
+}
+END_TEST
+
 /* Paths that try to leave the root, over raw requests (curl would
  * normalise them).  Run against openat2 and against the fallback. */
 static void traversal(int fallback)
@@ -1610,6 +1698,7 @@ Suite *sb_httpd_suite(void)
     tcase_add_test(tc, test_httpd_errors_raw);
     tcase_add_test(tc, test_httpd_bare_lf);
     tcase_add_test(tc, test_httpd_redirect);
+    tcase_add_test(tc, test_httpd_conditional);
     tcase_add_test(tc, test_httpd_traversal);
     tcase_add_test(tc, test_httpd_traversal_fallback);
     tcase_add_test(tc, test_httpd_pipelined);
