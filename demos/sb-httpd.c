@@ -162,7 +162,16 @@ typedef struct request {
     char inm[MAX_INM];
     int has_ims;         /* a valid If-Modified-Since (an invalid one is ignored) */
     time_t ims;
+    /* Range: one byte range is served (206), anything else ignored (the
+     * whole file, 200).  If-Range: its entity-tag as sent, or its date. */
+    int range;           /* R_NONE, R_ONE, R_IGNORE */
+    int64_t range_first; /* -1: a suffix range of range_last bytes */
+    int64_t range_last;  /* -1: to the end */
+    int if_range;        /* 0: none, 1: an entity-tag, 2: a date, 3: invalid */
+    time_t if_range_date;
+    char if_range_tag[96];
 } request;
+enum { R_NONE, R_ONE, R_IGNORE };
 
 /* One connection.  state says what the next framed message is. */
 enum { S_HEAD, S_BODY };
@@ -192,6 +201,7 @@ static const char *reason_phrase(int status)
     switch (status) {
     case 200: return "OK";
     case 301: return "Moved Permanently";
+    case 206: return "Partial Content";
     case 304: return "Not Modified";
     case 400: return "Bad Request";
     case 403: return "Forbidden";
@@ -201,6 +211,7 @@ static const char *reason_phrase(int status)
     case 411: return "Length Required";
     case 413: return "Content Too Large";
     case 414: return "URI Too Long";
+    case 416: return "Range Not Satisfiable";
     case 431: return "Request Header Fields Too Large";
     case 501: return "Not Implemented";
     case 505: return "HTTP Version Not Supported";
@@ -384,6 +395,7 @@ static size_t format_head(httpd *d, char *buf, int status, const char *type, uin
         p = stpcpy(p, f->lastmod);
         p = stpcpy(p, "\r\nETag: ");
         p = stpcpy(p, f->etag);
+        p = stpcpy(p, "\r\nAccept-Ranges: bytes");
     }
     if (conn) {
         p = stpcpy(p, "\r\nConnection: ");
@@ -491,6 +503,55 @@ static int parse_request_line(const char *p, size_t n, request *r)
     return 0;
 }
 
+/* A decimal number of at most 18 digits at *p (before end); advances *p.
+ * Returns it, or -1 when there is none (or it is longer). */
+static int64_t parse_pos(const char **p, const char *end)
+{
+    int64_t v = 0;
+    int digits = 0;
+
+    while (*p < end && **p >= '0' && **p <= '9') {
+        if (++digits > 18)
+            return -1; /* past any file: RFC 9110 lets it be ignored */
+        v = v * 10 + (**p - '0');
+        (*p)++;
+    }
+    return digits ? v : -1;
+}
+
+/*
+ * Range (RFC 9110, 14.2): "bytes=" and one range, "A-B", "A-" or "-N",
+ * is kept for serve_file; several ranges, another unit or a malformed
+ * value are ignored (R_IGNORE: the whole file, as the RFC allows) rather
+ * than answered with multipart/byteranges.
+ */
+static void parse_range(const char *v, size_t n, request *r)
+{
+    const char *p = v + 6, *end = v + n;
+
+    r->range = R_IGNORE;
+    r->range_first = r->range_last = -1;
+    if (n < 6 || strncasecmp(v, "bytes=", 6) != 0)
+        return;
+    while (p < end && (*p == ' ' || *p == '\t'))
+        p++;
+    if (p < end && *p == '-') {
+        p++;
+        if ((r->range_last = parse_pos(&p, end)) < 0)
+            return;
+    } else {
+        if ((r->range_first = parse_pos(&p, end)) < 0 || p == end || *p++ != '-')
+            return;
+        if (p < end && *p >= '0' && *p <= '9' &&
+            ((r->range_last = parse_pos(&p, end)) < 0 || r->range_last < r->range_first))
+            return;
+    }
+    while (p < end && (*p == ' ' || *p == '\t'))
+        p++;
+    if (p == end)
+        r->range = R_ONE; /* anything left: a second range, or junk */
+}
+
 /* Parse one header field line, noting the fields that matter here.
  * Returns 0, 400 (malformed) or 413 (a body over MAX_BODY). */
 static int parse_field(const char *p, size_t n, request *r)
@@ -550,6 +611,21 @@ static int parse_field(const char *p, size_t n, request *r)
         r->has_inm = 1;
     } else if (field_is(p, nlen, "If-Modified-Since")) {
         r->has_ims = parse_http_date(v, n, &r->ims) == 0;
+    } else if (field_is(p, nlen, "Range")) {
+        if (r->range != R_NONE)
+            r->range = R_IGNORE; /* two Range fields: neither is trusted */
+        else
+            parse_range(v, n, r);
+    } else if (field_is(p, nlen, "If-Range")) {
+        /* An entity-tag, or a date (which may start with 'W' too). */
+        if (n && (v[0] == '"' || (n > 1 && v[0] == 'W' && v[1] == '/')) &&
+            n < sizeof(r->if_range_tag)) {
+            memcpy(r->if_range_tag, v, n);
+            r->if_range_tag[n] = '\0';
+            r->if_range = 1;
+        } else {
+            r->if_range = parse_http_date(v, n, &r->if_range_date) == 0 ? 2 : 3;
+        }
     }
     return 0;
 }
@@ -1098,6 +1174,60 @@ static int precondition(const request *r, const file *f)
     return 200;
 }
 
+/*
+ * Which part of f a GET asks for (RFC 9110, 14.2 and 13.1.5): 200 for the
+ * whole file (no Range, one ignored, or an If-Range that does not match:
+ * the file changed since the client's part, so it gets all of it), 206
+ * with [*first, *last], or 416 when the range starts past the end.
+ * If-Range compares strongly: a weak tag never matches, and a date only
+ * when it is exactly the Last-Modified sent.
+ */
+static int which_range(const request *r, const file *f, off_t *first, off_t *last)
+{
+    int64_t size = (int64_t)f->size;
+
+    if (r->head || r->range != R_ONE)
+        return 200;
+    if (r->if_range == 1 && strcmp(r->if_range_tag, f->etag) != 0)
+        return 200;
+    if (r->if_range == 2 && r->if_range_date != f->mtime)
+        return 200;
+    if (r->if_range == 3)
+        return 200;
+    if (r->range_first < 0) { /* the last N bytes */
+        if (r->range_last == 0 || size == 0)
+            return 416;
+        *first = (off_t)(r->range_last < size ? size - r->range_last : 0);
+        *last = (off_t)(size - 1);
+        return 206;
+    }
+    if (r->range_first >= size)
+        return 416;
+    *first = (off_t)r->range_first;
+    *last = (off_t)(r->range_last < 0 || r->range_last >= size ? size - 1 : r->range_last);
+    return 206;
+}
+
+/* 416: the range cannot be served; Content-Range says the size. */
+static void respond_unsatisfiable(sb_conn *c, session *s, const request *r, const file *f)
+{
+    static const char body[] = "416 Range Not Satisfiable\n";
+    char extra[64], *p;
+    size_t hlen;
+
+    p = stpcpy(extra, "Content-Range: bytes */");
+    p = put_u64(p, (uint64_t)f->size);
+    strcpy(p, "\r\n");
+    hlen = format_head(s->d, s->d->io, 416, "text/plain; charset=utf-8", sizeof(body) - 1, f,
+                       connection_field(s, r), extra);
+    memcpy(s->d->io + hlen, body, sizeof(body) - 1);
+    hlen += sizeof(body) - 1;
+    if (s->d->sbd.log_level >= SB_LOG_INFO)
+        log_access(c, r, 416, sizeof(body) - 1);
+    if (sb_write(c, s->d->io, hlen) < 0)
+        sb_abort(c);
+}
+
 /* 304: the validators, no body (RFC 9110, 15.4.5). */
 static void respond_not_modified(sb_conn *c, session *s, const request *r, const file *f)
 {
@@ -1119,10 +1249,11 @@ static void respond_not_modified(sb_conn *c, session *s, const request *r, const
 static int serve_file(sb_conn *c, session *s, const request *r)
 {
     httpd *d = s->d;
-    char path[MAX_TARGET + 16];
+    char path[MAX_TARGET + 16], extra[96];
+    off_t first = 0, last = 0, len;
     size_t hlen;
     file f;
-    int rc;
+    int rc, status;
 
     if ((rc = target_to_path(r->target, r->target_len, path)) != 0 ||
         (rc = find_file(d, path, &f)) != 0) {
@@ -1137,15 +1268,37 @@ static int serve_file(sb_conn *c, session *s, const request *r)
             close(f.fd);
         return 0;
     }
-    hlen = format_head(d, d->io, 200, f.type, (uint64_t)f.size, &f, connection_field(s, r),
-                       NULL);
+    status = which_range(r, &f, &first, &last);
+    if (status == 416) {
+        respond_unsatisfiable(c, s, r, &f);
+        if (!f.cached)
+            close(f.fd);
+        return 0;
+    }
+    if (status == 200) {
+        first = 0;
+        last = f.size - 1;
+    }
+    len = last - first + 1;
+    if (status == 206) {
+        char *p = stpcpy(extra, "Content-Range: bytes ");
+        p = put_u64(p, (uint64_t)first);
+        *p++ = '-';
+        p = put_u64(p, (uint64_t)last);
+        *p++ = '/';
+        p = put_u64(p, (uint64_t)f.size);
+        strcpy(p, "\r\n");
+    }
+    hlen = format_head(d, d->io, status, f.type, (uint64_t)len, &f, connection_field(s, r),
+                       status == 206 ? extra : NULL);
     if (d->sbd.log_level >= SB_LOG_INFO)
-        log_access(c, r, 200, r->head ? 0 : (uint64_t)f.size);
+        log_access(c, r, status, r->head ? 0 : (uint64_t)len);
     if (f.data) {
-        /* In memory: the head and the whole file in one write, no read. */
+        /* In memory: the head and the whole file (or part) in one write,
+         * no read. */
         if (!r->head) {
-            memcpy(d->io + hlen, f.data, (size_t)f.size);
-            hlen += (size_t)f.size;
+            memcpy(d->io + hlen, f.data + first, (size_t)len);
+            hlen += (size_t)len;
         }
         if (sb_write(c, d->io, hlen) < 0)
             sb_abort(c);
@@ -1153,8 +1306,8 @@ static int serve_file(sb_conn *c, session *s, const request *r)
     }
     s->fd = f.fd;
     s->fd_cached = f.cached;
-    s->off = 0;
-    s->end = r->head ? 0 : f.size;
+    s->off = first;
+    s->end = r->head ? first : last + 1;
     send_piece(c, s, hlen);
     if (s->fd >= 0)
         sb_conn_pause(c); /* the rest goes out from on_drain */

@@ -837,6 +837,141 @@ START_TEST(test_httpd_conditional)
 }
 END_TEST
 
+static void put_pattern(const site *s, const char *rel, size_t n);
+
+/* Whether the body in rs (its first bytes) is big.bin from offset from. */
+static int pattern_at(const response *rs, uint64_t from)
+{
+    uint64_t i, n = rs->got < sizeof(rs->body) - 1 ? rs->got : sizeof(rs->body) - 1;
+
+    for (i = 0; i < n; i++)
+        if ((unsigned char)rs->body[i] != pattern(from + i))
+            return 0;
+    return 1;
+}
+
+/* Byte ranges: Accept-Ranges on 200; one range (A-B, A-, -N, clipped to
+ * the file) gives 206 with Content-Range, from memory, from the cache and
+ * streamed; several ranges, another unit or a malformed one the whole file
+ * (200); a range past the end 416 with "bytes *" and the size; If-Range
+ * with the ETag or the exact date gives the part, with anything else the
+ * whole file; HEAD ignores Range; curl -C - resumes a download.  (The old
+ * server ignored Range and sent no Accept-Ranges.) */
+START_TEST(test_httpd_range)
+{
+    static const struct {
+        const char *path, *range;
+        int status;
+        const char *content_range; /* NULL: none expected */
+        uint64_t from, length;
+    } cases[] = {
+        {"/hello.txt", "bytes=0-4", 206, "bytes 0-4/13", 0, 5},
+        {"/hello.txt", "bytes=7-", 206, "bytes 7-12/13", 7, 6},
+        {"/hello.txt", "bytes=-6", 206, "bytes 7-12/13", 7, 6},
+        {"/hello.txt", "bytes=-100", 206, "bytes 0-12/13", 0, 13},
+        {"/hello.txt", "bytes=5-1000", 206, "bytes 5-12/13", 5, 8},
+        {"/hello.txt", "bytes=13-", 416, "bytes */13", 0, 0},
+        {"/hello.txt", "bytes=-0", 416, "bytes */13", 0, 0},
+        {"/hello.txt", "bytes=0-1,3-4", 200, NULL, 0, 13},
+        {"/hello.txt", "bytes=4-2", 200, NULL, 0, 13},
+        {"/hello.txt", "lines=1-2", 200, NULL, 0, 13},
+        {"/hello.txt", "bytes=x-", 200, NULL, 0, 13},
+        {"/big.bin", "bytes=70000-70009", 206, "bytes 70000-70009/300000", 70000, 10},
+        {"/big.bin", "bytes=100000-", 206, "bytes 100000-299999/300000", 100000, 200000},
+        {"/big.bin", "bytes=-5", 206, "bytes 299995-299999/300000", 299995, 5},
+        {"/mid.bin", "bytes=30000-30099", 206, "bytes 30000-30099/40000", 30000, 100},
+        {"/mid.bin", "bytes=30000-30099", 206, "bytes 30000-30099/40000", 30000, 100}, /* cached */
+    };
+    char fields[512], etag[96], lastmod[64], val[128], u[256], part[160], out[64];
+    response rs;
+    client cl;
+    size_t i;
+    site s;
+    FILE *f;
+
+    make_site(&s, 300000);
+    put_pattern(&s, "mid.bin", 40000);
+    start(&s, NULL);
+    client_open(&cl, s.port);
+    ck_assert_int_eq(get_with(&cl, "GET", "/hello.txt", "", &rs), 200);
+    ck_assert_str_eq(field(&rs, "Accept-Ranges", val, sizeof(val)), "bytes");
+    field(&rs, "ETag", etag, sizeof(etag));
+    field(&rs, "Last-Modified", lastmod, sizeof(lastmod));
+    for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        snprintf(fields, sizeof(fields), "Range: %s\r\n", cases[i].range);
+        ck_assert_msg(get_with(&cl, "GET", cases[i].path, fields, &rs) == cases[i].status,
+                      "%s %s: %s", cases[i].path, cases[i].range, rs.head);
+        ck_assert_str_eq(field(&rs, "Content-Range", val, sizeof(val)),
+                         cases[i].content_range ? cases[i].content_range : "");
+        if (cases[i].status == 416)
+            continue;
+        ck_assert_uint_eq(rs.length, cases[i].length);
+        if (strcmp(cases[i].path, "/hello.txt") == 0)
+            ck_assert_int_eq(memcmp(rs.body, HELLO + cases[i].from, cases[i].length), 0);
+        else
+            ck_assert_msg(pattern_at(&rs, cases[i].from), "%s %s: wrong bytes", cases[i].path,
+                          cases[i].range);
+    }
+    /* HEAD ignores Range. */
+    ck_assert_int_eq(get_with(&cl, "HEAD", "/hello.txt", "Range: bytes=0-1\r\n", &rs), 200);
+    ck_assert_uint_eq(rs.length, 13);
+    /* If-Range: the ETag or the exact date give the part; a weak or other
+     * tag, another date, or nonsense the whole file. */
+    snprintf(fields, sizeof(fields), "Range: bytes=0-4\r\nIf-Range: %s\r\n", etag);
+    ck_assert_int_eq(get_with(&cl, "GET", "/hello.txt", fields, &rs), 206);
+    ck_assert_str_eq(rs.body, "hello");
+    snprintf(fields, sizeof(fields), "Range: bytes=0-4\r\nIf-Range: %s\r\n", lastmod);
+    ck_assert_int_eq(get_with(&cl, "GET", "/hello.txt", fields, &rs), 206);
+    snprintf(fields, sizeof(fields), "Range: bytes=0-4\r\nIf-Range: W/%s\r\n", etag);
+    ck_assert_int_eq(get_with(&cl, "GET", "/hello.txt", fields, &rs), 200);
+    ck_assert_str_eq(rs.body, HELLO);
+    ck_assert_int_eq(get_with(&cl, "GET", "/hello.txt",
+                              "Range: bytes=0-4\r\nIf-Range: \"other\"\r\n", &rs),
+                     200);
+    ck_assert_int_eq(get_with(&cl, "GET", "/hello.txt",
+                              "Range: bytes=0-4\r\nIf-Range: Sun, 06 Nov 1994 08:49:37 GMT\r\n",
+                              &rs),
+                     200);
+    ck_assert_int_eq(get_with(&cl, "GET", "/hello.txt", "Range: bytes=0-4\r\nIf-Range: soon\r\n",
+                              &rs),
+                     200);
+    ck_assert_str_eq(rs.body, HELLO);
+    /* A 416 keeps the connection. */
+    ck_assert_int_eq(get_with(&cl, "GET", "/hello.txt", "Range: bytes=99-\r\n", &rs), 416);
+    ck_assert_str_eq(rs.body, "416 Range Not Satisfiable\n");
+    ck_assert_int_eq(get_with(&cl, "GET", "/hello.txt", "Connection: close\r\n", &rs), 200);
+    expect_eof(&cl);
+    close(cl.fd);
+    /* curl -C -: a download cut after 123457 bytes is resumed from there. */
+    {
+        const char *argv[] = {CURL, "-s", "-C", "-", "-o", part, "-w", "%{http_code}", u, NULL};
+        unsigned char *buf = malloc(300000);
+        size_t n;
+        snprintf(part, sizeof(part), "%s/part.bin", s.base);
+        f = fopen(part, "w");
+        ck_assert_ptr_nonnull(f);
+        for (n = 0; n < 123457; n++)
+            fputc(pattern(n), f);
+        ck_assert_int_eq(fclose(f), 0);
+        url(u, sizeof(u), &s, "/big.bin");
+        ck_assert_int_eq(run(argv, out, sizeof(out)), 0);
+        ck_assert_str_eq(out, "206");
+        f = fopen(part, "r");
+        ck_assert_ptr_nonnull(f);
+        n = fread(buf, 1, 300000, f);
+        ck_assert_int_eq(fgetc(f), EOF);
+        fclose(f);
+        ck_assert_uint_eq(n, 300000);
+        for (n = 0; n < 300000; n++)
+            if (buf[n] != pattern(n))
+                break;
+        ck_assert_uint_eq(n, 300000);
+        free(buf);
+    }
+    stop(&s);
+}
+END_TEST
+
 /* Paths that try to leave the root, over raw requests (curl would
  * normalise them).  Run against openat2 and against the fallback. */
 static void traversal(int fallback)
@@ -1699,6 +1834,7 @@ Suite *sb_httpd_suite(void)
     tcase_add_test(tc, test_httpd_bare_lf);
     tcase_add_test(tc, test_httpd_redirect);
     tcase_add_test(tc, test_httpd_conditional);
+    tcase_add_test(tc, test_httpd_range);
     tcase_add_test(tc, test_httpd_traversal);
     tcase_add_test(tc, test_httpd_traversal_fallback);
     tcase_add_test(tc, test_httpd_pipelined);
