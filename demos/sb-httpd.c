@@ -149,6 +149,8 @@ typedef struct request {
     int head;            /* HEAD: no body in the response */
     int keep_alive;      /* by version and Connection: */
     int hosts;           /* Host fields seen */
+    int host_bad;        /* one was empty or not a host[:port] */
+    int absolute;        /* absolute-form target: its authority is the host */
     int chunked, te;     /* Transfer-Encoding: last coding chunked / any */
     int expect_continue; /* Expect: 100-continue */
     int has_length;
@@ -469,6 +471,56 @@ static int list_has(const char *v, size_t n, const char *tok, int last)
 }
 
 /*
+ * Whether v is a host with an optional port (RFC 3986 uri-host [":"
+ * port]): a reg-name or IPv4 address (unreserved, sub-delims and %XX),
+ * or an IP literal in brackets.  Not empty (RFC 9110, 4.2.1: an http URI
+ * has a non-empty host; nginx answers an empty Host with 400 too), and no
+ * userinfo (4.2.4: a recipient should treat it as an error).
+ */
+static int valid_authority(const char *v, size_t n)
+{
+    size_t i = 0;
+
+    if (n && v[0] == '[') {
+        for (i = 1; i < n && v[i] != ']'; i++)
+            if (!strchr("0123456789abcdefABCDEF:.vV", v[i]) || !v[i])
+                return 0;
+        if (i == n || i == 1)
+            return 0;
+        i++;
+    } else {
+        for (; i < n && v[i] != ':'; i++) {
+            int ch = (unsigned char)v[i];
+            if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
+                  (ch && strchr("-._~!$&'()*+,;=%", ch))))
+                return 0;
+        }
+        if (i == 0)
+            return 0;
+    }
+    if (i < n) { /* ":" and the port, digits (maybe none: RFC 3986, 3.2.3) */
+        if (v[i++] != ':')
+            return 0;
+        for (; i < n; i++)
+            if (v[i] < '0' || v[i] > '9')
+                return 0;
+    }
+    return 1;
+}
+
+/* The length of an absolute-form target's "http://" or "https://" (RFC
+ * 9112, 3.2.2: a server must accept the absolute form; https too, as a
+ * TLS-terminating proxy in front may forward it), or 0. */
+static size_t scheme_len(const char *t, size_t n)
+{
+    if (n >= 7 && strncasecmp(t, "http://", 7) == 0)
+        return 7;
+    if (n >= 8 && strncasecmp(t, "https://", 8) == 0)
+        return 8;
+    return 0;
+}
+
+/*
  * Parse the request line: METHOD SP request-target SP HTTP/1.x.
  * Returns 0, or the status to answer: 400, 505, 414.
  */
@@ -500,6 +552,15 @@ static int parse_request_line(const char *p, size_t n, request *r)
         if (*v <= 0x20 || *v >= 0x7f)
             return 400;
     r->head = r->method_len == 4 && memcmp(r->method, "HEAD", 4) == 0;
+    if ((v = r->target + scheme_len(r->target, r->target_len)) > r->target) {
+        /* The authority: up to the path, query or fragment. */
+        const char *a = v;
+        while (v < sp2 && *v != '/' && *v != '?' && *v != '#')
+            v++;
+        if (!valid_authority(a, (size_t)(v - a)))
+            return 400;
+        r->absolute = 1;
+    }
     return 0;
 }
 
@@ -571,6 +632,8 @@ static int parse_field(const char *p, size_t n, request *r)
     n = (size_t)(end - v);
     if (field_is(p, nlen, "Host")) {
         r->hosts++;
+        if (!valid_authority(v, n))
+            r->host_bad = 1;
     } else if (field_is(p, nlen, "Connection")) {
         if (list_has(v, n, "close", 0))
             r->keep_alive = 0;
@@ -675,8 +738,10 @@ static int head_line(session *s, const char *p, size_t n)
     }
     if (n > 0)
         return (rc = parse_field(p, n, r)) != 0 ? rc : -1;
-    if (r->hosts > 1 || (r->minor >= 1 && r->hosts == 0))
-        return 400; /* RFC 9112, 3.2 */
+    /* RFC 9112, 3.2: one Host, a valid one; with an absolute-form target
+     * its authority is the host and Host is ignored (3.2.2). */
+    if (r->hosts > 1 || (r->minor >= 1 && r->hosts == 0) || (r->host_bad && !r->absolute))
+        return 400;
     if (r->te)
         return r->chunked ? 411 : 501;
     return 0;
@@ -691,20 +756,24 @@ static int hex_value(int ch)
     return ch >= 'a' && ch <= 'f' ? ch - 'a' + 10 : -1;
 }
 
-/* An absolute-form target ("http://host/p?q") loses its scheme and
- * authority: *t, *n become its origin form ("/p?q"; "/" when it has no
- * path). */
+/* An absolute-form target ("http://host/p?q", "https://...") loses its
+ * scheme and authority: *t, *n become its origin form ("/p?q"; "/" when it
+ * has no path). */
 static void target_origin(const char **t, size_t *n)
 {
-    if (*n >= 7 && strncasecmp(*t, "http://", 7) == 0) {
-        const char *slash = memchr(*t + 7, '/', *n - 7);
-        if (slash) {
-            *n -= (size_t)(slash - *t);
-            *t = slash;
-        } else {
-            *t = "/";
-            *n = 1;
-        }
+    size_t k = scheme_len(*t, *n);
+    const char *p = *t + k, *end = *t + *n;
+
+    if (k == 0)
+        return;
+    while (p < end && *p != '/' && *p != '?' && *p != '#')
+        p++;
+    if (p < end && *p == '/') {
+        *n = (size_t)(end - p);
+        *t = p;
+    } else {
+        *t = "/";
+        *n = 1;
     }
 }
 

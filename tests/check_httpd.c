@@ -972,6 +972,52 @@ START_TEST(test_httpd_range)
 }
 END_TEST
 
+/* The absolute form, http or https (RFC 9112, 3.2.2: a server must accept
+ * it), its authority taking Host's place; an empty or malformed Host (or
+ * authority, or one with userinfo) is 400.  (The old server answered an
+ * https:// target with 400, and served an empty or junk Host.) */
+START_TEST(test_httpd_host)
+{
+    static const raw_case cases[] = {
+        {"GET https://a/hello.txt HTTP/1.1\r\nHost: a\r\n\r\n", 200, 0},
+        {"GET HTTPS://example.com:443/hello.txt?x=1 HTTP/1.1\r\nHost: a\r\n\r\n", 200, 0},
+        {"GET https://a HTTP/1.1\r\nHost: a\r\n\r\n", 200, 0},
+        {"GET https://a?q HTTP/1.1\r\nHost: a\r\n\r\n", 200, 0},
+        {"GET http://[::1]:8080/hello.txt HTTP/1.1\r\nHost: a\r\n\r\n", 200, 0},
+        {"GET http://a/hello.txt HTTP/1.1\r\nHost: not a host\r\n\r\n", 200, 0},
+        {"GET https:///hello.txt HTTP/1.1\r\nHost: a\r\n\r\n", 400, 1},
+        {"GET http://user@a/hello.txt HTTP/1.1\r\nHost: a\r\n\r\n", 400, 1},
+        {"GET http://a:b/hello.txt HTTP/1.1\r\nHost: a\r\n\r\n", 400, 1},
+        {"GET ftp://a/hello.txt HTTP/1.1\r\nHost: a\r\n\r\n", 400, 1},
+        {"GET /hello.txt HTTP/1.1\r\nHost: [::1]:8080\r\n\r\n", 200, 0},
+        {"GET /hello.txt HTTP/1.1\r\nHost: a.example:\r\n\r\n", 200, 0},
+        {"GET /hello.txt HTTP/1.1\r\nHost: 127.0.0.1:80\r\n\r\n", 200, 0},
+        {"GET /hello.txt HTTP/1.1\r\nHost:\r\n\r\n", 400, 1},
+        {"GET /hello.txt HTTP/1.1\r\nHost:   \r\n\r\n", 400, 1},
+        {"GET /hello.txt HTTP/1.0\r\nHost:\r\n\r\n", 400, 1},
+        {"GET /hello.txt HTTP/1.1\r\nHost: a b\r\n\r\n", 400, 1},
+        {"GET /hello.txt HTTP/1.1\r\nHost: a/b\r\n\r\n", 400, 1},
+        {"GET /hello.txt HTTP/1.1\r\nHost: a:x\r\n\r\n", 400, 1},
+        {"GET /hello.txt HTTP/1.1\r\nHost: u@a\r\n\r\n", 400, 1},
+        {"GET /hello.txt HTTP/1.1\r\nHost: [::1\r\n\r\n", 400, 1},
+    };
+    char val[128];
+    response rs;
+    site s;
+
+    make_site(&s, 0);
+    start(&s, NULL);
+    raw_cases(&s, cases, sizeof(cases) / sizeof(cases[0]));
+    ck_assert_int_eq(ONE_SHOT(s.port, "GET https://a/hello.txt HTTP/1.1\r\nHost: a\r\n\r\n", &rs),
+                     200);
+    ck_assert_str_eq(rs.body, HELLO);
+    ck_assert_int_eq(ONE_SHOT(s.port, "GET https://a/sub?q HTTP/1.1\r\nHost: a\r\n\r\n", &rs),
+                     301);
+    ck_assert_str_eq(field(&rs, "Location", val, sizeof(val)), "/sub/?q");
+    stop(&s);
+}
+END_TEST
+
 /* Paths that try to leave the root, over raw requests (curl would
  * normalise them).  Run against openat2 and against the fallback. */
 static void traversal(int fallback)
@@ -1835,6 +1881,7 @@ Suite *sb_httpd_suite(void)
     tcase_add_test(tc, test_httpd_redirect);
     tcase_add_test(tc, test_httpd_conditional);
     tcase_add_test(tc, test_httpd_range);
+    tcase_add_test(tc, test_httpd_host);
     tcase_add_test(tc, test_httpd_traversal);
     tcase_add_test(tc, test_httpd_traversal_fallback);
     tcase_add_test(tc, test_httpd_pipelined);
