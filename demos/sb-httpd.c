@@ -78,6 +78,7 @@
 #define TRIM_DELAY_MS 3000     /* after the burst has halved: let it finish */
 #define HEAD_MAX 1024          /* longest response head format_head writes */
 #define MAX_INM 512            /* longest If-None-Match list kept */
+#define OPT_MIME_TYPES 0x200   /* --mime-types (no short form) */
 
 /* A cached file always leaves in the write that carries its head, so no
  * response in progress ever holds a cached fd after serve_file returns:
@@ -120,8 +121,19 @@ typedef struct cached {
     size_t body_cap;
 } cached;
 
+/* One extension of a --mime-types file, and its Content-Type. */
+typedef struct mime_ext {
+    char *ext;
+    const char *type;  /* points into types */
+    unsigned line;     /* where it was defined: the last definition wins */
+} mime_ext;
+
 typedef struct httpd {
     sbd sbd;                 /* the daemon scaffolding: loop, listeners, signals */
+    mime_ext *mime;          /* --mime-types, sorted by extension; NULL: none */
+    size_t nmime;
+    char **types;            /* the types it names (with a charset for text/) */
+    size_t ntypes;
     size_t max_header;
     unsigned header_ms;      /* --header-timeout in ms (0: none) */
     int rootfd;              /* the --root directory */
@@ -325,7 +337,17 @@ static const char *date_now(httpd *d)
     return d->date;
 }
 
-static const char *content_type(const char *path)
+static int mime_cmp(const void *a, const void *b)
+{
+    const mime_ext *x = a, *y = b;
+    int c = strcasecmp(x->ext, y->ext);
+
+    return c ? c : x->line > y->line ? -1 : x->line < y->line; /* latest first */
+}
+
+/* The Content-Type for path: from --mime-types first (a binary search),
+ * then the built-in table. */
+static const char *content_type(const httpd *d, const char *path)
 {
     static const struct {
         const char *ext, *type;
@@ -357,10 +379,67 @@ static const char *content_type(const char *path)
         {"mp3", "audio/mpeg"},
         {"mp4", "video/mp4"},
         {"webm", "video/webm"},
+        /* What browsers need for today's media and pages (as nginx 1.22's
+         * mime.types or the IANA registry name them). */
+        {"avif", "image/avif"},
+        {"apng", "image/apng"},
+        {"jxl", "image/jxl"},
+        {"bmp", "image/bmp"},
+        {"tif", "image/tiff"},
+        {"tiff", "image/tiff"},
+        {"ogg", "audio/ogg"},
+        {"oga", "audio/ogg"},
+        {"opus", "audio/opus"},
+        {"flac", "audio/flac"},
+        {"wav", "audio/wav"},
+        {"m4a", "audio/mp4"},
+        {"aac", "audio/aac"},
+        {"weba", "audio/webm"},
+        {"ogv", "video/ogg"},
+        {"m4v", "video/mp4"},
+        {"mov", "video/quicktime"},
+        {"mkv", "video/x-matroska"},
+        {"mpeg", "video/mpeg"},
+        {"mpg", "video/mpeg"},
+        {"ttf", "font/ttf"},
+        {"otf", "font/otf"},
+        {"xhtml", "application/xhtml+xml"},
+        {"rss", "application/rss+xml"},
+        {"atom", "application/atom+xml"},
+        {"webmanifest", "application/manifest+json"},
+        {"jsonld", "application/ld+json"},
+        {"map", "application/json"},
+        {"ics", "text/calendar; charset=utf-8"},
+        {"yaml", "application/yaml"},
+        {"yml", "application/yaml"},
+        {"toml", "application/toml"},
+        {"epub", "application/epub+zip"},
+        {"rtf", "application/rtf"},
+        {"7z", "application/x-7z-compressed"},
+        {"bz2", "application/x-bzip2"},
+        {"xz", "application/x-xz"},
+        {"zst", "application/zstd"},
     };
     const char *dot = strrchr(path, '.');
     size_t i;
 
+    if (dot && !strchr(dot, '/') && d->nmime) {
+        mime_ext key, *m;
+        size_t lo = 0, hi = d->nmime;
+        key.ext = (char *)(uintptr_t)(dot + 1); /* not written: the key only */
+        key.line = UINT_MAX;                    /* before every entry of its extension */
+        /* The first entry not below key: the latest of that extension. */
+        while (lo < hi) {
+            size_t mid = lo + (hi - lo) / 2;
+            if (mime_cmp(&d->mime[mid], &key) < 0)
+                lo = mid + 1;
+            else
+                hi = mid;
+        }
+        m = lo < d->nmime ? &d->mime[lo] : NULL;
+        if (m && strcasecmp(m->ext, dot + 1) == 0)
+            return m->type;
+    }
     if (dot && !strchr(dot, '/'))
         for (i = 0; i < sizeof(types) / sizeof(types[0]); i++)
             if (strcasecmp(dot + 1, types[i].ext) == 0)
@@ -1073,7 +1152,7 @@ static int find_file(httpd *d, char *path, file *f)
     snprintf(f->etag, sizeof(f->etag), "\"%llx-%llx.%lx-%llx\"", (unsigned long long)st.st_ino,
              (unsigned long long)st.st_mtim.tv_sec, (long)st.st_mtim.tv_nsec,
              (unsigned long long)st.st_size);
-    f->type = content_type(path);
+    f->type = content_type(d, path);
     f->data = NULL;
     if (f->size <= SMALL_FILE && keylen < CACHE_PATH && cache_admit(d, e)) {
         memcpy(e->path, path, keylen);
@@ -1665,6 +1744,8 @@ static void usage(FILE *f)
             "                             drained (0 = no limit; default %d; beyond: 408)\n"
             "  -H, --max-header-bytes N   longest request head accepted, 256..1048576\n"
             "                             (default %d; beyond: 431)\n"
+            "      --mime-types FILE      Content-Types by extension, in the format of\n"
+            "                             /etc/mime.types, before the built-in ones\n"
             "  -U, --user NAME            drop root privileges to NAME after binding\n"
             "  -L, --log-level LEVEL      error, warn, info (access log) or debug\n"
             "                             (default warn)\n"
@@ -1675,6 +1756,108 @@ static void usage(FILE *f)
             "  -h, --help                 show this help\n"
             "  -V, --version              show the version\n",
             DEFAULT_IDLE_S, DEFAULT_HEADER_S, DEFAULT_MAX_HEADER);
+}
+
+/* Add one type or extension to the --mime-types tables; 0 or -1. */
+static int mime_grow(void **v, size_t n, size_t size)
+{
+    void *p;
+
+    if ((n & (n - 1)) != 0 && n != 0)
+        return 0; /* room left: capacities are powers of two */
+    p = realloc(*v, (n ? 2 * n : 16) * size);
+    if (!p)
+        return -1;
+    *v = p;
+    return 0;
+}
+
+static void mime_free(httpd *d)
+{
+    size_t i;
+
+    for (i = 0; i < d->nmime; i++)
+        free(d->mime[i].ext);
+    for (i = 0; i < d->ntypes; i++)
+        free(d->types[i]);
+    free(d->mime);
+    free(d->types);
+    d->mime = NULL;
+    d->types = NULL;
+    d->nmime = d->ntypes = 0;
+}
+
+/*
+ * --mime-types FILE, in the format of /etc/mime.types (and Apache's): one
+ * "type/subtype ext ext..." per line, '#' to the end of a line a comment,
+ * a type with no extensions allowed.  Its extensions come before the
+ * built-in table (compared without case; the last line naming one wins);
+ * a text/ type gets "; charset=utf-8", as the built-in ones have.
+ * Returns 0, or -1 with one line on stderr (the exit status is 2).
+ */
+static int load_mime_types(httpd *d, const char *name)
+{
+    FILE *f = fopen(name, "r");
+    char *line = NULL;
+    size_t cap = 0;
+    unsigned lineno = 0;
+    int rc = 0;
+
+    if (!f) {
+        fprintf(stderr, "sb-httpd: --mime-types '%s': %s\n", name, strerror(errno));
+        return -1;
+    }
+    while (rc == 0 && getline(&line, &cap, f) >= 0) {
+        char *p = strchr(line, '#'), *tok, *save = NULL, *slash, *type;
+        lineno++;
+        if (p)
+            *p = '\0';
+        if (!(tok = strtok_r(line, " \t\r\n", &save)))
+            continue;
+        slash = strchr(tok, '/');
+        if (!slash || !is_token(tok, (size_t)(slash - tok)) || !is_token(slash + 1, strlen(slash + 1))) {
+            fprintf(stderr, "sb-httpd: %s:%u: '%s' is not a MIME type (type/subtype)\n", name,
+                    lineno, tok);
+            rc = -1;
+            break;
+        }
+        if (mime_grow((void **)&d->types, d->ntypes, sizeof(*d->types)) != 0 ||
+            !(type = malloc(strlen(tok) + sizeof("; charset=utf-8")))) {
+            rc = -2;
+            break;
+        }
+        strcpy(type, tok);
+        if (strncasecmp(tok, "text/", 5) == 0)
+            strcat(type, "; charset=utf-8");
+        d->types[d->ntypes++] = type;
+        while (rc == 0 && (tok = strtok_r(NULL, " \t\r\n", &save))) {
+            mime_ext *m;
+            if (!is_token(tok, strlen(tok))) {
+                fprintf(stderr, "sb-httpd: %s:%u: '%s' is not a file name extension\n", name,
+                        lineno, tok);
+                rc = -1;
+            } else if (mime_grow((void **)&d->mime, d->nmime, sizeof(*d->mime)) != 0 ||
+                       !(tok = strdup(tok))) {
+                rc = -2;
+            } else {
+                m = &d->mime[d->nmime++];
+                m->ext = tok;
+                m->type = type;
+                m->line = lineno;
+            }
+        }
+    }
+    if (rc == 0 && ferror(f)) {
+        fprintf(stderr, "sb-httpd: --mime-types '%s': %s\n", name, strerror(errno));
+        rc = -1;
+    }
+    if (rc == -2)
+        fprintf(stderr, "sb-httpd: --mime-types '%s': %s\n", name, strerror(ENOMEM));
+    free(line);
+    fclose(f);
+    if (d->nmime)
+        qsort(d->mime, d->nmime, sizeof(*d->mime), mime_cmp);
+    return rc ? -1 : 0;
 }
 
 /*
@@ -1742,6 +1925,7 @@ static void cleanup(httpd *d)
     }
     if (d->rootfd >= 0)
         close(d->rootfd);
+    mime_free(d);
 }
 
 int main(int argc, char **argv)
@@ -1750,10 +1934,11 @@ int main(int argc, char **argv)
         {"root", required_argument, NULL, 'r'},
         {"max-header-bytes", required_argument, NULL, 'H'},
         {"header-timeout", required_argument, NULL, 'T'},
+        {"mime-types", required_argument, NULL, OPT_MIME_TYPES},
         SBD_LONG_OPTIONS,
     };
     static httpd d; /* static: its 64 KiB I/O buffer stays off the stack */
-    const char *root = ".";
+    const char *root = ".", *mime_types = NULL;
     char what[PATH_MAX + 16];
     int opt, rc;
     unsigned long long v;
@@ -1775,6 +1960,9 @@ int main(int argc, char **argv)
                 return 2;
             d.max_header = (size_t)v;
             break;
+        case OPT_MIME_TYPES:
+            mime_types = optarg;
+            break;
         case 'T':
             if (sbd_parse_uint(&d.sbd, "--header-timeout", optarg, 0, UINT_MAX / 1000, &v))
                 return 2;
@@ -1789,8 +1977,10 @@ int main(int argc, char **argv)
         return 2;
     lo.max_conns = d.sbd.max_conns;
     lo.conn.idle_timeout_ms = d.sbd.idle_ms;
-    if (open_root(&d, root))
+    if ((mime_types && load_mime_types(&d, mime_types)) || open_root(&d, root)) {
+        mime_free(&d);
         return 2;
+    }
 
     memset(&h, 0, sizeof(h));
     h.on_open = http_open;
