@@ -134,6 +134,24 @@ int sb__addr_parse(const char *s, int passive, sb__addr *out)
     }
 }
 
+int sb__addr_is_name(const char *s, char *host, size_t hostlen, const char **port)
+{
+    const char *colon = strrchr(s, ':');
+    size_t hlen = colon ? (size_t)(colon - s) : 0;
+    struct in_addr v4;
+    unsigned p;
+
+    if (strncmp(s, "unix:", 5) == 0 || s[0] == '[' || hlen == 0 || hlen >= hostlen ||
+        memchr(s, ':', hlen) || parse_port(colon + 1, &p) != 0)
+        return 0;
+    memcpy(host, s, hlen);
+    host[hlen] = '\0';
+    if (strcmp(host, "*") == 0 || inet_pton(AF_INET, host, &v4) == 1)
+        return 0;
+    *port = colon + 1;
+    return 1;
+}
+
 /*
  * Format a socket address as "1.2.3.4:80", "[::1]:80" or "unix:/path".
  * Returns the length written (truncated to fit n) or a negative code.

@@ -26,7 +26,6 @@
  */
 #include "internal.h"
 
-#include <arpa/inet.h>
 #include <errno.h>
 #include <netdb.h>
 #include <stdio.h>
@@ -83,41 +82,6 @@ static int nworkers;
 #define LOCK() ((void)0)
 #define UNLOCK() ((void)0)
 #endif
-
-/* ------------------------------------------------------------ splitting */
-
-static int port_ok(const char *p)
-{
-    unsigned long v = 0;
-
-    if (!*p)
-        return 0;
-    for (; *p; p++) {
-        if (*p < '0' || *p > '9')
-            return 0;
-        v = v * 10 + (unsigned long)(*p - '0');
-        if (v > 65535)
-            return 0;
-    }
-    return 1;
-}
-
-int sb__addr_is_name(const char *s, char *host, size_t hostlen, const char **port)
-{
-    const char *colon = strrchr(s, ':');
-    size_t hlen = colon ? (size_t)(colon - s) : 0;
-    struct in_addr v4;
-
-    if (strncmp(s, "unix:", 5) == 0 || s[0] == '[' || hlen == 0 || hlen >= hostlen ||
-        memchr(s, ':', hlen) || !port_ok(colon + 1))
-        return 0;
-    memcpy(host, s, hlen);
-    host[hlen] = '\0';
-    if (strcmp(host, "*") == 0 || inet_pton(AF_INET, host, &v4) == 1)
-        return 0;
-    *port = colon + 1;
-    return 1;
-}
 
 /* ------------------------------------------------------------- the work */
 
