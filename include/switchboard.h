@@ -63,6 +63,7 @@ enum {
     SB_EFRAME = -30011,      /* malformed frame header */
     SB_ENESTED = -30012,     /* sb_loop_run/run_once/free during an iteration of that loop */
     SB_EFDSET = -30013,      /* an fd does not fit in an fd_set (>= FD_SETSIZE) */
+    SB_ESHORTFILE = -30014,  /* sb_write_file: the file ended before the queued length */
 };
 
 /* A human-readable message for any code returned or reported by the library. */
@@ -528,6 +529,37 @@ SB_API void sb_listener_close(sb_listener *l);
  */
 SB_API int sb_write(sb_conn *c, const void *data, size_t len);
 
+/*
+ * Zero-copy output.  Both queue bytes in order with sb_write's, without
+ * copying them: the library reads them when the socket takes them.
+ *   sb_write_ref   len bytes at data, which must stay valid and unchanged
+ *                  until release(arg) is called.  sb_write_ref(c, p, n,
+ *                  free, p) hands a malloc'd buffer over.
+ *   sb_write_file  len bytes of the file open on fd, from offset, with
+ *                  sendfile(2) where the platform has it (else pread(2)
+ *                  into the loop's scratch buffer and send: still no
+ *                  queue memory).  The file is read when it is sent: it
+ *                  must still hold len bytes from offset then (else the
+ *                  connection closes with SB_ESHORTFILE; a read error
+ *                  closes it with that -errno).  fd stays the caller's:
+ *                  close it from release, or after it.
+ * release(arg) (may be NULL) is called exactly once when the library no
+ * longer needs the bytes: all sent, or the connection closing (before its
+ * on_close).  It is never called from inside the sb_write_* call that
+ * queued them, except for len 0 (nothing to queue: called at once).  On a
+ * failure return nothing was queued and release is not called.
+ * These bytes count in sb_conn_queued() and the watermarks, not in
+ * max_output (they are not the library's memory).  The per-iteration send
+ * limit and every other connection's fairness apply as to sb_write.
+ * Returns 0, SB_ECLOSED, -EINVAL (NULL data or fd < 0 with a non-zero
+ * len), -ENOMEM.
+ */
+typedef void (*sb_release_fn)(void *arg);
+SB_API int sb_write_ref(sb_conn *c, const void *data, size_t len, sb_release_fn release,
+                        void *arg);
+SB_API int sb_write_file(sb_conn *c, int fd, uint64_t offset, size_t len,
+                         sb_release_fn release, void *arg);
+
 /* Half-close: send FIN once queued output is flushed; keep reading. */
 SB_API void sb_shutdown(sb_conn *c);
 
@@ -542,7 +574,8 @@ SB_API void sb_close(sb_conn *c);
 /* Close now with a reset; queued output is dropped.  on_close: SB_EABORTED. */
 SB_API void sb_abort(sb_conn *c);
 
-/* Bytes queued and not yet accepted by the kernel. */
+/* Bytes queued and not yet accepted by the kernel (copied, referenced and
+ * file bytes alike). */
 SB_API size_t sb_conn_queued(const sb_conn *c);
 
 /* Idle timeout for this connection in ms (0 = none); replaces the value it

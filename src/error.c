@@ -22,6 +22,7 @@ static const struct {
     {SB_EFRAME, "malformed frame header"},
     {SB_ENESTED, "called from inside a callback of the same loop"},
     {SB_EFDSET, "fd does not fit in an fd_set (FD_SETSIZE)"},
+    {SB_ESHORTFILE, "file ended before the length queued for sending"},
 };
 
 /*

@@ -50,6 +50,11 @@ int sb__sys_getaddrinfo(const char *host, const char *serv, const struct addrinf
                         struct addrinfo **res);
 ssize_t sb__sys_recv(int fd, void *buf, size_t n, int flags);
 ssize_t sb__sys_send(int fd, const void *buf, size_t n, int flags);
+ssize_t sb__sys_sendmsg(int fd, const struct msghdr *msg, int flags);
+ssize_t sb__sys_pread(int fd, void *buf, size_t n, off_t off);
+#ifdef __linux__
+ssize_t sb__sys_sendfile(int out, int in, off_t *off, size_t n);
+#endif
 ssize_t sb__sys_recvmsg(int fd, struct msghdr *msg, int flags);
 ssize_t sb__sys_sendto(int fd, const void *buf, size_t n, int flags,
                        const struct sockaddr *to, socklen_t tolen);
@@ -74,6 +79,9 @@ void *sb__realloc(void *p, size_t n);
 #define sb__sys_getaddrinfo getaddrinfo
 #define sb__sys_recv recv
 #define sb__sys_send send
+#define sb__sys_sendmsg sendmsg
+#define sb__sys_pread pread
+#define sb__sys_sendfile sendfile
 #define sb__sys_recvmsg recvmsg
 #define sb__sys_sendto sendto
 #define sb__sys_accept4 accept4
@@ -340,6 +348,28 @@ struct sb_listener {
  */
 enum { SB__S_CONNECTING, SB__S_OPEN, SB__S_CLOSING, SB__S_LINGER, SB__S_DEAD };
 
+/*
+ * The output queue beyond plain copies.  While a connection has only
+ * copied bytes, its queue is c->out alone and seg_head is NULL (the fast
+ * path).  Once a caller-owned buffer (sb_write_ref) or a file range
+ * (sb_write_file) is queued, the queue is this list, in order: a COPY
+ * segment stands for the next len bytes of c->out, so every byte of c->out
+ * belongs to one.  Segments come from a small per-loop free list.
+ */
+enum { SB__SEG_COPY, SB__SEG_REF, SB__SEG_FILE };
+
+typedef struct sb__seg {
+    struct sb__seg *next;
+    uint8_t kind;         /* SB__SEG_* */
+    uint8_t no_sendfile;  /* FILE: sendfile() refused this fd: pread() + send() */
+    int fd;               /* FILE */
+    size_t len;           /* bytes still to send */
+    const char *ptr;      /* REF: the next byte */
+    uint64_t off;         /* FILE: the next offset */
+    sb_release_fn release;
+    void *arg;
+} sb__seg;
+
 struct sb_conn {
     sb__handle h;
     sb_loop *loop;
@@ -372,7 +402,9 @@ struct sb_conn {
     int err;              /* reason for a graceful close forced by an error */
     sb_framer framer;
     sb__buf in;           /* bytes received and not yet delivered */
-    sb__buf out;          /* bytes queued and not yet sent */
+    sb__buf out;          /* bytes queued and not yet sent (copied ones) */
+    sb__seg *seg_head, *seg_tail; /* the queue, once not only copies (above) */
+    size_t out_ext;       /* bytes of REF and FILE segments still to send */
     size_t high_water, low_water, max_output;
     unsigned idle_ms, linger_ms;
     uint64_t last_active;
@@ -463,6 +495,8 @@ struct sb_loop {
         size_t cap;
     } pool[SB__POOL_MAX]; /* output buffers not in use (conn.c) */
     size_t npool;
+    struct sb__seg *seg_free; /* output segments not in use (conn.c) */
+    size_t nseg_free;
     int pool_used;        /* a buffer was taken since the last reclaim sweep */
     int sig_rd, sig_wr;  /* self-pipe */
     sb__handle sig_h;

@@ -13,6 +13,8 @@
 #include <netdb.h>
 #include <poll.h>
 #include <sys/epoll.h>
+#include <sys/sendfile.h>
+#include <sys/uio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -129,6 +131,60 @@ ssize_t sb__sys_send(int fd, const void *buf, size_t n, int flags)
     return send(fd, buf, n, flags);
 }
 
+/* A vector send, made short by cutting the vector (a copy of it). */
+ssize_t sb__sys_sendmsg(int fd, const struct msghdr *msg, int flags)
+{
+    struct iovec iov[64];
+    struct msghdr m;
+    size_t total = 0, want, i;
+
+    switch (decide(TU_F_SEND)) {
+    case 'e':
+        return fail_with(TU_F_SEND);
+    case 's':
+        if (msg->msg_iovlen > 64)
+            break;
+        m = *msg;
+        for (i = 0; i < msg->msg_iovlen; i++)
+            total += msg->msg_iov[i].iov_len;
+        want = shorter(total);
+        for (i = 0; i < msg->msg_iovlen && want; i++) {
+            iov[i] = msg->msg_iov[i];
+            if (iov[i].iov_len > want)
+                iov[i].iov_len = want;
+            want -= iov[i].iov_len;
+        }
+        m.msg_iov = iov;
+        m.msg_iovlen = i;
+        return sendmsg(fd, &m, flags);
+    }
+    return sendmsg(fd, msg, flags);
+}
+
+ssize_t sb__sys_sendfile(int out, int in, off_t *off, size_t n)
+{
+    switch (decide(TU_F_SENDFILE)) {
+    case 'e':
+        return fail_with(TU_F_SENDFILE);
+    case 's':
+        n = shorter(n);
+        break;
+    }
+    return sendfile(out, in, off, n);
+}
+
+ssize_t sb__sys_pread(int fd, void *buf, size_t n, off_t off)
+{
+    switch (decide(TU_F_PREAD)) {
+    case 'e':
+        return fail_with(TU_F_PREAD);
+    case 's':
+        n = shorter(n);
+        break;
+    }
+    return pread(fd, buf, n, off);
+}
+
 ssize_t sb__sys_recvmsg(int fd, struct msghdr *msg, int flags)
 {
     if (decide(TU_F_RECVMSG) == 'e')
@@ -221,11 +277,14 @@ void tu_fault_partial_io(uint32_t seed)
     static const tu_fault recv_short = {0, 0, "s.s.es..", EAGAIN, 0, 0};
     static const tu_fault send_short = {0, 0, "s.e.s.s.", EAGAIN, 0, 0};
     static const tu_fault sel_intr = {7, 0, NULL, EINTR, 0, 0};
+    static const tu_fault pread_short = {0, 0, "s..", 0, 0, 0};
 
     tu_fault_reset();
     tu_fault_seed(seed);
     tu_fault_set(TU_F_RECV, &recv_short);
     tu_fault_set(TU_F_SEND, &send_short);
+    tu_fault_set(TU_F_SENDFILE, &send_short);
+    tu_fault_set(TU_F_PREAD, &pread_short);
     tu_fault_set(TU_F_SELECT, &sel_intr);
 }
 

@@ -26,6 +26,9 @@ enum {
     TU_F_DUP3,
     TU_F_PIPE2,
     TU_F_GETADDRINFO, /* err ENOMEM: EAI_MEMORY; anything else: EAI_FAIL */
+    /* file output (sb_write_file); sendmsg() is TU_F_SEND's */
+    TU_F_SENDFILE,
+    TU_F_PREAD,
     TU_F_N
 };
 

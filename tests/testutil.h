@@ -35,6 +35,7 @@ Suite *sb_embed_demos_suite(void);
 Suite *sb_flow_suite(void);
 Suite *sb_relay_suite(void);
 Suite *sb_proxyd_suite(void);
+Suite *sb_zerocopy_suite(void);
 
 /* Number of open fds in this process (from /proc/self/fd). */
 int tu_count_fds(void);
