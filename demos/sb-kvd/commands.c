@@ -1,9 +1,11 @@
 /*
- * sb-kvd's commands and their table (see commands.h).  KEYS and CONFIG GET
- * match with Redis' glob rules, below.
+ * sb-kvd's command table, the dispatcher and COMMAND (see commands.h and
+ * cmd.h), with what every command module shares: the key lookups with
+ * lazy expiry, argument parsing, Redis' glob matching (KEYS, SCAN, CONFIG
+ * GET, COMMAND LIST) and a growing text buffer.
  */
+#include "cmd.h"
 #include "commands.h"
-#include "resp.h"
 
 #include <ctype.h>
 #include <limits.h>
@@ -12,7 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <unistd.h>
+#include <time.h>
 
 /* ================================================================= glob */
 
@@ -82,7 +84,7 @@ static int class_match(const char *p, size_t plen, size_t *pi, unsigned char c, 
  * against one byte; a class costs its length) is taken from *budget.
  * Returns 1 (match), 0, or -1 once the budget ran out (*budget is then 0).
  */
-static int glob_match(const char *p, size_t plen, const char *s, size_t slen, int nocase,
+int glob_match(const char *p, size_t plen, const char *s, size_t slen, int nocase,
                       uint64_t *budget)
 {
     size_t pi = 0, si = 0, star = SIZE_MAX, star_s = 0;
@@ -157,18 +159,15 @@ spent:
 }
 
 /*
- * The work one KEYS may spend matching: GLOB_BUDGET steps, plus
- * GLOB_PER_BYTE for each key it looks at and for each byte of it.
+ * The work one KEYS (or SCAN) may spend matching: GLOB_BUDGET steps, plus
+ * GLOB_PER_BYTE for each key it looks at and for each byte of it (cmd.h).
  * A pattern that scans a key costs a step or two per byte, so KEYS with an
  * ordinary pattern is never cut short, however large the keyspace; one
  * that makes the matching quadratic is stopped after some 20 ms of work
- * (about 1.2 ns a step).
- * CONFIG GET has GLOB_BUDGET alone (its names are short).
+ * (about 1.2 ns a step).  CONFIG GET and COMMAND LIST have GLOB_BUDGET
+ * alone (their names are short).
  */
-#define GLOB_BUDGET (1u << 24)
-#define GLOB_PER_BYTE 16
-
-static void reply_too_expensive(client *cl, uint64_t spent)
+void reply_too_expensive(client *cl, uint64_t spent)
 {
     reply_error(cl, "ERR pattern too expensive: matching stopped after %llu steps",
                 (unsigned long long)spent);
@@ -176,14 +175,7 @@ static void reply_too_expensive(client *cl, uint64_t spent)
 
 /* ============================================================== lookups */
 
-static inline int expired(const kvd *s, const entry *e)
-{
-    return e->expire_at && e->expire_at <= now_ms(s);
-}
-
-/* Find a live key: an expired one is deleted on the way (lazy expiry).
- * *hp receives the key's hash, for a db_store() that follows. */
-static entry **lookup(kvd *s, const arg *k, uint64_t *hp)
+entry **lookup(kvd *s, const arg *k, uint64_t *hp)
 {
     uint64_t h = hash_key(s->db.seed, k->p, k->len);
     entry **pp = db_find(&s->db, k->p, k->len, h);
@@ -198,8 +190,7 @@ static entry **lookup(kvd *s, const arg *k, uint64_t *hp)
     return pp;
 }
 
-/* lookup() for reading commands: counts keyspace hits and misses. */
-static entry *lookup_read(kvd *s, const arg *k)
+entry *lookup_read(kvd *s, const arg *k)
 {
     entry **pp = lookup(s, k, NULL);
 
@@ -213,14 +204,13 @@ static entry *lookup_read(kvd *s, const arg *k)
 
 /* ========================================================= argument utils */
 
-/* An argument as C would print it with %s: up to its first NUL. */
-static inline int cstr_len(const arg *a, size_t max)
+int cstr_len(const arg *a, size_t max)
 {
     size_t n = strnlen(a->p, a->len < max ? a->len : max);
     return (int)n;
 }
 
-static int arg_ll(client *cl, const arg *a, long long *v)
+int arg_ll(client *cl, const arg *a, long long *v)
 {
     if (str2ll(a->p, a->len, v))
         return 1;
@@ -228,677 +218,200 @@ static int arg_ll(client *cl, const arg *a, long long *v)
     return 0;
 }
 
-/* Case-insensitive comparison of an argument with a lower-case word. */
-static int is(const arg *a, const char *word)
+int arg_int(client *cl, const arg *a, long long *v)
+{
+    if (!arg_ll(cl, a, v))
+        return 0;
+    if (*v < INT_MIN || *v > INT_MAX) {
+        reply_error(cl, "ERR value is out of range, value must between %d and %d", INT_MIN,
+                    INT_MAX);
+        return 0;
+    }
+    return 1;
+}
+
+int is(const arg *a, const char *word)
 {
     return a->len == strlen(word) && strncasecmp(a->p, word, a->len) == 0;
 }
 
-/* ============================================================= commands */
+/* ================================================================= text */
 
-static void cmd_ping(client *cl, arg *av, int ac)
-{
-    if (ac > 2)
-        reply_arity(cl, "ping");
-    else if (ac == 2)
-        reply_bulk(cl, av[1].p, av[1].len);
-    else
-        OUT_LIT(cl, "+PONG\r\n");
-}
-
-static void cmd_echo(client *cl, arg *av, int ac)
-{
-    (void)ac;
-    reply_bulk(cl, av[1].p, av[1].len);
-}
-
-static void cmd_get(client *cl, arg *av, int ac)
-{
-    entry *e = lookup_read(cl->srv, &av[1]);
-
-    (void)ac;
-    if (e)
-        reply_bulk(cl, ent_val(e), e->vlen);
-    else
-        reply_nil(cl);
-}
-
-/* A relative TTL given in ms: 0 on success, else an error was replied. */
-static int expire_when(client *cl, long long ms, const char *cmd, int64_t *when)
-{
-    int64_t now = now_ms(cl->srv);
-
-    if (ms > INT64_MAX - now) {
-        reply_error(cl, "ERR invalid expire time in '%s' command", cmd);
-        return -1;
-    }
-    *when = now + ms;
-    return 0;
-}
-
-enum { SET_NX = 1, SET_XX = 2, SET_GET = 4, SET_KEEPTTL = 8, SET_EX = 16, SET_PX = 32 };
-
-/* SET key value [NX|XX] [GET] [EX s|PX ms|KEEPTTL], with Redis' rules for
- * which options combine. */
-static void cmd_set(client *cl, arg *av, int ac)
-{
-    kvd *s = cl->srv;
-    const arg *ttl = NULL;
-    int flags = 0, i;
-    long long ms = 0;
-    int64_t when = 0;
-    uint64_t h;
-    entry **pp, *e;
-
-    for (i = 3; i < ac; i++) {
-        const arg *o = &av[i];
-        int has_next = i + 1 < ac;
-        if (is(o, "nx") && !(flags & SET_XX)) {
-            flags |= SET_NX;
-        } else if (is(o, "xx") && !(flags & SET_NX)) {
-            flags |= SET_XX;
-        } else if (is(o, "get")) {
-            flags |= SET_GET;
-        } else if (is(o, "keepttl") && !(flags & (SET_EX | SET_PX))) {
-            flags |= SET_KEEPTTL;
-        } else if (is(o, "ex") && !(flags & (SET_KEEPTTL | SET_PX)) && has_next) {
-            flags |= SET_EX;
-            ttl = &av[++i];
-        } else if (is(o, "px") && !(flags & (SET_KEEPTTL | SET_EX)) && has_next) {
-            flags |= SET_PX;
-            ttl = &av[++i];
-        } else {
-            reply_error(cl, ERR_SYNTAX);
-            return;
-        }
-    }
-    if (ttl) {
-        if (!arg_ll(cl, ttl, &ms))
-            return;
-        if (ms <= 0 || ((flags & SET_EX) && ms > LLONG_MAX / 1000)) {
-            reply_error(cl, "ERR invalid expire time in 'set' command");
-            return;
-        }
-        if ((flags & SET_EX))
-            ms *= 1000;
-        if (expire_when(cl, ms, "set", &when))
-            return;
-    }
-    pp = lookup(s, &av[1], &h);
-    if (flags & SET_GET) {
-        if (pp)
-            reply_bulk(cl, ent_val(*pp), (*pp)->vlen);
-        else
-            reply_nil(cl);
-    }
-    if (((flags & SET_NX) && pp) || ((flags & SET_XX) && !pp)) {
-        if (!(flags & SET_GET))
-            reply_nil(cl);
-        return;
-    }
-    e = db_store(&s->db, pp, h, av[1].p, av[1].len, av[2].p, av[2].len);
-    if (!e || (!(flags & SET_KEEPTTL) && set_expire(&s->db, e, when))) {
-        if (!(flags & SET_GET))
-            reply_error(cl, ERR_NOMEM);
-        return;
-    }
-    if (!(flags & SET_GET))
-        reply_ok(cl);
-}
-
-/* DEL / EXISTS: how many of the keys exist (DEL removes them). */
-static void count_keys(client *cl, arg *av, int ac, int del)
-{
-    long long n = 0;
-    int i;
-
-    for (i = 1; i < ac; i++) {
-        entry **pp = lookup(cl->srv, &av[i], NULL);
-        if (!pp)
-            continue;
-        n++;
-        if (del)
-            db_unlink(&cl->srv->db, pp);
-    }
-    reply_int(cl, n);
-}
-
-static void cmd_del(client *cl, arg *av, int ac)
-{
-    count_keys(cl, av, ac, 1);
-}
-
-static void cmd_exists(client *cl, arg *av, int ac)
-{
-    count_keys(cl, av, ac, 0);
-}
-
-/* INCR, DECR, INCRBY, DECRBY: the value as a decimal long long. */
-static void incr_by(client *cl, const arg *key, long long by)
-{
-    kvd *s = cl->srv;
-    char buf[24];
-    long long v = 0;
-    uint64_t h;
-    entry **pp = lookup(s, key, &h);
-
-    if (pp && !str2ll(ent_val(*pp), (*pp)->vlen, &v)) {
-        reply_error(cl, ERR_NOT_INT);
-        return;
-    }
-    if ((by < 0 && v < 0 && by < LLONG_MIN - v) || (by > 0 && v > 0 && by > LLONG_MAX - v)) {
-        reply_error(cl, "ERR increment or decrement would overflow");
-        return;
-    }
-    v += by;
-    if (!db_store(&s->db, pp, h, key->p, key->len, buf, fmt_ll(buf, v)))
-        reply_error(cl, ERR_NOMEM);
-    else
-        reply_int(cl, v);
-}
-
-static void cmd_incr(client *cl, arg *av, int ac)
-{
-    (void)ac;
-    incr_by(cl, &av[1], 1);
-}
-
-static void cmd_decr(client *cl, arg *av, int ac)
-{
-    (void)ac;
-    incr_by(cl, &av[1], -1);
-}
-
-static void cmd_incrby(client *cl, arg *av, int ac)
-{
-    long long by;
-
-    (void)ac;
-    if (arg_ll(cl, &av[2], &by))
-        incr_by(cl, &av[1], by);
-}
-
-static void cmd_decrby(client *cl, arg *av, int ac)
-{
-    long long by;
-
-    (void)ac;
-    if (!arg_ll(cl, &av[2], &by))
-        return;
-    if (by == LLONG_MIN)
-        reply_error(cl, "ERR decrement would overflow");
-    else
-        incr_by(cl, &av[1], -by);
-}
-
-static void cmd_append(client *cl, arg *av, int ac)
-{
-    kvd *s = cl->srv;
-    uint64_t h;
-    entry **pp = lookup(s, &av[1], &h), *e;
-    size_t need;
-
-    (void)ac;
-    if (!pp) {
-        e = db_store(&s->db, NULL, h, av[1].p, av[1].len, av[2].p, av[2].len);
-        if (e)
-            reply_int(cl, (long long)e->vlen);
-        else
-            reply_error(cl, ERR_NOMEM);
-        return;
-    }
-    e = *pp;
-    need = (size_t)e->vlen + av[2].len;
-    if (need > s->max_bulk) {
-        reply_error(cl, "ERR string exceeds maximum allowed size (proto-max-bulk-len)");
-        return;
-    }
-    /* Grow geometrically, as appending usually goes on. */
-    if (need > e->vcap) {
-        size_t cap = need < (1u << 20) ? need * 2 : need + (1u << 20);
-        if (cap > s->max_bulk)
-            cap = s->max_bulk;
-        if (!(e = ent_resize(&s->db, pp, cap))) {
-            reply_error(cl, ERR_NOMEM);
-            return;
-        }
-    }
-    memcpy(ent_val(e) + e->vlen, av[2].p, av[2].len);
-    e->vlen = (uint32_t)need;
-    reply_int(cl, (long long)need);
-}
-
-static void cmd_strlen(client *cl, arg *av, int ac)
-{
-    entry *e = lookup_read(cl->srv, &av[1]);
-
-    (void)ac;
-    reply_int(cl, e ? (long long)e->vlen : 0);
-}
-
-static void cmd_mget(client *cl, arg *av, int ac)
-{
-    int i;
-
-    reply_array(cl, ac - 1);
-    for (i = 1; i < ac && !cl->gone; i++) { /* gone: past --max-output */
-        entry *e = lookup_read(cl->srv, &av[i]);
-        if (e)
-            reply_bulk(cl, ent_val(e), e->vlen);
-        else
-            reply_nil(cl);
-    }
-}
-
-static void cmd_mset(client *cl, arg *av, int ac)
-{
-    kvd *s = cl->srv;
-    int i;
-
-    if (ac % 2 == 0) {
-        reply_arity(cl, "mset");
-        return;
-    }
-    for (i = 1; i < ac; i += 2) {
-        uint64_t h;
-        entry **pp = lookup(s, &av[i], &h);
-        entry *e = db_store(&s->db, pp, h, av[i].p, av[i].len, av[i + 1].p, av[i + 1].len);
-        if (!e) {
-            reply_error(cl, ERR_NOMEM);
-            return;
-        }
-        set_expire(&s->db, e, 0); /* a plain set drops the TTL */
-    }
-    reply_ok(cl);
-}
-
-enum { EXP_NX = 1, EXP_XX = 2, EXP_GT = 4, EXP_LT = 8 };
-
-/* EXPIRE / PEXPIRE key time [NX|XX|GT|LT]: a time in the past deletes. */
-static void expire_generic(client *cl, arg *av, int ac, int unit_ms, const char *name)
-{
-    kvd *s = cl->srv;
-    long long t;
-    int64_t when, cur;
-    int flags = 0, i;
-    entry **pp;
-
-    for (i = 3; i < ac; i++) {
-        if (is(&av[i], "nx"))
-            flags |= EXP_NX;
-        else if (is(&av[i], "xx"))
-            flags |= EXP_XX;
-        else if (is(&av[i], "gt"))
-            flags |= EXP_GT;
-        else if (is(&av[i], "lt"))
-            flags |= EXP_LT;
-        else {
-            reply_error(cl, "ERR Unsupported option %.*s", cstr_len(&av[i], 128), av[i].p);
-            return;
-        }
-    }
-    if ((flags & EXP_NX) && (flags & (EXP_XX | EXP_GT | EXP_LT))) {
-        reply_error(cl, "ERR NX and XX, GT or LT options at the same time are not compatible");
-        return;
-    }
-    if ((flags & EXP_GT) && (flags & EXP_LT)) {
-        reply_error(cl, "ERR GT and LT options at the same time are not compatible");
-        return;
-    }
-    if (!arg_ll(cl, &av[2], &t))
-        return;
-    if (!unit_ms) {
-        if (t > LLONG_MAX / 1000 || t < LLONG_MIN / 1000) {
-            reply_error(cl, "ERR invalid expire time in '%s' command", name);
-            return;
-        }
-        t *= 1000;
-    }
-    if (t > 0 && expire_when(cl, t, name, &when))
-        return;
-    if (t <= 0)
-        when = now_ms(s) + t; /* in the past or now: cannot overflow */
-    if (!(pp = lookup(s, &av[1], NULL))) {
-        reply_int(cl, 0);
-        return;
-    }
-    cur = (*pp)->expire_at ? (*pp)->expire_at : -1;
-    if (((flags & EXP_NX) && cur != -1) || ((flags & EXP_XX) && cur == -1) ||
-        ((flags & EXP_GT) && (cur == -1 || when <= cur)) ||
-        ((flags & EXP_LT) && cur != -1 && when >= cur)) {
-        reply_int(cl, 0);
-        return;
-    }
-    if (when <= now_ms(s)) {
-        db_unlink(&s->db, pp);
-        s->expired++;
-    } else if (set_expire(&s->db, *pp, when)) {
-        reply_error(cl, ERR_NOMEM);
-        return;
-    }
-    reply_int(cl, 1);
-}
-
-static void cmd_expire(client *cl, arg *av, int ac)
-{
-    expire_generic(cl, av, ac, 0, "expire");
-}
-
-static void cmd_pexpire(client *cl, arg *av, int ac)
-{
-    expire_generic(cl, av, ac, 1, "pexpire");
-}
-
-static void ttl_generic(client *cl, arg *av, int in_ms)
-{
-    entry **pp = lookup(cl->srv, &av[1], NULL);
-    int64_t ttl;
-
-    if (!pp) {
-        reply_int(cl, -2);
-        return;
-    }
-    if (!(*pp)->expire_at) {
-        reply_int(cl, -1);
-        return;
-    }
-    ttl = (*pp)->expire_at - now_ms(cl->srv);
-    if (ttl < 0)
-        ttl = 0;
-    reply_int(cl, in_ms ? ttl : (ttl + 500) / 1000);
-}
-
-static void cmd_ttl(client *cl, arg *av, int ac)
-{
-    (void)ac;
-    ttl_generic(cl, av, 0);
-}
-
-static void cmd_pttl(client *cl, arg *av, int ac)
-{
-    (void)ac;
-    ttl_generic(cl, av, 1);
-}
-
-static void cmd_persist(client *cl, arg *av, int ac)
-{
-    entry **pp = lookup(cl->srv, &av[1], NULL);
-
-    (void)ac;
-    if (!pp || !(*pp)->expire_at) {
-        reply_int(cl, 0);
-        return;
-    }
-    set_expire(&cl->srv->db, *pp, 0);
-    reply_int(cl, 1);
-}
-
-/* KEYS pattern: every live key matching, in table order.  O(keys), with
- * the matching work bounded (GLOB_BUDGET): past it, an error reply and
- * no keys. */
-static void cmd_keys(client *cl, arg *av, int ac)
-{
-    kvd *s = cl->srv;
-    db *d = &s->db;
-    size_t n = 0, cap = 0, j;
-    entry **hits = NULL, *e;
-    int i, all = av[1].len == 1 && av[1].p[0] == '*';
-    uint64_t left = GLOB_BUDGET, granted = GLOB_BUDGET;
-
-    (void)ac;
-    for (i = 0; i < 2; i++)
-        for (j = 0; j < d->t[i].size; j++)
-            for (e = d->t[i].b[j]; e; e = e->next) {
-                if (expired(s, e))
-                    continue;
-                if (!all) {
-                    uint64_t more = GLOB_PER_BYTE * ((uint64_t)e->klen + 1);
-                    int m;
-                    left += more;
-                    granted += more;
-                    m = glob_match(av[1].p, av[1].len, e->data, e->klen, 0, &left);
-                    if (m < 0) {
-                        free(hits);
-                        reply_too_expensive(cl, granted);
-                        return;
-                    }
-                    if (!m)
-                        continue;
-                }
-                if (n == cap) {
-                    entry **m = realloc(hits, (cap = cap ? cap * 2 : 64) * sizeof(*m));
-                    if (!m) {
-                        free(hits);
-                        reply_error(cl, ERR_NOMEM);
-                        return;
-                    }
-                    hits = m;
-                }
-                hits[n++] = e;
-            }
-    reply_array(cl, (long long)n);
-    for (j = 0; j < n && !cl->gone; j++)
-        reply_bulk(cl, hits[j]->data, hits[j]->klen);
-    free(hits);
-}
-
-static void cmd_dbsize(client *cl, arg *av, int ac)
-{
-    (void)av;
-    (void)ac;
-    reply_int(cl, (long long)db_count(&cl->srv->db));
-}
-
-static void cmd_flushall(client *cl, arg *av, int ac)
-{
-    if (ac > 2 || (ac == 2 && !is(&av[1], "async") && !is(&av[1], "sync"))) {
-        reply_error(cl, ERR_SYNTAX);
-        return;
-    }
-    db_clear(&cl->srv->db, 1);
-    reply_ok(cl);
-}
-
-static void cmd_select(client *cl, arg *av, int ac)
-{
-    long long id;
-
-    (void)ac;
-    if (!str2ll(av[1].p, av[1].len, &id) || id < INT_MIN || id > INT_MAX)
-        reply_error(cl, ERR_NOT_INT);
-    else if (id != 0)
-        reply_error(cl, "ERR DB index is out of range");
-    else
-        reply_ok(cl);
-}
-
-static void cmd_quit(client *cl, arg *av, int ac)
-{
-    (void)av;
-    (void)ac;
-    reply_ok(cl);
-    sb_close(cl->conn); /* flush the +OK, then close; later input is ignored */
-}
-
-/* A small appender for INFO and CONFIG replies built in one buffer. */
-typedef struct text {
-    char *p;
-    size_t len, cap;
-} text;
-
-static void text_add(text *t, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void text_add(text *t, const char *fmt, ...)
+void text_add(text *t, const char *fmt, ...)
 {
     va_list ap;
     int n;
 
-    va_start(ap, fmt);
-    n = vsnprintf(t->p + t->len, t->cap - t->len, fmt, ap);
-    va_end(ap);
-    if (n > 0)
-        t->len += (size_t)n < t->cap - t->len ? (size_t)n : t->cap - t->len - 1;
-}
-
-/* Whether INFO's arguments ask for a section; if so, its title is added. */
-static int section(text *t, arg *av, int ac, const char *name, const char *title)
-{
-    int i, want = ac == 1;
-
-    for (i = 1; i < ac && !want; i++)
-        want = is(&av[i], name) || is(&av[i], "all") || is(&av[i], "everything") ||
-               is(&av[i], "default");
-    if (want)
-        text_add(t, "%s# %s\r\n", t->len ? "\r\n" : "", title);
-    return want;
-}
-
-/* INFO [section ...]: Redis' layout; "reactor" holds sb_loop_get_stats(). */
-static void cmd_info(client *cl, arg *av, int ac)
-{
-    kvd *s = cl->srv;
-    char buf[4096];
-    text t = {buf, 0, sizeof(buf)};
-    sb_loop_stats st;
-    uint64_t up = (sb_loop_now(s->loop) - s->started) / 1000;
-
-    sb_loop_get_stats(s->loop, &st);
-    if (section(&t, av, ac, "server", "Server"))
-        text_add(&t,
-                 "redis_version:7.0.0\r\nsb_kvd_version:%s\r\nredis_mode:standalone\r\n"
-                 "multiplexing_api:select\r\nprocess_id:%ld\r\ntcp_port:%d\r\n"
-                 "uptime_in_seconds:%llu\r\nuptime_in_days:%llu\r\n",
-                 SB_VERSION_STRING, (long)getpid(), s->port, (unsigned long long)up,
-                 (unsigned long long)up / 86400);
-    if (section(&t, av, ac, "clients", "Clients"))
-        text_add(&t, "connected_clients:%lu\r\nmaxclients:%u\r\n", s->nclients, s->max_conns);
-    if (section(&t, av, ac, "memory", "Memory"))
-        text_add(&t,
-                 "used_memory:%zu\r\nmaxmemory:%llu\r\nmaxmemory_policy:noeviction\r\n"
-                 "proto_max_bulk_len:%zu\r\nclient_query_buffer_limit:%zu\r\n"
-                 "client_output_buffer_limit:%zu\r\n",
-                 s->db.mem, s->max_memory, s->max_bulk, s->max_query, s->max_output);
-    if (section(&t, av, ac, "stats", "Stats"))
-        text_add(&t,
-                 "total_connections_received:%llu\r\ntotal_commands_processed:%llu\r\n"
-                 "total_net_input_bytes:%llu\r\ntotal_net_output_bytes:%llu\r\n"
-                 "rejected_connections:%llu\r\nexpired_keys:%llu\r\nkeyspace_hits:%llu\r\n"
-                 "keyspace_misses:%llu\r\nclient_query_buffer_limit_disconnections:%llu\r\n"
-                 "client_output_buffer_limit_disconnections:%llu\r\n",
-                 (unsigned long long)st.accepted, (unsigned long long)s->commands,
-                 (unsigned long long)st.bytes_in, (unsigned long long)st.bytes_out,
-                 (unsigned long long)(s->rejected + st.rejected),
-                 (unsigned long long)s->expired, (unsigned long long)s->hits,
-                 (unsigned long long)s->misses, (unsigned long long)s->query_closed,
-                 (unsigned long long)s->output_closed);
-    if (section(&t, av, ac, "reactor", "Reactor"))
-        text_add(&t,
-                 "loop_iterations:%llu\r\nconnections_accepted:%llu\r\n"
-                 "connections_open:%llu\r\nconnections_rejected:%llu\r\n"
-                 "connections_closed:%llu\r\nconnection_close_errors:%llu\r\n"
-                 "idle_timeouts:%llu\r\naccept_calls:%llu\r\naccept_emfile:%llu\r\n"
-                 "bytes_in:%llu\r\nbytes_out:%llu\r\ntimers_fired:%llu\r\n",
-                 (unsigned long long)st.iterations, (unsigned long long)st.accepted,
-                 (unsigned long long)st.conns, (unsigned long long)st.rejected,
-                 (unsigned long long)st.closes, (unsigned long long)st.close_errors,
-                 (unsigned long long)st.timeouts, (unsigned long long)st.accept_calls,
-                 (unsigned long long)st.emfile, (unsigned long long)st.bytes_in,
-                 (unsigned long long)st.bytes_out, (unsigned long long)st.timers_fired);
-    if (section(&t, av, ac, "keyspace", "Keyspace") && db_count(&s->db))
-        text_add(&t, "db0:keys=%zu,expires=%zu,avg_ttl=0\r\n", db_count(&s->db), s->db.nvol);
-    reply_bulk(cl, t.p, t.len);
-}
-
-/* CLIENT SETNAME name | GETNAME.  Names as Redis allows them: no spaces,
- * no control characters. */
-static void cmd_client(client *cl, arg *av, int ac)
-{
-    size_t i;
-
-    if (is(&av[1], "setname")) {
-        char *name = NULL;
-        if (ac != 3) {
-            reply_arity(cl, "client|setname");
+    for (;;) {
+        size_t room = t->cap - t->len;
+        va_start(ap, fmt);
+        n = vsnprintf(t->p ? t->p + t->len : NULL, t->p ? room : 0, fmt, ap);
+        va_end(ap);
+        if (n < 0)
+            return;
+        if (t->p && (size_t)n < room) {
+            t->len += (size_t)n;
             return;
         }
-        for (i = 0; i < av[2].len; i++)
-            if (av[2].p[i] < '!' || av[2].p[i] > '~') {
-                reply_error(cl, "ERR Client names cannot contain spaces, newlines or special "
-                                "characters.");
+        if (t->nomem)
+            return;
+        {
+            size_t cap = t->cap ? t->cap : 1024;
+            char *p;
+            while (cap - t->len <= (size_t)n)
+                cap *= 2;
+            if (!(p = realloc(t->p, cap))) {
+                t->nomem = 1; /* keep what fits */
+                if (t->p && room > 1) {
+                    va_start(ap, fmt);
+                    vsnprintf(t->p + t->len, room, fmt, ap);
+                    va_end(ap);
+                    t->len += room - 1;
+                }
                 return;
             }
-        if (av[2].len && !(name = strndup(av[2].p, av[2].len))) {
-            reply_error(cl, ERR_NOMEM);
-            return;
+            t->p = p;
+            t->cap = cap;
         }
-        free(cl->name);
-        cl->name = name;
-        reply_ok(cl);
-    } else if (is(&av[1], "getname")) {
-        if (ac != 2)
-            reply_arity(cl, "client|getname");
-        else if (cl->name)
-            reply_bulk(cl, cl->name, strlen(cl->name));
-        else
-            reply_nil(cl);
-    } else {
-        reply_error(cl, "ERR unknown subcommand '%.*s'. Try CLIENT HELP.", cstr_len(&av[1], 128),
-                    av[1].p);
     }
 }
 
-typedef struct command {
-    const char *name;
-    void (*fn)(client *cl, arg *av, int ac);
-    int arity;          /* N: exactly N words; -N: at least N */
-    unsigned flags;
-    int first, last, step; /* key positions, for COMMAND */
-} command;
+void text_free(text *t)
+{
+    free(t->p);
+    t->p = NULL;
+    t->len = t->cap = 0;
+}
 
-enum { CMD_WRITE = 1, CMD_DENYOOM = 2, CMD_READONLY = 4, CMD_FAST = 8 };
-
-static void cmd_command(client *cl, arg *av, int ac);
-static void cmd_config(client *cl, arg *av, int ac);
+/* ================================================================ table */
 
 #define W (CMD_WRITE | CMD_DENYOOM)
-/* Sorted by name: looked up by binary search. */
-static const command commands[] = {
-    {"append", cmd_append, 3, W, 1, 1, 1},
-    {"client", cmd_client, -2, 0, 0, 0, 0},
-    {"command", cmd_command, -1, 0, 0, 0, 0},
-    {"config", cmd_config, -2, 0, 0, 0, 0},
-    {"dbsize", cmd_dbsize, 1, CMD_READONLY | CMD_FAST, 0, 0, 0},
-    {"decr", cmd_decr, 2, W | CMD_FAST, 1, 1, 1},
-    {"decrby", cmd_decrby, 3, W | CMD_FAST, 1, 1, 1},
-    {"del", cmd_del, -2, CMD_WRITE, 1, -1, 1},
-    {"echo", cmd_echo, 2, CMD_FAST, 0, 0, 0},
-    {"exists", cmd_exists, -2, CMD_READONLY | CMD_FAST, 1, -1, 1},
-    {"expire", cmd_expire, -3, CMD_WRITE | CMD_FAST, 1, 1, 1},
-    {"flushall", cmd_flushall, -1, CMD_WRITE, 0, 0, 0},
-    {"flushdb", cmd_flushall, -1, CMD_WRITE, 0, 0, 0},
-    {"get", cmd_get, 2, CMD_READONLY | CMD_FAST, 1, 1, 1},
-    {"incr", cmd_incr, 2, W | CMD_FAST, 1, 1, 1},
-    {"incrby", cmd_incrby, 3, W | CMD_FAST, 1, 1, 1},
-    {"info", cmd_info, -1, 0, 0, 0, 0},
-    {"keys", cmd_keys, 2, CMD_READONLY, 0, 0, 0},
-    {"mget", cmd_mget, -2, CMD_READONLY | CMD_FAST, 1, -1, 1},
-    {"mset", cmd_mset, -3, W, 1, -1, 2},
-    {"persist", cmd_persist, 2, CMD_WRITE | CMD_FAST, 1, 1, 1},
-    {"pexpire", cmd_pexpire, -3, CMD_WRITE | CMD_FAST, 1, 1, 1},
-    {"ping", cmd_ping, -1, CMD_FAST, 0, 0, 0},
-    {"pttl", cmd_pttl, 2, CMD_READONLY | CMD_FAST, 1, 1, 1},
-    {"quit", cmd_quit, -1, CMD_FAST, 0, 0, 0},
-    {"select", cmd_select, 2, CMD_FAST, 0, 0, 0},
-    {"set", cmd_set, -3, W, 1, 1, 1},
-    {"strlen", cmd_strlen, 2, CMD_READONLY | CMD_FAST, 1, 1, 1},
-    {"ttl", cmd_ttl, 2, CMD_READONLY | CMD_FAST, 1, 1, 1},
-};
-#undef W
-#define NCOMMANDS (sizeof(commands) / sizeof(commands[0]))
+#define RF (CMD_READONLY | CMD_FAST)
+#define WF (CMD_WRITE | CMD_FAST)
+#define LS (CMD_LOADING | CMD_STALE)
+#define NLS (CMD_NOSCRIPT | CMD_LOADING | CMD_STALE)
+#define ANLS (CMD_ADMIN | NLS)
+#define NOAUTH (NLS | CMD_FAST | CMD_NOAUTH | CMD_ALLOW_BUSY)
+#define A_RS (ACL_READ | ACL_STRING | ACL_SLOW)
+#define A_RF (ACL_READ | ACL_STRING | ACL_FAST)
+#define A_WS (ACL_WRITE | ACL_STRING | ACL_SLOW)
+#define A_WF (ACL_WRITE | ACL_STRING | ACL_FAST)
+#define K_RF (ACL_KEYSPACE | ACL_READ | ACL_FAST)
+#define K_RS (ACL_KEYSPACE | ACL_READ | ACL_SLOW)
+#define K_WF (ACL_KEYSPACE | ACL_WRITE | ACL_FAST)
+#define K_WS (ACL_KEYSPACE | ACL_WRITE | ACL_SLOW)
+#define C_SLOW (ACL_SLOW | ACL_CONNECTION)
+#define C_ADMIN (ACL_ADMIN | ACL_SLOW | ACL_DANGEROUS | ACL_CONNECTION)
+#define ADMIN (ACL_ADMIN | ACL_SLOW | ACL_DANGEROUS)
+#define SUB(t) t, sizeof(t) / sizeof(t[0])
 
-static const command *find_command(const char *name, size_t len)
+/* Subcommands and commands, sorted by name: found by binary search.  The
+ * flags, ACL categories and key positions are redis-server 7.0's. */
+static command client_subs[] = {
+    {"client|getname", cmd_client_getname, 2, NLS, C_SLOW, 0, 0, 0, NULL, 0, 0, 0, 0, 0},
+    {"client|help", cmd_client_help, 2, LS, C_SLOW, 0, 0, 0, NULL, 0, 0, 0, 0, 0},
+    {"client|id", cmd_client_id, 2, NLS, C_SLOW, 0, 0, 0, NULL, 0, 0, 0, 0, 0},
+    {"client|info", cmd_client_info, 2, NLS, C_SLOW, 0, 0, 0, NULL, 0, 0, 0, 0, 0},
+    {"client|kill", cmd_client_kill, -3, ANLS, C_ADMIN, 0, 0, 0, NULL, 0, 0, 0, 0, 0},
+    {"client|list", cmd_client_list, -2, ANLS, C_ADMIN, 0, 0, 0, NULL, 0, 0, 0, 0, 0},
+    {"client|setname", cmd_client_setname, 3, NLS, C_SLOW, 0, 0, 0, NULL, 0, 0, 0, 0, 0},
+};
+
+static command command_subs[] = {
+    {"command|count", cmd_command_count, 2, LS, C_SLOW, 0, 0, 0, NULL, 0, 0, 0, 0, 0},
+    {"command|getkeys", cmd_command_getkeys, -4, LS, C_SLOW, 0, 0, 0, NULL, 0, 0, 0, 0, 0},
+    {"command|help", cmd_command_help, 2, LS, C_SLOW, 0, 0, 0, NULL, 0, 0, 0, 0, 0},
+    {"command|info", cmd_command_info, -2, LS, C_SLOW, 0, 0, 0, NULL, 0, 0, 0, 0, 0},
+    {"command|list", cmd_command_list, -2, LS, C_SLOW, 0, 0, 0, NULL, 0, 0, 0, 0, 0},
+};
+
+static command config_subs[] = {
+    {"config|get", cmd_config_get, -3, ANLS, ADMIN, 0, 0, 0, NULL, 0, 0, 0, 0, 0},
+    {"config|help", cmd_config_help, 2, LS, ACL_SLOW, 0, 0, 0, NULL, 0, 0, 0, 0, 0},
+    {"config|resetstat", cmd_config_resetstat, 2, ANLS, ADMIN, 0, 0, 0, NULL, 0, 0, 0, 0, 0},
+    {"config|rewrite", cmd_config_rewrite, 2, ANLS, ADMIN, 0, 0, 0, NULL, 0, 0, 0, 0, 0},
+    {"config|set", cmd_config_set, -4, ANLS, ADMIN, 0, 0, 0, NULL, 0, 0, 0, 0, 0},
+};
+
+command commands[] = {
+    {"append", cmd_append, 3, W | CMD_FAST, A_WF, 1, 1, 1, NULL, 0, 0, 0, 0, 0},
+    {"auth", cmd_auth, -2, NOAUTH, ACL_FAST | ACL_CONNECTION, 0, 0, 0, NULL, 0, 0, 0, 0, 0},
+    {"bitcount", cmd_bitcount, -2, CMD_READONLY, ACL_READ | ACL_BITMAP | ACL_SLOW, 1, 1, 1,
+     NULL, 0, 0, 0, 0, 0},
+    {"client", NULL, -2, 0, ACL_SLOW, 0, 0, 0, SUB(client_subs), 0, 0, 0, 0},
+    {"command", cmd_command, -1, LS, C_SLOW, 0, 0, 0, SUB(command_subs), 0, 0, 0, 0},
+    {"config", NULL, -2, 0, ACL_SLOW, 0, 0, 0, SUB(config_subs), 0, 0, 0, 0},
+    {"copy", cmd_copy, -3, W, K_WS, 1, 2, 1, NULL, 0, 0, 0, 0, 0},
+    {"dbsize", cmd_dbsize, 1, RF, K_RF, 0, 0, 0, NULL, 0, 0, 0, 0, 0},
+    {"decr", cmd_decr, 2, W | CMD_FAST, A_WF, 1, 1, 1, NULL, 0, 0, 0, 0, 0},
+    {"decrby", cmd_decrby, 3, W | CMD_FAST, A_WF, 1, 1, 1, NULL, 0, 0, 0, 0, 0},
+    {"del", cmd_del, -2, CMD_WRITE, K_WS, 1, -1, 1, NULL, 0, 0, 0, 0, 0},
+    {"echo", cmd_echo, 2, LS | CMD_FAST, ACL_FAST | ACL_CONNECTION, 0, 0, 0, NULL, 0, 0, 0, 0,
+     0},
+    {"exists", cmd_exists, -2, RF, K_RF, 1, -1, 1, NULL, 0, 0, 0, 0, 0},
+    {"expire", cmd_expire, -3, WF, K_WF, 1, 1, 1, NULL, 0, 0, 0, 0, 0},
+    {"expireat", cmd_expireat, -3, WF, K_WF, 1, 1, 1, NULL, 0, 0, 0, 0, 0},
+    {"expiretime", cmd_expiretime, 2, RF, K_RF, 1, 1, 1, NULL, 0, 0, 0, 0, 0},
+    {"flushall", cmd_flushall, -1, CMD_WRITE, K_WS | ACL_DANGEROUS, 0, 0, 0, NULL, 0, 0, 0, 0,
+     0},
+    {"flushdb", cmd_flushall, -1, CMD_WRITE, K_WS | ACL_DANGEROUS, 0, 0, 0, NULL, 0, 0, 0, 0, 0},
+    {"get", cmd_get, 2, RF, A_RF, 1, 1, 1, NULL, 0, 0, 0, 0, 0},
+    {"getbit", cmd_getbit, 3, RF, ACL_READ | ACL_BITMAP | ACL_FAST, 1, 1, 1, NULL, 0, 0, 0, 0,
+     0},
+    {"getdel", cmd_getdel, 2, WF, A_WF, 1, 1, 1, NULL, 0, 0, 0, 0, 0},
+    {"getex", cmd_getex, -2, WF, A_WF, 1, 1, 1, NULL, 0, 0, 0, 0, 0},
+    {"getrange", cmd_getrange, 4, CMD_READONLY, A_RS, 1, 1, 1, NULL, 0, 0, 0, 0, 0},
+    {"getset", cmd_getset, 3, W | CMD_FAST, A_WF, 1, 1, 1, NULL, 0, 0, 0, 0, 0},
+    {"hello", cmd_hello, -1, NOAUTH, ACL_FAST | ACL_CONNECTION, 0, 0, 0, NULL, 0, 0, 0, 0, 0},
+    {"incr", cmd_incr, 2, W | CMD_FAST, A_WF, 1, 1, 1, NULL, 0, 0, 0, 0, 0},
+    {"incrby", cmd_incrby, 3, W | CMD_FAST, A_WF, 1, 1, 1, NULL, 0, 0, 0, 0, 0},
+    {"incrbyfloat", cmd_incrbyfloat, 3, W | CMD_FAST, A_WF, 1, 1, 1, NULL, 0, 0, 0, 0, 0},
+    {"info", cmd_info, -1, LS, ACL_SLOW | ACL_DANGEROUS, 0, 0, 0, NULL, 0, 0, 0, 0, 0},
+    {"keys", cmd_keys, 2, CMD_READONLY, K_RS | ACL_DANGEROUS, 0, 0, 0, NULL, 0, 0, 0, 0, 0},
+    {"lcs", cmd_lcs, -3, CMD_READONLY, A_RS, 1, 2, 1, NULL, 0, 0, 0, 0, 0},
+    {"mget", cmd_mget, -2, RF, A_RF, 1, -1, 1, NULL, 0, 0, 0, 0, 0},
+    {"mset", cmd_mset, -3, W, A_WS, 1, -1, 2, NULL, 0, 0, 0, 0, 0},
+    {"msetnx", cmd_msetnx, -3, W, A_WS, 1, -1, 2, NULL, 0, 0, 0, 0, 0},
+    {"persist", cmd_persist, 2, WF, K_WF, 1, 1, 1, NULL, 0, 0, 0, 0, 0},
+    {"pexpire", cmd_pexpire, -3, WF, K_WF, 1, 1, 1, NULL, 0, 0, 0, 0, 0},
+    {"pexpireat", cmd_pexpireat, -3, WF, K_WF, 1, 1, 1, NULL, 0, 0, 0, 0, 0},
+    {"pexpiretime", cmd_pexpiretime, 2, RF, K_RF, 1, 1, 1, NULL, 0, 0, 0, 0, 0},
+    {"ping", cmd_ping, -1, CMD_FAST, ACL_FAST | ACL_CONNECTION, 0, 0, 0, NULL, 0, 0, 0, 0, 0},
+    {"psetex", cmd_psetex, 4, W, A_WS, 1, 1, 1, NULL, 0, 0, 0, 0, 0},
+    {"pttl", cmd_pttl, 2, RF, K_RF, 1, 1, 1, NULL, 0, 0, 0, 0, 0},
+    {"quit", cmd_quit, -1, NOAUTH, ACL_FAST | ACL_CONNECTION, 0, 0, 0, NULL, 0, 0, 0, 0, 0},
+    {"randomkey", cmd_randomkey, 1, CMD_READONLY, K_RS, 0, 0, 0, NULL, 0, 0, 0, 0, 0},
+    {"rename", cmd_rename, 3, CMD_WRITE, K_WS, 1, 2, 1, NULL, 0, 0, 0, 0, 0},
+    {"renamenx", cmd_renamenx, 3, WF, K_WF, 1, 2, 1, NULL, 0, 0, 0, 0, 0},
+    {"scan", cmd_scan, -2, CMD_READONLY, K_RS, 0, 0, 0, NULL, 0, 0, 0, 0, 0},
+    {"select", cmd_select, 2, LS | CMD_FAST, ACL_FAST | ACL_CONNECTION, 0, 0, 0, NULL, 0, 0, 0,
+     0, 0},
+    {"set", cmd_set, -3, W, A_WS, 1, 1, 1, NULL, 0, 0, 0, 0, 0},
+    {"setbit", cmd_setbit, 4, W, ACL_WRITE | ACL_BITMAP | ACL_SLOW, 1, 1, 1, NULL, 0, 0, 0, 0,
+     0},
+    {"setex", cmd_setex, 4, W, A_WS, 1, 1, 1, NULL, 0, 0, 0, 0, 0},
+    {"setnx", cmd_setnx, 3, W | CMD_FAST, A_WF, 1, 1, 1, NULL, 0, 0, 0, 0, 0},
+    {"setrange", cmd_setrange, 4, W, A_WS, 1, 1, 1, NULL, 0, 0, 0, 0, 0},
+    {"strlen", cmd_strlen, 2, RF, A_RF, 1, 1, 1, NULL, 0, 0, 0, 0, 0},
+    {"substr", cmd_getrange, 4, CMD_READONLY, A_RS, 1, 1, 1, NULL, 0, 0, 0, 0, 0},
+    {"time", cmd_time, 1, LS | CMD_FAST, ACL_FAST, 0, 0, 0, NULL, 0, 0, 0, 0, 0},
+    {"touch", cmd_touch, -2, RF, K_RF, 1, -1, 1, NULL, 0, 0, 0, 0, 0},
+    {"ttl", cmd_ttl, 2, RF, K_RF, 1, 1, 1, NULL, 0, 0, 0, 0, 0},
+    {"type", cmd_type, 2, RF, K_RF, 1, 1, 1, NULL, 0, 0, 0, 0, 0},
+};
+const size_t ncommands = sizeof(commands) / sizeof(commands[0]);
+
+const char *const acl_names[ACL_NCATS] = {"keyspace", "read",  "write", "string",
+                                          "bitmap",   "admin", "fast",  "slow",
+                                          "dangerous", "connection"};
+static const char *const flag_names[CMD_NFLAGS] = {
+    "write", "readonly", "denyoom", "admin", "noscript",
+    "loading", "stale", "fast", "no_auth", "allow_busy"};
+
+const command *find_command(const char *name, size_t len)
 {
     char low[16];
-    size_t i, lo = 0, hi = NCOMMANDS;
+    size_t i, lo = 0, hi = ncommands;
 
     if (len >= sizeof(low))
         return NULL;
@@ -918,117 +431,291 @@ static const command *find_command(const char *name, size_t len)
     return NULL;
 }
 
-/* One command's COMMAND INFO entry, Redis 7 shape (ten fields). */
-static void reply_command_info(client *cl, const command *c)
-{
-    static const char *const names[] = {"write", "denyoom", "readonly", "fast"};
-    char buf[512];
-    size_t n = 0, i, nflags = 0;
-
-    for (i = 0; i < 4; i++)
-        nflags += (c->flags >> i) & 1;
-    n += (size_t)snprintf(buf, sizeof(buf), "*10\r\n$%zu\r\n%s\r\n:%d\r\n*%zu\r\n",
-                          strlen(c->name), c->name, c->arity, nflags);
-    for (i = 0; i < 4; i++)
-        if (c->flags & (1u << i))
-            n += (size_t)snprintf(buf + n, sizeof(buf) - n, "+%s\r\n", names[i]);
-    n += (size_t)snprintf(buf + n, sizeof(buf) - n, ":%d\r\n:%d\r\n:%d\r\n*0\r\n*0\r\n*0\r\n*0\r\n",
-                          c->first, c->last, c->step);
-    out(cl, buf, n);
-}
-
-/* COMMAND [COUNT | LIST | INFO name...]: enough for clients to start;
- * every other subcommand (DOCS, which redis-cli 7 asks for) gets []. */
-static void cmd_command(client *cl, arg *av, int ac)
+/* A container's subcommand named by a (the part of its name after '|'). */
+const command *find_subcommand(const command *c, const arg *a)
 {
     size_t i;
-    int j;
 
-    if (ac == 1 || (is(&av[1], "info") && ac == 2)) {
-        reply_array(cl, (long long)NCOMMANDS);
-        for (i = 0; i < NCOMMANDS; i++)
-            reply_command_info(cl, &commands[i]);
-    } else if (is(&av[1], "count")) {
-        reply_int(cl, (long long)NCOMMANDS);
-    } else if (is(&av[1], "list")) {
-        reply_array(cl, (long long)NCOMMANDS);
-        for (i = 0; i < NCOMMANDS; i++)
-            reply_bulk(cl, commands[i].name, strlen(commands[i].name));
-    } else if (is(&av[1], "info")) {
-        reply_array(cl, ac - 2);
-        for (j = 2; j < ac; j++) {
-            const command *c = find_command(av[j].p, av[j].len);
-            if (c)
-                reply_command_info(cl, c);
-            else
-                OUT_LIT(cl, "*-1\r\n");
+    for (i = 0; i < c->nsub; i++)
+        if (is(a, strchr(c->sub[i].name, '|') + 1))
+            return &c->sub[i];
+    return NULL;
+}
+
+/* A full name, "get" or "client|list", as COMMAND INFO takes it. */
+static const command *find_fullname(const arg *a)
+{
+    const char *bar = memchr(a->p, '|', a->len);
+    const command *c;
+    arg sub;
+
+    if (!bar)
+        return find_command(a->p, a->len);
+    if (!(c = find_command(a->p, (size_t)(bar - a->p))) || !c->nsub)
+        return NULL;
+    sub.p = bar + 1;
+    sub.len = a->len - (size_t)(bar + 1 - a->p);
+    return find_subcommand(c, &sub);
+}
+
+void reset_command_stats(void)
+{
+    size_t i, j;
+
+    for (i = 0; i < ncommands; i++) {
+        commands[i].calls = commands[i].usec = commands[i].rejected = commands[i].failed = 0;
+        for (j = 0; j < commands[i].nsub; j++) {
+            command *c = &commands[i].sub[j];
+            c->calls = c->usec = c->rejected = c->failed = 0;
         }
-    } else {
-        OUT_LIT(cl, "*0\r\n");
     }
 }
 
-/* CONFIG GET pattern...: a few read-only parameters, so that tools which
- * ask (redis-benchmark asks for "save" and "appendonly") are answered. */
-static void cmd_config(client *cl, arg *av, int ac)
-{
-    kvd *s = cl->srv;
-    char vals[6][48], buf[1024];
-    const char *names[] = {"save", "appendonly", "databases", "maxmemory",
-                           "maxclients", "timeout", "proto-max-bulk-len",
-                           "client-query-buffer-limit", "client-output-buffer-limit"};
-    const char *v[9];
-    text t = {buf, 0, sizeof(buf)};
-    int i, j, n = 0;
-    size_t nnames = sizeof(names) / sizeof(names[0]);
-    uint64_t left = GLOB_BUDGET; /* no allowance per name: the names are short */
+/* ============================================================== COMMAND */
 
-    if (!is(&av[1], "get")) {
-        reply_error(cl, "ERR unknown subcommand '%.*s'. Try CONFIG HELP.", cstr_len(&av[1], 128),
-                    av[1].p);
+/* One command's COMMAND INFO entry, Redis 7's ten fields: name, arity,
+ * flags, first key, last key, step, ACL categories, tips (none), key specs
+ * (none) and subcommands. */
+static void add_command_info(text *t, const command *c)
+{
+    size_t i, n = 0;
+
+    for (i = 0; i < CMD_NFLAGS; i++)
+        n += (c->flags >> i) & 1;
+    text_add(t, "*10\r\n$%zu\r\n%s\r\n:%d\r\n*%zu\r\n", strlen(c->name), c->name, c->arity, n);
+    for (i = 0; i < CMD_NFLAGS; i++)
+        if (c->flags & (1u << i))
+            text_add(t, "+%s\r\n", flag_names[i]);
+    for (i = 0, n = 0; i < ACL_NCATS; i++)
+        n += (c->acl >> i) & 1;
+    text_add(t, ":%d\r\n:%d\r\n:%d\r\n*%zu\r\n", c->first, c->last, c->step, n);
+    for (i = 0; i < ACL_NCATS; i++)
+        if (c->acl & (1u << i))
+            text_add(t, "+@%s\r\n", acl_names[i]);
+    text_add(t, "*0\r\n*0\r\n*%zu\r\n", c->nsub);
+    for (i = 0; i < c->nsub; i++)
+        add_command_info(t, &c->sub[i]);
+}
+
+static void reply_text(client *cl, text *t)
+{
+    if (t->nomem)
+        reply_error(cl, ERR_NOMEM);
+    else
+        out(cl, t->p, t->len);
+    text_free(t);
+}
+
+/* COMMAND: every command's entry. */
+void cmd_command(client *cl, arg *av, int ac)
+{
+    text t = {NULL, 0, 0, 0};
+    size_t i;
+
+    (void)av;
+    (void)ac;
+    text_add(&t, "*%zu\r\n", ncommands);
+    for (i = 0; i < ncommands; i++)
+        add_command_info(&t, &commands[i]);
+    reply_text(cl, &t);
+}
+
+void cmd_command_count(client *cl, arg *av, int ac)
+{
+    (void)av;
+    (void)ac;
+    reply_int(cl, (long long)ncommands);
+}
+
+/* COMMAND INFO [name...]: every command, or those named (nil if unknown). */
+void cmd_command_info(client *cl, arg *av, int ac)
+{
+    text t = {NULL, 0, 0, 0};
+    int j;
+
+    if (ac == 2) {
+        cmd_command(cl, av, ac);
         return;
     }
-    if (ac < 3) {
-        reply_arity(cl, "config|get");
-        return;
+    text_add(&t, "*%d\r\n", ac - 2);
+    for (j = 2; j < ac; j++) {
+        const command *c = find_fullname(&av[j]);
+        if (c)
+            add_command_info(&t, c);
+        else
+            text_add(&t, "*-1\r\n");
     }
-    snprintf(vals[0], sizeof(vals[0]), "%llu", s->max_memory);
-    snprintf(vals[1], sizeof(vals[1]), "%u", s->max_conns);
-    snprintf(vals[2], sizeof(vals[2]), "%u", s->idle_s);
-    snprintf(vals[3], sizeof(vals[3]), "%zu", s->max_bulk);
-    snprintf(vals[4], sizeof(vals[4]), "%zu", s->max_query);
-    snprintf(vals[5], sizeof(vals[5]), "normal %zu 0 0", s->max_output); /* hard limit only */
-    v[0] = "";
-    v[1] = "no";
-    v[2] = "1";
-    for (i = 0; i < 6; i++)
-        v[3 + i] = vals[i];
-    for (i = 0; i < (int)nnames; i++)
-        for (j = 2; j < ac; j++) {
-            int m = glob_match(av[j].p, av[j].len, names[i], strlen(names[i]), 1, &left);
+    reply_text(cl, &t);
+}
+
+/* Whether COMMAND LIST's filter keeps c: 1, 0, or -1 (budget spent). */
+static int list_filter(const command *c, int kind, const arg *v, uint64_t *left)
+{
+    size_t i;
+
+    if (kind == 1) /* MODULE: there are none */
+        return 0;
+    if (kind == 2) {
+        for (i = 0; i < ACL_NCATS; i++)
+            if ((c->acl & (1u << i)) && is(v, acl_names[i]))
+                return 1;
+        return 0;
+    }
+    if (kind == 3)
+        return glob_match(v->p, v->len, c->name, strlen(c->name), 1, left);
+    return 1;
+}
+
+/* COMMAND LIST [FILTERBY MODULE name | ACLCAT category | PATTERN glob]:
+ * the names of the commands and subcommands ("client|list"). */
+void cmd_command_list(client *cl, arg *av, int ac)
+{
+    text t = {NULL, 0, 0, 0};
+    uint64_t left = GLOB_BUDGET;
+    size_t i, j, n = 0;
+    int kind = 0;
+
+    if (ac != 2) {
+        if (ac != 5 || !is(&av[2], "filterby")) {
+            reply_error(cl, ERR_SYNTAX);
+            return;
+        }
+        if (is(&av[3], "module"))
+            kind = 1;
+        else if (is(&av[3], "aclcat"))
+            kind = 2;
+        else if (is(&av[3], "pattern"))
+            kind = 3;
+        else {
+            reply_error(cl, ERR_SYNTAX);
+            return;
+        }
+    }
+    for (i = 0; i < ncommands; i++)
+        for (j = 0; j <= commands[i].nsub; j++) {
+            const command *c = j ? &commands[i].sub[j - 1] : &commands[i];
+            int m = list_filter(c, kind, &av[4], &left);
             if (m < 0) {
+                text_free(&t);
                 reply_too_expensive(cl, GLOB_BUDGET);
                 return;
             }
             if (m) {
-                text_add(&t, "$%zu\r\n%s\r\n$%zu\r\n%s\r\n", strlen(names[i]), names[i],
-                         strlen(v[i]), v[i]);
-                n += 2;
-                break;
+                text_add(&t, "$%zu\r\n%s\r\n", strlen(c->name), c->name);
+                n++;
             }
         }
-    reply_array(cl, n);
-    out(cl, t.p, t.len);
+    reply_array(cl, (long long)n);
+    reply_text(cl, &t);
 }
 
-/* Look the command up, check arity and memory, run it. */
+/* The command that av[0..ac) names, its subcommand resolved, or NULL. */
+static const command *resolve(const arg *av, int ac)
+{
+    const command *c = find_command(av[0].p, av[0].len);
+
+    if (c && c->nsub && ac >= 2)
+        return find_subcommand(c, &av[1]);
+    return c;
+}
+
+static int arity_ok(const command *c, int ac)
+{
+    return c->arity > 0 ? ac == c->arity : ac >= -c->arity;
+}
+
+/* COMMAND GETKEYS command arg...: the keys that command would touch. */
+void cmd_command_getkeys(client *cl, arg *av, int ac)
+{
+    const command *c = resolve(av + 2, ac - 2);
+    int n = ac - 2, last, i, nkeys = 0;
+
+    if (!c) {
+        reply_error(cl, "ERR Invalid command specified");
+        return;
+    }
+    if (c->first == 0) {
+        reply_error(cl, "ERR The command has no key arguments");
+        return;
+    }
+    if (!arity_ok(c, n)) {
+        reply_error(cl, "ERR Invalid number of arguments specified for command");
+        return;
+    }
+    last = c->last >= 0 ? c->last : n + c->last;
+    for (i = c->first; i <= last && i < n; i += c->step)
+        nkeys++;
+    reply_array(cl, nkeys);
+    for (i = c->first; i <= last && i < n; i += c->step)
+        reply_bulk(cl, av[2 + i].p, av[2 + i].len);
+}
+
+void cmd_command_help(client *cl, arg *av, int ac)
+{
+    static const char *const lines[] = {
+        "(no subcommand)",
+        "    Return details about all Redis commands.",
+        "COUNT",
+        "    Return the total number of commands in this Redis server.",
+        "LIST",
+        "    Return a list of all commands in this Redis server.",
+        "INFO [<command-name> ...]",
+        "    Return details about multiple Redis commands.",
+        "    If no command names are given, documentation details for all",
+        "    commands are returned.",
+        "GETKEYS <full-command>",
+        "    Return the keys from a full Redis command.",
+        NULL};
+
+    (void)av;
+    (void)ac;
+    reply_help(cl, "COMMAND", lines);
+}
+
+/* ============================================================ dispatch */
+
+static uint64_t mono_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+}
+
+/* Constant-time comparison of a password with --requirepass. */
+int check_password(const kvd *s, const arg *a)
+{
+    size_t i, n = a->len > s->passlen ? a->len : s->passlen;
+    unsigned diff = a->len != s->passlen;
+
+    for (i = 0; i < n; i++) {
+        unsigned char x = i < a->len ? (unsigned char)a->p[i] : 0;
+        unsigned char y = i < s->passlen ? (unsigned char)s->requirepass[i] : 0;
+        diff |= (unsigned)(x ^ y);
+    }
+    return diff == 0;
+}
+
+/*
+ * Look the command up and run it, in redis-server 7.0's order: QUIT at
+ * once; an unknown command or subcommand, then a wrong number of
+ * arguments, then (with --requirepass) a client not authenticated, then
+ * --max-memory: each rejected before the command runs.
+ */
 void execute(client *cl, arg *av, int ac)
 {
     kvd *s = cl->srv;
-    const command *c = find_command(av[0].p, av[0].len);
+    const command *top = find_command(av[0].p, av[0].len);
+    command *c;
+    uint64_t t0;
 
     s->commands++;
-    if (!c) {
+    cl->last_io = now_ms(s);
+    if (top && top->fn == cmd_quit) {
+        cl->last_cmd = top->name;
+        cmd_quit(cl, av, ac);
+        return;
+    }
+    if (!top) {
         char args[160] = "";
         size_t n = 0;
         int i;
@@ -1039,13 +726,39 @@ void execute(client *cl, arg *av, int ac)
                     cstr_len(&av[0], 128), av[0].p, args);
         return;
     }
-    if ((c->arity > 0 && ac != c->arity) || ac < -c->arity) {
+    c = (command *)top;
+    if (top->nsub && ac >= 2) {
+        if (!(c = (command *)find_subcommand(top, &av[1]))) {
+            char up[16];
+            size_t i;
+            for (i = 0; i < av[0].len && i < sizeof(up) - 1; i++)
+                up[i] = (char)toupper((unsigned char)av[0].p[i]);
+            up[i] = '\0';
+            reply_error(cl, "ERR unknown subcommand '%.*s'. Try %s HELP.",
+                        cstr_len(&av[1], 128), av[1].p, up);
+            return;
+        }
+    }
+    cl->last_cmd = c->name;
+    if (!arity_ok(c, ac)) {
+        c->rejected++;
         reply_arity(cl, c->name);
         return;
     }
+    if (s->requirepass && !cl->authed && !(c->flags & CMD_NOAUTH)) {
+        c->rejected++;
+        reply_error(cl, "NOAUTH Authentication required.");
+        return;
+    }
     if ((c->flags & CMD_DENYOOM) && s->max_memory && s->db.mem > s->max_memory) {
+        c->rejected++;
         reply_error(cl, "OOM command not allowed when used memory > 'maxmemory'.");
         return;
     }
+    cl->failed = 0;
+    t0 = mono_us();
     c->fn(cl, av, ac);
+    c->usec += mono_us() - t0;
+    c->calls++;
+    c->failed += (uint64_t)cl->failed;
 }

@@ -151,7 +151,7 @@ static void db_link(db *d, entry *e)
 }
 
 /* TTL index: the entries with a TTL, so the timer can sample them. */
-static int vol_add(db *d, entry *e)
+int vol_reserve(db *d)
 {
     if (d->nvol == d->volcap) {
         size_t cap = d->volcap ? d->volcap * 2 : 64;
@@ -162,6 +162,13 @@ static int vol_add(db *d, entry *e)
         d->vol = v;
         d->volcap = cap;
     }
+    return 0;
+}
+
+static int vol_add(db *d, entry *e)
+{
+    if (vol_reserve(d))
+        return -1;
     e->vol = (uint32_t)d->nvol;
     d->vol[d->nvol++] = e;
     return 0;
@@ -199,15 +206,21 @@ void db_unlink(db *d, entry **pp)
     free(e);
 }
 
-/* Delete an entry known only by its address (active expiry). */
-void db_delete_entry(db *d, entry *e)
+/* The link pointing at an entry known only by its address. */
+entry **db_link_to(db *d, entry *e)
 {
     table *t = home(d, e->hash);
     entry **pp = &t->b[e->hash & (t->size - 1)];
 
     while (*pp != e)
         pp = &(*pp)->next;
-    db_unlink(d, pp);
+    return pp;
+}
+
+/* Delete an entry known only by its address (active expiry). */
+void db_delete_entry(db *d, entry *e)
+{
+    db_unlink(d, db_link_to(d, e));
 }
 
 /* Give *pp's value exactly cap bytes of room (the entry may move: the link

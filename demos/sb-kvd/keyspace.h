@@ -18,7 +18,7 @@ typedef struct entry entry;
 struct entry {
     entry *next;       /* bucket chain */
     uint64_t hash;
-    int64_t expire_at; /* loop clock, ms; 0 = no TTL */
+    int64_t expire_at; /* server clock (srv_ms), ms; 0 = no TTL */
     uint32_t klen, vlen, vcap;
     uint32_t vol;      /* index in db.vol while expire_at != 0 */
     char data[];
@@ -73,6 +73,11 @@ entry **db_find(db *d, const char *key, size_t klen, uint64_t h);
 int set_expire(db *d, entry *e, int64_t when);
 /* Unlink *pp from its chain and free it. */
 void db_unlink(db *d, entry **pp);
+/* Room in the TTL index for one more entry, so that the next set_expire()
+ * cannot fail.  0, or -1 when out of memory. */
+int vol_reserve(db *d);
+/* The link pointing at an entry known only by its address. */
+entry **db_link_to(db *d, entry *e);
 /* Delete an entry known only by its address (active expiry). */
 void db_delete_entry(db *d, entry *e);
 /* Give *pp's value exactly cap bytes of room.  The entry, or NULL. */

@@ -124,9 +124,40 @@ static void kv_open(sb_conn *c, void *udata)
     }
     cl->srv = s;
     cl->conn = c;
+    cl->id = ++s->next_id;
+    cl->authed = !s->requirepass;
+    cl->created = cl->last_io = now_ms(s);
+    cl->next = s->clients;
+    if (s->clients)
+        s->clients->prev = cl;
+    s->clients = cl;
     s->nclients++;
     sb_conn_set_udata(c, cl);
     sb_conn_set_framer(c, &s->line);
+}
+
+/* Take a client out of the server's list. */
+static void unlist(client *cl)
+{
+    kvd *s = cl->srv;
+
+    if (cl->prev)
+        cl->prev->next = cl->next;
+    else
+        s->clients = cl->next;
+    if (cl->next)
+        cl->next->prev = cl->prev;
+    cl->prev = cl->next = NULL;
+}
+
+void kvd_kill_client(client *cl)
+{
+    if (cl->killed)
+        return;
+    cl->killed = 1;
+    unlist(cl);
+    sb_close(cl->conn); /* the replies already due are flushed, then FIN */
+    free_args(cl);
 }
 
 static void kv_close(sb_conn *c, int reason, void *udata)
@@ -136,6 +167,8 @@ static void kv_close(sb_conn *c, int reason, void *udata)
 
     (void)reason;
     if ((void *)cl != (void *)s) {
+        if (!cl->killed)
+            unlist(cl);
         free_args(cl);
         free(cl->name);
         free(cl);
@@ -221,14 +254,14 @@ static void cron(sb_timer *t, void *udata)
     kvd *s = udata;
     db *d = &s->db;
     uint64_t deadline = mono_ns() + CRON_BUDGET_NS;
-    int64_t now = now_ms(s);
+    int64_t now = now_ms(s), srv_now = srv_ms(s);
 
     (void)t;
     while (d->nvol) {
         size_t n = d->nvol < EXPIRE_SAMPLE ? d->nvol : EXPIRE_SAMPLE, i, gone = 0;
         for (i = 0; i < n && d->nvol; i++) {
             entry *e = d->vol[next_rand(s) % d->nvol];
-            if (e->expire_at <= now) {
+            if (e->expire_at <= srv_now) {
                 db_delete_entry(d, e);
                 s->expired++;
                 gone++;
@@ -278,7 +311,8 @@ static void usage(FILE *f)
             "                            at least 1024 and --max-bulk + 2; suffix k, m, g)\n"
             "  -O, --max-output BYTES    reset a client that has more than BYTES of replies\n"
             "                            waiting (default 64m; 0 = no limit; at least 64k\n"
-            "                            and --max-bulk + 64; suffix k, m or g)\n"
+            "                            and --max-bulk + 64; suffix k, m or g)\n"            "  -a, --requirepass PASS    clients must AUTH with PASS first (the argument\n"
+            "                            is blanked in the process's command line)\n"
             "  -U, --user NAME           drop root privileges to NAME after binding\n"
             "  -L, --log-level LEVEL     error, warn, info or debug (default warn)\n"
             "  -G, --grace SECS          on SIGTERM/SIGINT, wait this long for clients\n"
@@ -289,12 +323,28 @@ static void usage(FILE *f)
             "  -V, --version             show the version\n");
 }
 
+/* --requirepass's copy (static: a usage error that returns early leaves it
+ * reachable, not lost). */
+static char *password;
+
 static void cleanup(kvd *s)
 {
     sb_timer_free(s->cron);
     s->cron = NULL;
     sbd_cleanup(&s->sbd);
     db_clear(&s->db, 0);
+    free(password);
+    password = NULL;
+    s->requirepass = NULL;
+}
+
+/* The difference between the wall clock and the loop's, in ms (srv_ms). */
+static int64_t clock_offset(sb_loop *loop)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000 - (int64_t)sb_loop_now(loop);
 }
 
 int main(int argc, char **argv)
@@ -304,9 +354,10 @@ int main(int argc, char **argv)
         {"max-bulk", required_argument, NULL, 'B'},
         {"max-query", required_argument, NULL, 'Q'},
         {"max-output", required_argument, NULL, 'O'},
+        {"requirepass", required_argument, NULL, 'a'},
         SBD_LONG_OPTIONS,
     };
-    int opt, rc;
+    int opt, rc, i;
     unsigned long long v;
     sb_listen_opts lo;
     sb_handler h;
@@ -318,7 +369,7 @@ int main(int argc, char **argv)
     s.max_bulk = DEFAULT_MAX_BULK;
     s.max_query = DEFAULT_MAX_QUERY;
     s.max_output = DEFAULT_MAX_OUTPUT;
-    while ((opt = getopt_long(argc, argv, ":m:B:Q:O:" SBD_SHORT_OPTIONS, longopts, NULL)) != -1) {
+    while ((opt = getopt_long(argc, argv, ":m:B:Q:O:a:" SBD_SHORT_OPTIONS, longopts, NULL)) != -1) {
         switch (opt) {
         case 'm':
             if (sbd_parse_size(&s.sbd, "--max-memory", optarg, 0, ULLONG_MAX, &s.max_memory))
@@ -343,6 +394,15 @@ int main(int argc, char **argv)
                 return 2;
             }
             s.max_output = (size_t)v;
+            break;
+        case 'a':
+            free(password);
+            if (!(s.requirepass = password = strdup(optarg))) {
+                fprintf(stderr, "sb-kvd: --requirepass: out of memory\n");
+                return 1;
+            }
+            s.passlen = strlen(optarg);
+            memset(optarg, 'x', s.passlen); /* out of ps and /proc/PID/cmdline */
             break;
         default:
             if ((rc = sbd_option(&s.sbd, opt, optarg, argv, usage)) != SBD_OPT_NEXT)
@@ -371,6 +431,8 @@ int main(int argc, char **argv)
     s.rng = mono_ns() ^ ((uint64_t)getpid() << 32) ^ (uint64_t)time(NULL);
     s.rng |= 1;
     s.db.seed = next_rand(&s);
+    for (i = 0; i < 40; i++)
+        s.run_id[i] = "0123456789abcdef"[next_rand(&s) & 15];
     sb_framer_delim(&s.line, "\n", 1, MAX_INLINE, 0);
     s.sbd.on_stop = kv_stop;
     s.sbd.app = &s;
@@ -387,6 +449,7 @@ int main(int argc, char **argv)
     if (rc == 0) {
         s.loop = s.sbd.loop;
         s.started = sb_loop_now(s.loop);
+        s.clock_off = clock_offset(s.loop);
         rc = sbd_listen(&s.sbd, DEFAULT_ADDR, &h, &s, &lo);
     }
     if (rc == 0) {

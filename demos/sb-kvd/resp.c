@@ -134,8 +134,31 @@ void reply_ok(client *cl)
     OUT_LIT(cl, "+OK\r\n");
 }
 
+/* INFO errorstats: one more reply whose first word is code[0..n). */
+static void count_error(kvd *s, const char *code, size_t n)
+{
+    size_t i;
+
+    s->errors++;
+    if (n >= sizeof(s->errstat[0].code))
+        n = sizeof(s->errstat[0].code) - 1;
+    for (i = 0; i < s->nerrstat; i++)
+        if (strlen(s->errstat[i].code) == n && memcmp(s->errstat[i].code, code, n) == 0)
+            break;
+    if (i == s->nerrstat) {
+        if (i == ERROR_CODES)
+            return; /* sb-kvd has fewer codes than that */
+        memcpy(s->errstat[i].code, code, n);
+        s->errstat[i].code[n] = '\0';
+        s->errstat[i].count = 0;
+        s->nerrstat++;
+    }
+    s->errstat[i].count++;
+}
+
 /* "-CODE message\r\n"; CR and LF inside the message become spaces, as Redis
- * does, so a reply can never break the protocol. */
+ * does, so a reply can never break the protocol.  Counted in INFO stats and
+ * errorstats, and as a failed call of the running command. */
 void reply_error(client *cl, const char *fmt, ...)
 {
     char buf[1024];
@@ -154,6 +177,10 @@ void reply_error(client *cl, const char *fmt, ...)
     for (i = 1; i <= (size_t)n; i++)
         if (buf[i] == '\r' || buf[i] == '\n')
             buf[i] = ' ';
+    for (i = 1; i <= (size_t)n && buf[i] != ' '; i++)
+        ;
+    count_error(cl->srv, buf + 1, i - 1);
+    cl->failed = 1;
     memcpy(buf + n + 1, "\r\n", 2);
     out(cl, buf, (size_t)n + 3);
 }
