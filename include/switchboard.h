@@ -667,6 +667,7 @@ enum {
 };
 #define SB_FRAMER_KEEP_DELIM 1u /* deliver the delimiter with the message */
 #define SB_FRAMER_STRIP_CR 2u   /* delimiter "\n": a "\r" before it is dropped too */
+#define SB_FRAMER_STREAM 4u     /* fixed/prefix/digits: the body in pieces (sb_framer_stream) */
 #define SB_FRAMER_MAX_DELIM 16
 /*
  * max_len 0 means the default of the framing, what its users expect:
@@ -675,8 +676,8 @@ enum {
  *   prefix 4 / 8 bytes      16 MiB   (SB_FRAMER_DEFAULT_MAX_SIZED)
  *   digits N                10^N - 1, at most 16 MiB
  *   until EOF               1 MiB    (SB_FRAMER_DEFAULT_MAX_EOF)
- * A message is buffered whole before on_data, so the maximum is also the
- * memory one message may take; a hostile length beyond it costs nothing
+ * A message is buffered whole before on_data (unless streamed:
+ * sb_framer_stream), so the maximum is also the memory one message may take; a hostile length beyond it costs nothing
  * (rejected from the header alone).
  */
 #define SB_FRAMER_DEFAULT_MAX_DELIM 65536
@@ -700,13 +701,23 @@ typedef struct sb_framer {
     size_t scanned;        /* DELIM: bytes already searched, never rescanned */
     uint64_t skip;         /* bytes still to discard after a skipped message */
     uint64_t skip_next;    /* what sb_framer_skip() will discard */
+    size_t piece;          /* SB_FRAMER_STREAM: the largest piece delivered */
+    uint64_t body_left;    /* state, streaming: body bytes not yet delivered */
+    uint8_t body_state;    /* state, streaming: 0 header next, 1 body begun, 2 piece sent */
 } sb_framer;
+
+/* A cut's flags, for a streamed body (SB_FRAMER_STREAM); 0 for a whole message. */
+#define SB_CUT_PIECE 1u /* a piece of a body, not a whole message */
+#define SB_CUT_FIRST 2u /* the body's first piece */
+#define SB_CUT_LAST 4u  /* its last piece (a 0-length body: one piece, FIRST|LAST) */
 
 /* One cut: the message is buf[off, off + len); consume `consumed` bytes. */
 typedef struct sb_framer_cut {
     size_t off;
     size_t len;
     size_t consumed;
+    unsigned flags;        /* SB_CUT_* */
+    uint64_t left;         /* streaming: body bytes still to come after this piece */
 } sb_framer_cut;
 
 /*
@@ -731,6 +742,21 @@ SB_API int sb_framer_digits(sb_framer *f, int ndigits, size_t max_len);
 SB_API int sb_framer_eof(sb_framer *f, size_t max_len);
 
 /*
+ * Streamed bodies.  Turns an initialised fixed, prefix or digits framer into
+ * one that delivers each body in pieces of at most piece_max bytes (0:
+ * SB_FRAMER_DEFAULT_PIECE) as the bytes arrive, so a body of any size up to
+ * max_len never takes more memory than a piece (none at all when pieces are
+ * cut straight from the read buffer).  max_len still bounds the announced
+ * length (a hostile header is rejected from itself), but it no longer costs
+ * memory: set it to the largest body accepted.  Each piece is a cut with
+ * SB_CUT_PIECE, the first also SB_CUT_FIRST, the last SB_CUT_LAST; on a
+ * connection, sb_conn_piece() tells them apart inside on_data.  Returns 0,
+ * or -EINVAL for another kind of framer.
+ */
+#define SB_FRAMER_DEFAULT_PIECE 65536
+SB_API int sb_framer_stream(sb_framer *f, size_t piece_max);
+
+/*
  * Find the next message in buf[0, len) (the bytes not yet consumed).
  * eof: the stream has ended (needed by SB_FRAMER_EOF).
  * Returns 1 with a message in *out; 0 when more bytes are needed, with
@@ -752,6 +778,15 @@ SB_API int sb_framer_skip(sb_framer *f);
 
 /* Set c's framer (copied; scanning starts afresh on the buffered bytes). */
 SB_API int sb_conn_set_framer(sb_conn *c, const sb_framer *f);
+
+/*
+ * Inside on_data: the SB_CUT_* flags of the data delivered -- 0 for a whole
+ * message, SB_CUT_PIECE (with SB_CUT_FIRST, SB_CUT_LAST) for a piece of a
+ * streamed body -- and in *left (may be NULL) the body bytes still to come.
+ * Outside on_data: 0.  An EOF before the last piece reaches on_eof with no
+ * SB_CUT_LAST piece delivered.
+ */
+SB_API unsigned sb_conn_piece(const sb_conn *c, uint64_t *left);
 
 /* Shorthands for sb_framer_* + sb_conn_set_framer; 0 or -EINVAL. */
 SB_API int sb_conn_framer_raw(sb_conn *c);

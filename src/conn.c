@@ -537,8 +537,12 @@ static void conn_input(sb_conn *c, const char *buf, size_t len, int from_in)
             size_t at = pos + fr.off;
             pos += fr.consumed;
             count++;
-            if (c->handler->on_data)
+            if (c->handler->on_data) {
+                c->cut_flags = (uint8_t)fr.flags;
+                c->cut_left = fr.left;
                 c->handler->on_data(c, buf + at, fr.len, c->udata);
+                c->cut_flags = 0;
+            }
             continue;
         }
         if (r == 0) {
@@ -654,8 +658,12 @@ static size_t partial_needs(const sb_conn *c, const char *buf, size_t n)
     size_t in = c->in.len, hdr = f->len, i;
     uint64_t mlen = 0;
 
+    if (f->body_state)
+        return n; /* streaming inside a body: any bytes make a piece */
     switch (f->kind) {
     case SB_FRAMER_FIXED:
+        if (f->flags & SB_FRAMER_STREAM)
+            return n;
         return f->len > in && f->len - in < n ? f->len - in : n;
     case SB_FRAMER_PREFIX:
     case SB_FRAMER_DIGITS:
@@ -664,8 +672,8 @@ static size_t partial_needs(const sb_conn *c, const char *buf, size_t n)
         for (i = 0; i < hdr; i++)
             mlen = f->kind == SB_FRAMER_PREFIX ? mlen << 8 | (unsigned char)have[i]
                                                : mlen * 10 + (uint64_t)(have[i] - '0');
-        if (mlen > f->max_len || hdr + mlen <= in)
-            return n; /* the framer reports it, or skips */
+        if (mlen > f->max_len || hdr + mlen <= in || (f->flags & SB_FRAMER_STREAM))
+            return n; /* the framer reports it, skips, or streams */
         return hdr + mlen - in < n ? (size_t)(hdr + mlen - in) : n;
     case SB_FRAMER_DELIM: {
         size_t dl = f->delim_len, j;
@@ -1108,6 +1116,14 @@ int sb_relay(sb_conn *a, sb_conn *b, const sb_relay_opts *opts)
     conn_update(a);
     conn_update(b);
     return 0;
+}
+
+unsigned sb_conn_piece(const sb_conn *c, uint64_t *left)
+{
+    SB__CHECK(c, h.magic, SB__K_CONN);
+    if (left)
+        *left = c && c->cut_flags ? c->cut_left : 0;
+    return c ? c->cut_flags : 0;
 }
 
 sb_conn *sb_relay_peer(const sb_conn *c)

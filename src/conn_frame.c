@@ -36,7 +36,7 @@ int sb_conn_framer_fixed(sb_conn *c, size_t len)
      * rather than build and copy a whole framer. */
     if (!c)
         return -EINVAL;
-    if (c->framer.kind != SB_FRAMER_FIXED) {
+    if (c->framer.kind != SB_FRAMER_FIXED || (c->framer.flags & SB_FRAMER_STREAM)) {
         sb_framer f;
         sb_framer_fixed(&f, len);
         return sb_conn_set_framer(c, &f);

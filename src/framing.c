@@ -20,6 +20,8 @@ void sb__framer_reset(sb_framer *f)
     f->skip = 0;
     f->skip_next = 0;
     f->skip_to_delim = 0;
+    f->body_left = 0;
+    f->body_state = 0;
 }
 
 /*
@@ -62,6 +64,11 @@ static int framer_init(sb_framer *f, int kind, size_t max_len, int arg)
 
 int sb__framer_valid(const sb_framer *f)
 {
+    if (f->flags & SB_FRAMER_STREAM) {
+        if (f->piece == 0 || (f->kind != SB_FRAMER_FIXED && f->kind != SB_FRAMER_PREFIX &&
+                              f->kind != SB_FRAMER_DIGITS))
+            return 0;
+    }
     switch (f->kind) {
     case SB_FRAMER_RAW:
         return 1;
@@ -136,6 +143,61 @@ int sb_framer_eof(sb_framer *f, size_t max_len)
     return framer_init(f, SB_FRAMER_EOF, max_len, 0);
 }
 
+int sb_framer_stream(sb_framer *f, size_t piece_max)
+{
+    if (!f || (f->kind != SB_FRAMER_FIXED && f->kind != SB_FRAMER_PREFIX &&
+               f->kind != SB_FRAMER_DIGITS))
+        return -EINVAL;
+    f->flags |= SB_FRAMER_STREAM;
+    f->piece = piece_max ? piece_max : SB_FRAMER_DEFAULT_PIECE;
+    sb__framer_reset(f);
+    return 0;
+}
+
+/*
+ * Streaming: the next piece of the body, after hdr header bytes (only when
+ * the header is in this buffer).  A body begun but with no byte here yet
+ * consumes the header alone and waits.
+ */
+static int next_piece(sb_framer *f, size_t hdr, size_t len, sb_framer_cut *out)
+{
+    size_t n = len - hdr;
+
+    if (n > f->body_left)
+        n = (size_t)f->body_left;
+    if (n > f->piece)
+        n = f->piece;
+    if (n == 0 && f->body_left > 0) {
+        out->consumed = hdr;
+        return 0;
+    }
+    out->off = hdr;
+    out->len = n;
+    out->consumed = hdr + n;
+    out->flags = SB_CUT_PIECE | (f->body_state == 1 ? SB_CUT_FIRST : 0u);
+    f->body_left -= n;
+    out->left = f->body_left;
+    if (f->body_left == 0) {
+        out->flags |= SB_CUT_LAST;
+        f->body_state = 0;
+    } else {
+        f->body_state = 2;
+    }
+    return 1;
+}
+
+/* Streaming: a body of mlen bytes begins after hdr header bytes. */
+static int begin_body(sb_framer *f, uint64_t mlen, size_t hdr, size_t len, sb_framer_cut *out)
+{
+    if (mlen > f->max_len) {
+        f->skip_next = mlen > UINT64_MAX - hdr - 1 ? UINT64_MAX - 1 : mlen + hdr;
+        return SB_ETOOLONG;
+    }
+    f->body_left = mlen;
+    f->body_state = 1;
+    return next_piece(f, hdr, len, out);
+}
+
 /*
  * Search buf for the delimiter, starting at the first start position not
  * yet checked (f->scanned), so a line arriving a byte at a time costs O(n)
@@ -208,6 +270,8 @@ static int next_delim(sb_framer *f, const char *buf, size_t len, sb_framer_cut *
 /* A length header was read: deliver, wait, or reject before buffering. */
 static int next_sized(sb_framer *f, uint64_t mlen, size_t hdr, size_t len, sb_framer_cut *out)
 {
+    if (f->flags & SB_FRAMER_STREAM)
+        return begin_body(f, mlen, hdr, len, out);
     if (mlen > f->max_len) {
         f->skip_next = mlen > UINT64_MAX - hdr - 1 ? UINT64_MAX - 1 : mlen + hdr;
         return SB_ETOOLONG;
@@ -227,12 +291,16 @@ int sb_framer_next(sb_framer *f, const char *buf, size_t len, int eof, sb_framer
     if (!f || !out || (!buf && len))
         return -EINVAL;
     out->off = out->len = out->consumed = 0;
+    out->flags = 0;
+    out->left = 0;
     if (f->skip) {
         n = f->skip < len ? (size_t)f->skip : len;
         f->skip -= n;
         out->consumed = n;
         return 0;
     }
+    if (f->body_state) /* streaming, inside a body */
+        return next_piece(f, 0, len, out);
     switch (f->kind) {
     case SB_FRAMER_RAW:
         if (len == 0)
@@ -247,8 +315,12 @@ int sb_framer_next(sb_framer *f, const char *buf, size_t len, int eof, sb_framer
                 return SB_EFRAME;
             }
             f->scanned = 1;
+            out->flags = (f->flags & SB_FRAMER_STREAM) ? SB_CUT_PIECE | SB_CUT_FIRST | SB_CUT_LAST
+                                                       : 0u;
             return 1;
         }
+        if (f->flags & SB_FRAMER_STREAM)
+            return begin_body(f, f->len, 0, len, out);
         if (len < f->len)
             return 0;
         out->len = out->consumed = f->len;

@@ -398,6 +398,8 @@ struct sb_conn {
     struct sb__connect *connect; /* connect.c's record while CONNECTING, else NULL */
     sb_conn *relay;        /* sb_relay(): the other connection, else NULL */
     size_t relay_max;      /* relayed: bytes queued here before the peer's reading holds */
+    uint8_t cut_flags;    /* inside on_data: the cut's SB_CUT_* flags */
+    uint64_t cut_left;    /* inside on_data: streamed body bytes still to come */
     int reason;           /* close reason once DEAD */
     int err;              /* reason for a graceful close forced by an error */
     sb_framer framer;

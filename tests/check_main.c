@@ -36,6 +36,7 @@ int main(void)
     srunner_add_suite(sr, sb_relay_suite());
     srunner_add_suite(sr, sb_proxyd_suite());
     srunner_add_suite(sr, sb_zerocopy_suite());
+    srunner_add_suite(sr, sb_stream_suite());
     srunner_run_all(sr, CK_NORMAL);
     failed = srunner_ntests_failed(sr);
     srunner_free(sr);

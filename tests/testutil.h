@@ -36,6 +36,7 @@ Suite *sb_flow_suite(void);
 Suite *sb_relay_suite(void);
 Suite *sb_proxyd_suite(void);
 Suite *sb_zerocopy_suite(void);
+Suite *sb_stream_suite(void);
 
 /* Number of open fds in this process (from /proc/self/fd). */
 int tu_count_fds(void);

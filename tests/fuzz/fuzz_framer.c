@@ -69,6 +69,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (size < 3)
         return 0;
     CHECK(make_framer(&f, data, &fixed) == 0);
+    /* Streamed bodies, for the kinds that have them: pieces of 1..40. */
+    if ((data[1] & 0x40) && (f.kind == SB_FRAMER_FIXED || f.kind == SB_FRAMER_PREFIX ||
+                             f.kind == SB_FRAMER_DIGITS)) {
+        CHECK(sb_framer_stream(&f, 1 + data[2] % 40) == 0);
+        fixed = 0;
+    }
     seed = data[2] * 2654435761u + 1;
     stream = data + 3;
     n = size - 3;
@@ -94,7 +100,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                 if (r == 1) {
                     CHECK(fr.off + fr.len <= have - at);
                     CHECK(fr.off + fr.len <= fr.consumed);
-                    if (fixed)
+                    if (f.flags & SB_FRAMER_STREAM) {
+                        CHECK(fr.flags & SB_CUT_PIECE);
+                        CHECK(fr.len <= f.piece);
+                        CHECK(!(fr.flags & SB_CUT_LAST) == (fr.left != 0));
+                    } else if (fixed)
                         CHECK(fr.len == fixed);
                     else if (FUZZ_KIND != SB_FRAMER_RAW)
                         CHECK(fr.len <= f.max_len + ((f.flags & SB_FRAMER_KEEP_DELIM)
