@@ -200,6 +200,7 @@ typedef struct bench {
     int status;        /* exit status */
     char first_error[512];
     char *payload, *scratch;
+    size_t slots;      /* payload copies (pump: one per write in flight) */
     sb_connect_opts copts;
     /* counters: all traffic, and what the measured window saw */
     uint64_t all_msgs, all_bytes, last_msgs, last_bytes;
@@ -286,6 +287,9 @@ static void fail_msg(bench *b, const char *msg)
         snprintf(b->first_error, sizeof(b->first_error), "%s", msg);
 }
 
+/* The most payload memory pump mode's zero-copy slots may take. */
+#define PUMP_SLOTS_MAX (64u << 20)
+
 static void finish(bench *b);
 static void start_connects(bench *b);
 static void all_ready(bench *b);
@@ -304,7 +308,13 @@ static void send_msg(bconn *k, uint64_t t)
             b->scratch[i] = (char)rng_byte(&k->tx_rng);
         data = b->scratch;
     }
-    rc = sb_write(k->c, data, len);
+    if (b->slots > 1) {
+        /* The slot of this write in the ring: adjacent to the previous one. */
+        data = b->payload + (size_t)((k->head + k->count) % b->depth) * len;
+        rc = sb_write_ref(k->c, data, len, NULL, NULL);
+    } else {
+        rc = sb_write(k->c, data, len);
+    }
     if (rc) {
         error_once(b, "sb_write", rc);
         sb_abort(k->c);
@@ -965,15 +975,21 @@ int main(int argc, char **argv)
         return 1;
     }
     b->k = calloc(b->total, sizeof(*b->k));
-    b->payload = malloc(b->size);
+    /* Pump: one payload slot per write in flight, so consecutive writes of
+     * a connection are adjacent bytes and go out as one zero-copy segment
+     * (sb_write_ref merges them); the bytes never change. */
+    b->slots = b->mode == MODE_PUMP && (uint64_t)b->size * b->depth <= PUMP_SLOTS_MAX
+                   ? b->depth
+                   : 1;
+    b->payload = malloc(b->size * b->slots);
     b->scratch = malloc(b->size);
     b->loop = sb_loop_new();
     if (!b->k || !b->payload || !b->scratch || !b->loop) {
         fprintf(stderr, "sb-bench: out of memory\n");
         return 1;
     }
-    for (i = 0; i < b->size; i++)
-        b->payload[i] = (char)('a' + i % 26);
+    for (i = 0; i < b->size * b->slots; i++)
+        b->payload[i] = (char)('a' + i % b->size % 26);
     for (i = 0; i < b->total; i++) {
         bconn *k = &b->k[i];
         k->b = b;

@@ -1203,6 +1203,16 @@ static int write_seg(sb_conn *c, int kind, const void *data, int fd, uint64_t of
             release(arg);
         return 0;
     }
+    s = c->seg_tail;
+    if (kind == SB__SEG_REF && s && s->kind == SB__SEG_REF && !s->release && !release &&
+        s->ptr + s->len == (const char *)data) {
+        /* The bytes right after the last reference (a ring of static
+         * slots): the same segment grows, one iovec for both. */
+        s->len += len;
+        c->out_ext += len;
+        out_queued(c);
+        return 0;
+    }
     if (!c->seg_head && c->out.len) {
         /* Entering segment mode: what is queued so far becomes a COPY. */
         sb__seg *first = seg_new(c->loop, SB__SEG_COPY);

@@ -290,6 +290,42 @@ START_TEST(test_ref_accounting)
 }
 END_TEST
 
+/*
+ * References to adjacent bytes (a ring of static slots) share a segment;
+ * one with a release never merges (its release must still run once).
+ * Under forced partial sends, every byte arrives in order.
+ */
+START_TEST(test_adjacent_refs)
+{
+    static unsigned char src[200000], got[200000 + 3];
+    sb_loop *loop = sb_loop_new();
+    zx x = {0};
+    int fd, i;
+    sb_listener *l = zx_start(loop, &x, NULL, &fd);
+
+    tu_fill(src, sizeof(src), 21);
+    tu_fault_partial_io(21);
+    for (i = 0; i < 1000; i++)
+        ck_assert_int_eq(sb_write_ref(x.c, src + i * 100, 100, NULL, NULL), 0);
+    ck_assert_int_eq(sb_write(x.c, "mid", 3), 0);
+    ck_assert_int_eq(sb_write_ref(x.c, src + 100000, 50000, NULL, NULL), 0);
+    ck_assert_int_eq(sb_write_ref(x.c, src + 150000, 25000, zx_release, NULL), 0);
+    ck_assert_int_eq(sb_write_ref(x.c, src + 175000, 25000, NULL, NULL), 0);
+    ck_assert_uint_eq(sb_conn_queued(x.c), sizeof(got));
+    read_all(loop, fd, got, sizeof(got));
+    tu_fault_reset();
+    ck_assert_int_eq(memcmp(got, src, 100000), 0);
+    ck_assert_int_eq(memcmp(got + 100000, "mid", 3), 0);
+    ck_assert_int_eq(memcmp(got + 100003, src + 100000, 100000), 0);
+    TU_ASSERT_EVENTUALLY(loop, x.releases == 1, 1000);
+    close(fd);
+    TU_ASSERT_EVENTUALLY(loop, x.closes == 1, 1000);
+    ck_assert_int_eq(x.releases, 1);
+    sb_listener_close(l);
+    tu_loop_teardown(loop);
+}
+END_TEST
+
 /* A release may queue the next piece (a generator); the chain runs in
  * order without recursion trouble. */
 static int chain_left;
@@ -463,6 +499,7 @@ Suite *sb_zerocopy_suite(void)
     tcase_add_test(tc, test_release_on_close);
     tcase_add_test(tc, test_ref_edge_cases);
     tcase_add_test(tc, test_ref_accounting);
+    tcase_add_test(tc, test_adjacent_refs);
     tcase_add_test(tc, test_release_queues_more);
     tcase_add_test(tc, test_file_short_and_error);
     tcase_add_test(tc, test_file_not_seekable);
