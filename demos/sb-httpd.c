@@ -8,10 +8,14 @@
  *     all, beyond: 431 and close.
  *   - A request body is read and discarded through the fixed framer, in
  *     pieces of at most 64 KiB, then the header framer takes over again.
- *   - A file that does not fit in one 64 KiB write is streamed: each time
- *     the output queue drains (on_drain), the next piece is read with
- *     pread() and queued.  Input is paused meanwhile (sb_conn_pause), so
- *     pipelined requests wait their turn and are answered in order.
+ *   - A file that does not fit in one 64 KiB write is queued as a file
+ *     range (sb_write_file): the library sends it with sendfile(2), so a
+ *     slow reader of a large file costs no buffer here.  Input is paused
+ *     until it is sent (sb_conn_pause; the range's release callback
+ *     resumes), so pipelined requests wait their turn and are answered in
+ *     order, with at most one file descriptor in flight per connection.
+ *     Where no descriptor can be spared for that, each piece is read with
+ *     pread() and queued as the output drains (on_drain) instead.
  *
  * GET and HEAD of regular files under --root; a directory serves its
  * index.html (no listings); one named without its trailing slash is
@@ -23,7 +27,7 @@
  * Chunked request bodies are not supported: 411 Length Required, close.
  *
  * Per request: no allocation, and one sb_write for the head plus the file
- * (or its first piece).  Small files are kept open for up to a second (an
+ * (or the head and one sb_write_file for a large file).  Small files are kept open for up to a second (an
  * open-file cache) and the smallest ones (up to 16 KiB) kept in memory with
  * it, so a repeated request costs one recv and one send.  The cache holds
  * at most a quarter of the open-file limit, a sweep closes what has
@@ -191,11 +195,13 @@ enum { R_NONE, R_ONE, R_IGNORE };
 enum { S_HEAD, S_BODY };
 typedef struct session {
     httpd *d;
+    sb_conn *c;
     int state;
     int keep_alive;     /* keep the connection after the current response */
     uint64_t body_left; /* S_BODY: request body bytes still to discard */
     int fd;             /* the file being sent, or -1 */
     int fd_cached;      /* fd belongs to the open-file cache */
+    int fd_queued;      /* fd is queued with sb_write_file: file_sent() ends it */
     off_t off, end;     /* its next byte to send, and its size */
     sb_timer *head_timer; /* --header-timeout: armed while a head is awaited */
     int head_on_drain;  /* arm it once the response before has drained */
@@ -1203,6 +1209,57 @@ static void send_piece(sb_conn *c, session *s, size_t hlen)
     }
 }
 
+/*
+ * The file range queued by queue_file() is sent (or the connection is
+ * ending): close the session's descriptor and go on with the next request,
+ * or close.
+ */
+static void close_conn(sb_conn *c, session *s);
+static void await_head(sb_conn *c, session *s);
+
+static void file_sent(void *arg)
+{
+    session *s = arg;
+
+    close(s->fd);
+    s->fd = -1;
+    s->fd_queued = 0;
+    if (s->keep_alive) {
+        sb_conn_resume(s->c);
+        if (s->state == S_HEAD)
+            await_head(s->c, s);
+    } else {
+        close_conn(s->c, s);
+    }
+}
+
+/*
+ * Queue d->io[0, hlen) (the head) and the rest of the file, s->off to
+ * s->end, as a file range: no copy of it is held here.  The range is sent
+ * from a descriptor of the session's own (a duplicate of a cached one,
+ * which the cache may close meanwhile).  Returns 1 when queued (or the
+ * connection aborted), 0 when no descriptor could be spared: the caller
+ * streams with pread instead.
+ */
+static int queue_file(sb_conn *c, session *s, size_t hlen)
+{
+    int fd = s->fd;
+
+    if (s->fd_cached && (fd = fcntl(s->fd, F_DUPFD_CLOEXEC, 0)) < 0)
+        return 0;
+    s->fd = fd;
+    s->fd_cached = 0;
+    if (sb_write(c, s->d->io, hlen) < 0 ||
+        sb_write_file(c, fd, (uint64_t)s->off, (size_t)(s->end - s->off), file_sent, s) < 0) {
+        sb_abort(c); /* on_close closes s->fd */
+        return 1;
+    }
+    s->fd_queued = 1;
+    s->off = s->end;
+    sb_conn_pause(c);
+    return 1;
+}
+
 /* ------------------------------------------------------------- responses */
 
 /* The Connection field a response carries: close, keep-alive for an
@@ -1388,10 +1445,10 @@ static void respond_not_modified(sb_conn *c, session *s, const request *r, const
 }
 
 /*
- * GET or HEAD: find the file, queue the head and, for GET, the first bytes
- * of the file in one write.  A file that does not fit is streamed from
- * on_drain; input is paused until it is done, so the next pipelined
- * request waits.  Returns 0 once the response (or a 301) is queued, or the
+ * GET or HEAD: find the file, queue the head and, for GET, the file in one
+ * write when it fits, else as a file range (queue_file: sendfile), or
+ * failing that streamed from on_drain; input is paused until it is done,
+ * so the next pipelined request waits.  Returns 0 once the response (or a 301) is queued, or the
  * error status to answer instead (400, 403, 404, 500).
  */
 static int serve_file(sb_conn *c, session *s, const request *r)
@@ -1456,6 +1513,10 @@ static int serve_file(sb_conn *c, session *s, const request *r)
     s->fd_cached = f.cached;
     s->off = first;
     s->end = r->head ? first : last + 1;
+    /* What fits in one write with its head goes out as one (pread); a
+     * larger range is queued as a file range. */
+    if (s->end - s->off > (off_t)(IOBUF - hlen) && queue_file(c, s, hlen))
+        return 0;
     send_piece(c, s, hlen);
     if (s->fd >= 0)
         sb_conn_pause(c); /* the rest goes out from on_drain */
@@ -1605,6 +1666,7 @@ static void http_open(sb_conn *c, void *udata)
         return;
     }
     s->d = d;
+    s->c = c;
     s->fd = -1;
     sb_conn_set_udata(c, s);
     if (d->header_ms && !(s->head_timer = sb_timer_new(sb_conn_loop(c), head_timeout, c))) {
@@ -1637,8 +1699,8 @@ static void http_drain(sb_conn *c, void *udata)
 {
     session *s = udata;
 
-    if (s->fd < 0) {
-        if (s->head_on_drain)
+    if (s->fd < 0 || s->fd_queued) {
+        if (s->fd < 0 && s->head_on_drain)
             await_head(c, s);
         return;
     }

@@ -27,7 +27,14 @@
 #include <sys/uio.h>
 #include <unistd.h>
 #ifdef __linux__
+#include <signal.h>
 #include <sys/sendfile.h>
+#ifndef SB_NO_THREADS
+#include <pthread.h>
+#define sb__sigmask pthread_sigmask
+#else
+#define sb__sigmask sigprocmask
+#endif
 #endif
 
 /*
@@ -193,22 +200,55 @@ static void seg_consume(sb_conn *c, size_t n)
     }
 }
 
+#ifdef __linux__
+/*
+ * sendfile(2) has no MSG_NOSIGNAL: to a peer that reset it raises SIGPIPE,
+ * which kills a process that did not ignore it -- and the library promises
+ * never to raise it.  So SIGPIPE is blocked around the call, and one it
+ * raised is taken back (unless one was pending already: that one is not
+ * ours).  Three cheap syscalls per sendfile of up to 256 KiB.
+ */
+static ssize_t sendfile_nosig(int out, int in, off_t *off, size_t n)
+{
+    sigset_t pipe_set, old, pending;
+    int was_pending, e;
+    ssize_t r;
+
+    sigemptyset(&pipe_set);
+    sigaddset(&pipe_set, SIGPIPE);
+    sigpending(&pending);
+    was_pending = sigismember(&pending, SIGPIPE);
+    sb__sigmask(SIG_BLOCK, &pipe_set, &old);
+    r = sb__sys_sendfile(out, in, off, n);
+    e = errno;
+    if (r < 0 && e == EPIPE && !was_pending) {
+        static const struct timespec zero = {0, 0};
+        sigtimedwait(&pipe_set, NULL, &zero);
+    }
+    sb__sigmask(SIG_SETMASK, &old, NULL);
+    errno = e;
+    return r;
+}
+#endif
+
 /*
  * Send the front of a FILE segment: sendfile(2), or pread(2) into the
  * loop's scratch buffer and send(2) where sendfile is missing or refuses
  * the fd.  Returns the bytes sent or -1 with errno (SB_ESHORTFILE's
  * condition reported as errno 0 with *shortfile set).
  */
-static ssize_t seg_send_file(sb_conn *c, sb__seg *s, size_t want, int *shortfile)
+static ssize_t seg_send_file(sb_conn *c, sb__seg *s, size_t want, size_t *asked,
+                             int *shortfile)
 {
     size_t n = s->len < want ? s->len : want;
     ssize_t r;
 
+    *asked = n;
 #ifdef __linux__
     if (!s->no_sendfile) {
         off_t off = (off_t)s->off;
         do
-            r = sb__sys_sendfile(c->h.fd, s->fd, &off, n);
+            r = sendfile_nosig(c->h.fd, s->fd, &off, n);
         while (r < 0 && errno == EINTR);
         if (r > 0)
             return r;
@@ -223,6 +263,7 @@ static ssize_t seg_send_file(sb_conn *c, sb__seg *s, size_t want, int *shortfile
 #endif
     if (n > SB__READ_CHUNK)
         n = SB__READ_CHUNK;
+    *asked = n;
     do
         r = sb__sys_pread(s->fd, c->loop->rbuf, n, (off_t)s->off);
     while (r < 0 && errno == EINTR);
@@ -244,7 +285,7 @@ static ssize_t seg_send_file(sb_conn *c, sb__seg *s, size_t want, int *shortfile
  * over the COPY and REF segments up to the first FILE one, or the FILE
  * segment at the front on its own.
  */
-static ssize_t seg_send(sb_conn *c, size_t want, int *shortfile)
+static ssize_t seg_send(sb_conn *c, size_t want, size_t *asked, int *shortfile)
 {
     struct iovec iov[SEG_IOV_MAX];
     struct msghdr msg;
@@ -255,7 +296,7 @@ static ssize_t seg_send(sb_conn *c, size_t want, int *shortfile)
     ssize_t r;
 
     if (c->seg_head->kind == SB__SEG_FILE)
-        return seg_send_file(c, c->seg_head, want, shortfile);
+        return seg_send_file(c, c->seg_head, want, asked, shortfile);
     for (s = c->seg_head; s && s->kind != SB__SEG_FILE && niov < SEG_IOV_MAX && total < want;
          s = s->next) {
         size_t k = s->len < want - total ? s->len : want - total;
@@ -269,6 +310,7 @@ static ssize_t seg_send(sb_conn *c, size_t want, int *shortfile)
         niov++;
         total += k;
     }
+    *asked = total;
     memset(&msg, 0, sizeof(msg));
     msg.msg_iov = iov;
     msg.msg_iovlen = (size_t)niov;
@@ -276,6 +318,34 @@ static ssize_t seg_send(sb_conn *c, size_t want, int *shortfile)
         r = sb__sys_sendmsg(c->h.fd, &msg, MSG_NOSIGNAL);
     while (r < 0 && errno == EINTR);
     return r;
+}
+
+/*
+ * Send up to want bytes of a segmented queue, consuming what left: piece
+ * after piece (a run of copies and references, a file range) while the
+ * socket takes each whole, so a response head and the file behind it go
+ * out in one flush.  Returns the bytes sent, or -1 with errno (or
+ * *shortfile) when the first piece failed; a later failure waits for the
+ * next flush.
+ */
+static ssize_t seg_flush(sb_conn *c, size_t want, int *shortfile)
+{
+    size_t sent = 0, asked = 0;
+
+    while (sent < want && c->seg_head) {
+        ssize_t r = seg_send(c, want - sent, &asked, shortfile);
+        if (r < 0) {
+            if (sent == 0)
+                return -1;
+            *shortfile = 0;
+            break;
+        }
+        seg_consume(c, (size_t)r);
+        sent += (size_t)r;
+        if ((size_t)r < asked || c->state == SB__S_DEAD)
+            break;
+    }
+    return (ssize_t)sent;
 }
 
 static void conn_update(sb_conn *c)
@@ -424,12 +494,13 @@ static void conn_flush(sb_conn *c, int early)
         size_t want = out_len(c) < SB__MAX_SEND ? out_len(c) : SB__MAX_SEND;
         int shortfile = 0;
         ssize_t n;
-        if (!c->seg_head) {
+        int segs = c->seg_head != NULL;
+        if (!segs) {
             do
                 n = sb__sys_send(c->h.fd, sb__buf_head(&c->out), want, MSG_NOSIGNAL);
             while (n < 0 && errno == EINTR);
         } else {
-            n = seg_send(c, want, &shortfile);
+            n = seg_flush(c, want, &shortfile);
         }
         if (n < 0) {
             if (shortfile) {
@@ -444,10 +515,8 @@ static void conn_flush(sb_conn *c, int early)
             sb__conn_kill(c, -errno);
             return;
         }
-        if (!c->seg_head)
-            sb__buf_consume(&c->out, (size_t)n);
-        else
-            seg_consume(c, (size_t)n);
+        if (!segs)
+            sb__buf_consume(&c->out, (size_t)n); /* (seg_flush consumed its own) */
         loop->stats.bytes_out += (uint64_t)n;
         c->last_active = loop->now;
         if (c->state == SB__S_DEAD)

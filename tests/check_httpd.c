@@ -1602,9 +1602,12 @@ START_TEST(test_httpd_fd_limit)
 END_TEST
 
 /*
- * 500 clients each start downloading an 8 MiB file, then reset, while one
- * keep-alive client stays connected (so the daemon never reaches zero
- * clients): the memory of the burst must be given back all the same.
+ * 500 clients each start downloading an 8 MiB file and stop reading, then
+ * reset, while one keep-alive client stays connected.  The files go out
+ * as file ranges (sendfile), so 500 stalled downloads cost no buffer in
+ * the server: its RSS grows by less than 4 MiB (with a 64 KiB piece
+ * queued per reader, as before sendfile, it grew by over 30 MiB); and what
+ * the burst took is given back although a client stays.
  */
 START_TEST(test_httpd_burst_memory)
 {
@@ -1643,12 +1646,13 @@ START_TEST(test_httpd_burst_memory)
         setsockopt(fds[i], SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
         close(fds[i]);
     }
-    for (i = 0; i < 200 && (after = tu_proc_rss_kib(s.proc.pid)) >= base + 8192; i++)
+    for (i = 0; i < 200 && (after = tu_proc_rss_kib(s.proc.pid)) >= base + 4096; i++)
         pause_ms(50);
     fprintf(stderr, "httpd/burst_memory: RSS %ld KiB before, %ld at the peak, %ld after\n", base,
             peak, after);
-    ck_assert_msg(peak > base + 8192, "the burst took no memory (%ld -> %ld KiB)", base, peak);
-    ck_assert_msg(after < base + 8192, "RSS %ld KiB 10 s after the burst, %ld before", after,
+    ck_assert_msg(peak < base + 4096, "500 stalled downloads took %ld KiB (%ld -> %ld)",
+                  peak - base, base, peak);
+    ck_assert_msg(after < base + 4096, "RSS %ld KiB 10 s after the burst, %ld before", after,
                   base);
     SEND(&k, "GET /hello.txt HTTP/1.1\r\nHost: a\r\n\r\n");
     ck_assert_int_eq(read_response(&k, &rs, 0), 200);

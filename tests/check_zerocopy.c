@@ -8,6 +8,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -435,6 +436,56 @@ START_TEST(test_file_not_seekable)
 END_TEST
 
 /*
+ * sendfile() has no MSG_NOSIGNAL: a file range sent to a peer that reset
+ * must not raise SIGPIPE (here with its default action, which would kill
+ * the test process), nor leave one pending; the connection closes with
+ * the error.
+ */
+START_TEST(test_file_reset_no_sigpipe)
+{
+    enum { TOTAL = 32 << 20 };
+    struct linger lg = {1, 0};
+    sb_loop *loop = sb_loop_new();
+    zx x = {.big_sndbuf = 1};
+    int fd, ffd, i;
+    sb_listener *l = zx_start(loop, &x, NULL, &fd);
+    sigset_t pending;
+    char buf[65536];
+    int eof = 0;
+
+    void (*was)(int) = signal(SIGPIPE, SIG_DFL);
+
+    ffd = temp_file((const unsigned char *)"", 0);
+    ck_assert_int_eq(ftruncate(ffd, TOTAL), 0);
+    ck_assert_int_eq(sb_write_file(x.c, ffd, 0, TOTAL, zx_release, NULL), 0);
+    sb_conn_pause(x.c); /* the reset is seen by sending only (sb-httpd's case) */
+    for (i = 0; i < 5; i++) {
+        ck_assert_int_ge(tu_drain(fd, buf, sizeof(buf), &eof), 0);
+        sb_loop_run_once(loop, 1);
+    }
+    setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+    close(fd);
+    {
+        /* The reset is in (loopback: at once); take its ECONNRESET so the
+         * next send meets EPIPE, the case that raises SIGPIPE. */
+        int err = 0;
+        socklen_t el = sizeof(err);
+        getsockopt(sb_conn_fd(x.c), SOL_SOCKET, SO_ERROR, &err, &el);
+        ck_assert_int_eq(err, ECONNRESET);
+    }
+    TU_ASSERT_EVENTUALLY(loop, x.closes == 1, 1000);
+    ck_assert_int_eq(x.reason, -EPIPE);
+    ck_assert_int_eq(x.releases, 1);
+    sigpending(&pending);
+    ck_assert(!sigismember(&pending, SIGPIPE));
+    signal(SIGPIPE, was);
+    close(ffd);
+    sb_listener_close(l);
+    tu_loop_teardown(loop);
+}
+END_TEST
+
+/*
  * A file download keeps the per-iteration send limit: however much the
  * socket would take, at most SB__MAX_SEND bytes leave per iteration, so
  * another client's ping is answered in the same pass.
@@ -504,6 +555,7 @@ Suite *sb_zerocopy_suite(void)
     tcase_add_test(tc, test_file_short_and_error);
     tcase_add_test(tc, test_file_not_seekable);
     tcase_add_test(tc, test_file_fairness);
+    tcase_add_test(tc, test_file_reset_no_sigpipe);
     suite_add_tcase(s, tc);
     return s;
 }
