@@ -165,6 +165,92 @@ START_TEST(test_relay_slow_reader_bounded)
 }
 END_TEST
 
+/*
+ * A relay's hold and the application's pause on the same connection, set
+ * in either order and lifted in either order: neither lifts the other,
+ * reading comes back only once both are gone, and every byte x sent
+ * reaches y (no combination deadlocks).
+ */
+static void pause_combo_run(int lift_app_first)
+{
+    static unsigned char junk[65536];
+    static unsigned char got[64 << 20];
+    rig r;
+    size_t sent = 0, rcvd = 0;
+    int i, eof = 0;
+
+    rig_open(&r, 64 * 1024);
+    tu_fill(junk, sizeof(junk), 5);
+    /* y does not read: b's queue fills, a is held by the relay. */
+    for (i = 0; i < 2000 && !(sb_conn_paused(r.a.c) & SB_PAUSE_RELAY); i++) {
+        ssize_t n = send(r.x, junk + sent % sizeof(junk), sizeof(junk) - sent % sizeof(junk),
+                         MSG_NOSIGNAL | MSG_DONTWAIT);
+        if (n > 0)
+            sent += (size_t)n;
+        sb_loop_run_once(r.loop, 1);
+    }
+    ck_assert_uint_eq(sb_conn_paused(r.a.c), SB_PAUSE_RELAY);
+    sb_conn_pause(r.a.c);
+    ck_assert_uint_eq(sb_conn_paused(r.a.c), SB_PAUSE_RELAY | SB_PAUSE_APP);
+    /* More bytes wait in the kernel behind the holds. */
+    for (i = 0; i < 8; i++) {
+        ssize_t n = send(r.x, junk + sent % sizeof(junk), sizeof(junk) - sent % sizeof(junk),
+                         MSG_NOSIGNAL | MSG_DONTWAIT);
+        if (n > 0)
+            sent += (size_t)n;
+    }
+    if (lift_app_first) {
+        sb_conn_resume(r.a.c);
+        ck_assert_uint_eq(sb_conn_paused(r.a.c), SB_PAUSE_RELAY);
+    }
+    /* y reads what b holds: the relay's hold goes, the pause (if any) stays. */
+    for (i = 0; i < 20000 && (sb_conn_paused(r.a.c) & SB_PAUSE_RELAY); i++) {
+        ssize_t n = tu_drain(r.y, got + rcvd, sizeof(got) - rcvd, &eof);
+        ck_assert_int_ge(n, 0);
+        rcvd += (size_t)n;
+        sb_loop_run_once(r.loop, 1);
+    }
+    ck_assert_uint_eq(sb_conn_paused(r.a.c) & SB_PAUSE_RELAY, 0);
+    if (!lift_app_first) {
+        size_t before;
+        ck_assert_uint_eq(sb_conn_paused(r.a.c), SB_PAUSE_APP);
+        /* Nothing more is read from x while the pause holds. */
+        for (i = 0; i < 50; i++) {
+            ssize_t n = tu_drain(r.y, got + rcvd, sizeof(got) - rcvd, &eof);
+            rcvd += (size_t)(n > 0 ? n : 0);
+            sb_loop_run_once(r.loop, 1);
+        }
+        before = rcvd;
+        for (i = 0; i < 20; i++) {
+            ssize_t n = tu_drain(r.y, got + rcvd, sizeof(got) - rcvd, &eof);
+            rcvd += (size_t)(n > 0 ? n : 0);
+            sb_loop_run_once(r.loop, 1);
+        }
+        ck_assert_uint_eq(rcvd, before);
+        ck_assert_uint_lt(rcvd, sent);
+        sb_conn_resume(r.a.c);
+    }
+    ck_assert_uint_eq(sb_conn_paused(r.a.c), 0);
+    for (i = 0; i < 100000 && rcvd < sent; i++) {
+        ssize_t n = tu_drain(r.y, got + rcvd, sizeof(got) - rcvd, &eof);
+        ck_assert_int_ge(n, 0);
+        rcvd += (size_t)n;
+        sb_loop_run_once(r.loop, 1);
+    }
+    ck_assert_uint_eq(rcvd, sent);
+    for (size_t k = 0; k < rcvd; k += sizeof(junk))
+        ck_assert_int_eq(memcmp(got + k, junk, rcvd - k < sizeof(junk) ? rcvd - k : sizeof(junk)),
+                         0);
+    rig_close(&r);
+}
+
+START_TEST(test_relay_pause_combinations)
+{
+    pause_combo_run(1);
+    pause_combo_run(0);
+}
+END_TEST
+
 /* Half-close travels: x's FIN reaches y after x's bytes, y can still
  * answer, then y's FIN reaches x, and both close with reason 0. */
 START_TEST(test_relay_half_close)
@@ -302,6 +388,7 @@ Suite *sb_relay_suite(void)
     tcase_set_timeout(tc, 120);
     tcase_add_test(tc, test_relay_both_ways);
     tcase_add_test(tc, test_relay_slow_reader_bounded);
+    tcase_add_test(tc, test_relay_pause_combinations);
     tcase_add_test(tc, test_relay_half_close);
     tcase_add_test(tc, test_relay_reset);
     tcase_add_test(tc, test_relay_refused);
