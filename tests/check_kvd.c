@@ -617,7 +617,6 @@ static const cli_case transcript2[] = {
     {"SET f 5.0e3", "OK\n"},
     {"INCRBYFLOAT f 2.0e2", "5200\n"},
     {"INCRBYFLOAT f abc", "ERR value is not a valid float\n\n"},
-    {"INCRBYFLOAT f inf", "ERR increment would produce NaN or Infinity\n\n"},
     {"INCRBYFLOAT f nan", "ERR value is not a valid float\n\n"},
     {"INCRBYFLOAT newf 3", "3\n"},
     {"INCRBYFLOAT newf2 -0", "0\n"},
@@ -2064,14 +2063,16 @@ START_TEST(test_kvd_auth)
     cli_expect(port, "-a s3cret --no-auth-warning PING", "PONG\n");
     cli_expect(port, "--user default --pass s3cret --no-auth-warning SET k v", "OK\n");
 
-    /* The password does not stay in ps's view of the command line. */
+    /* The password does not stay in ps's view of the command line (under
+     * valgrind that view is valgrind's own). */
     snprintf(path, sizeof(path), "/proc/%d/cmdline", (int)p.pid);
     f = fopen(path, "r");
     ck_assert_ptr_nonnull(f);
     n = (ssize_t)fread(cmdline, 1, sizeof(cmdline) - 1, f);
     fclose(f);
     ck_assert_int_gt(n, 0);
-    ck_assert_ptr_null(memmem(cmdline, (size_t)n, "s3cret", 6));
+    if (!tu_slow())
+        ck_assert_ptr_null(memmem(cmdline, (size_t)n, "s3cret", 6));
     ck_assert_ptr_nonnull(memmem(cmdline, (size_t)n, "--requirepass", 13));
     stop_kvd(&p);
 }
@@ -2301,7 +2302,8 @@ START_TEST(test_kvd_string_limits)
     ck_assert_int_eq(int_reply(fd, "BITCOUNT b -1 -1\r\n"), 1);
     ck_assert_int_eq(int_reply(fd, "BITCOUNT b 32767 32767 BIT\r\n"), 1);
     ck_assert_int_eq(int_reply(fd, "BITCOUNT b 0 32766 BIT\r\n"), 0);
-    if (!tu_slow()) { /* valgrind's long double is a double: 1e4000 overflows */
+    if (!tu_slow()) { /* valgrind's long double is a double: 1e4200 overflows, inf is not */
+        expect_line(fd, "INCRBYFLOAT f inf\r\n", "-ERR increment would produce NaN or Infinity\r\n");
         expect_line(fd, "SET f 1e4200\r\n", "+OK\r\n");
         expect_line(fd, "INCRBYFLOAT f 1\r\n",
                     "-ERR string exceeds maximum allowed size (proto-max-bulk-len)\r\n");
