@@ -6,6 +6,9 @@
 #   make run                  start sb-echod on 127.0.0.1:7777 (foreground)
 #   make install PREFIX=/usr/local DESTDIR=
 #   make SANITIZE=address,undefined check
+#   make PORTABLE=1 check     every POSIX fallback of the OS seam (src/os.h)
+#                             taken on Linux too: no accept4, pipe2, dup3,
+#                             SOCK_NONBLOCK, MSG_NOSIGNAL, sendfile, epoll
 #   make valgrind             the suites under valgrind (CK_FORK=no)
 #   make GLIB=1 check         also glib-echo (demos/embed/, needs libglib2.0-dev)
 #   make check-glib           install GLib when missing, test the embedding demos with it
@@ -44,17 +47,20 @@ PKG_CONFIG ?= pkg-config
 # DEBUG=1: handles checked at every public entry, freed ones quarantined,
 # misuse reported and aborted (src/debug.c); CI's sanitizer pass uses it.
 ifdef SANITIZE
-BUILD   ?= build/sanitize$(if $(DEBUG),-debug)$(if $(filter 0,$(THREADS)),-nothreads)
+BUILD   ?= build/sanitize$(if $(DEBUG),-debug)$(if $(filter 0,$(THREADS)),-nothreads)$(if $(filter 1,$(PORTABLE)),-portable)
 SANFLAGS := -fsanitize=$(SANITIZE) -fno-omit-frame-pointer -fno-sanitize-recover=all
 else
-BUILD   ?= build$(if $(DEBUG),/debug)$(if $(filter 0,$(THREADS)),/nothreads)
+BUILD   ?= build$(if $(DEBUG),/debug)$(if $(filter 0,$(THREADS)),/nothreads)$(if $(filter 1,$(PORTABLE)),/portable)
 SANFLAGS :=
 endif
 DEBUGFLAGS := $(if $(DEBUG),-DSB_DEBUG)
 
 WARN     := -Wall -Wextra -Wpedantic -Wstrict-prototypes -Wwrite-strings -Wshadow \
             -Wmissing-prototypes -Wno-unused-parameter
-SB_CPPFLAGS := -D_GNU_SOURCE -Iinclude -Isrc $(DEBUGFLAGS)
+# PORTABLE=1: the OS seam (src/os.h) takes every POSIX fallback, as if the
+# Linux-only calls did not exist; the suites check that it does.
+PORTFLAGS := $(if $(filter 1,$(PORTABLE)),-DSB_PORTABLE)
+SB_CPPFLAGS := -D_GNU_SOURCE -Iinclude -Isrc $(DEBUGFLAGS) $(PORTFLAGS)
 # THREADS=0: no worker threads; names are resolved blocking (src/resolve.c).
 ifeq ($(THREADS),0)
 THREADFLAGS := -DSB_NO_THREADS
@@ -201,6 +207,7 @@ check: all $(TEST_BIN) $(BUILD)/readme-example
 	CC='$(CC) $(SANFLAGS) $(LDFLAGS)' sh tests/check-install.sh
 	VERSION=$(VERSION) sh tests/man-check.sh $(BUILD)
 	sh tests/doc-check.sh $(BUILD)
+	$(if $(PORTFLAGS),sh tests/check-portable.sh $(STATIC))
 	$(TEST_BIN)
 
 .PHONY: check-backends

@@ -216,7 +216,7 @@ int sb__addr_bind(int fd, const sb__addr *a, int socktype)
     /* Only ever replace a socket file, and only one nobody answers on. */
     if (lstat(un->sun_path, &st) < 0 || !S_ISSOCK(st.st_mode))
         return -EADDRINUSE;
-    probe = sb__sys_socket(AF_UNIX, socktype | SOCK_CLOEXEC, 0);
+    probe = sb__os_socket(AF_UNIX, socktype, 0);
     if (probe < 0)
         return -errno;
     stale = connect(probe, (const struct sockaddr *)&a->ss, a->len) < 0 && errno == ECONNREFUSED;

@@ -55,7 +55,7 @@ static int wake_open(sb_loop *loop)
 
     if (loop->wake_rd >= 0)
         return 0;
-    if (sb__sys_pipe2(p, O_NONBLOCK | O_CLOEXEC) < 0)
+    if (sb__os_pipe(p) < 0)
         return -errno;
     memset(&loop->wake_h, 0, sizeof(loop->wake_h));
     loop->wake_h.type = SB__H_WAKE;

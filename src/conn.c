@@ -26,16 +26,6 @@
 #include <sys/socket.h>
 #include <sys/uio.h>
 #include <unistd.h>
-#ifdef __linux__
-#include <signal.h>
-#include <sys/sendfile.h>
-#ifndef SB_NO_THREADS
-#include <pthread.h>
-#define sb__sigmask pthread_sigmask
-#else
-#define sb__sigmask sigprocmask
-#endif
-#endif
 
 /*
  * Output buffers live only while output is pending: a connection takes one
@@ -200,37 +190,6 @@ static void seg_consume(sb_conn *c, size_t n)
     }
 }
 
-#ifdef __linux__
-/*
- * sendfile(2) has no MSG_NOSIGNAL: to a peer that reset it raises SIGPIPE,
- * which kills a process that did not ignore it -- and the library promises
- * never to raise it.  So SIGPIPE is blocked around the call, and one it
- * raised is taken back (unless one was pending already: that one is not
- * ours).  Three cheap syscalls per sendfile of up to 256 KiB.
- */
-static ssize_t sendfile_nosig(int out, int in, off_t *off, size_t n)
-{
-    sigset_t pipe_set, old, pending;
-    int was_pending, e;
-    ssize_t r;
-
-    sigemptyset(&pipe_set);
-    sigaddset(&pipe_set, SIGPIPE);
-    sigpending(&pending);
-    was_pending = sigismember(&pending, SIGPIPE);
-    sb__sigmask(SIG_BLOCK, &pipe_set, &old);
-    r = sb__sys_sendfile(out, in, off, n);
-    e = errno;
-    if (r < 0 && e == EPIPE && !was_pending) {
-        static const struct timespec zero = {0, 0};
-        sigtimedwait(&pipe_set, NULL, &zero);
-    }
-    sb__sigmask(SIG_SETMASK, &old, NULL);
-    errno = e;
-    return r;
-}
-#endif
-
 /*
  * Send the front of a FILE segment: sendfile(2), or pread(2) into the
  * loop's scratch buffer and send(2) where sendfile is missing or refuses
@@ -244,11 +203,13 @@ static ssize_t seg_send_file(sb_conn *c, sb__seg *s, size_t want, size_t *asked,
     ssize_t r;
 
     *asked = n;
-#ifdef __linux__
+#ifdef SB__HAVE_SENDFILE
+    /* sendfile(2) has no MSG_NOSIGNAL: the OS seam blocks SIGPIPE around
+     * it (the library promises never to raise it). */
     if (!s->no_sendfile) {
         off_t off = (off_t)s->off;
         do
-            r = sendfile_nosig(c->h.fd, s->fd, &off, n);
+            r = sb__os_sendfile(c->h.fd, s->fd, &off, n);
         while (r < 0 && errno == EINTR);
         if (r > 0)
             return r;
@@ -273,7 +234,7 @@ static ssize_t seg_send_file(sb_conn *c, sb__seg *s, size_t want, size_t *asked,
     }
     /* What the socket does not take is read again next time (page cache). */
     do
-        r = sb__sys_send(c->h.fd, c->loop->rbuf, (size_t)r, MSG_NOSIGNAL);
+        r = sb__os_send(c->h.fd, c->loop->rbuf, (size_t)r);
     while (r < 0 && errno == EINTR);
     return r;
 }
@@ -315,7 +276,7 @@ static ssize_t seg_send(sb_conn *c, size_t want, size_t *asked, int *shortfile)
     msg.msg_iov = iov;
     msg.msg_iovlen = (size_t)niov;
     do
-        r = sb__sys_sendmsg(c->h.fd, &msg, MSG_NOSIGNAL);
+        r = sb__os_sendmsg(c->h.fd, &msg);
     while (r < 0 && errno == EINTR);
     return r;
 }
@@ -497,7 +458,7 @@ static void conn_flush(sb_conn *c, int early)
         int segs = c->seg_head != NULL;
         if (!segs) {
             do
-                n = sb__sys_send(c->h.fd, sb__buf_head(&c->out), want, MSG_NOSIGNAL);
+                n = sb__os_send(c->h.fd, sb__buf_head(&c->out), want);
             while (n < 0 && errno == EINTR);
         } else {
             n = seg_flush(c, want, &shortfile);

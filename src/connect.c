@@ -70,7 +70,7 @@ static int open_connect(const sb__addr *a, int *cerr)
 {
     int fd, rc, one = 1;
 
-    fd = sb__sys_socket(a->ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    fd = sb__os_socket(a->ss.ss_family, SOCK_STREAM, 1);
     if (fd < 0)
         return -errno;
     if (a->ss.ss_family != AF_UNIX)
@@ -151,7 +151,7 @@ static void set_peer(sb_conn *c, const sb__addr *a)
 /*
  * The current attempt failed with err: move to the next address, or close
  * the connection with the last error once there is none.  The new socket
- * takes over the connection's fd number with dup3(), so its entry in the
+ * takes over the connection's fd number with dup3() (os.h: or dup2()), so its entry in the
  * loop's table and its write interest stay as they are; no stale readiness
  * can reach it, since this runs from the fd's own dispatch or from the
  * timer stage, after dispatch.
@@ -168,7 +168,7 @@ static void attempt_failed(sb__connect *k, int err)
         sb__conn_kill(c, err);
         return;
     }
-    if (sb__sys_dup3(fd, c->h.fd, O_CLOEXEC) < 0) {
+    if (sb__os_dup_cloexec(fd, c->h.fd) < 0) {
         err = -errno;
         sb__sys_close(fd);
         sb__conn_kill(c, err);
@@ -301,7 +301,7 @@ static sb_conn *connect_start(sb_loop *loop, const sb__addr *addrs, size_t n, co
         opts = &defaults;
     k->timeout_ms = opts->connect_timeout_ms;
     if (!n) {
-        fd = sb__sys_socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+        fd = sb__os_socket(AF_INET, SOCK_STREAM, 1);
         if (fd < 0) {
             rc = -errno;
             goto fail;

@@ -8,14 +8,15 @@
  *   - a registration belongs to the file description, so after dup3()
  *     puts another socket on a watched number (connect.c's address
  *     fallback), the loop registers it again (sb__loop_rearm).
- * Elsewhere it is absent: choosing it fails with -ENOSYS.
+ * Elsewhere (no SB__HAVE_EPOLL in os.h: off Linux, and in the PORTABLE
+ * build) it is absent: choosing it fails with -ENOSYS.
  */
 #include "internal.h"
 
 #include <errno.h>
 #include <stdlib.h>
 
-#ifdef __linux__
+#ifdef SB__HAVE_EPOLL
 #include <poll.h>
 #include <sys/epoll.h>
 #include <unistd.h>

@@ -3,10 +3,16 @@
  *
  * glibc's fd_set holds FD_SETSIZE (1024) bits and its fortified FD_SET /
  * FD_ISSET abort on larger fds.  The kernel accepts any nfds as long as the
- * bitmaps are that long, so the sets here are plain arrays of unsigned long
- * words, grown to cover the highest fd, in the same bit layout as fd_set
- * (bit fd % BITS of word fd / BITS).  The result is scanned a word at a time.
+ * bitmaps are that long (macOS only with _DARWIN_UNLIMITED_SELECT, set
+ * here and in os.h), so the sets here are plain arrays of the platform's
+ * fd_set words (sb__fdword, os.h: 64 bits on glibc and musl, 32 on macOS,
+ * OpenBSD and NetBSD), grown to cover the highest fd, in the same bit
+ * layout as fd_set (bit fd % BITS of word fd / BITS).  The result is
+ * scanned a word at a time.
  */
+#if defined(__APPLE__) && !defined(_DARWIN_UNLIMITED_SELECT)
+#define _DARWIN_UNLIMITED_SELECT 1
+#endif
 #include "internal.h"
 
 #include <errno.h>
@@ -14,6 +20,19 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/select.h>
+
+/* The words are the platform's own (os.h); under PORTABLE on little-endian
+ * Linux, 32-bit halves of them, which are the same bytes. */
+#ifdef NFDBITS
+_Static_assert(NFDBITS % SB__WORD_BITS == 0, "fd_set words are whole sb__fdwords");
+#endif
+_Static_assert(sizeof(SB__FD_MASK) % sizeof(sb__fdword) == 0, "fd_mask is whole sb__fdwords");
+#ifndef SB_PORTABLE
+_Static_assert(sizeof(SB__FD_MASK) == sizeof(sb__fdword), "sb__fdword is the platform's fd_mask");
+#endif
+/* Words copied per wait are rounded up to whole fd_masks, which is what
+ * the kernel reads and writes back. */
+#define MASK_WORDS (sizeof(SB__FD_MASK) / sizeof(sb__fdword))
 
 void sb__fdset_init(sb__fdset *s)
 {
@@ -31,19 +50,19 @@ void sb__fdset_free(sb__fdset *s)
 static int fdset_grow(sb__fdset *s, int fd)
 {
     size_t words = (size_t)fd / SB__WORD_BITS + 1, n = s->nwords ? s->nwords : 16;
-    unsigned long *p;
+    sb__fdword *p;
 
     while (n < words)
         n *= 2;
-    p = sb__calloc(4 * n, sizeof(unsigned long));
+    p = sb__calloc(4 * n, sizeof(sb__fdword));
     if (!p)
         return -ENOMEM;
     if (s->nwords) {
         /* The results too: growing can happen inside a dispatch pass. */
-        memcpy(p, s->rd, s->nwords * sizeof(unsigned long));
-        memcpy(p + n, s->wr, s->nwords * sizeof(unsigned long));
-        memcpy(p + 2 * n, s->rd_out, s->nwords * sizeof(unsigned long));
-        memcpy(p + 3 * n, s->wr_out, s->nwords * sizeof(unsigned long));
+        memcpy(p, s->rd, s->nwords * sizeof(sb__fdword));
+        memcpy(p + n, s->wr, s->nwords * sizeof(sb__fdword));
+        memcpy(p + 2 * n, s->rd_out, s->nwords * sizeof(sb__fdword));
+        memcpy(p + 3 * n, s->wr_out, s->nwords * sizeof(sb__fdword));
         free(s->rd);
     }
     s->rd = p;
@@ -72,7 +91,7 @@ int sb__fdset_reserve(sb__fdset *s, int fd)
 int sb__fdset_set(sb__fdset *s, int fd, unsigned events)
 {
     size_t w = (size_t)fd / SB__WORD_BITS;
-    unsigned long m = 1UL << ((unsigned)fd % SB__WORD_BITS);
+    sb__fdword m = SB__FDWORD_ONE << ((unsigned)fd % SB__WORD_BITS);
 
     events &= SB_READ | SB_WRITE;
     if (fd < 0)
@@ -92,10 +111,10 @@ int sb__fdset_set(sb__fdset *s, int fd, unsigned events)
         size_t i = w + 1;
         s->maxfd = -1;
         while (i-- > 0) {
-            unsigned long bits = s->rd[i] | s->wr[i];
+            sb__fdword bits = s->rd[i] | s->wr[i];
             if (bits) {
                 s->maxfd = (int)(i * SB__WORD_BITS) + SB__WORD_BITS - 1 -
-                           __builtin_clzl(bits);
+                           SB__FDWORD_CLZ(bits);
                 break;
             }
         }
@@ -114,6 +133,8 @@ int sb__fdset_wait(sb__fdset *s, int timeout_ms)
     struct timeval tv, *tvp = NULL;
     int nfds = s->maxfd + 1, n;
     size_t words = nfds ? ((size_t)nfds + SB__WORD_BITS - 1) / SB__WORD_BITS : 0;
+
+    words = (words + MASK_WORDS - 1) / MASK_WORDS * MASK_WORDS; /* nwords is a multiple */
     fd_set *r = NULL, *w = NULL;
 
     if (timeout_ms >= 0) {
@@ -122,8 +143,8 @@ int sb__fdset_wait(sb__fdset *s, int timeout_ms)
         tvp = &tv;
     }
     if (words) {
-        memcpy(s->rd_out, s->rd, words * sizeof(unsigned long));
-        memcpy(s->wr_out, s->wr, words * sizeof(unsigned long));
+        memcpy(s->rd_out, s->rd, words * sizeof(sb__fdword));
+        memcpy(s->wr_out, s->wr, words * sizeof(sb__fdword));
         r = (fd_set *)(void *)s->rd_out;
         w = (fd_set *)(void *)s->wr_out;
     }
@@ -131,8 +152,8 @@ int sb__fdset_wait(sb__fdset *s, int timeout_ms)
     if (n < 0) {
         int e = errno;
         if (words) {
-            memset(s->rd_out, 0, words * sizeof(unsigned long));
-            memset(s->wr_out, 0, words * sizeof(unsigned long));
+            memset(s->rd_out, 0, words * sizeof(sb__fdword));
+            memset(s->wr_out, 0, words * sizeof(sb__fdword));
         }
         return -e;
     }
@@ -197,10 +218,10 @@ static void sel_dispatch(sb_loop *loop)
 
     /* s->nwords is re-read: a callback may grow the sets. */
     for (w = 0; w < nwords && w < s->nwords; w++) {
-        unsigned long r = s->rd_out[w], wr = s->wr_out[w], bits = r | wr;
+        sb__fdword r = s->rd_out[w], wr = s->wr_out[w], bits = r | wr;
         while (bits) {
-            int b = __builtin_ctzl(bits);
-            unsigned long m = 1UL << b;
+            int b = SB__FDWORD_CTZ(bits);
+            sb__fdword m = SB__FDWORD_ONE << b;
 
             bits &= ~m;
             sb__loop_deliver(loop, (int)w * SB__WORD_BITS + b,

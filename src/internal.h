@@ -5,6 +5,7 @@
 #ifndef SB_INTERNAL_H
 #define SB_INTERNAL_H
 
+#include "os.h" /* first: it may set feature macros for the system headers */
 #include "switchboard.h"
 
 #include <netinet/in.h>
@@ -34,8 +35,12 @@
  * a normal build these are the libc functions themselves: zero cost.  The
  * test build (-DSB_FAULTS) links tests/fault.c, whose versions can fail on
  * a schedule: short counts, EAGAIN, EINTR, EMFILE, ECONNRESET, ENOMEM...
- * Set-up calls (socket, bind, listen, shutdown, dup3, pipe2, getaddrinfo)
- * go through it too, so every failure branch behind them is tested.
+ * Set-up calls (socket, bind, listen, shutdown, dup3/dup2, pipe2/pipe,
+ * getaddrinfo, the fallbacks' fcntl) go through it too, so every failure
+ * branch behind them is tested.  The platform's calls are made by the OS
+ * seam (os.h), through these: a Linux-only one exists here only where
+ * os.h says the platform has it, so a fallback build that still calls it
+ * does not compile.
  */
 struct addrinfo;
 #ifdef SB_FAULTS
@@ -44,28 +49,43 @@ int sb__sys_socket(int domain, int type, int protocol);
 int sb__sys_bind(int fd, const struct sockaddr *sa, socklen_t len);
 int sb__sys_listen(int fd, int backlog);
 int sb__sys_shutdown(int fd, int how);
-int sb__sys_dup3(int oldfd, int newfd, int flags);
-int sb__sys_pipe2(int fds[2], int flags);
 int sb__sys_getaddrinfo(const char *host, const char *serv, const struct addrinfo *hints,
                         struct addrinfo **res);
 ssize_t sb__sys_recv(int fd, void *buf, size_t n, int flags);
 ssize_t sb__sys_send(int fd, const void *buf, size_t n, int flags);
 ssize_t sb__sys_sendmsg(int fd, const struct msghdr *msg, int flags);
 ssize_t sb__sys_pread(int fd, void *buf, size_t n, off_t off);
-#ifdef __linux__
-ssize_t sb__sys_sendfile(int out, int in, off_t *off, size_t n);
-#endif
 ssize_t sb__sys_recvmsg(int fd, struct msghdr *msg, int flags);
 ssize_t sb__sys_sendto(int fd, const void *buf, size_t n, int flags,
                        const struct sockaddr *to, socklen_t tolen);
-int sb__sys_accept4(int fd, struct sockaddr *sa, socklen_t *len, int flags);
 int sb__sys_connect(int fd, const struct sockaddr *sa, socklen_t len);
 int sb__sys_close(int fd);
 int sb__sys_select(int nfds, fd_set *r, fd_set *w, fd_set *e, struct timeval *tv);
 struct pollfd;
-struct epoll_event;
 int sb__sys_poll(struct pollfd *fds, unsigned long n, int timeout_ms);
+#ifdef SB__HAVE_ACCEPT4
+int sb__sys_accept4(int fd, struct sockaddr *sa, socklen_t *len, int flags);
+#else
+int sb__sys_accept(int fd, struct sockaddr *sa, socklen_t *len);
+#endif
+#ifdef SB__HAVE_DUP3
+int sb__sys_dup3(int oldfd, int newfd, int flags);
+#else
+int sb__sys_dup2(int oldfd, int newfd);
+#endif
+#ifdef SB__HAVE_PIPE2
+int sb__sys_pipe2(int fds[2], int flags);
+#else
+int sb__sys_pipe(int fds[2]);
+#endif
+int sb__sys_fcntl(int fd, int cmd, int arg); /* the fallbacks' F_SETFD / F_SETFL */
+#ifdef SB__HAVE_SENDFILE
+ssize_t sb__sys_sendfile(int out, int in, off_t *off, size_t n);
+#endif
+#ifdef SB__HAVE_EPOLL
+struct epoll_event;
 int sb__sys_epoll_wait(int epfd, struct epoll_event *ev, int max, int timeout_ms);
+#endif
 void *sb__malloc(size_t n);
 void *sb__calloc(size_t n, size_t size);
 void *sb__realloc(void *p, size_t n);
@@ -74,22 +94,39 @@ void *sb__realloc(void *p, size_t n);
 #define sb__sys_bind bind
 #define sb__sys_listen listen
 #define sb__sys_shutdown shutdown
-#define sb__sys_dup3 dup3
-#define sb__sys_pipe2 pipe2
 #define sb__sys_getaddrinfo getaddrinfo
 #define sb__sys_recv recv
 #define sb__sys_send send
 #define sb__sys_sendmsg sendmsg
 #define sb__sys_pread pread
-#define sb__sys_sendfile sendfile
 #define sb__sys_recvmsg recvmsg
 #define sb__sys_sendto sendto
-#define sb__sys_accept4 accept4
 #define sb__sys_connect connect
 #define sb__sys_close close
 #define sb__sys_select select
 #define sb__sys_poll poll
+#ifdef SB__HAVE_ACCEPT4
+#define sb__sys_accept4 accept4
+#else
+#define sb__sys_accept accept
+#endif
+#ifdef SB__HAVE_DUP3
+#define sb__sys_dup3 dup3
+#else
+#define sb__sys_dup2 dup2
+#endif
+#ifdef SB__HAVE_PIPE2
+#define sb__sys_pipe2 pipe2
+#else
+#define sb__sys_pipe pipe
+#endif
+#define sb__sys_fcntl fcntl
+#ifdef SB__HAVE_SENDFILE
+#define sb__sys_sendfile sendfile
+#endif
+#ifdef SB__HAVE_EPOLL
 #define sb__sys_epoll_wait epoll_wait
+#endif
 #define sb__malloc malloc
 #define sb__calloc calloc
 #define sb__realloc realloc
@@ -171,17 +208,18 @@ static inline void sb__buf_commit(sb__buf *b, size_t n) { b->len += n; }
 /* ------------------------------------------------------------- fdset.c */
 
 /*
- * The select() backend.  Own bitsets of unsigned long words sized to the
- * highest fd (never FD_SET on fd >= FD_SETSIZE).  rd/wr are the master sets;
- * rd_out/wr_out receive select()'s result.
+ * The select() backend.  Own bitsets of the platform's fd_set words
+ * (sb__fdword, os.h) sized to the highest fd (never FD_SET on fd >=
+ * FD_SETSIZE).  rd/wr are the master sets; rd_out/wr_out receive
+ * select()'s result.
  */
 typedef struct sb__fdset {
-    unsigned long *rd, *wr, *rd_out, *wr_out;
+    sb__fdword *rd, *wr, *rd_out, *wr_out;
     size_t nwords; /* allocated words per set */
     int maxfd;     /* highest fd with any interest, -1 if none */
 } sb__fdset;
 
-#define SB__WORD_BITS ((int)(sizeof(unsigned long) * 8))
+#define SB__WORD_BITS SB__FDWORD_BITS
 
 void sb__fdset_init(sb__fdset *s);
 void sb__fdset_free(sb__fdset *s);
@@ -192,7 +230,7 @@ int sb__fdset_find_bad(const sb__fdset *s, int start);
 static inline unsigned sb__fdset_get(const sb__fdset *s, int fd)
 {
     size_t w = (size_t)fd / SB__WORD_BITS;
-    unsigned long m = 1UL << ((unsigned)fd % SB__WORD_BITS);
+    sb__fdword m = SB__FDWORD_ONE << ((unsigned)fd % SB__WORD_BITS);
     if (fd < 0 || w >= s->nwords)
         return 0;
     return ((s->rd[w] & m) ? SB_READ : 0u) | ((s->wr[w] & m) ? SB_WRITE : 0u);
@@ -203,7 +241,7 @@ static inline unsigned sb__fdset_get(const sb__fdset *s, int fd)
 /*
  * The readiness backend: the only code that knows how the loop waits.
  * select (fdset.c) is the default everywhere; poll (poll.c) and epoll
- * (epoll.c, Linux) are chosen at sb_loop_new_opts() or by SB_BACKEND.
+ * (epoll.c, Linux, not under PORTABLE) are chosen at sb_loop_new_opts() or by SB_BACKEND.
  * The loop keeps each fd's interest in its handle and tells the backend
  * every change; the backend reports ready fds through sb__loop_deliver().
  */
@@ -221,7 +259,8 @@ typedef struct sb__backend {
 
 extern const sb__backend sb__backend_select;
 extern const sb__backend sb__backend_poll;
-extern const sb__backend sb__backend_epoll; /* name "epoll"; wait fails with -ENOSYS off Linux */
+extern const sb__backend sb__backend_epoll; /* name "epoll"; init fails with -ENOSYS
+                                               where os.h has no SB__HAVE_EPOLL */
 /* A backend for a name ("select", "poll", "epoll"), or NULL. */
 const sb__backend *sb__backend_find(const char *name);
 

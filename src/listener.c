@@ -54,7 +54,7 @@ static void accept_emfile(sb_listener *l, int err)
         sb__sys_close(loop->spare_fd);
         loop->spare_fd = -1;
         loop->stats.accept_calls++;
-        fd = sb__sys_accept4(l->h.fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        fd = sb__os_accept(l->h.fd, NULL, NULL);
         if (fd >= 0) {
             sb__sys_close(fd);
             loop->stats.rejected++;
@@ -100,7 +100,7 @@ static void listener_ready(sb__handle *h, unsigned events)
         int fd;
 
         loop->stats.accept_calls++;
-        fd = sb__sys_accept4(h->fd, (struct sockaddr *)&ss, &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        fd = sb__os_accept(h->fd, (struct sockaddr *)&ss, &len);
         if (fd < 0) {
             int e = errno;
             if (e == EINTR || e == ECONNABORTED || e == EPROTO)
@@ -151,7 +151,7 @@ static int open_socket(sb__addr *a, int backlog, int *out)
     int fd, one = 1, zero = 0, rc;
     int family = a->ss.ss_family;
 
-    fd = sb__sys_socket(family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    fd = sb__os_socket(family, SOCK_STREAM, 1);
     if (fd < 0 && a->any && (errno == EAFNOSUPPORT || errno == EPROTONOSUPPORT)) {
         /* No IPv6 on this host: the wildcard falls back to 0.0.0.0. */
         struct sockaddr_in *a4 = (struct sockaddr_in *)&a->ss;
@@ -162,7 +162,7 @@ static int open_socket(sb__addr *a, int backlog, int *out)
         a4->sin_port = port;
         a->len = sizeof(*a4);
         family = AF_INET;
-        fd = sb__sys_socket(family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+        fd = sb__os_socket(family, SOCK_STREAM, 1);
     }
     if (fd < 0)
         return -errno;

@@ -77,7 +77,7 @@ static int sigpipe_open(sb_loop *loop)
 
     if (loop->sig_rd >= 0)
         return 0;
-    if (sb__sys_pipe2(p, O_NONBLOCK | O_CLOEXEC) < 0)
+    if (sb__os_pipe(p) < 0)
         return -errno;
     memset(&loop->sig_h, 0, sizeof(loop->sig_h));
     loop->sig_h.type = SB__H_SIGPIPE;

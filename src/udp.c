@@ -180,7 +180,7 @@ static int open_udp(sb__addr *a, const sb_udp_opts *o, int *out)
 {
     int family = a->ss.ss_family, fd, zero = 0, one = 1, rc;
 
-    fd = sb__sys_socket(family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    fd = sb__os_socket(family, SOCK_DGRAM, 1);
     if (fd < 0 && a->any && (errno == EAFNOSUPPORT || errno == EPROTONOSUPPORT)) {
         struct sockaddr_in *a4 = (struct sockaddr_in *)&a->ss;
         uint16_t port = ((struct sockaddr_in6 *)&a->ss)->sin6_port;
@@ -190,7 +190,7 @@ static int open_udp(sb__addr *a, const sb_udp_opts *o, int *out)
         a4->sin_port = port;
         a->len = sizeof(*a4);
         family = AF_INET;
-        fd = sb__sys_socket(family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+        fd = sb__os_socket(family, SOCK_DGRAM, 1);
     }
     if (fd < 0)
         return -errno;
@@ -239,10 +239,11 @@ sb_udp *sb_udp_new(sb_loop *loop, const char *addr, const sb_udp_handler *handle
         goto fail;
     }
     if (strcmp(addr, "unix:") == 0) {
-        /* An unnamed client: Linux autobinds an abstract address. */
-        memset(&a, 0, sizeof(a));
-        a.ss.ss_family = AF_UNIX;
-        a.len = sizeof(sa_family_t);
+        /* An unnamed client: Linux autobinds an abstract address; elsewhere
+         * (and under PORTABLE) the OS seam makes up a unique path, bound
+         * and removed as a named one is. */
+        if ((rc = sb__os_unnamed_unix(&a)) != 0)
+            goto fail;
     } else if ((rc = sb__addr_parse(addr, 1, &a)) != 0) {
         goto fail;
     }
@@ -337,7 +338,7 @@ int sb_udp_send(sb_udp *u, const sb_addr *to, const void *data, size_t len)
     if (to && (e = dest(u, to, &mapped, &sa, &salen)) != 0)
         return e;
     do
-        n = sb__sys_sendto(u->h.fd, data, len, MSG_NOSIGNAL, sa, salen);
+        n = sb__os_sendto(u->h.fd, data, len, sa, salen);
     while (n < 0 && errno == EINTR);
     if (n >= 0) {
         u->stats.datagrams_out++;

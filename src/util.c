@@ -40,7 +40,7 @@ int sb_drop_privileges(const char *user)
     if (pw->pw_uid == 0)
         return -EPERM;
     /* Groups first: once the uid is dropped they can no longer change. */
-    if (initgroups(pw->pw_name, pw->pw_gid) < 0 || setgid(pw->pw_gid) < 0 ||
+    if (sb__os_initgroups(pw->pw_name, pw->pw_gid) < 0 || setgid(pw->pw_gid) < 0 ||
         setuid(pw->pw_uid) < 0)
         return -errno;
     /* Make sure it cannot be undone. */

@@ -21,16 +21,16 @@ static int free_fd_number(int target)
     return n;
 }
 
-static int bit_is_set(const unsigned long *set, int fd)
+static int bit_is_set(const sb__fdword *set, int fd)
 {
-    return (set[(size_t)fd / SB__WORD_BITS] >> ((unsigned)fd % SB__WORD_BITS)) & 1UL;
+    return (set[(size_t)fd / SB__WORD_BITS] >> ((unsigned)fd % SB__WORD_BITS)) & SB__FDWORD_ONE;
 }
 
 /*
  * In the first `words` words of set, exactly the fds listed are set.
  * `what` names the set in the failure message.
  */
-static void expect_bits(const unsigned long *set, size_t words, const int *fds, int nfds,
+static void expect_bits(const sb__fdword *set, size_t words, const int *fds, int nfds,
                         const char *what)
 {
     size_t w;
@@ -41,12 +41,12 @@ static void expect_bits(const unsigned long *set, size_t words, const int *fds, 
         ck_assert_msg(bit_is_set(set, fds[i]), "%s: fd %d is not set", what, fds[i]);
     }
     for (w = 0; w < words; w++) {
-        unsigned long bits = set[w];
+        sb__fdword bits = set[w];
         for (i = 0; i < nfds; i++)
             if ((size_t)fds[i] / SB__WORD_BITS == w)
-                bits &= ~(1UL << ((unsigned)fds[i] % SB__WORD_BITS));
+                bits &= ~(SB__FDWORD_ONE << ((unsigned)fds[i] % SB__WORD_BITS));
         ck_assert_msg(bits == 0, "%s: unexpected fd %d set", what,
-                      bits ? (int)(w * SB__WORD_BITS) + __builtin_ctzl(bits) : -1);
+                      bits ? (int)(w * SB__WORD_BITS) + SB__FDWORD_CTZ(bits) : -1);
     }
 }
 
@@ -267,7 +267,7 @@ END_TEST
 START_TEST(test_fdset_high_fds)
 {
     sb__fdset s;
-    unsigned long *rd;
+    sb__fdword *rd;
 
     sb__fdset_init(&s);
     ck_assert_int_eq(sb__fdset_set(&s, 3, SB_READ), 0);
@@ -297,8 +297,13 @@ START_TEST(test_fdset_high_fds)
     ck_assert_uint_eq(sb__fdset_get(&s, 70000), SB_READ);
     ck_assert_uint_eq(sb__fdset_get(&s, 69999), 0);
 
-    /* The raw bits are where select() expects them. */
+    /* The raw bits are where select() expects them: the platform's own
+     * FD_ISSET finds them (below FD_SETSIZE, where it may look). */
     rd = s.rd;
+    ck_assert(FD_ISSET(3, (fd_set *)(void *)s.rd));
+    ck_assert(!FD_ISSET(70, (fd_set *)(void *)s.rd));
+    ck_assert(FD_ISSET(70, (fd_set *)(void *)s.wr));
+    ck_assert(!FD_ISSET(71, (fd_set *)(void *)s.wr));
     ck_assert(bit_is_set(rd, 1025));
     ck_assert(bit_is_set(rd, 70000));
     ck_assert(!bit_is_set(rd, 4097));
@@ -325,7 +330,7 @@ END_TEST
 START_TEST(test_fdset_reserve)
 {
     sb__fdset s;
-    unsigned long *rd;
+    sb__fdword *rd;
     size_t nwords;
 
     sb__fdset_init(&s);
@@ -368,7 +373,7 @@ START_TEST(test_fdset_layout_is_fd_set)
     for (i = 0; i < 4; i++)
         ck_assert_int_eq(sb__fdset_set(&s, wfds[i], sb__fdset_get(&s, wfds[i]) | SB_WRITE),
                          0);
-    ck_assert_uint_ge(s.nwords * sizeof(unsigned long), sizeof(fd_set));
+    ck_assert_uint_ge(s.nwords * sizeof(sb__fdword), sizeof(fd_set));
     for (fd = 0; fd < FD_SETSIZE; fd++) {
         ck_assert_int_eq(FD_ISSET(fd, (fd_set *)(void *)s.rd) != 0,
                          (sb__fdset_get(&s, fd) & SB_READ) != 0);

@@ -3,6 +3,9 @@
  * (src/internal.h): each call is counted and may be made to fail or come up
  * short according to the schedule set with tu_fault_set().
  */
+#if defined(__APPLE__) && !defined(_DARWIN_UNLIMITED_SELECT)
+#define _DARWIN_UNLIMITED_SELECT 1 /* select() past FD_SETSIZE, as fdset.c */
+#endif
 #include "fault.h"
 
 #include <pthread.h>
@@ -12,8 +15,12 @@
 #include <fcntl.h>
 #include <netdb.h>
 #include <poll.h>
+#ifdef SB__HAVE_EPOLL
 #include <sys/epoll.h>
+#endif
+#ifdef SB__HAVE_SENDFILE
 #include <sys/sendfile.h>
+#endif
 #include <sys/uio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -28,6 +35,7 @@ typedef struct slot {
 } slot;
 
 static slot slots[TU_F_N];
+static unsigned long paths[TU_P_N];
 static uint32_t rng = 0x2545f491u;
 
 static uint32_t next_rand(void)
@@ -50,6 +58,7 @@ void tu_fault_set(int call, const tu_fault *f)
 void tu_fault_reset(void)
 {
     memset(slots, 0, sizeof(slots));
+    memset(paths, 0, sizeof(paths));
     rng = 0x2545f491u;
 }
 
@@ -66,6 +75,23 @@ unsigned long tu_fault_calls(int call)
 unsigned long tu_fault_hits(int call)
 {
     return slots[call].hits;
+}
+
+unsigned long tu_fault_path_calls(int path)
+{
+    return paths[path];
+}
+
+static void send_path(int flags)
+{
+#ifdef MSG_NOSIGNAL
+    if (flags & MSG_NOSIGNAL) {
+        paths[TU_P_SEND_NOSIGNAL]++;
+        return;
+    }
+#endif
+    (void)flags;
+    paths[TU_P_SEND_PLAIN]++;
 }
 
 /* 0: let the call through; 's': make it short; 'e': fail it. */
@@ -121,6 +147,7 @@ ssize_t sb__sys_recv(int fd, void *buf, size_t n, int flags)
 
 ssize_t sb__sys_send(int fd, const void *buf, size_t n, int flags)
 {
+    send_path(flags);
     switch (decide(TU_F_SEND)) {
     case 'e':
         return fail_with(TU_F_SEND);
@@ -138,6 +165,7 @@ ssize_t sb__sys_sendmsg(int fd, const struct msghdr *msg, int flags)
     struct msghdr m;
     size_t total = 0, want, i;
 
+    send_path(flags);
     switch (decide(TU_F_SEND)) {
     case 'e':
         return fail_with(TU_F_SEND);
@@ -161,8 +189,10 @@ ssize_t sb__sys_sendmsg(int fd, const struct msghdr *msg, int flags)
     return sendmsg(fd, msg, flags);
 }
 
+#ifdef SB__HAVE_SENDFILE
 ssize_t sb__sys_sendfile(int out, int in, off_t *off, size_t n)
 {
+    paths[TU_P_SENDFILE]++;
     switch (decide(TU_F_SENDFILE)) {
     case 'e':
         return fail_with(TU_F_SENDFILE);
@@ -172,6 +202,7 @@ ssize_t sb__sys_sendfile(int out, int in, off_t *off, size_t n)
     }
     return sendfile(out, in, off, n);
 }
+#endif
 
 ssize_t sb__sys_pread(int fd, void *buf, size_t n, off_t off)
 {
@@ -195,17 +226,31 @@ ssize_t sb__sys_recvmsg(int fd, struct msghdr *msg, int flags)
 ssize_t sb__sys_sendto(int fd, const void *buf, size_t n, int flags, const struct sockaddr *to,
                        socklen_t tolen)
 {
+    send_path(flags);
     if (decide(TU_F_SENDTO) == 'e')
         return fail_with(TU_F_SENDTO);
     return sendto(fd, buf, n, flags, to, tolen);
 }
 
+/* Only the calls os.h says the platform has exist here, so a library
+ * that calls another one does not link. */
+#ifdef SB__HAVE_ACCEPT4
 int sb__sys_accept4(int fd, struct sockaddr *sa, socklen_t *len, int flags)
 {
+    paths[TU_P_ACCEPT4]++;
     if (decide(TU_F_ACCEPT) == 'e')
         return fail_with(TU_F_ACCEPT);
     return accept4(fd, sa, len, flags);
 }
+#else
+int sb__sys_accept(int fd, struct sockaddr *sa, socklen_t *len)
+{
+    paths[TU_P_ACCEPT]++;
+    if (decide(TU_F_ACCEPT) == 'e')
+        return fail_with(TU_F_ACCEPT);
+    return accept(fd, sa, len);
+}
+#endif
 
 int sb__sys_connect(int fd, const struct sockaddr *sa, socklen_t len)
 {
@@ -292,6 +337,15 @@ void tu_fault_partial_io(uint32_t seed)
 
 int sb__sys_socket(int domain, int type, int protocol)
 {
+    int flagged = 0;
+
+#ifdef SOCK_NONBLOCK
+    flagged |= type & SOCK_NONBLOCK;
+#endif
+#ifdef SOCK_CLOEXEC
+    flagged |= type & SOCK_CLOEXEC;
+#endif
+    paths[flagged ? TU_P_SOCKET_FLAGS : TU_P_SOCKET_PLAIN]++;
     if (decide(TU_F_SOCKET) == 'e')
         return fail_with(TU_F_SOCKET);
     return socket(domain, type, protocol);
@@ -318,18 +372,48 @@ int sb__sys_shutdown(int fd, int how)
     return shutdown(fd, how);
 }
 
+#ifdef SB__HAVE_DUP3
 int sb__sys_dup3(int oldfd, int newfd, int flags)
 {
+    paths[TU_P_DUP3]++;
     if (decide(TU_F_DUP3) == 'e')
         return fail_with(TU_F_DUP3);
     return dup3(oldfd, newfd, flags);
 }
+#else
+int sb__sys_dup2(int oldfd, int newfd)
+{
+    paths[TU_P_DUP2]++;
+    if (decide(TU_F_DUP3) == 'e')
+        return fail_with(TU_F_DUP3);
+    return dup2(oldfd, newfd);
+}
+#endif
 
+#ifdef SB__HAVE_PIPE2
 int sb__sys_pipe2(int fds[2], int flags)
 {
+    paths[TU_P_PIPE2]++;
     if (decide(TU_F_PIPE2) == 'e')
         return fail_with(TU_F_PIPE2);
     return pipe2(fds, flags);
+}
+#else
+int sb__sys_pipe(int fds[2])
+{
+    paths[TU_P_PIPE]++;
+    if (decide(TU_F_PIPE2) == 'e')
+        return fail_with(TU_F_PIPE2);
+    return pipe(fds);
+}
+#endif
+
+int sb__sys_fcntl(int fd, int cmd, int arg)
+{
+    paths[TU_P_FCNTL]++;
+    if (decide(TU_F_FCNTL) == 'e')
+        return fail_with(TU_F_FCNTL);
+    return fcntl(fd, cmd, arg);
 }
 
 /*
@@ -373,9 +457,11 @@ int sb__sys_poll(struct pollfd *fds, unsigned long n, int timeout_ms)
     return count_ready(poll(fds, (nfds_t)n, timeout_ms));
 }
 
+#ifdef SB__HAVE_EPOLL
 int sb__sys_epoll_wait(int epfd, struct epoll_event *ev, int max, int timeout_ms)
 {
     if (decide(TU_F_SELECT) == 'e')
         return fail_with(TU_F_SELECT);
     return count_ready(epoll_wait(epfd, ev, max, timeout_ms));
 }
+#endif

@@ -13,7 +13,7 @@ enum {
     TU_F_SEND,
     TU_F_RECVMSG,
     TU_F_SENDTO,
-    TU_F_ACCEPT,
+    TU_F_ACCEPT, /* accept4, or accept where the OS seam has no accept4 (PORTABLE) */
     TU_F_CONNECT,
     TU_F_CLOSE,
     TU_F_SELECT, /* the loop's wait: select, poll or epoll_wait */
@@ -23,14 +23,39 @@ enum {
     TU_F_BIND,
     TU_F_LISTEN,
     TU_F_SHUTDOWN,
-    TU_F_DUP3,
-    TU_F_PIPE2,
+    TU_F_DUP3,  /* dup3, or dup2 where the OS seam has no dup3 (PORTABLE) */
+    TU_F_PIPE2, /* pipe2, or pipe */
     TU_F_GETADDRINFO, /* err ENOMEM: EAI_MEMORY; anything else: EAI_FAIL */
     /* file output (sb_write_file); sendmsg() is TU_F_SEND's */
     TU_F_SENDFILE,
     TU_F_PREAD,
+    /* the OS seam's fallbacks (PORTABLE): F_SETFD / F_SETFL after socket,
+     * accept, pipe, dup2 */
+    TU_F_FCNTL,
     TU_F_N
 };
+
+/*
+ * Which way each call went, counted per system call (src/os.h): the
+ * Linux-only ones and their POSIX fallbacks.  A PORTABLE build must show
+ * only fallbacks, a normal Linux build only the Linux calls.
+ */
+enum {
+    TU_P_ACCEPT4,
+    TU_P_ACCEPT,
+    TU_P_SOCKET_FLAGS,   /* socket() with SOCK_NONBLOCK or SOCK_CLOEXEC in type */
+    TU_P_SOCKET_PLAIN,
+    TU_P_PIPE2,
+    TU_P_PIPE,
+    TU_P_DUP3,
+    TU_P_DUP2,
+    TU_P_FCNTL,
+    TU_P_SEND_NOSIGNAL,  /* send, sendmsg, sendto with MSG_NOSIGNAL */
+    TU_P_SEND_PLAIN,
+    TU_P_SENDFILE,
+    TU_P_N
+};
+unsigned long tu_fault_path_calls(int path);
 
 typedef struct tu_fault {
     unsigned every;      /* inject on every Nth call (1 = every call) */
