@@ -223,6 +223,8 @@ START_TEST(test_chatd_user_and_stats)
         fprintf(stderr, "chatd/user: not root; skipped\n");
         return;
     }
+    if (!tu_have_proc("chatd/user"))
+        return;
     tu_spawn(&p, CHATD, argv);
     port = tu_proc_port(&p);
     ck_assert_msg(port > 0, "%s", p.out);

@@ -447,7 +447,7 @@ START_TEST(test_connect_unix)
     ck_assert_msg(y.reason == -ENOENT, "reason %s", sb_strerror(y.reason));
     ck_assert_int_eq(y.opens, 0);
     /* A socket file nobody listens on: refused. */
-    fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    fd = tu_socket(AF_UNIX, SOCK_STREAM);
     memset(&un, 0, sizeof(un));
     un.sun_family = AF_UNIX;
     strcpy(un.sun_path, path);

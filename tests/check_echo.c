@@ -41,9 +41,11 @@ static void run_start(run *r, const char *path, const char *const argv[], const 
     int in[2], out[2], err[2];
 
     memset(r, 0, sizeof(*r));
-    ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, in), 0);
-    ck_assert_int_eq(pipe2(out, O_CLOEXEC), 0);
-    ck_assert_int_eq(pipe2(err, O_CLOEXEC), 0);
+    ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM, 0, in), 0);
+    tu_set_cloexec(in[0]);
+    tu_set_cloexec(in[1]);
+    tu_pipe(out, 0);
+    tu_pipe(err, 0);
     r->pid = fork();
     ck_assert_int_ge(r->pid, 0);
     if (r->pid == 0) {
@@ -152,7 +154,7 @@ static int run_wait(run *r, sb_loop *loop)
                 continue;
             if (pf[k].fd == r->in_fd) {
                 ssize_t w = send(r->in_fd, r->input + r->in_off, r->in_len - r->in_off,
-                                 MSG_NOSIGNAL);
+                                 TU_NOSIGNAL);
                 if (w > 0)
                     r->in_off += (size_t)w;
                 if (r->in_off == r->in_len || (w < 0 && errno != EAGAIN)) {
@@ -363,7 +365,7 @@ START_TEST(test_echo_timeout)
     }
     tu_hang_close(&h);
     /* A datagram socket that never answers. */
-    ufd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    ufd = tu_socket(AF_INET, SOCK_DGRAM);
     memset(&a, 0, sizeof(a));
     a.sin_family = AF_INET;
     a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);

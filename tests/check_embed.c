@@ -300,7 +300,7 @@ START_TEST(test_host_echo_stream)
     while (got < total) {
         if (sent < total) {
             ssize_t n = send(cfd, out + sent, total - sent > 65536 ? 65536 : total - sent,
-                             MSG_NOSIGNAL | MSG_DONTWAIT);
+                             TU_NOSIGNAL | MSG_DONTWAIT);
             if (n > 0)
                 sent += (size_t)n;
         }

@@ -95,9 +95,9 @@ static void demo_spawn(demo *d, const char *name, const char **argv)
     argv[0] = name;
     snprintf(path, sizeof(path), EMBED_DIR "%s", name);
     ck_assert_msg(access(path, X_OK) == 0, "%s is not built", path);
-    ck_assert_int_eq(pipe2(in, O_CLOEXEC), 0);
-    ck_assert_int_eq(pipe2(out, O_CLOEXEC), 0);
-    ck_assert_int_eq(pipe2(err, O_CLOEXEC), 0);
+    tu_pipe(in, 0);
+    tu_pipe(out, 0);
+    tu_pipe(err, 0);
     d->pid = fork();
     ck_assert_int_ge(d->pid, 0);
     if (d->pid == 0) {
@@ -346,13 +346,15 @@ static void stalled_client(demo *d)
             break; /* nothing taken for `quiet` ms: the demo has stopped reading */
     }
 
-    t0 = cpu_ticks(d->pid);
-    m0 = now_ms();
-    poll(NULL, 0, 1000); /* the measuring window, not a synchronisation */
-    m1 = now_ms();
-    cpu = (double)(cpu_ticks(d->pid) - t0) / (double)hz / ((double)(m1 - m0) / 1000.0);
-    ck_assert_msg(cpu < 0.2, "the demo used %.0f%% of a core behind a stalled client",
-                  cpu * 100);
+    if (tu_have_proc("embed_demos/stalled_client (the CPU check)")) {
+        t0 = cpu_ticks(d->pid);
+        m0 = now_ms();
+        poll(NULL, 0, 1000); /* the measuring window, not a synchronisation */
+        m1 = now_ms();
+        cpu = (double)(cpu_ticks(d->pid) - t0) / (double)hz / ((double)(m1 - m0) / 1000.0);
+        ck_assert_msg(cpu < 0.2, "the demo used %.0f%% of a core behind a stalled client",
+                      cpu * 100);
+    }
 
     other = echoed_client(d->port); /* not blocked either */
     close(other);

@@ -258,6 +258,11 @@ START_TEST(test_no_sigpipe)
     int fd, i;
 
     sigaction(SIGPIPE, NULL, &sa);
+#ifndef MSG_NOSIGNAL
+    /* check_main.c ignores it where the tests' own sends cannot avoid it. */
+    signal(SIGPIPE, SIG_DFL);
+    sa.sa_handler = SIG_DFL;
+#endif
     ck_assert(sa.sa_handler == SIG_DFL);
     schedule(_i);
     tu_server_start(&s, loop, "127.0.0.1:0", NULL);

@@ -9,7 +9,6 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <limits.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -127,14 +126,6 @@ static void make_site(site *s, size_t big)
         make_big(s, big);
 }
 
-static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-    (void)st;
-    (void)flag;
-    (void)ftw;
-    return remove(path);
-}
-
 /* Start sb-httpd on 127.0.0.1:0 over the site, extra arguments NULL-ended;
  * nofile > 0: under that open-file limit. */
 static void start_nofile(site *s, const char *const *extra, int nofile)
@@ -164,7 +155,7 @@ static void stop(site *s)
     status = tu_finish(&s->proc);
     ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0, "status %d: %s", status,
                   s->proc.out);
-    ck_assert_int_eq(nftw(s->base, rm_entry, 16, FTW_DEPTH | FTW_PHYS), 0);
+    ck_assert_int_eq(tu_rm_tree(s->base), 0);
 }
 
 /* -------------------------------------------------------- a raw client */
@@ -244,7 +235,7 @@ static int read_response(client *cl, response *rs, int head_only)
 
     memset(rs, 0, sizeof(*rs));
     rs->pattern_ok = 1;
-    while (!(end = memmem(cl->buf, cl->len, "\r\n\r\n", 4)))
+    while (!(end = tu_memmem(cl->buf, cl->len, "\r\n\r\n", 4)))
         if (fill(cl) == 0) {
             ck_assert_msg(cl->len == 0, "EOF inside a response head: %.*s", (int)cl->len,
                           cl->buf);
@@ -1322,6 +1313,8 @@ START_TEST(test_httpd_slow_reader)
     char buf[4096];
     site s;
 
+    if (!tu_have_proc("httpd/slow_reader"))
+        return;
     make_site(&s, big);
     start(&s, NULL);
     /* Warm up (the server's buffers are touched), then measure. */
@@ -1512,7 +1505,7 @@ static void stop_promptly(site *s)
     }
     ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0, "status %d", status);
     close(s->proc.err_fd);
-    ck_assert_int_eq(nftw(s->base, rm_entry, 16, FTW_DEPTH | FTW_PHYS), 0);
+    ck_assert_int_eq(tu_rm_tree(s->base), 0);
 }
 
 /*
@@ -1539,6 +1532,8 @@ START_TEST(test_httpd_fd_limit)
         fprintf(stderr, "httpd/fd_limit: skipped under valgrind (its own fd limits)\n");
         return;
     }
+    if (!tu_have_proc("httpd/fd_limit"))
+        return;
     make_site(&s, 0);
     put_numbered(&s, "c", 140);
     put_numbered(&s, "d", 10);
@@ -1626,6 +1621,8 @@ START_TEST(test_httpd_burst_memory)
         fprintf(stderr, "httpd/burst_memory: skipped under valgrind or ASan (RSS meaningless)\n");
         return;
     }
+    if (!tu_have_proc("httpd/burst_memory"))
+        return;
     make_site(&s, 8u << 20);
     start(&s, NULL);
     client_open(&k, s.port);
@@ -1845,7 +1842,7 @@ START_TEST(test_httpd_sigterm_midstream)
     ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0, "status %d: %s", status,
                   s.proc.out);
     ck_assert_ptr_nonnull(strstr(s.proc.out, "closing listeners"));
-    ck_assert_int_eq(nftw(s.base, rm_entry, 16, FTW_DEPTH | FTW_PHYS), 0);
+    ck_assert_int_eq(tu_rm_tree(s.base), 0);
 }
 END_TEST
 
@@ -1864,6 +1861,8 @@ START_TEST(test_httpd_user_and_stats)
         fprintf(stderr, "httpd/user: not root; skipped\n");
         return;
     }
+    if (!tu_have_proc("httpd/user"))
+        return;
     make_site(&s, 0);
     start(&s, extra);
     snprintf(path, sizeof(path), "/proc/%d/status", (int)s.proc.pid);

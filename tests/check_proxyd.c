@@ -69,7 +69,7 @@ static void echo_through(int port, size_t len, uint32_t seed, int half_close)
         ck_assert_int_ge(poll(&pf, 1, 10000), 1);
         if ((pf.revents & POLLOUT) && sent < len) {
             ssize_t n = send(fd, out + sent, len - sent > 65536 ? 65536 : len - sent,
-                             MSG_NOSIGNAL | MSG_DONTWAIT);
+                             TU_NOSIGNAL | MSG_DONTWAIT);
             if (n > 0)
                 sent += (size_t)n;
         }
@@ -182,7 +182,7 @@ START_TEST(test_proxyd_sigterm_drains)
         ck_assert_int_ge(poll(&pf, 1, 10000), 1);
         if ((pf.revents & POLLOUT) && sent < len) {
             ssize_t n = send(fd, out + sent, len - sent > 65536 ? 65536 : len - sent,
-                             MSG_NOSIGNAL | MSG_DONTWAIT);
+                             TU_NOSIGNAL | MSG_DONTWAIT);
             if (n > 0)
                 sent += (size_t)n;
         }

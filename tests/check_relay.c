@@ -101,13 +101,13 @@ static void stream(rig *r, size_t len, size_t read_cap, size_t max, int both)
         ck_assert_int_lt(rounds++, 200000);
         if (sx < len) {
             n = send(r->x, out + sx, len - sx > 65536 ? 65536 : len - sx,
-                     MSG_NOSIGNAL | MSG_DONTWAIT);
+                     TU_NOSIGNAL | MSG_DONTWAIT);
             if (n > 0)
                 sx += (size_t)n;
         }
         if (both && sy < len) {
             n = send(r->y, out + sy, len - sy > 65536 ? 65536 : len - sy,
-                     MSG_NOSIGNAL | MSG_DONTWAIT);
+                     TU_NOSIGNAL | MSG_DONTWAIT);
             if (n > 0)
                 sy += (size_t)n;
         }
@@ -155,7 +155,7 @@ START_TEST(test_relay_slow_reader_bounded)
     {
         static char junk[65536];
         for (i = 0; i < 400; i++) {
-            send(r.y, junk, sizeof(junk), MSG_NOSIGNAL | MSG_DONTWAIT);
+            send(r.y, junk, sizeof(junk), TU_NOSIGNAL | MSG_DONTWAIT);
             sb_loop_run_once(r.loop, 1);
             ck_assert_uint_le(sb_conn_queued(r.a.c), 64 * 1024 + 64 * 1024);
         }
@@ -184,7 +184,7 @@ static void pause_combo_run(int lift_app_first)
     /* y does not read: b's queue fills, a is held by the relay. */
     for (i = 0; i < 2000 && !(sb_conn_paused(r.a.c) & SB_PAUSE_RELAY); i++) {
         ssize_t n = send(r.x, junk + sent % sizeof(junk), sizeof(junk) - sent % sizeof(junk),
-                         MSG_NOSIGNAL | MSG_DONTWAIT);
+                         TU_NOSIGNAL | MSG_DONTWAIT);
         if (n > 0)
             sent += (size_t)n;
         sb_loop_run_once(r.loop, 1);
@@ -195,7 +195,7 @@ static void pause_combo_run(int lift_app_first)
     /* More bytes wait in the kernel behind the holds. */
     for (i = 0; i < 8; i++) {
         ssize_t n = send(r.x, junk + sent % sizeof(junk), sizeof(junk) - sent % sizeof(junk),
-                         MSG_NOSIGNAL | MSG_DONTWAIT);
+                         TU_NOSIGNAL | MSG_DONTWAIT);
         if (n > 0)
             sent += (size_t)n;
     }

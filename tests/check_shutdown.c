@@ -19,7 +19,6 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <signal.h>
@@ -44,14 +43,6 @@ static const char *const paths[NDAEMONS] = {
 /* sb-httpd's document root: small.txt and big.bin (sparse, zeros). */
 static char docroot[64];
 
-static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-    (void)st;
-    (void)flag;
-    (void)ftw;
-    return remove(path);
-}
-
 static void make_docroot(size_t big)
 {
     char path[128];
@@ -74,7 +65,7 @@ static void make_docroot(size_t big)
 static void remove_docroot(void)
 {
     if (docroot[0])
-        nftw(docroot, rm_entry, 8, FTW_DEPTH | FTW_PHYS);
+        tu_rm_tree(docroot);
     docroot[0] = '\0';
 }
 

@@ -482,7 +482,7 @@ START_TEST(test_udp_unix_paths)
     snprintf(addr, sizeof(addr), "unix:%s", path);
     unlink(path);
     /* Left behind as a crashed process would. */
-    fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    fd = tu_socket(AF_UNIX, SOCK_DGRAM);
     memset(&un, 0, sizeof(un));
     un.sun_family = AF_UNIX;
     strcpy(un.sun_path, path);

@@ -13,21 +13,104 @@
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
 
 int tu_count_fds(void)
 {
-    DIR *d = opendir("/proc/self/fd");
-    struct dirent *e;
+    /* Up to the highest limit seen: a test may lower it with fds open
+     * above the new one. */
+    static long bound;
+    struct rlimit rl;
+    long fd, lim = 1L << 16;
     int n = 0;
 
-    ck_assert_ptr_nonnull(d);
-    while ((e = readdir(d)) != NULL)
-        if (e->d_name[0] != '.')
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0)
+        lim = rl.rlim_cur == RLIM_INFINITY || rl.rlim_cur > (1u << 20) ? 1L << 20
+                                                                       : (long)rl.rlim_cur;
+    if (lim > bound)
+        bound = lim;
+    for (fd = 0; fd < bound; fd++)
+        if (fcntl((int)fd, F_GETFD) >= 0)
             n++;
+    return n;
+}
+
+void tu_set_cloexec(int fd)
+{
+    ck_assert_int_eq(fcntl(fd, F_SETFD, FD_CLOEXEC), 0);
+}
+
+int tu_socket(int domain, int type)
+{
+    int fd = socket(domain, type, 0);
+
+    if (fd >= 0)
+        tu_set_cloexec(fd);
+    return fd;
+}
+
+void tu_pipe(int p[2], int nonblock)
+{
+    int i;
+
+    ck_assert_int_eq(pipe(p), 0);
+    for (i = 0; i < 2; i++) {
+        tu_set_cloexec(p[i]);
+        if (nonblock)
+            ck_assert_int_eq(fcntl(p[i], F_SETFL, fcntl(p[i], F_GETFL) | O_NONBLOCK), 0);
+    }
+}
+
+void *tu_memmem(const void *hay, size_t hlen, const void *needle, size_t nlen)
+{
+    const char *h = hay;
+    size_t i;
+
+    if (nlen == 0)
+        return (void *)h;
+    for (i = 0; nlen <= hlen && i <= hlen - nlen; i++)
+        if (h[i] == *(const char *)needle && memcmp(h + i, needle, nlen) == 0)
+            return (void *)(h + i);
+    return NULL;
+}
+
+int tu_rm_tree(const char *path)
+{
+    struct stat st;
+    DIR *d;
+    struct dirent *e;
+    int rc = 0;
+
+    if (lstat(path, &st) < 0)
+        return errno == ENOENT ? 0 : -1;
+    if (!S_ISDIR(st.st_mode))
+        return unlink(path);
+    d = opendir(path);
+    if (!d)
+        return -1;
+    while ((e = readdir(d)) != NULL) {
+        char sub[4096];
+        if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
+            continue;
+        if ((size_t)snprintf(sub, sizeof(sub), "%s/%s", path, e->d_name) >= sizeof(sub) ||
+            tu_rm_tree(sub) < 0)
+            rc = -1;
+    }
     closedir(d);
-    return n - 1; /* the DIR's own fd */
+    return rmdir(path) < 0 ? -1 : rc;
+}
+
+int tu_have_proc(const char *test)
+{
+    char path[64];
+
+    snprintf(path, sizeof(path), "/proc/%d/status", (int)getpid());
+    if (access(path, R_OK) == 0)
+        return 1;
+    fprintf(stderr, "%s: skipped: needs /proc/PID (Linux) to look into a process\n", test);
+    return 0;
 }
 
 static int make_nonblock(int fd)
@@ -42,7 +125,7 @@ int tu_connect_addr(const char *addr)
     int fd, rc;
 
     ck_assert_int_eq(sb__addr_parse(addr, 0, &a), 0);
-    fd = socket(a.ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    fd = tu_socket(a.ss.ss_family, SOCK_STREAM);
     ck_assert_int_ge(fd, 0);
     do
         rc = connect(fd, (struct sockaddr *)&a.ss, a.len);
@@ -104,8 +187,9 @@ int tu_move_fd_high(int fd, int target)
     for (n = target; n < target + 64; n++) {
         if (tu_fd_is_open(n))
             continue;
-        if (dup3(fd, n, O_CLOEXEC) != n)
+        if (dup2(fd, n) != n)
             return -1;
+        tu_set_cloexec(n);
         ck_assert_int_eq(close(fd), 0);
         return n;
     }
@@ -114,7 +198,7 @@ int tu_move_fd_high(int fd, int target)
 
 void tu_make_pipe(int p[2])
 {
-    ck_assert_int_eq(pipe2(p, O_CLOEXEC | O_NONBLOCK), 0);
+    tu_pipe(p, 1);
 }
 
 void tu_close_fd(int fd)
@@ -132,7 +216,7 @@ int tu_closed_port(int type)
 {
     struct sockaddr_in a;
     socklen_t len = sizeof(a);
-    int fd = socket(AF_INET, type | SOCK_CLOEXEC, 0), port;
+    int fd = tu_socket(AF_INET, type), port;
 
     memset(&a, 0, sizeof(a));
     a.sin_family = AF_INET;
@@ -149,7 +233,7 @@ void tu_hang_open(tu_hang *h)
     struct sockaddr_in a;
     socklen_t len = sizeof(a);
 
-    h->lfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    h->lfd = tu_socket(AF_INET, SOCK_STREAM);
     memset(&a, 0, sizeof(a));
     a.sin_family = AF_INET;
     a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
@@ -262,7 +346,7 @@ ssize_t tu_send(int fd, const void *p, size_t n)
 {
     ssize_t r;
     do
-        r = send(fd, p, n, MSG_NOSIGNAL);
+        r = send(fd, p, n, TU_NOSIGNAL);
     while (r < 0 && errno == EINTR);
     return r;
 }
@@ -467,6 +551,21 @@ size_t tu_echo_stream(tu_server *s, int fd, size_t len, size_t max_chunk, size_t
     free(out);
     free(in);
     return got;
+}
+
+int tu_have_backend(const char *name, const char *test)
+{
+    sb_loop_opts o = {name};
+    int err = 0;
+    sb_loop *loop = sb_loop_new_opts(&o, &err);
+
+    if (loop) {
+        sb_loop_free(loop);
+        return 1;
+    }
+    ck_assert_int_eq(err, -ENOSYS);
+    fprintf(stderr, "%s: skipped: no %s backend in this build (-ENOSYS)\n", test, name);
+    return 0;
 }
 
 int tu_skip_on_epoll(const char *test)

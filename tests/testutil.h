@@ -37,9 +37,36 @@ Suite *sb_relay_suite(void);
 Suite *sb_proxyd_suite(void);
 Suite *sb_zerocopy_suite(void);
 Suite *sb_stream_suite(void);
+Suite *sb_os_suite(void);
 
-/* Number of open fds in this process (from /proc/self/fd). */
+/* Number of open fds in this process: fcntl(F_GETFD) on every number up
+ * to the fd limit (no /proc/self/fd, which is Linux's). */
 int tu_count_fds(void);
+
+/*
+ * Portable stand-ins for the Linux-only calls the tests used to make (the
+ * suite also runs where they are missing; see src/os.h):
+ *   TU_NOSIGNAL    MSG_NOSIGNAL where it exists, else 0 (the runner then
+ *                  ignores SIGPIPE: check_main.c)
+ *   tu_socket      socket() + FD_CLOEXEC (SOCK_CLOEXEC)
+ *   tu_pipe        pipe() + FD_CLOEXEC, and O_NONBLOCK if asked (pipe2)
+ *   tu_set_cloexec fcntl(F_SETFD, FD_CLOEXEC), failing the test on error
+ *   tu_memmem      memmem()
+ *   tu_rm_tree     rm -rf by opendir/readdir (nftw)
+ */
+#ifdef MSG_NOSIGNAL
+#define TU_NOSIGNAL MSG_NOSIGNAL
+#else
+#define TU_NOSIGNAL 0
+#endif
+int tu_socket(int domain, int type);
+void tu_pipe(int p[2], int nonblock);
+void tu_set_cloexec(int fd);
+void *tu_memmem(const void *hay, size_t hlen, const void *needle, size_t nlen);
+int tu_rm_tree(const char *path);
+/* 1 when /proc/PID files exist (Linux); otherwise prints that test skips
+ * for want of them and returns 0. */
+int tu_have_proc(const char *test);
 
 /* Blocking-connect a TCP client to 127.0.0.1:port, then make it
  * non-blocking.  Fails the test on error. */
@@ -100,7 +127,7 @@ int tu_ensure_fd_limit(int highest, const char *test);
  * The caller has made sure the limit allows it (tu_ensure_fd_limit).
  */
 int tu_move_fd_high(int fd, int target);
-/* pipe2(O_CLOEXEC | O_NONBLOCK), close() (fd -1: nothing) and a one-byte
+/* A close-on-exec non-blocking pipe (tu_pipe), close() (fd -1: nothing) and a one-byte
  * write, each failing the test on error. */
 void tu_make_pipe(int p[2]);
 void tu_close_fd(int fd);
@@ -147,6 +174,9 @@ int tu_slow(void);
  * that covers it: a reused number fails the stale owner).  Prints the skip.
  */
 int tu_skip_on_epoll(const char *test);
+/* 1 when this build has the backend; otherwise prints that test skips
+ * (epoll off Linux and in a PORTABLE build: -ENOSYS) and returns 0. */
+int tu_have_backend(const char *name, const char *test);
 
 /* 1 in a build with AddressSanitizer (its allocator keeps freed memory, so
  * RSS measurements mean nothing there). */
@@ -215,7 +245,7 @@ extern const sb_handler tu_echo_handler;
 size_t tu_echo_stream(tu_server *s, int fd, size_t len, size_t max_chunk, size_t read_cap,
                       uint32_t seed, int half_close);
 
-/* send() with MSG_NOSIGNAL, retrying EINTR; returns send's result. */
+/* send() with TU_NOSIGNAL, retrying EINTR; returns send's result. */
 ssize_t tu_send(int fd, const void *p, size_t n);
 /* Read from non-blocking fd until EOF/error or max bytes; returns bytes read
  * this call, sets *eof to 1 on EOF and to -errno on a hard error. */

@@ -225,9 +225,17 @@ int sbd_open(sbd *d, unsigned max_conns)
 
     d->loop = sb_loop_new_opts(&lo, &err);
     if (!d->loop) {
-        fprintf(stderr, "%s: cannot create the event loop (backend %s): %s\n", d->name,
-                d->backend ? d->backend : getenv("SB_BACKEND") ? getenv("SB_BACKEND") : "select",
-                sb_strerror(err));
+        const char *b = d->backend ? d->backend
+                        : getenv("SB_BACKEND") ? getenv("SB_BACKEND")
+                                               : "select";
+        if (err == -ENOSYS)
+            fprintf(stderr,
+                    "%s: backend %s is not available on this platform or build "
+                    "(epoll: Linux only, not in a PORTABLE build); use select or poll\n",
+                    d->name, b);
+        else
+            fprintf(stderr, "%s: cannot create the event loop (backend %s): %s\n", d->name, b,
+                    sb_strerror(err));
         return 1;
     }
     sb_loop_set_log(d->loop, log_cb, d->log_level, d);
