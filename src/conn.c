@@ -182,8 +182,10 @@ static void seg_consume(sb_conn *c, size_t n)
             sb__buf_consume(&c->out, k);
         } else {
             c->out_ext -= k;
-            s->ptr += s->kind == SB__SEG_REF ? k : 0;
-            s->off += k;
+            if (s->kind == SB__SEG_REF)
+                s->ptr += k;
+            else
+                s->off += k;
         }
         if (s->len == 0)
             seg_pop(c);
