@@ -160,13 +160,12 @@ static void seg_pop(sb_conn *c)
         release(arg);
 }
 
-/* The connection ends: every segment is dropped, its release called. */
+/* The connection ends: every segment is dropped, its release called (a
+ * DEAD connection refuses what a release might queue). */
 static void seg_drop_all(sb_conn *c)
 {
-    while (c->seg_head) {
-        c->out_ext -= c->seg_head->kind == SB__SEG_COPY ? 0 : c->seg_head->len;
+    while (c->seg_head)
         seg_pop(c);
-    }
     c->out_ext = 0;
 }
 
