@@ -12,6 +12,10 @@
 #   make valgrind             the suites under valgrind (CK_FORK=no)
 #   make GLIB=1 check         also glib-echo (demos/embed/, needs libglib2.0-dev)
 #   make check-glib           install GLib when missing, test the embedding demos with it
+#   make TLS=1                also libswitchboard_tls (over OpenSSL, libssl-dev) and
+#                             the demos' --tls options
+#   make check-tls            install OpenSSL when missing, build with TLS=1 in
+#                             $(BUILD)/tls, run the TLS suites
 #   make fuzz / fuzz-run      libFuzzer targets (clang): each framer, the connection
 #                             state machine, sb-kvd's RESP, sb-httpd; bounded run
 #   make coverage             line coverage of src/ (gcov + lcov)
@@ -80,7 +84,8 @@ DEMO_BIN := $(addprefix $(BUILD)/,$(DEMOS))
 DEMO_COMMON_OBJ := $(patsubst demos/%.c,$(BUILD)/demos/%.o,$(wildcard demos/common/*.c))
 demo_objs = $(patsubst demos/%.c,$(BUILD)/demos/%.o,$(wildcard demos/$(1).c demos/$(1)/*.c))
 DEMO_OBJ := $(foreach d,$(DEMOS),$(call demo_objs,$(d))) $(DEMO_COMMON_OBJ)
-TEST_SRC := $(wildcard tests/*.c)
+# (tests/check_tls*.c: the TLS suites, their own runner; TLS section below)
+TEST_SRC := $(filter-out tests/check_tls%,$(wildcard tests/*.c))
 TEST_OBJ := $(patsubst tests/%.c,$(BUILD)/tests/%.o,$(TEST_SRC))
 TEST_BIN := $(BUILD)/tests/check_switchboard
 # The suites link a second build of the library with the fault-injection
@@ -116,13 +121,74 @@ $(SHARED): $(LIB_OBJ)
 	ln -sf lib$(NAME).so.$(VERSION) $(BUILD)/lib$(NAME).so
 
 # Demos link the static library: they run from the build folder as they are.
-$(BUILD)/demos/%.o: demos/%.c
+$(BUILD)/demos/%.o: demos/%.c $(BUILD)/tls-flag
 	@mkdir -p $(@D)
-	$(CC) -D_GNU_SOURCE -Iinclude -Idemos/common $(CPPFLAGS) $(SB_CFLAGS) $(CFLAGS) -c $< -o $@
+	$(CC) -D_GNU_SOURCE -Iinclude -Idemos/common $(if $(TLS_ON),-DSB_WITH_TLS) $(CPPFLAGS) \
+	    $(SB_CFLAGS) $(CFLAGS) -c $< -o $@
+
+# ------------------------------------------------------------------- TLS
+# TLS=1: libswitchboard_tls (src/tls/, include/switchboard_tls.h) over
+# OpenSSL (Debian's libssl-dev), a library of its own beside the core, which
+# still needs only libc; the demos get their --tls options (without TLS=1
+# those options fail with a message saying so).  Its suites are a runner
+# of their own, $(BUILD)/tests/check_tls, linked with the fault-injection
+# build of the core: the TLS code does its socket I/O through the core.
+TLS_ON     := $(filter 1,$(TLS))
+TLS_SRC    := $(wildcard src/tls/*.c)
+TLS_OBJ    := $(patsubst src/tls/%.c,$(BUILD)/obj/tls/%.o,$(TLS_SRC))
+TLS_STATIC := $(BUILD)/lib$(NAME)_tls.a
+TLS_SHARED := $(BUILD)/lib$(NAME)_tls.so.$(VERSION)
+TLS_SONAME := lib$(NAME)_tls.so.$(SOVERSION)
+SSL_CFLAGS  = $(shell $(PKG_CONFIG) --cflags openssl 2>/dev/null)
+SSL_LIBS    = $(shell $(PKG_CONFIG) --libs openssl 2>/dev/null || echo -lssl -lcrypto)
+TLS_TEST_SRC := $(wildcard tests/check_tls*.c)
+TLS_TEST_OBJ := $(patsubst tests/%.c,$(BUILD)/tests/%.o,$(TLS_TEST_SRC))
+TLS_TEST_BIN := $(BUILD)/tests/check_tls
+TLS_CERTS    := $(BUILD)/tls-certs
+
+ifneq ($(TLS_ON),)
+all: $(TLS_STATIC) $(TLS_SHARED)
+endif
+
+# Objects that depend on TLS=1 are rebuilt when it changes.
+$(BUILD)/tls-flag: FORCE | $(BUILD)
+	@if [ "$$(cat $@ 2>/dev/null)" != '$(TLS_ON)' ]; then echo '$(TLS_ON)' > $@; fi
+
+$(BUILD)/obj/tls/%.o: src/tls/%.c
+	@mkdir -p $(@D)
+	$(CC) -D_GNU_SOURCE -Iinclude $(SSL_CFLAGS) $(CPPFLAGS) $(SB_CFLAGS) $(CFLAGS) -c $< -o $@
+
+$(TLS_STATIC): $(TLS_OBJ)
+	rm -f $@
+	$(AR) rcs $@ $^
+
+$(TLS_SHARED): $(TLS_OBJ) $(SHARED)
+	$(CC) -shared -Wl,-soname,$(TLS_SONAME) $(SB_LDFLAGS) $(LDFLAGS) -o $@ $(TLS_OBJ) \
+	    -L$(BUILD) -l$(NAME) $(SSL_LIBS)
+	ln -sf lib$(NAME)_tls.so.$(VERSION) $(BUILD)/$(TLS_SONAME)
+	ln -sf lib$(NAME)_tls.so.$(VERSION) $(BUILD)/lib$(NAME)_tls.so
+
+$(TLS_CERTS)/stamp: tests/tls/gen-certs.sh
+	sh tests/tls/gen-certs.sh $(TLS_CERTS)
+
+$(TLS_TEST_BIN): $(TLS_TEST_OBJ) $(BUILD)/tests/testutil.o $(BUILD)/tests/fault.o $(TLS_STATIC) $(TLIB)
+	$(CC) $(SB_LDFLAGS) $(LDFLAGS) -o $@ $^ $(SSL_LIBS) $(CHECK_LIBS) $(LDLIBS)
+
+.PHONY: check-tls tls-deps
+tls-deps:
+	@sh tests/install-deps.sh pkg-config:pkg-config /usr/include/openssl/ssl.h:libssl-dev \
+	    openssl:openssl curl:curl redis-cli:redis-tools
+# The TLS build in a folder of its own; the suites there, and the exports.
+check-tls: tls-deps
+	$(MAKE) TLS=1 BUILD='$(BUILD)/tls' check-tls-run
+.PHONY: check-tls-run
+check-tls-run: all $(TLS_TEST_BIN) $(TLS_CERTS)/stamp
+	EXPORT_MACRO=SB_TLS_API sh tests/check-exports.sh $(TLS_SHARED) include/switchboard_tls.h $(TLS_OBJ)
+	SB_TLS_CERTS='$(TLS_CERTS)' $(TLS_TEST_BIN)
 
 define demo_rule
-$(BUILD)/$(1): $(call demo_objs,$(1)) $(DEMO_COMMON_OBJ) $(STATIC)
-	$$(CC) $$(SB_LDFLAGS) $$(LDFLAGS) -o $$@ $$^ $$(LDLIBS)
+$(BUILD)/$(1): $(call demo_objs,$(1)) $(DEMO_COMMON_OBJ) $(if $(TLS_ON),$(TLS_STATIC)) $(STATIC)
+	$$(CC) $$(SB_LDFLAGS) $$(LDFLAGS) -o $$@ $$^ $$(if $$(TLS_ON),$$(SSL_LIBS)) $$(LDLIBS)
 endef
 $(foreach d,$(DEMOS),$(eval $(call demo_rule,$(d))))
 
@@ -399,14 +465,27 @@ $(BUILD)/$(NAME).pc: $(BUILD)/install-vars include/switchboard.h
 	    'Version: $(VERSION)' 'Libs: -L$${libdir} -l$(NAME)' \
 	    $(if $(filter -pthread,$(THREADFLAGS)),'Libs.private: -pthread') 'Cflags: -I$${includedir}' > $@
 
+# TLS=1: switchboard-tls.pc (Requires the core and OpenSSL).
+$(BUILD)/$(NAME)-tls.pc: $(BUILD)/install-vars include/switchboard_tls.h
+	printf '%s\n' 'prefix=$(PREFIX)' 'libdir=$(call pc_rel,$(LIBDIR))' \
+	    'includedir=$(call pc_rel,$(INCDIR))' '' 'Name: $(NAME)-tls' \
+	    'Description: TLS (OpenSSL) for switchboard connections' \
+	    'Version: $(VERSION)' 'Requires: $(NAME) = $(VERSION)' 'Requires.private: openssl' \
+	    'Libs: -L$${libdir} -l$(NAME)_tls' 'Cflags: -I$${includedir}' > $@
+
+TLS_INSTALLED := $(if $(TLS_ON),$(INCDIR)/switchboard_tls.h $(LIBDIR)/lib$(NAME)_tls.a \
+                 $(LIBDIR)/lib$(NAME)_tls.so.$(VERSION) $(LIBDIR)/$(TLS_SONAME) \
+                 $(LIBDIR)/lib$(NAME)_tls.so $(PCDIR)/$(NAME)-tls.pc)
+
 # Exactly what install puts in place; uninstall removes these and nothing else.
-INSTALLED := $(INCDIR)/switchboard.h $(LIBDIR)/lib$(NAME).a $(LIBDIR)/lib$(NAME).so.$(VERSION) \
+INSTALLED := $(TLS_INSTALLED) \
+             $(INCDIR)/switchboard.h $(LIBDIR)/lib$(NAME).a $(LIBDIR)/lib$(NAME).so.$(VERSION) \
              $(LIBDIR)/$(SONAME) $(LIBDIR)/lib$(NAME).so $(PCDIR)/$(NAME).pc \
              $(addprefix $(BINDIR)/,$(DEMOS)) \
              $(addprefix $(MANDIR)/man1/,$(notdir $(MAN1_SRC))) \
              $(addprefix $(MANDIR)/man3/,$(notdir $(MAN3_SRC)))
 
-install: all $(BUILD)/$(NAME).pc $(MAN1) $(MAN3)
+install: all $(BUILD)/$(NAME).pc $(if $(TLS_ON),$(BUILD)/$(NAME)-tls.pc) $(MAN1) $(MAN3)
 	install -d $(DESTDIR)$(INCDIR) $(DESTDIR)$(LIBDIR) $(DESTDIR)$(BINDIR) $(DESTDIR)$(PCDIR) \
 	    $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man3
 	install -m 644 include/switchboard.h $(DESTDIR)$(INCDIR)/
@@ -415,6 +494,14 @@ install: all $(BUILD)/$(NAME).pc $(MAN1) $(MAN3)
 	ln -sf lib$(NAME).so.$(VERSION) $(DESTDIR)$(LIBDIR)/$(SONAME)
 	ln -sf lib$(NAME).so.$(VERSION) $(DESTDIR)$(LIBDIR)/lib$(NAME).so
 	install -m 644 $(BUILD)/$(NAME).pc $(DESTDIR)$(PCDIR)/
+ifneq ($(TLS_ON),)
+	install -m 644 include/switchboard_tls.h $(DESTDIR)$(INCDIR)/
+	install -m 644 $(TLS_STATIC) $(DESTDIR)$(LIBDIR)/
+	install -m 755 $(TLS_SHARED) $(DESTDIR)$(LIBDIR)/
+	ln -sf lib$(NAME)_tls.so.$(VERSION) $(DESTDIR)$(LIBDIR)/$(TLS_SONAME)
+	ln -sf lib$(NAME)_tls.so.$(VERSION) $(DESTDIR)$(LIBDIR)/lib$(NAME)_tls.so
+	install -m 644 $(BUILD)/$(NAME)-tls.pc $(DESTDIR)$(PCDIR)/
+endif
 	install -m 755 $(DEMO_BIN) $(DESTDIR)$(BINDIR)/
 	install -m 644 $(MAN1) $(DESTDIR)$(MANDIR)/man1/
 	$(if $(MAN3),install -m 644 $(MAN3) $(DESTDIR)$(MANDIR)/man3/)
@@ -431,4 +518,5 @@ $(BUILD) $(BUILD)/obj $(BUILD)/tobj $(BUILD)/demos $(BUILD)/tests:
 clean:
 	rm -rf build
 
--include $(LIB_OBJ:.o=.d) $(TLIB_OBJ:.o=.d) $(TEST_OBJ:.o=.d) $(DEMO_OBJ:.o=.d)
+-include $(LIB_OBJ:.o=.d) $(TLIB_OBJ:.o=.d) $(TEST_OBJ:.o=.d) $(DEMO_OBJ:.o=.d) \
+    $(TLS_OBJ:.o=.d) $(TLS_TEST_OBJ:.o=.d)

@@ -64,6 +64,14 @@ enum {
     SB_ENESTED = -30012,     /* sb_loop_run/run_once/free during an iteration of that loop */
     SB_EFDSET = -30013,      /* an fd does not fit in an fd_set (>= FD_SETSIZE) */
     SB_ESHORTFILE = -30014,  /* sb_write_file: the file ended before the queued length */
+    SB_ETRUNCATED = -30015,  /* the peer ended the stream without the transport's own
+                                close (TLS: TCP EOF without close_notify) */
+    SB_ETLS = -30016,        /* TLS protocol error after the handshake */
+    SB_ETLSHANDSHAKE = -30017, /* TLS handshake failed (no common version, cipher,
+                                  ALPN protocol; not TLS at all...) */
+    SB_ETLSVERIFY = -30018,  /* TLS: the peer's certificate did not verify */
+    SB_WANT_READ = -30019,   /* transports only: call again once readable */
+    SB_WANT_WRITE = -30020,  /* transports only: call again once writable */
 };
 
 /* A human-readable message for any code returned or reported by the library. */
@@ -866,6 +874,73 @@ SB_API sb_conn *sb_connect(sb_loop *loop, const char *addr, const sb_handler *ha
 
 /* 1 while c's connect is in progress (from sb_connect to on_open), else 0. */
 SB_API int sb_conn_connecting(const sb_conn *c);
+
+/* ------------------------------------------------------------ transports */
+
+/*
+ * A transport sits between a connection's buffers and its socket and
+ * rewrites the byte stream both ways: TLS (libswitchboard_tls,
+ * switchboard_tls.h) is one.  The reactor keeps the connection's state
+ * machine -- handler callbacks, framers, watermarks, timeouts, close
+ * flavours -- and asks the transport to do the socket I/O:
+ *
+ *   attach     a connection starts using the transport (fd is its
+ *              socket): make the per-connection state, *ctx.  0 or < 0
+ *              (the connection then closes with that reason)
+ *   handshake  drive the opening exchange: 0 done, SB_WANT_READ or
+ *              SB_WANT_WRITE to be called again on that readiness, or
+ *              < 0 to close with that reason.  on_open runs once it is
+ *              done; until then writes queue, and the connection's
+ *              handshake timeout runs
+ *   recv       up to n plaintext bytes into buf: > 0 bytes, 0 the
+ *              transport's own end of stream, SB_ETRUNCATED a socket EOF
+ *              without it (delivered as EOF, on_close then reports
+ *              SB_ETRUNCATED), SB_WANT_READ / SB_WANT_WRITE, or < 0 error
+ *   send       up to n bytes from buf: > 0 bytes taken, SB_WANT_*, < 0.
+ *              After SB_WANT_* the next call starts with the same bytes
+ *              (maybe more of them, maybe at another address)
+ *   shutdown   send the transport's close (TLS close_notify) after the
+ *              queued output: 0 sent, SB_WANT_WRITE / SB_WANT_READ, < 0.
+ *              The socket's FIN follows, as for plain TCP
+ *   pending    plaintext held inside the transport that recv would return
+ *              without the socket becoming readable (NULL: never any)
+ *   detail     what went wrong, in words, for the log line the library
+ *              writes when the transport closes a connection (NULL: none)
+ *   detach     the connection is gone, after on_close: free ctx
+ *
+ * Transports do their socket I/O with sb_conn_sock_recv/sb_conn_sock_send,
+ * which go through the library's own system-call layer.
+ */
+typedef struct sb_transport {
+    const char *name;
+    int (*attach)(void *arg, sb_conn *c, int fd, void **ctx);
+    int (*handshake)(void *ctx);
+    long (*recv)(void *ctx, void *buf, size_t n);
+    long (*send)(void *ctx, const void *buf, size_t n);
+    int (*shutdown)(void *ctx);
+    size_t (*pending)(void *ctx);
+    const char *(*detail)(void *ctx);
+    void (*detach)(void *ctx);
+} sb_transport;
+
+/* Every connection l accepts from now on uses t (arg is given to
+ * t->attach), with a handshake limited to handshake_ms [0: 10000].  t
+ * NULL: plain again.  0 or -EINVAL. */
+SB_API int sb_listener_set_transport(sb_listener *l, const sb_transport *t, void *arg,
+                                     unsigned handshake_ms);
+/* An outbound connection uses t once connected: call it before on_open
+ * (while sb_conn_connecting(c)).  0, -EINVAL, SB_ECLOSED, or -EBUSY
+ * (connected already, or a transport is set). */
+SB_API int sb_conn_set_transport(sb_conn *c, const sb_transport *t, void *arg,
+                                 unsigned handshake_ms);
+/* c's transport state (the attach's *ctx) if c uses t, else NULL. */
+SB_API void *sb_conn_transport(const sb_conn *c, const sb_transport *t);
+/* 1 from accept (or connect) until the transport's handshake is done. */
+SB_API int sb_conn_handshaking(const sb_conn *c);
+/* For transports: recv/send on c's socket (no SIGPIPE).  Bytes, 0 (EOF;
+ * recv only), or -errno (-EAGAIN when it would block). */
+SB_API long sb_conn_sock_recv(sb_conn *c, void *buf, size_t n);
+SB_API long sb_conn_sock_send(sb_conn *c, const void *buf, size_t n);
 
 /* ------------------------------------------------------------- addresses */
 

@@ -191,11 +191,80 @@ static void seg_consume(sb_conn *c, size_t n)
     }
 }
 
+/* errno as a code: -EAGAIN for "would block", whichever name it has. */
+static inline ssize_t sys_code(void)
+{
+    return errno == EWOULDBLOCK ? -EAGAIN : -errno;
+}
+
+static void conn_update(sb_conn *c);
+static void conn_queue_more(sb_conn *c);
+static void conn_fail(sb_conn *c, int code);
+
+/*
+ * Send n bytes from buf on c: straight to the socket, or through c's
+ * transport.  Bytes taken, or a negative code (-EAGAIN: nothing now).
+ */
+static ssize_t conn_send(sb_conn *c, const void *buf, size_t n)
+{
+    long r;
+
+    if (!c->xt) {
+        ssize_t k;
+        do
+            k = sb__os_send(c->h.fd, buf, n);
+        while (k < 0 && errno == EINTR);
+        return k < 0 ? sys_code() : k;
+    }
+    r = c->xt->send(c->xctx, buf, n);
+    if (c->x_write_wr != (r == SB_WANT_READ)) {
+        c->x_write_wr = r == SB_WANT_READ;
+        conn_update(c);
+    }
+    if (r == SB_WANT_READ || r == SB_WANT_WRITE)
+        return -EAGAIN;
+    return (ssize_t)r;
+}
+
+/*
+ * Receive up to n bytes into buf, as conn_send.  0 is the end of the
+ * stream: the peer's FIN, or the transport's own close (a FIN without it
+ * is noted for on_close, SB_ETRUNCATED).
+ */
+static ssize_t conn_recv(sb_conn *c, void *buf, size_t n)
+{
+    long r;
+
+    if (!c->xt) {
+        ssize_t k;
+        do
+            k = sb__sys_recv(c->h.fd, buf, n, 0);
+        while (k < 0 && errno == EINTR);
+        return k < 0 ? sys_code() : k;
+    }
+    r = c->xt->recv(c->xctx, buf, n);
+    if (c->x_read_ww != (r == SB_WANT_WRITE)) {
+        c->x_read_ww = r == SB_WANT_WRITE;
+        conn_update(c);
+    }
+    if (r == SB_WANT_READ || r == SB_WANT_WRITE)
+        return -EAGAIN;
+    if (r == SB_ETRUNCATED) {
+        if (!c->shut_done)
+            c->x_truncated = 1; /* after our own close, a bare FIN is fine */
+        return 0;
+    }
+    if (r > 0 && c->xt->pending && c->xt->pending(c->xctx))
+        conn_queue_more(c);
+    return (ssize_t)r;
+}
+
 /*
  * Send the front of a FILE segment: sendfile(2), or pread(2) into the
  * loop's scratch buffer and send(2) where sendfile is missing or refuses
- * the fd.  Returns the bytes sent or -1 with errno (SB_ESHORTFILE's
- * condition reported as errno 0 with *shortfile set).
+ * the fd (or a transport must see the bytes).  Returns the bytes sent or
+ * a negative code (SB_ESHORTFILE's condition reported as 0 with *shortfile
+ * set).
  */
 static ssize_t seg_send_file(sb_conn *c, sb__seg *s, size_t want, size_t *asked,
                              int *shortfile)
@@ -207,7 +276,7 @@ static ssize_t seg_send_file(sb_conn *c, sb__seg *s, size_t want, size_t *asked,
 #ifdef SB__HAVE_SENDFILE
     /* sendfile(2) has no MSG_NOSIGNAL: the OS seam blocks SIGPIPE around
      * it (the library promises never to raise it). */
-    if (!s->no_sendfile) {
+    if (!s->no_sendfile && !c->xt) {
         off_t off = (off_t)s->off;
         do
             r = sb__os_sendfile(c->h.fd, s->fd, &off, n);
@@ -216,10 +285,10 @@ static ssize_t seg_send_file(sb_conn *c, sb__seg *s, size_t want, size_t *asked,
             return r;
         if (r == 0) {
             *shortfile = 1;
-            return -1;
+            return -EIO;
         }
         if (errno != EINVAL && errno != ENOSYS && errno != EOPNOTSUPP)
-            return -1;
+            return sys_code();
         s->no_sendfile = 1; /* not a file sendfile can map: copy it */
     }
 #endif
@@ -231,13 +300,25 @@ static ssize_t seg_send_file(sb_conn *c, sb__seg *s, size_t want, size_t *asked,
     while (r < 0 && errno == EINTR);
     if (r <= 0) {
         *shortfile = r == 0;
-        return -1;
+        return r == 0 ? -EIO : sys_code();
+    }
+    /* A transport that had to wait must be offered at least the bytes it
+     * was offered before: read all n (a file is short only at its end). */
+    while (c->xt && (size_t)r < n) {
+        ssize_t k = sb__sys_pread(s->fd, c->loop->rbuf + r, n - (size_t)r,
+                                  (off_t)(s->off + (uint64_t)r));
+        if (k == 0) {
+            *shortfile = 1;
+            return -EIO;
+        }
+        if (k < 0 && errno != EINTR)
+            return sys_code();
+        if (k > 0)
+            r += k;
     }
     /* What the socket does not take is read again next time (page cache). */
-    do
-        r = sb__os_send(c->h.fd, c->loop->rbuf, (size_t)r);
-    while (r < 0 && errno == EINTR);
-    return r;
+    *asked = (size_t)r;
+    return conn_send(c, c->loop->rbuf, (size_t)r);
 }
 
 #define SEG_IOV_MAX 64
@@ -259,6 +340,12 @@ static ssize_t seg_send(sb_conn *c, size_t want, size_t *asked, int *shortfile)
 
     if (c->seg_head->kind == SB__SEG_FILE)
         return seg_send_file(c, c->seg_head, want, asked, shortfile);
+    if (c->xt) {
+        /* A transport takes one run at a time. */
+        s = c->seg_head;
+        *asked = s->len < want ? s->len : want;
+        return conn_send(c, s->kind == SB__SEG_COPY ? copy : s->ptr, *asked);
+    }
     for (s = c->seg_head; s && s->kind != SB__SEG_FILE && niov < SEG_IOV_MAX && total < want;
          s = s->next) {
         size_t k = s->len < want - total ? s->len : want - total;
@@ -279,14 +366,14 @@ static ssize_t seg_send(sb_conn *c, size_t want, size_t *asked, int *shortfile)
     do
         r = sb__os_sendmsg(c->h.fd, &msg);
     while (r < 0 && errno == EINTR);
-    return r;
+    return r < 0 ? sys_code() : r;
 }
 
 /*
  * Send up to want bytes of a segmented queue, consuming what left: piece
  * after piece (a run of copies and references, a file range) while the
  * socket takes each whole, so a response head and the file behind it go
- * out in one flush.  Returns the bytes sent, or -1 with errno (or
+ * out in one flush.  Returns the bytes sent, or a negative code (or
  * *shortfile) when the first piece failed; a later failure waits for the
  * next flush.
  */
@@ -298,7 +385,7 @@ static ssize_t seg_flush(sb_conn *c, size_t want, int *shortfile)
         ssize_t r = seg_send(c, want - sent, &asked, shortfile);
         if (r < 0) {
             if (sent == 0)
-                return -1;
+                return r;
             *shortfile = 0;
             break;
         }
@@ -321,12 +408,22 @@ static void conn_update(sb_conn *c)
         sb__loop_interest(c->loop, &c->h, SB_WRITE);
         return;
     }
+    if (c->state == SB__S_HANDSHAKE) {
+        sb__loop_interest(c->loop, &c->h, c->x_hs_write ? SB_WRITE : SB_READ);
+        return;
+    }
     /* Lingering, input is read (and dropped) until the peer's EOF. */
     if (!c->eof_in &&
         (c->state == SB__S_LINGER || (c->state == SB__S_OPEN && !c->pause && !c->in_pending)))
         ev |= SB_READ;
-    if (c->want_write && out_len(c))
+    if (c->want_write && (out_len(c) || c->x_shut_due))
         ev |= SB_WRITE;
+    /* A transport's own exchanges: a read that must write, a write (or
+     * its close) that must read. */
+    if (c->x_read_ww && (ev & SB_READ))
+        ev |= SB_WRITE;
+    if (c->x_write_wr)
+        ev |= SB_READ;
     sb__loop_interest(c->loop, &c->h, ev);
 }
 
@@ -365,7 +462,10 @@ static inline int fixed_empty(const sb_framer *f)
 
 void sb__conn_queue_pending(sb_conn *c)
 {
-    if (c->in_pending || c->state == SB__S_DEAD || (c->in.len == 0 && !fixed_empty(&c->framer)))
+    if (c->xt && c->xt->pending && c->state != SB__S_DEAD && c->xt->pending(c->xctx))
+        c->x_more = 1;
+    if (c->in_pending || c->state == SB__S_DEAD ||
+        (c->in.len == 0 && !fixed_empty(&c->framer) && !c->x_more))
         return;
     c->in_pending = 1;
     c->pending_next = c->loop->pending_head;
@@ -394,6 +494,12 @@ static void conn_timer_cb(sb_timer *t, void *udata)
         sb__conn_kill(c, c->err);
         return;
     }
+    if (c->state == SB__S_HANDSHAKE) {
+        loop->stats.timeouts++;
+        sb__log(loop, SB_LOG_INFO, "fd %d: %s handshake timed out", c->h.fd, c->xt->name);
+        sb__conn_kill(c, -ETIMEDOUT);
+        return;
+    }
     if (!c->idle_ms)
         return;
     if (loop->now - c->last_active >= c->idle_ms) {
@@ -404,10 +510,39 @@ static void conn_timer_cb(sb_timer *t, void *udata)
     conn_timer_arm(c, c->last_active + c->idle_ms);
 }
 
+/*
+ * Our end of the stream, once the queued output is out: the transport's
+ * close (TLS close_notify), then FIN.  0 done; 1 the transport's close
+ * waits for the socket (the flush comes back here).
+ */
+static int conn_send_fin(sb_conn *c)
+{
+    if (c->xt && c->xt->shutdown && !c->x_closed) {
+        int r = c->xt->shutdown(c->xctx);
+        if (r == SB_WANT_WRITE || r == SB_WANT_READ) {
+            c->x_shut_due = 1;
+            c->want_write = r == SB_WANT_WRITE;
+            c->x_write_wr = r == SB_WANT_READ;
+            conn_update(c);
+            return 1;
+        }
+        /* Sent, or it cannot be (the peer is gone): FIN either way. */
+        c->x_shut_due = 0;
+        c->x_write_wr = 0;
+        c->x_closed = 1;
+    }
+    sb__sys_shutdown(c->h.fd, SHUT_WR);
+    c->shut_done = 1;
+    return 0;
+}
+
 /* Output is fully sent and the app asked to close: FIN, then linger. */
 static void conn_finish_close(sb_conn *c)
 {
     if (c->eof_in) {
+        /* A transport still says goodbye (TLS: close_notify in reply). */
+        if (c->xt && !c->shut_done && conn_send_fin(c))
+            return;
         sb__conn_kill(c, c->err);
         return;
     }
@@ -416,10 +551,8 @@ static void conn_finish_close(sb_conn *c)
      * destroy the reply still in flight.  Send FIN, discard input until the
      * peer's EOF or the linger deadline, then close.
      */
-    if (!c->shut_done) {
-        sb__sys_shutdown(c->h.fd, SHUT_WR);
-        c->shut_done = 1;
-    }
+    if (!c->shut_done && conn_send_fin(c))
+        return;
     c->state = SB__S_LINGER;
     conn_timer_arm(c, c->loop->now + c->linger_ms);
     conn_update(c);
@@ -448,8 +581,8 @@ static void conn_flush(sb_conn *c, int early)
     int had = out_len(c) > 0 || c->drain_due;
 
     c->drain_due = 0;
-    if (c->state == SB__S_CONNECTING)
-        return; /* sent by sb__conn_connected() */
+    if (c->state == SB__S_CONNECTING || c->state == SB__S_HANDSHAKE)
+        return; /* sent once connected (sb__conn_connected, conn_handshake) */
     if (out_len(c)) {
         /* At most SB__MAX_SEND bytes per iteration: a bulk transfer must not
          * hold up the replies of every other connection. */
@@ -457,24 +590,21 @@ static void conn_flush(sb_conn *c, int early)
         int shortfile = 0;
         ssize_t n;
         int segs = c->seg_head != NULL;
-        if (!segs) {
-            do
-                n = sb__os_send(c->h.fd, sb__buf_head(&c->out), want);
-            while (n < 0 && errno == EINTR);
-        } else {
+        if (!segs)
+            n = conn_send(c, sb__buf_head(&c->out), want);
+        else
             n = seg_flush(c, want, &shortfile);
-        }
         if (n < 0) {
             if (shortfile) {
                 sb__conn_kill(c, SB_ESHORTFILE);
                 return;
             }
-            if (errno == EAGAIN || errno == EWOULDBLOCK) {
-                c->want_write = 1;
+            if (n == -EAGAIN) {
+                c->want_write = !c->x_write_wr;
                 conn_update(c);
                 return;
             }
-            sb__conn_kill(c, -errno);
+            conn_fail(c, (int)n);
             return;
         }
         if (!segs)
@@ -508,8 +638,8 @@ static void conn_flush(sb_conn *c, int early)
         return;
     }
     if (c->shut_req && !c->shut_done) {
-        sb__sys_shutdown(c->h.fd, SHUT_WR);
-        c->shut_done = 1;
+        if (conn_send_fin(c))
+            return;
         if (c->eof_in) {
             sb__conn_kill(c, 0);
             return;
@@ -632,7 +762,21 @@ void sb__conn_process_pending(sb_loop *loop)
             conn_input(c, sb__buf_head(&c->in), c->in.len, 1);
         else if (fixed_empty(&c->framer))
             conn_input(c, "", 0, 1);
+        /* Then what the transport holds, as if the socket were readable. */
+        if (c->x_more && !c->in_pending && !c->eof_in &&
+            (c->state == SB__S_LINGER || (c->state == SB__S_OPEN && !c->pause))) {
+            c->x_more = 0;
+            sb__conn_ready(&c->h, SB_READ);
+        }
     }
+}
+
+/* The transport holds plaintext the socket will not announce: read it on
+ * the next pass. */
+static void conn_queue_more(sb_conn *c)
+{
+    c->x_more = 1;
+    sb__conn_queue_pending(c);
 }
 
 static void conn_eof(sb_conn *c)
@@ -784,9 +928,7 @@ static void conn_readable(sb_conn *c)
         relay_read(c);
         return;
     }
-    do
-        n = sb__sys_recv(c->h.fd, loop->rbuf, SB__READ_CHUNK, 0);
-    while (n < 0 && errno == EINTR);
+    n = conn_recv(c, loop->rbuf, SB__READ_CHUNK);
     if (n > 0) {
         loop->stats.bytes_in += (uint64_t)n;
         c->last_active = loop->now;
@@ -803,16 +945,90 @@ static void conn_readable(sb_conn *c)
         conn_eof(c);
         return;
     }
-    if (errno == EAGAIN || errno == EWOULDBLOCK)
+    if (n == -EAGAIN)
         return;
     /* After our FIN the reply is out; a reset while lingering is no error. */
-    sb__conn_kill(c, c->state == SB__S_LINGER ? c->err : -errno);
+    if (c->state == SB__S_LINGER)
+        sb__conn_kill(c, c->err);
+    else
+        conn_fail(c, (int)n);
+}
+
+/* Close c for an I/O error; a transport's words for it go to the log. */
+static void conn_fail(sb_conn *c, int code)
+{
+    if (c->xt && c->xt->detail && c->state != SB__S_DEAD) {
+        const char *d = c->xt->detail(c->xctx);
+        sb__log(c->loop, SB_LOG_INFO, "fd %d: %s%s%s", c->h.fd, sb_strerror(code),
+                d && *d ? ": " : "", d ? d : "");
+    }
+    sb__conn_kill(c, code);
+}
+
+/* Drive the transport's handshake; once done, the connection opens. */
+static void conn_handshake(sb_conn *c)
+{
+    int r = c->xt->handshake(c->xctx);
+
+    if (r == SB_WANT_READ || r == SB_WANT_WRITE) {
+        c->x_hs_write = r == SB_WANT_WRITE;
+        conn_update(c);
+        return;
+    }
+    if (r < 0) {
+        conn_fail(c, r);
+        return;
+    }
+    c->state = c->close_req ? SB__S_CLOSING : SB__S_OPEN;
+    sb__timer_disarm(&c->timer);
+    c->last_active = c->loop->now;
+    conn_update(c);
+    if (out_len(c) || c->state == SB__S_CLOSING || c->shut_req)
+        conn_queue_flush(c);
+    /* Data that came with the handshake's last flight. */
+    sb__conn_queue_pending(c);
+    sb__conn_open(c);
+}
+
+void sb__conn_start_transport(sb_conn *c)
+{
+    sb_listener *l = c->listener;
+
+    if (!c->xctx) {
+        /* Accepted: the listener's transport, attached now. */
+        void *ctx = NULL;
+        int r = l->xt->attach(l->xarg, c, c->h.fd, &ctx);
+        if (r < 0) {
+            sb__conn_kill(c, r);
+            return;
+        }
+        c->xt = l->xt;
+        c->xctx = ctx;
+        c->hs_ms = l->hs_ms;
+    }
+    c->state = SB__S_HANDSHAKE;
+    c->last_active = c->loop->now;
+    conn_timer_arm(c, c->loop->now + (c->hs_ms ? c->hs_ms : SB__HANDSHAKE_MS));
+    /* A client speaks first; a server's first call just finds nothing yet
+     * (and sets the read interest). */
+    conn_handshake(c);
 }
 
 void sb__conn_ready(sb__handle *h, unsigned events)
 {
     sb_conn *c = (sb_conn *)h;
 
+    if (c->state == SB__S_HANDSHAKE) {
+        conn_handshake(c);
+        return;
+    }
+    if (c->xt) {
+        /* A transport's read that waited to write, and the other way. */
+        if ((events & SB_WRITE) && c->x_read_ww)
+            events |= SB_READ;
+        if ((events & SB_READ) && c->x_write_wr)
+            events |= SB_WRITE;
+    }
     if ((events & SB_READ) && c->state != SB__S_DEAD) {
         conn_readable(c);
         /*
@@ -935,8 +1151,12 @@ void sb__conn_open(sb_conn *c)
 
 void sb__conn_connected(sb_conn *c)
 {
-    c->state = c->close_req ? SB__S_CLOSING : SB__S_OPEN;
     c->h.ready = sb__conn_ready;
+    if (c->xt) {
+        sb__conn_start_transport(c);
+        return;
+    }
+    c->state = c->close_req ? SB__S_CLOSING : SB__S_OPEN;
     c->last_active = c->loop->now;
     conn_update(c);
     if (out_len(c) || c->state == SB__S_CLOSING || c->shut_req)
@@ -977,6 +1197,8 @@ int sb__conn_close_pending(sb_loop *loop)
         loop->nhandles--;
         loop->stats.conns--;
         loop->stats.closes++;
+        if (c->reason == 0 && c->x_truncated)
+            c->reason = SB_ETRUNCATED;
         if (c->reason) {
             loop->stats.close_errors++;
             if (c->reason == -ECONNRESET || c->reason == -EPIPE)
@@ -1001,6 +1223,9 @@ int sb__conn_close_pending(sb_loop *loop)
         seg_drop_all(c); /* every release runs before on_close */
         if (c->handler->on_close)
             c->handler->on_close(c, c->reason, c->udata);
+        if (c->xt && c->xt->detach)
+            c->xt->detach(c->xctx); /* its detail stays readable in on_close */
+        c->xt = NULL;
         if (c->in_flush) {
             /* Queued by on_drain, then killed: unlink (the list is short). */
             sb_conn **pp = &loop->flush_head;
@@ -1070,9 +1295,7 @@ static void relay_read(sb_conn *c)
     room = sb__buf_room(&d->out);
     if (room > SB__MAX_SEND)
         room = SB__MAX_SEND;
-    do
-        n = sb__sys_recv(c->h.fd, sb__buf_tail(&d->out), room, 0);
-    while (n < 0 && errno == EINTR);
+    n = conn_recv(c, sb__buf_tail(&d->out), room);
     if (n > 0) {
         loop->stats.bytes_in += (uint64_t)n;
         c->last_active = loop->now;
@@ -1093,9 +1316,9 @@ static void relay_read(sb_conn *c)
         relay_eof(c);
         return;
     }
-    if (errno == EAGAIN || errno == EWOULDBLOCK)
+    if (n == -EAGAIN)
         return;
-    sb__conn_kill(c, -errno);
+    conn_fail(c, (int)n);
 }
 
 /* Start relaying a's input to b and b's to a. */
@@ -1322,7 +1545,7 @@ void sb_close(sb_conn *c)
     SB__CHECK(c, h.magic, SB__K_CONN);
     if (!c || c->state >= SB__S_CLOSING || c->close_req)
         return;
-    if (c->state == SB__S_CONNECTING)
+    if (c->state == SB__S_CONNECTING || c->state == SB__S_HANDSHAKE)
         c->close_req = 1; /* CLOSING once connected */
     else
         c->state = SB__S_CLOSING;
@@ -1491,4 +1714,65 @@ sb_listener *sb_conn_listener(const sb_conn *c)
 {
     SB__CHECK(c, h.magic, SB__K_CONN);
     return c->listener;
+}
+
+/* ------------------------------------------------------------ transports */
+
+int sb_conn_set_transport(sb_conn *c, const sb_transport *t, void *arg, unsigned handshake_ms)
+{
+    void *ctx = NULL;
+    int r;
+
+    SB__CHECK(c, h.magic, SB__K_CONN);
+    if (!c || !t || !t->attach || !t->handshake || !t->recv || !t->send)
+        return -EINVAL;
+    if (c->state == SB__S_DEAD || c->close_req)
+        return SB_ECLOSED;
+    if (c->state != SB__S_CONNECTING || c->xt)
+        return -EBUSY;
+    r = t->attach(arg, c, c->h.fd, &ctx);
+    if (r < 0)
+        return r;
+    c->xt = t;
+    c->xctx = ctx;
+    c->hs_ms = handshake_ms;
+    return 0;
+}
+
+void *sb_conn_transport(const sb_conn *c, const sb_transport *t)
+{
+    SB__CHECK(c, h.magic, SB__K_CONN);
+    return c && t && c->xt == t ? c->xctx : NULL;
+}
+
+int sb_conn_handshaking(const sb_conn *c)
+{
+    SB__CHECK(c, h.magic, SB__K_CONN);
+    return c && (c->state == SB__S_HANDSHAKE || (c->state == SB__S_CONNECTING && c->xt));
+}
+
+long sb_conn_sock_recv(sb_conn *c, void *buf, size_t n)
+{
+    ssize_t k;
+
+    SB__CHECK(c, h.magic, SB__K_CONN);
+    if (c->h.fd < 0)
+        return -EBADF;
+    do
+        k = sb__sys_recv(c->h.fd, buf, n, 0);
+    while (k < 0 && errno == EINTR);
+    return k < 0 ? (long)sys_code() : (long)k;
+}
+
+long sb_conn_sock_send(sb_conn *c, const void *buf, size_t n)
+{
+    ssize_t k;
+
+    SB__CHECK(c, h.magic, SB__K_CONN);
+    if (c->h.fd < 0)
+        return -EBADF;
+    do
+        k = sb__os_send(c->h.fd, buf, n);
+    while (k < 0 && errno == EINTR);
+    return k < 0 ? (long)sys_code() : (long)k;
 }

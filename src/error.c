@@ -23,6 +23,12 @@ static const struct {
     {SB_ENESTED, "called from inside a callback of the same loop"},
     {SB_EFDSET, "fd does not fit in an fd_set (FD_SETSIZE)"},
     {SB_ESHORTFILE, "file ended before the length queued for sending"},
+    {SB_ETRUNCATED, "peer closed without close_notify (truncated stream)"},
+    {SB_ETLS, "TLS protocol error"},
+    {SB_ETLSHANDSHAKE, "TLS handshake failed"},
+    {SB_ETLSVERIFY, "TLS certificate verification failed"},
+    {SB_WANT_READ, "transport needs the socket readable"},
+    {SB_WANT_WRITE, "transport needs the socket writable"},
 };
 
 /*

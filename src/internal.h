@@ -16,6 +16,7 @@
 #include <sys/types.h>
 
 #define SB__READ_CHUNK (64 * 1024)     /* bytes per recv() */
+#define SB__HANDSHAKE_MS 10000         /* a transport's handshake limit by default */
 #define SB__OUT_KEEP (64 * 1024)       /* output capacity kept when idle */
 #define SB__MAX_SEND (256 * 1024)      /* bytes per send() per connection per iteration */
 #define SB__EARLY_MAX (8 * 1024)       /* replies up to this leave right after their read */
@@ -371,6 +372,9 @@ struct sb_listener {
     int closed;         /* sb_listener_close() done; freed with its last conn */
     sb_timer backoff;
     sb__addr addr;      /* as bound (port filled in) */
+    const sb_transport *xt; /* every accepted connection's transport, or NULL */
+    void *xarg;
+    unsigned hs_ms;
     sb_listener *next, *prev;
 };
 
@@ -378,14 +382,14 @@ struct sb_listener {
 
 /*
  * A connection's life: CONNECTING (outbound, connect() in progress) ->
- * OPEN -> CLOSING (sb_close: queued output still going out, no more input
+ * HANDSHAKE (a transport's opening exchange, sb_transport) -> OPEN -> CLOSING (sb_close: queued output still going out, no more input
  * delivered) -> LINGER (our FIN sent, input discarded until the peer's EOF
  * or the deadline) -> DEAD (close scheduled: no callback but on_close).
  * Any state may go straight to DEAD (errors, sb_abort, timeouts).  What is
  * orthogonal to it -- EOF seen, shutdown requested or sent, why reading is
  * held, list membership -- are separate fields of struct sb_conn.
  */
-enum { SB__S_CONNECTING, SB__S_OPEN, SB__S_CLOSING, SB__S_LINGER, SB__S_DEAD };
+enum { SB__S_CONNECTING, SB__S_HANDSHAKE, SB__S_OPEN, SB__S_CLOSING, SB__S_LINGER, SB__S_DEAD };
 
 /*
  * The output queue beyond plain copies.  While a connection has only
@@ -434,7 +438,18 @@ struct sb_conn {
     unsigned drain_due : 1;   /* flushed right after its read: on_drain at step 5 */
     unsigned own_handler : 1; /* c->handler is c's own copy: freed with it */
     unsigned drain_at_low : 1; /* on_drain at the low watermark (sb_conn_opts) */
+    /* A transport's needs (sb_transport), orthogonal to the rest. */
+    unsigned x_read_ww : 1;   /* its recv wants the socket writable */
+    unsigned x_write_wr : 1;  /* its send (or shutdown) wants the socket readable */
+    unsigned x_hs_write : 1;  /* HANDSHAKE: it waits for writability (else readability) */
+    unsigned x_shut_due : 1;  /* its close (close_notify) is still to be sent */
+    unsigned x_closed : 1;    /* its close is sent (or could not be) */
+    unsigned x_truncated : 1; /* the peer's EOF came without the transport's close */
+    unsigned x_more : 1;      /* plaintext held inside it: on the pending list to read */
     struct sb__connect *connect; /* connect.c's record while CONNECTING, else NULL */
+    const sb_transport *xt; /* the transport (TLS...), else NULL */
+    void *xctx;             /* its per-connection state */
+    unsigned hs_ms;         /* its handshake time limit */
     sb_conn *relay;        /* sb_relay(): the other connection, else NULL */
     size_t relay_max;      /* relayed: bytes queued here before the peer's reading holds */
     uint8_t cut_flags;    /* inside on_data: the cut's SB_CUT_* flags */
@@ -467,6 +482,8 @@ struct sb_conn {
 sb_conn *sb__conn_new(sb_loop *loop, int fd, unsigned interest, sb_listener *l,
                       const struct sockaddr *peer, socklen_t peer_len);
 void sb__conn_open(sb_conn *c);
+/* Accepted (or connected) c starts with a transport: attach, handshake. */
+void sb__conn_start_transport(sb_conn *c);
 void sb__conn_set_peer(sb_conn *c, const struct sockaddr *sa, socklen_t len);
 /* Settings with their defaults resolved (sb_conn_opts). */
 void sb__conn_apply_opts(sb_conn *c, const sb_conn_opts *o);

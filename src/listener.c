@@ -130,7 +130,10 @@ static void listener_ready(sb__handle *h, unsigned events)
             continue;
         }
         loop->stats.accepted++;
-        sb__conn_open(c);
+        if (l->xt)
+            sb__conn_start_transport(c);
+        else
+            sb__conn_open(c);
     }
 }
 
@@ -313,4 +316,16 @@ void sb_listener_close(sb_listener *l)
     /* Its connections use its handler: the last one to close frees it. */
     if (--l->refs == 0)
         sb__loop_defer_free(loop, &l->h);
+}
+
+int sb_listener_set_transport(sb_listener *l, const sb_transport *t, void *arg,
+                              unsigned handshake_ms)
+{
+    SB__CHECK(l, h.magic, SB__K_LISTENER);
+    if (!l || (t && (!t->attach || !t->handshake || !t->recv || !t->send)))
+        return -EINVAL;
+    l->xt = t;
+    l->xarg = t ? arg : NULL;
+    l->hs_ms = handshake_ms;
+    return 0;
 }

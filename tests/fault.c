@@ -55,8 +55,11 @@ void tu_fault_set(int call, const tu_fault *f)
     s->pos = 0;
 }
 
+static size_t short_max; /* tu_fault_short_max(): 0, no cap */
+
 void tu_fault_reset(void)
 {
+    short_max = 0;
     memset(slots, 0, sizeof(slots));
     memset(paths, 0, sizeof(paths));
     rng = 0x2545f491u;
@@ -128,9 +131,15 @@ static int fail_with(int call)
     return -1;
 }
 
+void tu_fault_short_max(size_t n)
+{
+    short_max = n;
+}
+
 static size_t shorter(size_t n)
 {
-    return n > 1 ? 1 + next_rand() % (n / 2) : n;
+    n = n > 1 ? 1 + next_rand() % (n / 2) : n;
+    return short_max && n > short_max ? short_max : n;
 }
 
 ssize_t sb__sys_recv(int fd, void *buf, size_t n, int flags)

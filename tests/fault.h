@@ -6,6 +6,7 @@
 #ifndef SB_FAULT_H
 #define SB_FAULT_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 enum {
@@ -87,6 +88,10 @@ struct addrinfo;
 typedef int (*tu_gai_fn)(const char *host, const char *serv, const struct addrinfo *hints,
                          struct addrinfo **res);
 void tu_fault_gai_hook(tu_gai_fn fn);
+
+/* Cap every short count at n bytes (1: one byte at a time); 0 turns the
+ * cap off.  tu_fault_reset() turns it off too. */
+void tu_fault_short_max(size_t n);
 
 /* A partial-I/O schedule: short recv and send, spurious EAGAIN and EINTR. */
 void tu_fault_partial_io(uint32_t seed);

@@ -214,18 +214,25 @@ if [ $npages -eq 0 ]; then
     exit 1
 fi
 
-# 4. Every name of the header reachable as `man NAME`.
-header=include/switchboard.h
-if ! ${CC:-cc} -E -P -DSB_API=SB_API_MARK -x c "$header" > "$tmp/header.i" 2> "$tmp/header.err"; then
-    cat "$tmp/header.err"
-    echo "man-check: ${CC:-cc} -E could not preprocess $header"
-    exit 1
-fi
-tr '\n' ' ' < "$tmp/header.i" > "$tmp/header.line"
-{
-    grep -o 'SB_API_MARK [^;(]*(' "$tmp/header.line"
-    grep -o 'static inline [^;(]*(' "$tmp/header.line"
-} | sed 's/.*[ *]\([A-Za-z_][A-Za-z0-9_]*\) *($/\1/' | grep '^sb_' | sort -u > "$tmp/names"
+# 4. Every name of the headers reachable as `man NAME` (each with its
+# export macro).
+: > "$tmp/names"
+for hm in include/switchboard.h:SB_API include/switchboard_tls.h:SB_TLS_API; do
+    header=${hm%%:*}
+    macro=${hm#*:}
+    if ! ${CC:-cc} -E -P -D"$macro"=SB_API_MARK -Iinclude -x c "$header" > "$tmp/header.i" 2> "$tmp/header.err"; then
+        cat "$tmp/header.err"
+        echo "man-check: ${CC:-cc} -E could not preprocess $header"
+        exit 1
+    fi
+    tr '\n' ' ' < "$tmp/header.i" > "$tmp/header.line"
+    {
+        grep -o 'SB_API_MARK [^;(]*(' "$tmp/header.line"
+        grep -o 'static inline [^;(]*(' "$tmp/header.line"
+    } | sed 's/.*[ *]\([A-Za-z_][A-Za-z0-9_]*\) *($/\1/' | grep '^sb_' >> "$tmp/names" || true
+done
+sort -u "$tmp/names" > "$tmp/names.s" && mv "$tmp/names.s" "$tmp/names"
+header="include/switchboard.h or include/switchboard_tls.h"
 nnames=$(wc -l < "$tmp/names")
 if [ "$nnames" -eq 0 ]; then
     echo "man-check: found no function in $header (SB_API_MARK, static inline)"
