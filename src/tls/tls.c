@@ -248,7 +248,8 @@ static int tls_handshake(void *ctx)
     if (r != 1)
         return conn_error(tc, r, 1);
     SSL_get0_alpn_selected(tc->ssl, &p, &n);
-    memcpy(tc->alpn, p, n); /* n < 256: one length byte */
+    if (n)
+        memcpy(tc->alpn, p, n); /* n < 256: one length byte */
     tc->alpn[n] = '\0';
     return 0;
 }
