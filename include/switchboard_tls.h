@@ -60,7 +60,8 @@ enum { SB_TLS_1_2 = 0x0303, SB_TLS_1_3 = 0x0304 };
 SB_TLS_API sb_tls *sb_tls_new(int mode, int *err);
 /*
  * Free the configuration.  Connections using it keep it alive until they
- * are gone.  NULL is a no-op.
+ * are gone; a listener does not: close the listeners it was given to (or
+ * give them another with sb_tls_listen) first.  NULL is a no-op.
  */
 SB_TLS_API void sb_tls_free(sb_tls *t);
 

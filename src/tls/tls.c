@@ -39,6 +39,9 @@
 #define TLS_MAX_CTX 32    /* certificates per server configuration */
 #define TLS_CACHE 64      /* a client's saved sessions (server names) */
 #define TLS_ERR_LEN 256
+/* Ciphertext one recv() may take: four full records, as the reactor's
+ * 64 KiB read takes four records' plaintext. */
+#define TLS_READ_AHEAD (4 * (16384 + 256 + 64))
 
 struct sb_tls {
     int mode;               /* SB_TLS_SERVER / SB_TLS_CLIENT */
@@ -262,12 +265,20 @@ static long tls_recv(void *ctx, void *buf, size_t n)
 
     if (tc->failed)
         return SB_ETLS;
-    /* Fill the buffer: each SSL_read gives at most one record. */
+    /*
+     * Each SSL_read gives at most one record; read ahead, one recv() took
+     * up to TLS_READ_AHEAD bytes of them.  Go on while OpenSSL holds more:
+     * once it holds none, the next SSL_read would only meet EAGAIN (or
+     * what select() announces anyway), so stop -- the same one recv() per
+     * readiness as a plain connection.
+     */
     while (got < n) {
         size_t want = n - got < INT_MAX ? n - got : INT_MAX;
         int r = SSL_read(tc->ssl, p + got, (int)want);
         if (r > 0) {
             got += (size_t)r;
+            if (!SSL_has_pending(tc->ssl))
+                break;
             continue;
         }
         if (got) {
@@ -525,6 +536,7 @@ static SSL_CTX *ctx_new(sb_tls *t)
     SSL_CTX_set_mode(x, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER |
                             SSL_MODE_RELEASE_BUFFERS);
     SSL_CTX_set_read_ahead(x, 1);
+    SSL_CTX_set_default_read_buffer_len(x, TLS_READ_AHEAD);
     SSL_CTX_set_info_callback(x, on_info);
     SSL_CTX_set_verify(x, verify_flags(t), NULL);
     if (t->mode == SB_TLS_SERVER) {
