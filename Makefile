@@ -15,7 +15,8 @@
 #   make TLS=1                also libswitchboard_tls (over OpenSSL, libssl-dev) and
 #                             the demos' --tls options
 #   make check-tls            install OpenSSL when missing, build with TLS=1 in
-#                             $(BUILD)/tls, run the TLS suites
+#                             $(BUILD)/tls, run the TLS suites (the tls one on
+#                             every backend)
 #   make fuzz / fuzz-run      libFuzzer targets (clang): each framer, the connection
 #                             state machine, sb-kvd's RESP, sb-httpd; bounded run
 #   make coverage             line coverage of src/ (gcov + lcov)
@@ -185,6 +186,8 @@ check-tls: tls-deps
 check-tls-run: all $(TLS_TEST_BIN) $(TLS_CERTS)/stamp
 	EXPORT_MACRO=SB_TLS_API sh tests/check-exports.sh $(TLS_SHARED) include/switchboard_tls.h $(TLS_OBJ)
 	SB_TLS_CERTS='$(TLS_CERTS)' $(TLS_TEST_BIN)
+	SB_BACKEND=poll CK_RUN_SUITE=tls SB_TLS_CERTS='$(TLS_CERTS)' $(TLS_TEST_BIN)
+	SB_BACKEND=epoll CK_RUN_SUITE=tls SB_TLS_CERTS='$(TLS_CERTS)' $(TLS_TEST_BIN)
 # The TLS suites under valgrind (OpenSSL's still-reachable allocations at
 # exit are not leaks and are not counted; nothing needs suppressing).
 .PHONY: valgrind-tls valgrind-tls-run
