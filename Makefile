@@ -169,6 +169,8 @@ $(TLS_SHARED): $(TLS_OBJ) $(SHARED)
 	ln -sf lib$(NAME)_tls.so.$(VERSION) $(BUILD)/$(TLS_SONAME)
 	ln -sf lib$(NAME)_tls.so.$(VERSION) $(BUILD)/lib$(NAME)_tls.so
 
+$(TLS_TEST_OBJ): SB_CPPFLAGS += $(SSL_CFLAGS)
+
 $(TLS_CERTS)/stamp: tests/tls/gen-certs.sh
 	sh tests/tls/gen-certs.sh $(TLS_CERTS)
 

@@ -18,6 +18,9 @@
 
 #include "switchboard_tls.h"
 
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+
 static const char *cert(const char *name)
 {
     static char bufs[8][512];
@@ -776,6 +779,58 @@ START_TEST(tls_relay_to_plain)
 END_TEST
 
 /*
+ * Renegotiation is refused: a TLS 1.2 client (OpenSSL's own, driven by
+ * hand beside the loop) asks for one after its handshake; it never
+ * completes, and the server's connection ends with a TLS error or goes on
+ * without it -- never a second handshake.
+ */
+START_TEST(tls_renegotiation_refused)
+{
+    pair pr;
+    sb_tls *st = server_tls();
+    SSL_CTX *cx = SSL_CTX_new(TLS_client_method());
+    SSL *s;
+    int fd, r = 0, i, done = 0;
+    char buf[64];
+
+    ck_assert_ptr_nonnull(cx);
+    SSL_CTX_set_max_proto_version(cx, TLS1_2_VERSION);
+    SSL_CTX_set_verify(cx, SSL_VERIFY_NONE, NULL);
+    pair_listen(&pr, st);
+    pr.srv.echo = 1;
+    fd = tu_connect_tcp(pr.port);
+    s = SSL_new(cx);
+    ck_assert_ptr_nonnull(s);
+    SSL_set_fd(s, fd);
+    for (i = 0; i < 500 && (r = SSL_connect(s)) != 1; i++)
+        sb_loop_run_once(pr.loop, 10);
+    ck_assert_int_eq(r, 1);
+    TU_ASSERT_EVENTUALLY(pr.loop, pr.srv.opens == 1, 500);
+    ck_assert_int_eq(SSL_renegotiate(s), 1);
+    r = SSL_do_handshake(s); /* sends the new ClientHello */
+    for (i = 0; i < 100 && pr.srv.closes == 0; i++) {
+        sb_loop_run_once(pr.loop, 10);
+        r = SSL_read(s, buf, sizeof(buf));
+        if (r <= 0 && SSL_get_error(s, r) != SSL_ERROR_WANT_READ) {
+            done = 1; /* the client gave up on it: the alert */
+            break;
+        }
+    }
+    ERR_clear_error();
+    ck_assert_msg(done || pr.srv.closes == 1 || SSL_renegotiate_pending(s),
+                  "a renegotiation went through");
+    ck_assert_int_eq(SSL_renegotiate_pending(s) && !done && pr.srv.closes == 0, 0);
+    SSL_free(s);
+    SSL_CTX_free(cx);
+    close(fd);
+    TU_ASSERT_EVENTUALLY(pr.loop, pr.srv.closes == 1, 500);
+    ck_assert_int_eq(pr.srv.opens, 1); /* one handshake, never a second */
+    pair_free(&pr);
+    sb_tls_free(st);
+}
+END_TEST
+
+/*
  * Idle TLS connections hold no record buffers (SSL_MODE_RELEASE_BUFFERS):
  * 300 connections, both ends in this process, after a 16 KiB echo each.
  * Measured here: about 78 KiB per connection (both ends: SSL objects,
@@ -852,6 +907,7 @@ static Suite *sb_tls_suite(void)
     tcase_add_test(tc, tls_config_errors);
     tcase_add_test(tc, tls_relay_to_plain);
     tcase_add_test(tc, tls_idle_memory);
+    tcase_add_test(tc, tls_renegotiation_refused);
     suite_add_tcase(s, tc);
     return s;
 }
