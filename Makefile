@@ -437,13 +437,24 @@ $(BENCH_TOOLS): tests/bench/common.c tests/bench/common.h
 	$(CC) -D_GNU_SOURCE -std=c11 $(WARN) $(CFLAGS) -o $@ \
 	    tests/bench/$(subst -,_,$(@F)).c tests/bench/common.c $(LDFLAGS)
 
+# TLS=1: the tls part too (bench.py --tls; BENCH_ONLY=tls alone): the TLS load
+# generator and the minimal epoll TLS echo server, over OpenSSL.
+BENCH_TLS_TOOLS := $(addprefix $(BENCH_DIR)/,tls-epoll-echo tls-load)
+$(BENCH_DIR)/tls-epoll-echo: tests/bench/tls_epoll_echo.c tests/bench/common.c tests/bench/common.h
+	@mkdir -p $(BENCH_DIR)
+	$(CC) -D_GNU_SOURCE -std=c11 $(WARN) $(SSL_CFLAGS) $(CFLAGS) -o $@ $< tests/bench/common.c \
+	    $(LDFLAGS) $(SSL_LIBS)
+$(BENCH_DIR)/tls-load: tests/bench/tls_load.c tests/bench/pattern.h
+	@mkdir -p $(BENCH_DIR)
+	$(CC) -D_GNU_SOURCE -std=c11 $(WARN) $(SSL_CFLAGS) $(CFLAGS) -o $@ $< $(LDFLAGS) $(SSL_LIBS)
+
 # sb-httpd, sb-kvd, sb-proxyd and embed/poll-echo are optional here: their
 # comparisons are skipped when they do not build.
-bench: $(BUILD)/sb-echod $(BUILD)/sb-bench $(BENCH_BIN) $(BENCH_TOOLS)
+bench: $(BUILD)/sb-echod $(BUILD)/sb-bench $(BENCH_BIN) $(BENCH_TOOLS) $(if $(TLS_ON),$(BENCH_TLS_TOOLS))
 	-@$(MAKE) --no-print-directory $(BUILD)/sb-httpd $(BUILD)/sb-kvd \
 	    $(filter $(BUILD)/sb-proxyd,$(DEMO_BIN))
 	-@$(MAKE) --no-print-directory $(BUILD)/embed/poll-echo
-	python3 tests/bench/bench.py --bin $(BUILD) --bench-bin $(BENCH_DIR)
+	python3 tests/bench/bench.py --bin $(BUILD) --bench-bin $(BENCH_DIR) $(if $(TLS_ON),--tls)
 
 # ------------------------------------------------------------------- man
 # docs/man/*.[13] carry the placeholder @VERSION@; the pages built and

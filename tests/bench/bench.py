@@ -14,7 +14,8 @@ Environment (all optional):
                        build/bench/quick/ instead of docs/
   BENCH_PASSES=N       passes (default 3; quick 1)
   BENCH_SECONDS=S      measured seconds per test (default 2; quick 0.7)
-  BENCH_ONLY=LIST      parts: echo,http,kv,scale,embed,proxy (default all six)
+  BENCH_ONLY=LIST      parts: echo,http,kv,scale,embed,proxy,tls (default the first
+                       six, and tls with --tls)
   BENCH_SERVERS=LIST   only these servers (e.g. sb-echod,epoll; epoll+sb-bench is
                        the epoll server under sb-bench's own pump; sb-proxyd,haproxy)
   BENCH_LOADS=LIST     only these loads of the echo, scale, embed and proxy parts
@@ -38,6 +39,18 @@ poll() host loop through sb_loop_set_watch / sb_loop_timeout /
 sb_loop_dispatch) beside sb-echod: the host's CPU time (utime + stime from
 /proc/PID/stat) while 1,000 connected clients stay silent, and the p50 / p99
 latency of 1-connection ping-pong; it is skipped when poll-echo is not built.
+
+The tls part (--tls, or BENCH_ONLY=tls; `make TLS=1 bench` passes --tls) needs
+the TLS build of the demos and build/bench/tls-load and tls-epoll-echo: sb-httpd
+--tls-cert/--tls-key against nginx (one worker, ssl_session_tickets on, the
+same certificate from tests/tls/gen-certs.sh) for full handshakes/s and
+resumed handshakes/s (tls-load, tests/bench/tls_load.c: connect, handshake,
+close, 32 connections at once; the server's CPU per handshake from
+/proc/PID/stat around the run) and HTTPS keep-alive requests/s (wrk -c50),
+and sb-echod --tls-cert/--tls-key against tls-epoll-echo
+(tests/bench/tls_epoll_echo.c) for byte-checked bulk TLS echo MB/s.  A
+TLS-only run writes benchmarks/tls.md (and benchmarks/tls-results.json)
+under the output folder and leaves benchmarks.md alone.
 
 The pump loads (bulk echo: 16 KiB writes, 1 MiB in flight per connection) are
 driven by build/bench/epoll-pump (tests/bench/epoll_pump.c), a plain epoll
@@ -101,6 +114,8 @@ def parse_args():
     ap.add_argument("--proxyd", default=None,
                     help="the proxy daemon of the proxy part, with sb-proxyd's options "
                          "(default: BIN/sb-proxyd)")
+    ap.add_argument("--tls", action="store_true",
+                    help="also the tls part (the demos built with make TLS=1)")
     ap.add_argument("--from", dest="from_json", metavar="RESULTS_JSON",
                     help="only rewrite the report of an earlier run from its results.json")
     args = ap.parse_args()
@@ -112,13 +127,15 @@ def parse_args():
     args.passes = env_num("BENCH_PASSES", 1 if quick else 3, int)
     args.seconds = env_num("BENCH_SECONDS", 0.7 if quick else 2.0)
     args.warmup = 0.2 if quick else 0.5
-    args.only = [s for s in os.environ.get("BENCH_ONLY", ",".join(PARTS)).split(",") if s]
+    args.tls = args.tls or os.environ.get("BENCH_TLS", "") not in ("", "0")
+    default_parts = [x for x in PARTS if x != "tls" or args.tls]
+    args.only = [s for s in os.environ.get("BENCH_ONLY", ",".join(default_parts)).split(",") if s]
     for s in args.only:
         if s not in PARTS:
             sys.exit("bench: BENCH_ONLY: unknown part %r (want %s)" % (s, ", ".join(PARTS)))
     args.servers = [x for x in os.environ.get("BENCH_SERVERS", "").split(",") if x]
     args.loads = [x for x in os.environ.get("BENCH_LOADS", "").split(",") if x]
-    known = [l[0] for l in ECHO_LOADS + SCALE_LOADS + EMBED_LOADS + PROXY_LOADS]
+    known = [l[0] for l in ECHO_LOADS + SCALE_LOADS + EMBED_LOADS + PROXY_LOADS + TLS_LOADS]
     for x in args.loads:
         if x not in known:
             sys.exit("bench: BENCH_LOADS: unknown load %r (want %s)" % (x, ", ".join(known)))
@@ -271,7 +288,7 @@ def kv_line(text):
 
 # ------------------------------------------------------------- the tests
 
-PARTS = ("echo", "http", "kv", "scale", "embed", "proxy")
+PARTS = ("echo", "http", "kv", "scale", "embed", "proxy", "tls")
 
 # Bulk echo: DEPTH 16 KiB writes in flight per connection (1 MiB), for
 # epoll-pump and sb-bench alike.
@@ -884,7 +901,7 @@ def run_client(argv, **kw):
     return p, cpu / (t1 - t0) if t1 > t0 else None
 
 
-def run_wrk(args, name, make_argv, conns, logdir):
+def run_wrk(args, name, make_argv, conns, logdir, scheme="http"):
     port = free_port()
     argv, cwd = make_argv(port)
     srv = Server(name, argv, port, args.server_cpu, logdir, cwd=cwd).start()
@@ -894,7 +911,7 @@ def run_wrk(args, name, make_argv, conns, logdir):
         secs = max(1, int(round(args.seconds)))
         p, busy = run_client(pinned(args.client_cpu, [
             "wrk", "-t1", "-c%d" % conns, "-d%ds" % secs, "--latency",
-            "http://127.0.0.1:%d/%s" % (port, WWW_FILE)]),
+            "%s://127.0.0.1:%d/%s" % (scheme, port, WWW_FILE)]),
             stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=secs + 60)
         u1, s1 = proc_cpu(srv.pid)
         t1 = time.monotonic()
@@ -930,6 +947,332 @@ def run_wrk(args, name, make_argv, conns, logdir):
         return out
     finally:
         srv.stop()
+
+
+# ------------------------------------------------------------------- TLS
+# The tls part: sb-httpd (--tls-cert/--tls-key) against nginx with the same
+# certificate and one worker, and sb-echod --tls-cert against tls-epoll-echo.
+
+TLS_LOADS = [
+    # id, title, tls-load arguments (None: wrk over HTTPS), kind
+    ("tls-hs", "full TLS handshakes/s, 32 connections (connect, handshake, close)",
+     ["-M", "hs", "-c", "32"], "hs"),
+    ("tls-resume", "resumed TLS handshakes/s (TLS 1.3 tickets), 32 connections",
+     ["-M", "resume", "-c", "32"], "hs"),
+    # With RSA-2048 the server's signature dominates (the client only
+    # verifies): the one handshake load where the client is not the limit.
+    ("tls-hs-rsa", "full TLS handshakes/s, RSA-2048 certificate, 32 connections",
+     ["-M", "hs", "-c", "32"], "hs"),
+    ("tls-wrk-c50", "HTTPS keep-alive, wrk -c50", None, "rt"),
+    ("tls-bulk1", "bulk TLS echo, 1 connection (16 KiB writes, 256 KiB in flight)",
+     ["-M", "bulk", "-c", "1", "-s", "16384", "-D", "16"], "mb"),
+    ("tls-bulk10", "bulk TLS echo, 10 connections (16 KiB writes, 256 KiB in flight each)",
+     ["-M", "bulk", "-c", "10", "-s", "16384", "-D", "16"], "mb"),
+]
+TLS_HTTP_LOADS = ("tls-hs", "tls-resume", "tls-wrk-c50")
+TLS_WRK_CONNS = 50
+
+NGINX_TLS_CONF = """daemon off;
+master_process off;
+worker_processes 1;
+pid {prefix}/nginx.pid;
+error_log {prefix}/error.log warn;
+events {{ worker_connections 20000; }}
+http {{
+    access_log off;
+    default_type text/html;
+    sendfile on;
+    tcp_nopush on;
+    tcp_nodelay on;
+    open_file_cache max=1000 inactive=60s;
+    keepalive_timeout 65;
+    keepalive_requests 1000000;
+    client_body_temp_path {prefix}/tmp;
+    proxy_temp_path {prefix}/tmp;
+    fastcgi_temp_path {prefix}/tmp;
+    uwsgi_temp_path {prefix}/tmp;
+    scgi_temp_path {prefix}/tmp;
+    ssl_certificate {cert};
+    ssl_certificate_key {key};
+    ssl_protocols TLSv1.2 TLSv1.3;
+    ssl_session_tickets on;
+    ssl_session_timeout 5m;
+    server {{
+        listen 127.0.0.1:{port} ssl backlog=4096;
+        root {root};
+    }}
+}}
+"""
+
+
+def tls_certs():
+    """The test certificates (tests/tls/gen-certs.sh) in build/bench/tls-certs,
+    and beside them an RSA-2048 one for localhost: ((cert, key), (rsa cert, key))."""
+    out = os.path.join(ROOT, "build", "bench", "tls-certs")
+    subprocess.run(["sh", os.path.join(ROOT, "tests", "tls", "gen-certs.sh"), out], check=True,
+                   timeout=120)
+    rsa = (os.path.join(out, "rsa.pem"), os.path.join(out, "rsa.key"))
+    if not os.path.exists(rsa[0]):
+        subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout",
+                        rsa[1], "-out", rsa[0], "-days", "3650", "-subj", "/CN=localhost",
+                        "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1"], check=True,
+                       capture_output=True, timeout=120)
+    return (os.path.join(out, "server.pem"), os.path.join(out, "server.key")), rsa
+
+
+def has_tls(binary):
+    """binary was built with TLS (make TLS=1): without it, its --tls-cert
+    fails with 'built without TLS support' before it opens anything."""
+    try:
+        p = subprocess.run([binary, "--tls-cert", "/nonexistent", "--tls-key", "/nonexistent",
+                            "-l", "127.0.0.1:0"], stdin=subprocess.DEVNULL, capture_output=True,
+                           text=True, timeout=10)
+    except (OSError, subprocess.SubprocessError):
+        return False
+    return "built without TLS" not in p.stderr and p.returncode != 0
+
+
+def tls_servers(args, www, logdir, skipped):
+    """(HTTPS servers, the same with the RSA certificate, TLS echo servers),
+    each a list of (name, make_argv)."""
+    (cert, key), rsa = tls_certs()
+    http, http_rsa, echo = [], [], []
+    sb = os.path.join(args.bin, "sb-httpd")
+    ng = nginx_bin()
+    if not ng:
+        skipped.append("TLS: nginx is not installed (no HTTPS comparison)")
+    if not (os.path.exists(sb) and has_tls(sb)):
+        skipped.append("TLS: %s is missing or built without TLS (make TLS=1)" % sb)
+        sb = None
+    for out, (c, k) in ((http, (cert, key)), (http_rsa, rsa)):
+        if sb:
+            out.append(("sb-httpd", lambda port, c=c, k=k: (
+                [sb, "-r", www, "-l", "127.0.0.1:%d" % port, "--tls-cert", c, "--tls-key", k],
+                None)))
+        if ng:
+            def nginx_argv(port, c=c, k=k):
+                prefix = os.path.join(logdir, "nginx-tls-%d" % port)
+                os.makedirs(os.path.join(prefix, "tmp"), exist_ok=True)
+                conf = os.path.join(prefix, "nginx.conf")
+                with open(conf, "w") as f:
+                    f.write(NGINX_TLS_CONF.format(prefix=prefix, port=port, root=www, cert=c,
+                                                  key=k))
+                return [ng, "-p", prefix, "-c", conf, "-e", os.path.join(prefix, "error.log")], None
+            out.append(("nginx", nginx_argv))
+    sbe = os.path.join(args.bin, "sb-echod")
+    if os.path.exists(sbe) and has_tls(sbe):
+        echo.append(("sb-echod", lambda port: ([sbe, "-l", "127.0.0.1:%d" % port,
+                                                "--tls-cert", cert, "--tls-key", key], None)))
+    ref = os.path.join(args.bench_bin, "tls-epoll-echo")
+    if os.path.exists(ref):
+        echo.append(("tls-epoll-echo", lambda port: ([ref, str(port), cert, key], None)))
+    else:
+        skipped.append("TLS bulk: %s is not built" % ref)
+    if not os.path.exists(os.path.join(args.bench_bin, "tls-load")):
+        skipped.append("TLS: build/bench/tls-load is not built")
+        return [], [], []
+    return http, http_rsa, echo
+
+
+def run_tls_load(args, name, make_argv, load, logdir):
+    """One tls-load run against a fresh server: handshakes/s with the
+    server's CPU per handshake, or bulk MB/s with its CPU per MB (the
+    server's utime + stime around the whole client run, over every
+    handshake or byte of it, warm-up included)."""
+    port = free_port()
+    argv, cwd = make_argv(port)
+    srv = Server(name, argv, port, args.server_cpu, logdir, cwd=cwd).start()
+    try:
+        u0, s0 = proc_cpu(srv.pid)
+        t0 = time.monotonic()
+        p, busy = run_client(pinned(args.client_cpu, [
+            os.path.join(args.bench_bin, "tls-load"), "-p", str(port), "-d", str(args.seconds),
+            "-w", str(args.warmup), "-q"] + load[2]),
+            stdin=subprocess.DEVNULL, capture_output=True, text=True,
+            timeout=args.seconds + args.warmup + 60)
+        u1, s1 = proc_cpu(srv.pid)
+        t1 = time.monotonic()
+        rss = proc_kb(srv.pid, "VmRSS")
+        if not srv.alive():
+            raise RuntimeError("%s died under tls-load" % name)
+        kv = kv_line(p.stdout)
+        if not kv:
+            raise RuntimeError("tls-load gave no result: %s" % (p.stdout + p.stderr).strip()[-300:])
+        usr, sys_ = u1 - u0, s1 - s0
+        out = {"rss_kb": rss, "ok": kv.get("status") == "ok",
+               "client_busy": float(kv["client_cpu_share"]), "client_run_busy": busy,
+               "cpu_util": (usr + sys_) / (t1 - t0) if t1 > t0 else None,
+               "errors": int(kv["errors"])}
+        if load[3] == "mb":
+            mb = int(kv["bytes_all"]) / 1e6
+            out.update({"mbps": float(kv["mb_per_s"]), "bytes": int(kv["bytes"]),
+                        "mismatches": int(kv["mismatches"]),
+                        "cpu_us_mb": (usr + sys_) * 1e6 / mb if mb else None,
+                        "usr_us_mb": usr * 1e6 / mb if mb else None,
+                        "sys_us_mb": sys_ * 1e6 / mb if mb else None})
+        else:
+            n = int(kv["handshakes_all"])
+            out.update({"rate": float(kv["rate"]), "requests": int(kv["handshakes"]),
+                        "resumed": int(kv["resumed"]), "not_resumed": int(kv["not_resumed"]),
+                        "cpu_us": (usr + sys_) * 1e6 / n if n else None,
+                        "usr_us": usr * 1e6 / n if n else None,
+                        "sys_us": sys_ * 1e6 / n if n else None})
+            if load[0] == "tls-resume" and out["not_resumed"] > 0.01 * max(1, out["requests"]):
+                out["ok"] = False
+                out["error"] = "%d of %d handshakes not resumed" % (
+                    out["not_resumed"], out["requests"] + out["not_resumed"])
+        if not out["ok"] and "error" not in out:
+            out["error"] = "tls-load status=%s, %s errors, %s mismatches" % (
+                kv.get("status"), kv.get("errors"), kv.get("mismatches"))
+        return out
+    finally:
+        srv.stop()
+
+
+TLS_TARGETS = [
+    # label, test, sb, ref, key, goal
+    ("sb-httpd ≥ 1.0× nginx, full handshakes/s", "tls-hs", "sb-httpd", "nginx", "rate", 1.0),
+    ("sb-httpd ≥ 1.0× nginx, resumed handshakes/s", "tls-resume", "sb-httpd", "nginx", "rate",
+     1.0),
+    ("sb-httpd ≥ 1.0× nginx, full handshakes/s, RSA-2048", "tls-hs-rsa", "sb-httpd", "nginx",
+     "rate", 1.0),
+    ("sb-httpd ≥ 1.0× nginx, full handshakes per server CPU-second", "tls-hs", "nginx",
+     "sb-httpd", "cpu_us", 1.0),
+    ("sb-httpd ≥ 1.0× nginx, resumed handshakes per server CPU-second", "tls-resume", "nginx",
+     "sb-httpd", "cpu_us", 1.0),
+    ("sb-httpd ≥ 1.1× nginx, HTTPS keep-alive req/s, wrk -c50", "tls-wrk-c50", "sb-httpd",
+     "nginx", "rate", 1.1),
+    ("sb-echod --tls ≥ 0.9× tls-epoll-echo, bulk TLS echo MB/s, 1 connection", "tls-bulk1",
+     "sb-echod", "tls-epoll-echo", "mbps", 0.9),
+    ("sb-echod --tls ≥ 0.9× tls-epoll-echo, bulk TLS echo MB/s, 10 connections", "tls-bulk10",
+     "sb-echod", "tls-epoll-echo", "mbps", 0.9),
+]
+
+
+def tls_lines(results, order, titles, kinds):
+    """The TLS section: targets, then one table per load (markdown lines)."""
+    L = []
+    w = L.append
+    if not any(t in results for t, *_ in TLS_LOADS):
+        return L
+    w("## TLS: sb-httpd and nginx, sb-echod and tls-epoll-echo")
+    w("")
+    w("Both HTTPS servers present the same certificate (EC P-256, from "
+      "`tests/tls/gen-certs.sh`); nginx runs one worker with `ssl_session_tickets on`. "
+      "The handshake loads come from `build/bench/tls-load` (`tests/bench/tls_load.c`, "
+      "OpenSSL over epoll, 32 connections each connecting, handshaking and closing in a "
+      "loop; *resume* offers the last TLS 1.3 ticket); *CPU/hs* is the server's user + "
+      "system CPU (`/proc/PID/stat` around the run) per handshake. *client CPU* is "
+      "tls-load's own CPU (getrusage) as a share of the measured window: near 100% the "
+      "client, not the server, is the limit, and then the handshakes per server "
+      "CPU-second (nginx's CPU/hs ÷ sb-httpd's) are the fairer comparison; with the "
+      "RSA-2048 certificate the server's signature dominates and the server is the limit. "
+      "The bulk rows echo 16 KiB writes, 256 KiB "
+      "in flight per connection, every byte compared with the pattern.")
+    w("")
+    w("| target | median ratio (min–max) | |")
+    w("|---|---|---|")
+    for label, t, a, b, key, goal in TLS_TARGETS:
+        rs = ratios(results, t, a, b, key)
+        if not rs:
+            w("| %s | not measured | |" % label)
+            continue
+        m = med(rs)
+        miss = abs(m / goal - 1) * 100
+        w("| %s | %s | %s |" % (label, fmt_ratio(rs), "met" if m >= goal else
+                                 "missed by %.*f%%" % (1 if miss < 1 else 0, miss)))
+    w("")
+    for t, _title, _a, kind in TLS_LOADS:
+        if t not in results:
+            continue
+        mb = kind == "mb"
+        key, ck, cn = ("mbps", "cpu_us_mb", "CPU/MB") if mb else (
+            "rate", "cpu_us", "CPU/hs" if kind == "hs" else "CPU/req")
+        ref = "tls-epoll-echo" if mb else "nginx"
+        servers = [s for s in order.get(t, []) if results[t].get(s)]
+        w("**%s**" % titles.get(t, t))
+        w("")
+        cols = ["server", "MB/s" if mb else ("handshakes/s" if kind == "hs" else "req/s"),
+                "min–max", "%s µs (usr / sys)" % cn, "server CPU", "client CPU", "÷ %s" % ref,
+                "%s ÷ %s" % (cn, ref)]
+        if kind == "rt":
+            cols[4:4] = ["p50 µs", "p99 µs"]
+        w("| " + " | ".join(cols) + " |")
+        w("|" + "---|" * len(cols))
+        for s in servers:
+            rs = [r for r in results[t][s] if r]
+            lo, hi = rng([r.get(key) for r in rs])
+            d = 1 if mb else 0
+            row = [s, fmt_num(med([r.get(key) for r in rs]), d),
+                   "%s–%s" % (fmt_num(lo, d), fmt_num(hi, d)),
+                   "%s (%s / %s)" % (fmt_num(med([r.get(ck) for r in rs]), 2),
+                                     fmt_num(med([r.get(ck.replace("cpu", "usr")) for r in rs]), 2),
+                                     fmt_num(med([r.get(ck.replace("cpu", "sys")) for r in rs]), 2))]
+            if kind == "rt":
+                row += [fmt_num(med([r.get("p50") for r in rs]), 1),
+                        fmt_num(med([r.get("p99") for r in rs]), 1)]
+            row += [fmt_pct(med([r.get("cpu_util") for r in rs])),
+                    fmt_pct(med([r.get("client_busy") for r in rs]))]
+            if s == ref:
+                row += ["1", "1"]
+            else:
+                row += [fmt_ratio(ratios(results, t, s, ref, key)),
+                        fmt_ratio(ratios(results, t, s, ref, ck))]
+            w("| " + " | ".join(row) + " |")
+        errs = ["%s: %s" % (s, r["error"]) for s in servers for r in results[t][s]
+                if r and r.get("error")]
+        fails = ["%s: %s" % (s, f) for s, f in results.get("_failures", {}).get(t, [])]
+        for e in sorted(set(errs + fails)):
+            w("")
+            w("- ⚠ %s" % e)
+        w("")
+    return L
+
+
+def write_tls_report(args, results, order, titles, kinds, info, started, load0, load1, elapsed):
+    """A TLS-only run: benchmarks/tls.md under args.out (benchmarks.md untouched)."""
+    L = []
+    w = L.append
+    w("# Benchmarks: TLS")
+    w("")
+    w("<!-- Generated by tests/bench/bench.py (`make TLS=1 bench BENCH_ONLY=tls`); edit the "
+      "script, not this page. -->")
+    w("")
+    w("One interleaved run, a fresh server process per test, the order rotated from one "
+      "pass to the next; only the **ratios within this run** mean anything.")
+    w("")
+    w("> **Run conditions.** %d pass%s of %g s per test (%g s warm-up) (%s); servers on "
+      "core %s, load generators on core %s. Load average %s at the start, %s at the end; "
+      "the run took %.1f minutes.%s" % (
+          args.passes, "" if args.passes == 1 else "es", args.seconds, args.warmup, started,
+          args.server_cpu, args.client_cpu, load0, load1, elapsed / 60,
+          " " + args.note if args.note else ""))
+    w("")
+    w("```sh")
+    w("make TLS=1 BUILD=build/tls bench BENCH_ONLY=tls   # this page")
+    w("taskset -c 0 build/bench/tls-epoll-echo 7443 server.pem server.key &")
+    w("taskset -c 1 build/bench/tls-load -M bulk -p 7443 -c 10 -d 5")
+    w("```")
+    w("")
+    w("| | |")
+    w("|---|---|")
+    for k in ("cpu", "kernel", "compiler", "nginx", "wrk", "commit"):
+        w("| %s | %s |" % (k, info.get(k) or "?"))
+    w("")
+    L += tls_lines(results, order, titles, kinds)
+    if results.get("_skipped"):
+        w("## Skipped")
+        w("")
+        for s in results["_skipped"]:
+            w("- %s" % s)
+        w("")
+    w("Every test of every pass: [`tls-results.json`](tls-results.json).")
+    w("")
+    path = os.path.join(args.out, "benchmarks", "tls.md")
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with open(path, "w") as f:
+        f.write("\n".join(L))
+    return path
 
 
 def kv_servers(args):
@@ -1773,6 +2116,7 @@ def write_report(args, results, order, titles, kinds, info, started, load0, load
                         "%.1f MiB" % (r["hwm_kb"] / 1024.0) if r["hwm_kb"] > 0 else "–",
                         fmt_pct(r.get("client_busy")), fmt_pct(r.get("upstream_busy"))))
             check_notes(t)
+    L.extend(tls_lines(results, order, titles, kinds))
     notes = os.path.join(ROOT, "tests", "bench", "notes.md")
     if os.path.exists(notes):
         with open(notes) as f:
@@ -1828,7 +2172,8 @@ def main():
     os.makedirs(private)
     for d, names in ((args.bin, ("sb-echod", "sb-bench", "sb-httpd", "sb-kvd")),
                      (args.bench_bin, ("epoll-echo", "libevent-echo", "libuv-echo",
-                                       "libev-echo", "epoll-pump", "bulk-source"))):
+                                       "libev-echo", "epoll-pump", "bulk-source",
+                                       "tls-epoll-echo", "tls-load"))):
         for n in names:
             if os.path.exists(os.path.join(d, n)):
                 shutil.copy2(os.path.join(d, n), os.path.join(private, n))
@@ -1865,7 +2210,7 @@ def main():
         if not os.path.exists(f("x")[0]):
             results["_skipped"].append("%s: %s is not built" % (n, f("x")[0]))
             echo.remove((n, f))
-    for lid, title, _a, kind in ECHO_LOADS + SCALE_LOADS + EMBED_LOADS + PROXY_LOADS:
+    for lid, title, _a, kind in ECHO_LOADS + SCALE_LOADS + EMBED_LOADS + PROXY_LOADS + TLS_LOADS:
         titles[lid], kinds[lid] = title, kind
     # The pump loads' second client: sb-bench's pump against the epoll server.
     pump_clients = (pump_client_servers(args)
@@ -1885,7 +2230,7 @@ def main():
                                    "measured)" % poll_echo_shown)
         log("skipping the embed part: %s is not built" % poll_echo_shown)
     www = (make_www(os.path.join(ROOT, "build", "bench", "www"))
-           if "http" in args.only or "scale" in args.only else None)
+           if "http" in args.only or "scale" in args.only or "tls" in args.only else None)
     http = http_servers(args, www, logdir) if "http" in args.only else []
     if "http" in args.only:
         if not shutil.which("wrk"):
@@ -1930,7 +2275,15 @@ def main():
                 "sb-kvd is not built" if not any(n == "sb-kvd" for n, _ in kvs)
                 else "redis-server is not installed"))
 
+    tls_http, tls_http_rsa, tls_echo = (tls_servers(args, www, logdir, results["_skipped"])
+                                        if "tls" in args.only else ([], [], []))
+    if "tls" in args.only and not shutil.which("wrk"):
+        results["_skipped"].append("TLS, HTTPS keep-alive: wrk is not installed")
+
     if args.servers:
+        tls_http = [x for x in tls_http if x[0] in args.servers]
+        tls_http_rsa = [x for x in tls_http_rsa if x[0] in args.servers]
+        tls_echo = [x for x in tls_echo if x[0] in args.servers]
         echo = [x for x in echo if x[0] in args.servers]
         http = [x for x in http if x[0] in args.servers]
         kvs = [x for x in kvs if x[0] in args.servers]
@@ -1944,6 +2297,8 @@ def main():
     proxy_loads = [l for l in PROXY_LOADS if not args.loads or l[0] in args.loads]
     scale_loads = [l for l in SCALE_LOADS if not args.loads or l[0] in args.loads]
     embed_loads = [l for l in EMBED_LOADS if not args.loads or l[0] in args.loads]
+    tls_loads = [l for l in TLS_LOADS if (not args.loads or l[0] in args.loads)
+                 and (l[2] is not None or shutil.which("wrk"))]
 
     def rotated(servers, r):
         r %= len(servers)
@@ -1987,6 +2342,15 @@ def main():
                     plan.append((p, load[0], name, ("idle", f, None)))
                 else:
                     plan.append((p, load[0], name, ("echo", f, (load, EPOLL_CLIENT, None))))
+        # TLS: each load every server in turn, the order rotated.
+        for k, load in enumerate(tls_loads):
+            servers = (tls_echo if load[3] == "mb" else
+                       tls_http_rsa if load[0].endswith("-rsa") else tls_http)
+            for name, f in rotated(servers, p + k) if servers else []:
+                if load[2] is None:
+                    plan.append((p, load[0], name, ("tlswrk", f, TLS_WRK_CONNS)))
+                else:
+                    plan.append((p, load[0], name, ("tls", f, load)))
         # Proxy: the rate loads every pass; the memory and byte-exactness
         # checks once, at the end of the last pass (they are long and their
         # figures do not need a median).
@@ -2017,6 +2381,10 @@ def main():
                     got = {tid: run_idle_cpu(args, name, f, logdir)}
                 elif kind == "wrk":
                     got = {tid: run_wrk(args, name, f, extra, logdir)}
+                elif kind == "tlswrk":
+                    got = {tid: run_wrk(args, name, f, extra, logdir, scheme="https")}
+                elif kind == "tls":
+                    got = {tid: run_tls_load(args, name, f, extra, logdir)}
                 else:
                     cmd, pipe = extra
                     rows = run_redis_benchmark(args, name, f, cmd, pipe, logdir)
@@ -2051,6 +2419,13 @@ def main():
                                     fmt_num(r["verified"]), fmt_num(r["expected_bytes"]),
                                     r["mismatches"], r["complete"], r["conns"], r["mbps"],
                                     r["seconds"], r["hwm_kb"] / 1024.0))
+                    elif t.startswith("tls-") and key != "mbps":
+                        what = "%12s %s  cpu/%s %s us  server %s client %s%s" % (
+                            fmt_num(r.get(key)), "hs/s" if kinds.get(t) == "hs" else "req/s",
+                            "hs" if kinds.get(t) == "hs" else "req", fmt_num(r.get("cpu_us"), 1),
+                            fmt_pct(r.get("cpu_util")), fmt_pct(r.get("client_busy")),
+                            "  resumed %d/%d" % (r["resumed"], r["resumed"] + r["not_resumed"])
+                            if t == "tls-resume" else "")
                     elif key == "mbps":
                         what = "%12s MB/s  cpu/MB %s us  server %s client %s%s" % (
                             fmt_num(r.get(key), 1), fmt_num(r.get("cpu_us_mb"), 1),
@@ -2089,7 +2464,7 @@ def main():
 
 PREF = ["poll-echo", "sb-echod-epoll", "sb-echod", "epoll", "epoll+sb-bench", "libevent", "libuv",
         "libev-select", "sb-proxyd", "haproxy",
-        "sb-httpd-epoll", "sb-httpd", "nginx", "sb-kvd", "redis-server"]
+        "sb-httpd-epoll", "sb-httpd", "nginx", "sb-kvd", "redis-server", "tls-epoll-echo"]
 
 
 def report(args, results, order, titles, kinds, started, load0, load1, elapsed, info, datadir,
@@ -2101,6 +2476,22 @@ def report(args, results, order, titles, kinds, started, load0, load1, elapsed, 
     data = {t: v for t, v in results.items() if not t.startswith("_")}
     chartdir = os.path.join(args.out, "benchmarks")
     os.makedirs(chartdir, exist_ok=True)
+    if data and all(t.startswith("tls-") for t in data) or getattr(args, "only", None) == ["tls"]:
+        # A TLS-only run: its own page and results, benchmarks.md untouched.
+        if save:
+            with open(os.path.join(chartdir, "tls-results.json"), "w") as f:
+                json.dump({"started": started, "passes": args.passes, "seconds": args.seconds,
+                           "warmup": args.warmup, "quick": args.quick,
+                           "server_cpu": args.server_cpu, "client_cpu": args.client_cpu,
+                           "load_before": load0, "load_after": load1, "elapsed": elapsed,
+                           "machine": info, "note": args.note, "order": order,
+                           "titles": titles, "kinds": kinds, "results": data,
+                           "failures": results["_failures"], "skipped": results["_skipped"]},
+                          f, indent=1, sort_keys=True)
+        path = write_tls_report(args, results, order, titles, kinds, info, started, load0,
+                                load1, elapsed)
+        log("wrote %s (run took %.1f min)" % (os.path.relpath(path, ROOT), elapsed / 60))
+        return
     charts = gnuplot_charts(args, data, PREF, chartdir, datadir)
     if save:
         with open(os.path.join(chartdir, "results.json"), "w") as f:
