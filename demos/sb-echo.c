@@ -14,6 +14,7 @@
  * failure is one line on stderr.
  */
 #include "switchboard.h"
+#include "tlsopt.h"
 
 #include <errno.h>
 #include <getopt.h>
@@ -28,6 +29,7 @@
 #define DEFAULT_TIMEOUT_MS 10000
 #define IN_CHUNK 65536
 #define MAX_BACKLOG (1u << 20) /* unanswered bytes before stdin pauses */
+enum { OPT_TLS = 0x200, OPT_CA, OPT_INSECURE, OPT_SERVERNAME };
 
 typedef struct client {
     sb_loop *loop;
@@ -49,6 +51,7 @@ typedef struct client {
     sb_udp *u;
     int awaiting;        /* datagram mode: a reply is due */
     int status;          /* exit status, -1 while running */
+    sbd_tls tls;         /* --tls, --ca, --insecure, --servername */
 } client;
 
 /* Report the first failure (one stderr line) and set the exit status. */
@@ -257,15 +260,17 @@ static void stream_eof(sb_conn *c, void *udata)
 static void stream_close(sb_conn *c, int reason, void *udata)
 {
     client *cl = udata;
+    const char *why = sbd_tls_error(c);
 
-    (void)c;
     cl->c = NULL;
     if (!cl->opened && reason == -ETIMEDOUT)
         fail(cl, "cannot connect to %s: timed out after %g s", cl->addr, secs(cl->timeout_ms));
     else if (!cl->opened)
-        fail(cl, "cannot connect to %s: %s", cl->addr, sb_strerror(reason));
+        fail(cl, "cannot connect to %s: %s%s%s", cl->addr, sb_strerror(reason), *why ? ": " : "",
+             why);
     else if (reason)
-        fail(cl, "connection to %s failed: %s", cl->addr, sb_strerror(reason));
+        fail(cl, "connection to %s failed: %s%s%s", cl->addr, sb_strerror(reason),
+             *why ? ": " : "", why);
     else if (!cl->half_close && (cl->exp_len || !cl->in_eof))
         fail(cl, "connection to %s closed before every echo arrived", cl->addr);
     if (cl->status < 0)
@@ -305,6 +310,31 @@ static int run_stream(client *cl)
         if (err == SB_EINVAL_ADDR || err == SB_EPORT)
             cl->status = 2; /* a bad argument, not a network failure */
         return 1;
+    }
+    if (cl->tls.tls) {
+        /* The host of ADDR is the name checked (and sent as SNI unless it
+         * is an address literal); --servername overrides it. */
+        char host[256];
+        const char *colon = strrchr(cl->addr, ':');
+        size_t n = colon && strncmp(cl->addr, "unix:", 5) != 0 ? (size_t)(colon - cl->addr) : 0;
+        const char *start = cl->addr;
+        if (n >= 2 && start[0] == '[' && start[n - 1] == ']') {
+            start++;
+            n -= 2;
+        }
+        if (n >= sizeof(host))
+            n = 0;
+        memcpy(host, start, n);
+        host[n] = '\0';
+        err = sbd_tls_connect(&cl->tls, cl->c, n ? host : NULL);
+        if (err) {
+            fail(cl, "cannot speak TLS to %s: %s%s", cl->addr, sb_strerror(err),
+                 err == -EINVAL ? " (no host name to verify: give --servername or --insecure)"
+                                : "");
+            cl->status = 2;
+            sb_abort(cl->c);
+            return 1;
+        }
     }
     return 0;
 }
@@ -517,6 +547,12 @@ static void usage(FILE *f)
             "                       SECS (decimals allowed; 0 = never; default 10)\n"
             "  -H, --half-close     send everything, shut down the sending side, print\n"
             "                       all that arrives until the server closes\n"
+            "      --tls            speak TLS (needs make TLS=1); the server's certificate\n"
+            "                       is verified against the system's CAs and ADDR's host\n"
+            "      --ca FILE        verify against the CAs in FILE (PEM) instead\n"
+            "      --insecure       do not verify the server's certificate at all\n"
+            "      --servername NAME  the name sent as SNI and verified (default:\n"
+            "                       ADDR's host)\n"
             "  -h, --help           show this help\n"
             "  -V, --version        show the version\n\n"
             "ADDR: host:port, [v6addr]:port or unix:/path.  Exit status: 0 when every\n"
@@ -547,6 +583,10 @@ int main(int argc, char **argv)
         {"udp", no_argument, NULL, 'u'},
         {"timeout", required_argument, NULL, 't'},
         {"half-close", no_argument, NULL, 'H'},
+        {"tls", no_argument, NULL, OPT_TLS},
+        {"ca", required_argument, NULL, OPT_CA},
+        {"insecure", no_argument, NULL, OPT_INSECURE},
+        {"servername", required_argument, NULL, OPT_SERVERNAME},
         {"help", no_argument, NULL, 'h'},
         {"version", no_argument, NULL, 'V'},
         {NULL, 0, NULL, 0},
@@ -570,6 +610,18 @@ int main(int argc, char **argv)
         case 'H':
             cl.half_close = 1;
             break;
+        case OPT_TLS:
+            cl.tls.client = 1;
+            break;
+        case OPT_CA:
+            cl.tls.ca = optarg;
+            break;
+        case OPT_INSECURE:
+            cl.tls.insecure = 1;
+            break;
+        case OPT_SERVERNAME:
+            cl.tls.servername = optarg;
+            break;
         case 'h':
             usage(stdout);
             return 0;
@@ -592,6 +644,14 @@ int main(int argc, char **argv)
         fprintf(stderr, "sb-echo: --half-close needs a stream connection, not --udp\n");
         return 2;
     }
+    if (sbd_tls_check("sb-echo", &cl.tls))
+        return 2;
+    if (cl.udp && cl.tls.client) {
+        fprintf(stderr, "sb-echo: --tls needs a stream connection, not --udp\n");
+        return 2;
+    }
+    if (sbd_tls_client("sb-echo", &cl.tls, NULL))
+        return cl.tls.client && !sbd_tls_built() ? 2 : 1;
     cl.addr = argv[optind++];
     if (optind < argc) {
         cl.msgs = argv + optind;
@@ -616,5 +676,6 @@ int main(int argc, char **argv)
     sb_loop_free(cl.loop);
     free(cl.expect);
     free(cl.pend);
+    sbd_tls_free(&cl.tls);
     return cl.status < 0 ? 1 : cl.status;
 }

@@ -11,6 +11,7 @@
  * SIGTERM / SIGINT: stop accepting, flush what is queued, exit 0.
  */
 #include "daemon.h"
+#include "tlsopt.h"
 #include "switchboard.h"
 
 #include <errno.h>
@@ -24,6 +25,7 @@
 
 #define DEFAULT_MAX_CONNS 10000
 #define DEFAULT_IDLE_S 300
+enum { OPT_TLS_CERT = 0x200, OPT_TLS_KEY };
 
 typedef struct echod {
     sbd sbd;         /* the daemon scaffolding: loop, listeners, signals */
@@ -193,6 +195,8 @@ static void usage(FILE *f)
             "                           and 2, 16 MiB for prefix4 and 8 and digits:N,\n"
             "                           1 MiB for eof);\n"
             "                           longer or malformed ones close the client\n"
+            "      --tls-cert FILE      speak TLS: the certificate chain (PEM, leaf first)\n"
+            "      --tls-key FILE       and its private key (needs make TLS=1)\n"
             "  -U, --user NAME          drop root privileges to NAME after binding\n"
             "  -L, --log-level LEVEL    error, warn, info or debug (default warn)\n"
             "  -G, --grace SECS         on SIGTERM/SIGINT, wait this long for clients\n"
@@ -216,6 +220,8 @@ int main(int argc, char **argv)
         {"max-buffer", required_argument, NULL, 'b'},
         {"frame", required_argument, NULL, 'f'},
         {"max-message", required_argument, NULL, 'm'},
+        {"tls-cert", required_argument, NULL, OPT_TLS_CERT},
+        {"tls-key", required_argument, NULL, OPT_TLS_KEY},
         SBD_LONG_OPTIONS,
     };
     static const sb_udp_handler uh = {.on_datagram = echo_datagram};
@@ -225,10 +231,12 @@ int main(int argc, char **argv)
     unsigned long long v;
     sb_listen_opts lo;
     sb_handler h;
+    sbd_tls tls;
     echod d;
 
     memset(&d, 0, sizeof(d));
     memset(&lo, 0, sizeof(lo));
+    memset(&tls, 0, sizeof(tls));
     sbd_init(&d.sbd, "sb-echod", DEFAULT_MAX_CONNS, DEFAULT_IDLE_S);
     while ((opt = getopt_long(argc, argv, ":u:b:f:m:" SBD_SHORT_OPTIONS, longopts, NULL)) != -1) {
         switch (opt) {
@@ -252,12 +260,19 @@ int main(int argc, char **argv)
                 return 2;
             max_message = (size_t)v;
             break;
+        case OPT_TLS_CERT:
+            tls.cert = optarg;
+            break;
+        case OPT_TLS_KEY:
+            tls.key = optarg;
+            break;
         default:
             if ((rc = sbd_option(&d.sbd, opt, optarg, argv, usage)) != SBD_OPT_NEXT)
                 return rc;
         }
     }
-    if (sbd_no_operands(&d.sbd, argc, argv) || parse_frame(&d, frame, max_message))
+    if (sbd_no_operands(&d.sbd, argc, argv) || sbd_tls_check("sb-echod", &tls) ||
+        parse_frame(&d, frame, max_message))
         return 2;
     lo.max_conns = d.sbd.max_conns;
     lo.conn.idle_timeout_ms = d.sbd.idle_ms;
@@ -271,6 +286,8 @@ int main(int argc, char **argv)
     rc = sbd_open(&d.sbd, lo.max_conns);
     if (rc == 0)
         rc = sbd_listen(&d.sbd, "127.0.0.1:7777", &h, &d, &lo);
+    if (rc == 0)
+        rc = sbd_tls_listen(&d.sbd, &tls, NULL);
     for (i = 0; rc == 0 && i < nudp; i++) {
         d.udp[i] = sb_udp_new(d.sbd.loop, udp_addrs[i], &uh, &d, NULL, &err);
         if (!d.udp[i]) {
@@ -290,5 +307,6 @@ int main(int argc, char **argv)
     if (rc == 0)
         rc = sbd_run(&d.sbd);
     cleanup(&d);
+    sbd_tls_free(&tls);
     return rc;
 }

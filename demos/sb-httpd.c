@@ -43,6 +43,7 @@
  * SIGUSR1: print the reactor's counters on stderr.
  */
 #include "daemon.h"
+#include "tlsopt.h"
 #include "switchboard.h"
 
 #include <errno.h>
@@ -83,6 +84,8 @@
 #define HEAD_MAX 1024          /* longest response head format_head writes */
 #define MAX_INM 512            /* longest If-None-Match list kept */
 #define OPT_MIME_TYPES 0x200   /* --mime-types (no short form) */
+#define OPT_TLS_CERT 0x201     /* --tls-cert */
+#define OPT_TLS_KEY 0x202      /* --tls-key */
 
 /* A cached file always leaves in the write that carries its head, so no
  * response in progress ever holds a cached fd after serve_file returns:
@@ -1808,6 +1811,9 @@ static void usage(FILE *f)
             "                             (default %d; beyond: 431)\n"
             "      --mime-types FILE      Content-Types by extension, in the format of\n"
             "                             /etc/mime.types, before the built-in ones\n"
+            "      --tls-cert FILE        serve HTTPS (ALPN http/1.1): the certificate\n"
+            "                             chain (PEM, leaf first)\n"
+            "      --tls-key FILE         and its private key (needs make TLS=1)\n"
             "  -U, --user NAME            drop root privileges to NAME after binding\n"
             "  -L, --log-level LEVEL      error, warn, info (access log) or debug\n"
             "                             (default warn)\n"
@@ -1997,9 +2003,12 @@ int main(int argc, char **argv)
         {"max-header-bytes", required_argument, NULL, 'H'},
         {"header-timeout", required_argument, NULL, 'T'},
         {"mime-types", required_argument, NULL, OPT_MIME_TYPES},
+        {"tls-cert", required_argument, NULL, OPT_TLS_CERT},
+        {"tls-key", required_argument, NULL, OPT_TLS_KEY},
         SBD_LONG_OPTIONS,
     };
     static httpd d; /* static: its 64 KiB I/O buffer stays off the stack */
+    static sbd_tls tls;
     const char *root = ".", *mime_types = NULL;
     char what[PATH_MAX + 16];
     int opt, rc;
@@ -2025,6 +2034,12 @@ int main(int argc, char **argv)
         case OPT_MIME_TYPES:
             mime_types = optarg;
             break;
+        case OPT_TLS_CERT:
+            tls.cert = optarg;
+            break;
+        case OPT_TLS_KEY:
+            tls.key = optarg;
+            break;
         case 'T':
             if (sbd_parse_uint(&d.sbd, "--header-timeout", optarg, 0, UINT_MAX / 1000, &v))
                 return 2;
@@ -2035,7 +2050,7 @@ int main(int argc, char **argv)
                 return rc;
         }
     }
-    if (sbd_no_operands(&d.sbd, argc, argv))
+    if (sbd_no_operands(&d.sbd, argc, argv) || sbd_tls_check("sb-httpd", &tls))
         return 2;
     lo.max_conns = d.sbd.max_conns;
     lo.conn.idle_timeout_ms = d.sbd.idle_ms;
@@ -2059,9 +2074,12 @@ int main(int argc, char **argv)
     if (rc == 0)
         rc = sbd_listen(&d.sbd, "127.0.0.1:8080", &h, &d, &lo);
     if (rc == 0)
+        rc = sbd_tls_listen(&d.sbd, &tls, "http/1.1");
+    if (rc == 0)
         rc = sbd_start(&d.sbd, what);
     if (rc == 0)
         rc = sbd_run(&d.sbd);
     cleanup(&d);
+    sbd_tls_free(&tls);
     return rc;
 }

@@ -12,6 +12,7 @@
  * transfers in progress finish (--grace), SIGUSR1 prints the counters.
  */
 #include "daemon.h"
+#include "tlsopt.h"
 #include "switchboard.h"
 
 #include <errno.h>
@@ -22,6 +23,7 @@
 
 #define DEFAULT_MAX_CONNS 10000
 #define DEFAULT_IDLE_S 300
+enum { OPT_TLS_CERT = 0x200, OPT_TLS_KEY };
 #define DEFAULT_CONNECT_MS 3000
 #define DEFAULT_MAX_BUFFER (256 * 1024)
 #define MAX_UPSTREAMS 16
@@ -241,6 +243,9 @@ static void usage(FILE *f)
             "                           0 = no limit)\n"
             "  -t, --idle-timeout SECS  close connections idle this long (0 = never;\n"
             "                           default 300)\n"
+            "      --tls-cert FILE      terminate TLS from clients (the upstream stays\n"
+            "                           plain): the certificate chain (PEM, leaf first)\n"
+            "      --tls-key FILE       and its private key (needs make TLS=1)\n"
             "  -U, --user NAME          drop root privileges to NAME after binding\n"
             "  -L, --log-level LEVEL    error, warn, info or debug (default warn)\n"
             "  -G, --grace SECS         on SIGTERM/SIGINT, let transfers run this long,\n"
@@ -257,16 +262,20 @@ int main(int argc, char **argv)
         {"upstream", required_argument, NULL, 'u'},
         {"connect-timeout", required_argument, NULL, 'T'},
         {"max-buffer", required_argument, NULL, 'b'},
+        {"tls-cert", required_argument, NULL, OPT_TLS_CERT},
+        {"tls-key", required_argument, NULL, OPT_TLS_KEY},
         SBD_LONG_OPTIONS,
     };
     unsigned long long v;
     sb_listen_opts lo;
     sb_handler h;
     proxyd p;
+    sbd_tls tls;
     int opt, rc;
 
     memset(&p, 0, sizeof(p));
     memset(&lo, 0, sizeof(lo));
+    memset(&tls, 0, sizeof(tls));
     sbd_init(&p.sbd, "sb-proxyd", DEFAULT_MAX_CONNS, DEFAULT_IDLE_S);
     p.connect_ms = DEFAULT_CONNECT_MS;
     p.max_buffer = DEFAULT_MAX_BUFFER;
@@ -296,12 +305,18 @@ int main(int argc, char **argv)
                 return 2;
             p.max_buffer = (size_t)v;
             break;
+        case OPT_TLS_CERT:
+            tls.cert = optarg;
+            break;
+        case OPT_TLS_KEY:
+            tls.key = optarg;
+            break;
         default:
             if ((rc = sbd_option(&p.sbd, opt, optarg, argv, usage)) != SBD_OPT_NEXT)
                 return rc;
         }
     }
-    if (sbd_no_operands(&p.sbd, argc, argv))
+    if (sbd_no_operands(&p.sbd, argc, argv) || sbd_tls_check("sb-proxyd", &tls))
         return 2;
     if (p.nups == 0) {
         fprintf(stderr, "sb-proxyd: no --upstream given\n");
@@ -321,11 +336,14 @@ int main(int argc, char **argv)
     if (rc == 0)
         rc = sbd_listen(&p.sbd, "127.0.0.1:7780", &h, &p, &lo);
     if (rc == 0)
+        rc = sbd_tls_listen(&p.sbd, &tls, NULL);
+    if (rc == 0)
         rc = sbd_start(&p.sbd, NULL);
     if (rc == 0)
         rc = sbd_run(&p.sbd);
     if (p.sbd.log_level >= SB_LOG_INFO)
         fprintf(stderr, "sb-proxyd: %lu relayed, %lu refused\n", p.relayed, p.refused);
     sbd_cleanup(&p.sbd);
+    sbd_tls_free(&tls);
     return rc;
 }

@@ -25,6 +25,7 @@
  * SIGUSR1: print the reactor's counters on stderr.
  */
 #include "daemon.h"
+#include "tlsopt.h"
 #include "switchboard.h"
 
 #include "kvd.h"
@@ -42,6 +43,7 @@
 #include <unistd.h>
 
 #define DEFAULT_ADDR "127.0.0.1:6380"
+enum { OPT_TLS_CERT = 0x300, OPT_TLS_KEY };
 #define CRON_MS 100                      /* active expiry, rehashing, shrinking */
 #define CRON_BUDGET_NS 1000000           /* work per tick: about 1 ms */
 #define EXPIRE_SAMPLE 20                 /* TTL keys looked at per expiry round */
@@ -313,6 +315,9 @@ static void usage(FILE *f)
             "                            waiting (default 64m; 0 = no limit; at least 64k\n"
             "                            and --max-bulk + 64; suffix k, m or g)\n"            "  -a, --requirepass PASS    clients must AUTH with PASS first (the argument\n"
             "                            is blanked in the process's command line)\n"
+            "      --tls-cert FILE       speak TLS (as redis-server's tls-port): the\n"
+            "                            certificate chain (PEM, leaf first)\n"
+            "      --tls-key FILE        and its private key (needs make TLS=1)\n"
             "  -U, --user NAME           drop root privileges to NAME after binding\n"
             "  -L, --log-level LEVEL     error, warn, info or debug (default warn)\n"
             "  -G, --grace SECS          on SIGTERM/SIGINT, wait this long for clients\n"
@@ -355,12 +360,15 @@ int main(int argc, char **argv)
         {"max-query", required_argument, NULL, 'Q'},
         {"max-output", required_argument, NULL, 'O'},
         {"requirepass", required_argument, NULL, 'a'},
+        {"tls-cert", required_argument, NULL, OPT_TLS_CERT},
+        {"tls-key", required_argument, NULL, OPT_TLS_KEY},
         SBD_LONG_OPTIONS,
     };
     int opt, rc, i;
     unsigned long long v;
     sb_listen_opts lo;
     sb_handler h;
+    static sbd_tls tls;
     kvd s;
 
     memset(&s, 0, sizeof(s));
@@ -404,12 +412,18 @@ int main(int argc, char **argv)
             s.passlen = strlen(optarg);
             memset(optarg, 'x', s.passlen); /* out of ps and /proc/PID/cmdline */
             break;
+        case OPT_TLS_CERT:
+            tls.cert = optarg;
+            break;
+        case OPT_TLS_KEY:
+            tls.key = optarg;
+            break;
         default:
             if ((rc = sbd_option(&s.sbd, opt, optarg, argv, usage)) != SBD_OPT_NEXT)
                 return rc;
         }
     }
-    if (sbd_no_operands(&s.sbd, argc, argv))
+    if (sbd_no_operands(&s.sbd, argc, argv) || sbd_tls_check("sb-kvd", &tls))
         return 2;
     /* sb-kvd enforces --max-conns itself, answering like Redis. */
     s.max_conns = s.sbd.max_conns;
@@ -451,6 +465,8 @@ int main(int argc, char **argv)
         s.started = sb_loop_now(s.loop);
         s.clock_off = clock_offset(s.loop);
         rc = sbd_listen(&s.sbd, DEFAULT_ADDR, &h, &s, &lo);
+        if (rc == 0)
+            rc = sbd_tls_listen(&s.sbd, &tls, NULL);
     }
     if (rc == 0) {
         s.port = sb_listener_port(s.sbd.listeners[0]);
@@ -465,5 +481,6 @@ int main(int argc, char **argv)
     if (rc == 0)
         rc = sbd_run(&s.sbd);
     cleanup(&s);
+    sbd_tls_free(&tls);
     return rc;
 }
