@@ -416,7 +416,8 @@ BENCH_TOOLS := $(addprefix $(BENCH_DIR)/,epoll-pump bulk-source)
 BENCH_DEPS := /usr/include/event2/bufferevent.h:libevent-dev /usr/include/uv.h:libuv1-dev \
               /usr/include/ev.h:libev-dev gnuplot:gnuplot-nox /usr/sbin/nginx:nginx \
               redis-server:redis-server wrk:wrk redis-benchmark:redis-tools taskset:util-linux \
-              /usr/sbin/haproxy:haproxy
+              /usr/sbin/haproxy:haproxy \
+              $(if $(TLS_ON),/usr/include/openssl/ssl.h:libssl-dev openssl:openssl)
 BENCH_LIBS_epoll    :=
 BENCH_LIBS_libevent := -levent
 BENCH_LIBS_libuv    := -luv
