@@ -472,10 +472,9 @@ static int count_fds(pid_t pid)
     return n;
 }
 
-/* Garbage instead of a ClientHello: each such connection is closed (EOF or
- * a reset, not a timeout), the daemon keeps its descriptors at the count it
- * had and keeps serving TLS. */
-START_TEST(test_garbage_client_hello)
+/* Send one of four kinds of garbage instead of a ClientHello; the
+ * connection must end (EOF or a reset, not the 10 s receive timeout). */
+static void garbage_once(int port, int i)
 {
     static const char *const garbage[] = {
         "GET / HTTP/1.1\r\nHost: x\r\n\r\n",
@@ -483,16 +482,7 @@ START_TEST(test_garbage_client_hello)
         "\x16\x03\x01\xff\xff", /* a record header that promises too much; then EOF */
         "PING\r\n",
     };
-    char addr[64];
-    tu_proc d;
-    child e;
-    int port, fds0, i, status;
-
-    if (!tu_have_proc("garbage_client_hello"))
-        return;
-    port = start_daemon(&d, ECHOD, "sb-echod", NULL);
-    fds0 = count_fds(d.pid);
-    for (i = 0; i < 40; i++) {
+    {
         const char *g = garbage[i % 4];
         size_t len = i % 4 == 1 ? 34 : i % 4 == 2 ? 5 : strlen(g);
         int fd = tu_blocking_client(port);
@@ -509,7 +499,35 @@ START_TEST(test_garbage_client_hello)
                       n < 0 ? strerror(errno) : "?");
         close(fd);
     }
+}
+
+/* Garbage instead of a ClientHello: each such connection is closed, the
+ * daemon keeps its descriptors at the count it had, its memory does not
+ * grow with more of them, and it keeps serving TLS. */
+START_TEST(test_garbage_client_hello)
+{
+    char addr[64];
+    tu_proc d;
+    child e;
+    int port, fds0, i, status;
+    long rss0, rss1;
+
+    if (!tu_have_proc("garbage_client_hello"))
+        return;
+    port = start_daemon(&d, ECHOD, "sb-echod", NULL);
+    fds0 = count_fds(d.pid);
+    for (i = 0; i < 40; i++)
+        garbage_once(port, i);
     ck_assert_int_eq(count_fds(d.pid), fds0);
+    /* Warmed up: 400 more may not make it grow (allocator noise aside). */
+    rss0 = tu_proc_rss_kib(d.pid);
+    for (i = 0; i < (tu_slow() ? 40 : 400); i++)
+        garbage_once(port, i);
+    rss1 = tu_proc_rss_kib(d.pid);
+    ck_assert_int_eq(count_fds(d.pid), fds0);
+    if (!tu_slow() && !TU_SANITIZED_ADDRESS)
+        ck_assert_msg(rss1 - rss0 < 256, "RSS grew from %ld to %ld KiB over 400 garbage "
+                      "connections", rss0, rss1);
     snprintf(addr, sizeof(addr), "127.0.0.1:%d", port);
     {
         const char *argv[] = {ECHO, "--tls", "--ca", certf("ca.pem"), addr, "still serving",
