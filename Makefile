@@ -21,6 +21,9 @@
 #                             state machine, sb-kvd's RESP, sb-httpd; bounded run
 #   make coverage             line coverage of src/ (gcov + lcov)
 #   make musl                 library + sb-echod with musl-gcc, smoke-tested
+#   make TARGET=mingw check   the Windows build (mingw-w64) of the library, sb-echod,
+#                             sb-echo, sb-chatd and the suites that apply, run
+#                             under wine (mk/mingw.mk; installs them when missing)
 #   make soak SOAK_SECONDS=300  churn 1,000 connections against sb-echod
 #   make clean
 #
@@ -36,6 +39,12 @@ VERSION   := $(VERSION_MAJOR).$(VERSION_MINOR).$(VERSION_PATCH)
 # The soname carries the major version: libswitchboard.so.0.  Before 1.0 a
 # minor version may still change the ABI (NEWS.md says when): rebuild.
 SOVERSION := $(VERSION_MAJOR)
+
+# TARGET=mingw: the Windows build (mingw-w64, run under wine) instead of
+# everything below: make TARGET=mingw [check] (mk/mingw.mk).
+ifeq ($(TARGET),mingw)
+include mk/mingw.mk
+else
 
 PREFIX  ?= /usr/local
 DESTDIR ?=
@@ -547,3 +556,5 @@ clean:
 
 -include $(LIB_OBJ:.o=.d) $(TLIB_OBJ:.o=.d) $(TEST_OBJ:.o=.d) $(DEMO_OBJ:.o=.d) \
     $(TLS_OBJ:.o=.d) $(TLS_TEST_OBJ:.o=.d)
+
+endif # TARGET=mingw

@@ -146,6 +146,7 @@ static void stream_input_done(client *cl)
     }
 }
 
+#ifndef _WIN32
 static void stream_stdin(sb_io *io, int fd, unsigned events, void *udata)
 {
     client *cl = udata;
@@ -172,6 +173,7 @@ static void stream_stdin(sb_io *io, int fd, unsigned events, void *udata)
     if (cl->in && (sb_conn_queued(cl->c) > MAX_BACKLOG || cl->exp_len > MAX_BACKLOG))
         sb_io_set(cl->in, 0);
 }
+#endif
 
 static void stream_open(sb_conn *c, void *udata)
 {
@@ -180,6 +182,21 @@ static void stream_open(sb_conn *c, void *udata)
 
     cl->opened = 1;
     if (!cl->msgs) {
+#ifdef _WIN32
+        /* select() watches sockets only on Windows: standard input is read
+         * here, all of it, before the echo is checked. */
+        char buf[IN_CHUNK];
+        int n;
+        while ((n = read(0, buf, sizeof(buf))) > 0 && cl->status < 0)
+            stream_send(cl, buf, (size_t)n);
+        if (n < 0) {
+            fail(cl, "cannot read standard input: %s", strerror(errno));
+            sb_abort(c);
+            return;
+        }
+        if (cl->status < 0)
+            stream_input_done(cl);
+#else
         int err = 0;
         cl->in = sb_io_new(cl->loop, 0, stream_stdin, cl, &err);
         if (!cl->in) {
@@ -188,6 +205,7 @@ static void stream_open(sb_conn *c, void *udata)
             return;
         }
         sb_io_set(cl->in, SB_READ);
+#endif
         return;
     }
     for (i = 0; i < cl->nmsgs && cl->status < 0; i++) {
@@ -395,6 +413,7 @@ static void dgram_next(client *cl)
     arm(cl);
 }
 
+#ifndef _WIN32
 static void dgram_stdin(sb_io *io, int fd, unsigned events, void *udata)
 {
     client *cl = udata;
@@ -429,6 +448,7 @@ static void dgram_stdin(sb_io *io, int fd, unsigned events, void *udata)
     }
     dgram_next(cl);
 }
+#endif
 
 static void dgram_reply(sb_udp *u, const char *data, size_t len, const sb_addr *from, int err,
                         void *udata)
@@ -478,7 +498,7 @@ static void dgram_timeout(sb_timer *t, void *udata)
 
     (void)t;
     /* An ICMP error may be waiting without having woken us. */
-    if (cl->u && getsockopt(sb_udp_fd(cl->u), SOL_SOCKET, SO_ERROR, &soerr, &sl) == 0 && soerr)
+    if (cl->u && getsockopt(sb_udp_fd(cl->u), SOL_SOCKET, SO_ERROR, (void *)&soerr, &sl) == 0 && soerr)
         fail(cl, "%s: %s", cl->addr, strerror(soerr));
     else
         fail(cl, "no reply from %s within %g s", cl->addr, secs(cl->timeout_ms));
@@ -522,12 +542,35 @@ static int run_dgram(client *cl)
         return 1;
     }
     if (!cl->msgs) {
+#ifdef _WIN32
+        /* Windows: standard input read whole first (see stream_open). */
+        for (;;) {
+            char *p = realloc(cl->pend, cl->pend_len + IN_CHUNK);
+            int n;
+            if (!p) {
+                fail(cl, "out of memory");
+                return 1;
+            }
+            cl->pend = p;
+            n = read(0, cl->pend + cl->pend_len, IN_CHUNK);
+            if (n < 0) {
+                fail(cl, "cannot read standard input: %s", strerror(errno));
+                return 1;
+            }
+            if (n == 0)
+                break;
+            cl->pend_len += (size_t)n;
+        }
+        cl->in_eof = 1;
+        dgram_next(cl);
+#else
         cl->in = sb_io_new(cl->loop, 0, dgram_stdin, cl, &err);
         if (!cl->in) {
             fail(cl, "cannot watch standard input: %s", sb_strerror(err));
             return 1;
         }
         sb_io_set(cl->in, SB_READ);
+#endif
     }
     dgram_next(cl);
     return 0;

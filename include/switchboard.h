@@ -12,7 +12,11 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#ifdef _WIN32
+#include <winsock2.h> /* SOCKET, fd_set */
+#else
 #include <sys/select.h> /* fd_set, for sb_loop_fdset() */
+#endif
 
 #ifdef __cplusplus
 extern "C" {
@@ -90,6 +94,20 @@ typedef struct sb_listener sb_listener;
 typedef struct sb_timer sb_timer;
 typedef struct sb_io sb_io;
 typedef struct sb_signal sb_signal;
+
+/*
+ * A socket as the platform names it: an int fd on POSIX, a SOCKET on
+ * Windows (where an int cannot hold one).  sb_conn_fd, sb_listener_fd,
+ * sb_udp_fd and sb_io_new use it; on POSIX it is int, so code and ABI are
+ * what they were.  SB_INVALID_SOCKET is -1 on POSIX, INVALID_SOCKET there.
+ */
+#ifdef _WIN32
+typedef uintptr_t sb_socket_t;
+#define SB_INVALID_SOCKET ((sb_socket_t)~(uintptr_t)0)
+#else
+typedef int sb_socket_t;
+#define SB_INVALID_SOCKET (-1)
+#endif
 
 /* ------------------------------------------------------------------ loop */
 
@@ -382,7 +400,7 @@ enum { SB_READ = 1, SB_WRITE = 2, SB_ERROR = 4 };
  * fd was found closed behind the loop's back (EBADF); interest is then
  * cleared and the watcher should be freed.
  */
-typedef void (*sb_io_cb)(sb_io *io, int fd, unsigned events, void *udata);
+typedef void (*sb_io_cb)(sb_io *io, sb_socket_t fd, unsigned events, void *udata);
 
 /*
  * Watch any fd select() can watch (pipe, tty, another library's socket).
@@ -390,7 +408,7 @@ typedef void (*sb_io_cb)(sb_io *io, int fd, unsigned events, void *udata);
  * Returns NULL with *err set (-EINVAL for a negative fd, -EEXIST if the fd
  * is already watched, -ENOMEM); err may be NULL.
  */
-SB_API sb_io *sb_io_new(sb_loop *loop, int fd, sb_io_cb cb, void *udata, int *err);
+SB_API sb_io *sb_io_new(sb_loop *loop, sb_socket_t fd, sb_io_cb cb, void *udata, int *err);
 
 /* Set interest to SB_READ, SB_WRITE, both, or 0. */
 SB_API void sb_io_set(sb_io *io, unsigned events);
@@ -497,7 +515,7 @@ SB_API sb_listener *sb_listen(sb_loop *loop, const char *addr, const sb_handler 
 /* Bound TCP port, or 0 for a unix socket. */
 SB_API int sb_listener_port(const sb_listener *l);
 /* The listening socket's fd (-1 once closed); it stays the library's. */
-SB_API int sb_listener_fd(const sb_listener *l);
+SB_API sb_socket_t sb_listener_fd(const sb_listener *l);
 
 /* Bound address as text ("127.0.0.1:7777", "[::1]:80", "unix:/p"). */
 SB_API int sb_listener_local(const sb_listener *l, char *buf, size_t len);
@@ -650,7 +668,7 @@ SB_API void *sb_conn_udata(const sb_conn *c);
 SB_API int sb_conn_peer(const sb_conn *c, char *buf, size_t len);
 SB_API int sb_conn_local(const sb_conn *c, char *buf, size_t len);
 
-SB_API int sb_conn_fd(const sb_conn *c);
+SB_API sb_socket_t sb_conn_fd(const sb_conn *c);
 SB_API sb_loop *sb_conn_loop(const sb_conn *c);
 /* The listener that accepted c (also once it was closed: see
  * sb_listener_close), or NULL for an outbound connection. */
@@ -1080,7 +1098,7 @@ SB_API int sb_udp_connect(sb_udp *u, const sb_addr *peer);
 /* Bound port (0 for unix), bound address as text, the socket. */
 SB_API int sb_udp_port(const sb_udp *u);
 SB_API int sb_udp_local(const sb_udp *u, char *buf, size_t len);
-SB_API int sb_udp_fd(const sb_udp *u);
+SB_API sb_socket_t sb_udp_fd(const sb_udp *u);
 
 SB_API void sb_udp_set_udata(sb_udp *u, void *udata);
 SB_API void *sb_udp_udata(const sb_udp *u);

@@ -1698,10 +1698,10 @@ int sb_conn_local(const sb_conn *c, char *buf, size_t len)
     return sb__addr_format((const struct sockaddr *)&ss, sl, buf, len);
 }
 
-int sb_conn_fd(const sb_conn *c)
+sb_socket_t sb_conn_fd(const sb_conn *c)
 {
     SB__CHECK(c, h.magic, SB__K_CONN);
-    return c->h.fd;
+    return sb__os_public(c->h.fd);
 }
 
 sb_loop *sb_conn_loop(const sb_conn *c)

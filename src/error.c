@@ -31,6 +31,38 @@ static const struct {
     {SB_WANT_WRITE, "transport needs the socket writable"},
 };
 
+#ifdef _WIN32
+/* The POSIX errno names os_win32.c maps winsock's errors to, which the
+ * Windows C runtime's strerror() calls "Unknown error". */
+static const struct {
+    int code;
+    const char *msg;
+} sb__win_errnos[] = {
+    {EADDRINUSE, "Address already in use"},
+    {EADDRNOTAVAIL, "Cannot assign requested address"},
+    {EAFNOSUPPORT, "Address family not supported by protocol"},
+    {EALREADY, "Operation already in progress"},
+    {ECONNABORTED, "Software caused connection abort"},
+    {ECONNREFUSED, "Connection refused"},
+    {ECONNRESET, "Connection reset by peer"},
+    {EHOSTUNREACH, "No route to host"},
+    {EINPROGRESS, "Operation now in progress"},
+    {EISCONN, "Transport endpoint is already connected"},
+    {EMSGSIZE, "Message too long"},
+    {ENETDOWN, "Network is down"},
+    {ENETRESET, "Network dropped connection on reset"},
+    {ENETUNREACH, "Network is unreachable"},
+    {ENOBUFS, "No buffer space available"},
+    {ENOPROTOOPT, "Protocol not available"},
+    {ENOTCONN, "Transport endpoint is not connected"},
+    {ENOTSOCK, "Socket operation on non-socket"},
+    {EOPNOTSUPP, "Operation not supported"},
+    {EPROTONOSUPPORT, "Protocol not supported"},
+    {EPROTOTYPE, "Protocol wrong type for socket"},
+    {ETIMEDOUT, "Connection timed out"},
+};
+#endif
+
 /*
  * A static message for any code the library returns or reports.  0 is
  * "success"; -errno codes use strerror(), which glibc and musl both keep
@@ -45,6 +77,11 @@ const char *sb_strerror(int code)
     for (i = 0; i < sizeof(sb__errors) / sizeof(sb__errors[0]); i++)
         if (sb__errors[i].code == code)
             return sb__errors[i].msg;
+#ifdef _WIN32
+    for (i = 0; i < sizeof(sb__win_errnos) / sizeof(sb__win_errnos[0]); i++)
+        if (sb__win_errnos[i].code == -code)
+            return sb__win_errnos[i].msg;
+#endif
     if (code < 0 && code > -4096)
         return strerror(-code);
     return "unknown error";

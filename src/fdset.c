@@ -13,6 +13,7 @@
 #if defined(__APPLE__) && !defined(_DARWIN_UNLIMITED_SELECT)
 #define _DARWIN_UNLIMITED_SELECT 1
 #endif
+#ifndef _WIN32 /* Windows: fdset_win32.c */
 #include "internal.h"
 
 #include <errno.h>
@@ -238,3 +239,7 @@ static int sel_find_bad(sb_loop *loop, int start)
 const sb__backend sb__backend_select = {
     "select", sel_init, sel_free, sel_add, sel_set, sel_del, sel_wait, sel_dispatch, sel_find_bad,
 };
+
+#else
+typedef int sb__fdset_not_on_windows; /* not an empty translation unit */
+#endif /* !_WIN32 */

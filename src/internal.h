@@ -214,6 +214,39 @@ static inline void sb__buf_commit(sb__buf *b, size_t n) { b->len += n; }
  * FD_SETSIZE).  rd/wr are the master sets; rd_out/wr_out receive
  * select()'s result.
  */
+#ifdef _WIN32
+/*
+ * Windows (fdset_win32.c): winsock's fd_set is a count and a list of
+ * SOCKETs.  rd/wr are the master lists, in structs laid out like fd_set
+ * but as long as needed; rpos/wpos give each fd's place in them (-1: not
+ * there), so removal swaps in the last entry, O(1).  The three result
+ * lists receive select()'s answer (the write list is also the except
+ * list: a refused non-blocking connect shows up there only).
+ */
+struct sb__wset;
+typedef struct sb__fdset {
+    struct sb__wset *rd, *wr, *rd_out, *wr_out, *ex_out;
+    int *rfd, *wfd;       /* the fd of each list entry */
+    int *rpos, *wpos;     /* per fd */
+    unsigned char *ev;    /* per fd: events gathered while dispatching */
+    size_t cap;           /* entries each list can hold */
+    size_t npos;          /* fds rpos/wpos/ev cover */
+    size_t nreg;          /* fds added (the lists never need more room) */
+    int maxfd;
+} sb__fdset;
+void sb__fdset_init(sb__fdset *s);
+void sb__fdset_free(sb__fdset *s);
+int sb__fdset_reserve(sb__fdset *s, int fd);
+int sb__fdset_set(sb__fdset *s, int fd, unsigned events);
+int sb__fdset_wait(sb__fdset *s, int timeout_ms);
+int sb__fdset_find_bad(const sb__fdset *s, int start);
+static inline unsigned sb__fdset_get(const sb__fdset *s, int fd)
+{
+    if (fd < 0 || (size_t)fd >= s->npos)
+        return 0;
+    return (s->rpos[fd] >= 0 ? SB_READ : 0u) | (s->wpos[fd] >= 0 ? SB_WRITE : 0u);
+}
+#else
 typedef struct sb__fdset {
     sb__fdword *rd, *wr, *rd_out, *wr_out;
     size_t nwords; /* allocated words per set */
@@ -236,6 +269,7 @@ static inline unsigned sb__fdset_get(const sb__fdset *s, int fd)
         return 0;
     return ((s->rd[w] & m) ? SB_READ : 0u) | ((s->wr[w] & m) ? SB_WRITE : 0u);
 }
+#endif /* _WIN32 */
 
 /* ------------------------------------------------------------ backends */
 

@@ -257,10 +257,10 @@ int sb_listener_port(const sb_listener *l)
     return sb__addr_port(&l->addr);
 }
 
-int sb_listener_fd(const sb_listener *l)
+sb_socket_t sb_listener_fd(const sb_listener *l)
 {
     SB__CHECK(l, h.magic, SB__K_LISTENER);
-    return l && !l->closed ? l->h.fd : -1;
+    return sb__os_public(l && !l->closed ? l->h.fd : -1);
 }
 
 int sb_listener_local(const sb_listener *l, char *buf, size_t len)

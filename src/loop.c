@@ -54,8 +54,14 @@ sb_loop *sb_loop_new_opts(const sb_loop_opts *opts, int *err)
         goto fail;
     }
     loop->backend = b;
+    rc = sb__os_loop_init(); /* Windows: WSAStartup, counted (os.h) */
+    if (rc) {
+        free(loop);
+        goto fail;
+    }
     rc = b->init(loop);
     if (rc) {
+        sb__os_loop_fini();
         free(loop);
         goto fail;
     }
@@ -66,6 +72,7 @@ sb_loop *sb_loop_new_opts(const sb_loop_opts *opts, int *err)
     loop->rbuf = sb__malloc(SB__READ_CHUNK);
     if (!loop->rbuf) {
         b->free(loop);
+        sb__os_loop_fini();
         free(loop);
         rc = -ENOMEM;
         goto fail;
@@ -589,6 +596,11 @@ int sb_loop_dispatch_fdset(sb_loop *loop, const fd_set *rd, const fd_set *wr, in
     SB__CHECK(loop, magic, SB__K_LOOP);
     sb__source src = {NULL, 0, rd, wr, maxfd};
 
+#ifdef _WIN32
+    /* winsock's fd_set lists SOCKETs, not these numbers (docs/api.md). */
+    (void)src;
+    return -ENOSYS;
+#endif
     return run_iteration(loop, 0, &src);
 }
 
@@ -600,6 +612,9 @@ int sb_loop_fdset(const sb_loop *loop, fd_set *rd, fd_set *wr, int *maxfd)
 
     if (!loop)
         return -EINVAL;
+#ifdef _WIN32
+    return -ENOSYS; /* as sb_loop_dispatch_fdset */
+#endif
     /* The highest watched fd first: nothing is added when it cannot fit. */
     for (fd = loop->table_len; fd-- > 0;)
         if (loop->table[fd] && loop->table[fd]->interest) {
@@ -670,6 +685,7 @@ int sb_loop_free(sb_loop *loop)
     free(loop->table);
     free(loop->timers.a);
     free(loop->rbuf);
+    sb__os_loop_fini();
 #ifdef SB_DEBUG
     sb__debug_loop_alive(loop, 0);
 #endif
@@ -680,6 +696,11 @@ int sb_loop_free(sb_loop *loop)
 /* Reserve an fd for the EMFILE accept-and-close trick (once per loop). */
 int sb__spare_fd_open(sb_loop *loop)
 {
+#ifdef _WIN32
+    /* No descriptor limit to shed load at: no spare (docs/design.md). */
+    (void)loop;
+    return -1;
+#endif
     if (loop->spare_fd < 0)
         loop->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
     return loop->spare_fd;
@@ -691,7 +712,7 @@ static void io_ready(sb__handle *h, unsigned events)
 {
     sb_io *io = (sb_io *)h;
 
-    io->cb(io, h->fd, events, io->udata);
+    io->cb(io, sb__os_public(h->fd), events, io->udata);
 }
 
 static void io_badfd(sb__handle *h)
@@ -699,21 +720,29 @@ static void io_badfd(sb__handle *h)
     sb_io *io = (sb_io *)h;
 
     sb_io_set(io, 0);
-    io->cb(io, h->fd, SB_ERROR, io->udata);
+    io->cb(io, sb__os_public(h->fd), SB_ERROR, io->udata);
 }
 
-sb_io *sb_io_new(sb_loop *loop, int fd, sb_io_cb cb, void *udata, int *err)
+sb_io *sb_io_new(sb_loop *loop, sb_socket_t sock, sb_io_cb cb, void *udata, int *err)
 {
     SB__CHECK(loop, magic, SB__K_LOOP);
     sb_io *io;
-    int rc;
+    int rc, fd;
 
-    if (!loop || !cb || fd < 0) {
+    if (!loop || !cb) {
         rc = -EINVAL;
+        goto fail;
+    }
+    /* Windows: a number for the caller's SOCKET (-ENOTSOCK for anything
+     * else, which winsock's select() cannot watch); POSIX: the fd. */
+    fd = sb__os_adopt(sock);
+    if (fd < 0) {
+        rc = fd == -1 ? -EINVAL : fd;
         goto fail;
     }
     io = sb__calloc(1, sizeof(*io));
     if (!io) {
+        sb__os_unadopt(fd);
         rc = -ENOMEM;
         goto fail;
     }
@@ -726,6 +755,7 @@ sb_io *sb_io_new(sb_loop *loop, int fd, sb_io_cb cb, void *udata, int *err)
     io->udata = udata;
     rc = sb__loop_register(loop, &io->h, fd, 0);
     if (rc) {
+        sb__os_unadopt(fd);
         free(io);
         goto fail;
     }
@@ -758,6 +788,7 @@ void sb_io_free(sb_io *io)
         return;
     sb_io_set(io, 0);
     sb__loop_unregister(io->loop, &io->h);
+    sb__os_unadopt(io->h.fd);
     io->h.fd = -1;
     io->loop->nhandles--;
     sb__loop_defer_free(io->loop, &io->h);

@@ -7,6 +7,7 @@
  * can inherit the new fd: the window accept4, pipe2 and dup3 were made
  * to close, and the reason they are used where they exist.
  */
+#ifndef _WIN32 /* Windows: os_win32.c */
 #include "internal.h"
 
 #include <errno.h>
@@ -333,3 +334,7 @@ ssize_t sb__os_sendto(int fd, const void *buf, size_t n, const struct sockaddr *
     return r;
 }
 #endif
+
+#else
+typedef int sb__os_posix_not_on_windows; /* not an empty translation unit */
+#endif /* !_WIN32 */

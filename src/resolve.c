@@ -175,7 +175,9 @@ static int enqueue(sb__job *j)
 {
     pthread_attr_t attr;
     pthread_t t;
+#ifndef _WIN32
     sigset_t all, old;
+#endif
     int rc = 0;
 
     LOCK();
@@ -187,15 +189,20 @@ static int enqueue(sb__job *j)
         queue_head = j;
     queue_tail = j;
     if (nworkers < SB_RESOLVE_THREADS) {
-        /* Workers take no signals: they belong to the program's threads. */
+        /* Workers take no signals: they belong to the program's threads
+         * (Windows has none to block). */
+#ifndef _WIN32
         sigfillset(&all);
         pthread_sigmask(SIG_SETMASK, &all, &old);
+#endif
         pthread_attr_init(&attr);
         pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
         pthread_attr_setstacksize(&attr, 512 * 1024);
         rc = -pthread_create(&t, &attr, worker, NULL);
         pthread_attr_destroy(&attr);
+#ifndef _WIN32
         pthread_sigmask(SIG_SETMASK, &old, NULL);
+#endif
         if (rc == 0) {
             nworkers++;
         } else if (nworkers > 0) {

@@ -1,9 +1,11 @@
 /*
+ * (POSIX; Windows has signal_win32.c.)
  * Signals as ordinary loop callbacks, through a self-pipe: the handler only
  * writes the signal number to a non-blocking pipe; the loop reads it and
  * runs the watcher's callback like any other event.  A process has one
  * disposition per signal, so one loop owns a given signal at a time.
  */
+#ifndef _WIN32 /* Windows: signal_win32.c */
 #include "internal.h"
 
 #include <errno.h>
@@ -179,3 +181,7 @@ sb_signal *sb__signal_next(const sb_signal *s)
 {
     return s->next;
 }
+
+#else
+typedef int sb__signal_not_on_windows; /* not an empty translation unit */
+#endif /* !_WIN32 */

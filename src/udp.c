@@ -370,10 +370,10 @@ int sb_udp_local(const sb_udp *u, char *buf, size_t len)
     return sb__addr_format((const struct sockaddr *)&u->addr.ss, u->addr.len, buf, len);
 }
 
-int sb_udp_fd(const sb_udp *u)
+sb_socket_t sb_udp_fd(const sb_udp *u)
 {
     SB__CHECK(u, h.magic, SB__K_UDP);
-    return u->h.fd;
+    return sb__os_public(u->h.fd);
 }
 
 void sb_udp_set_udata(sb_udp *u, void *udata)

@@ -29,6 +29,10 @@ int sb_loop_stats_format(const sb_loop_stats *st, char *buf, size_t len)
 
 int sb_drop_privileges(const char *user)
 {
+#ifdef _WIN32
+    (void)user;
+    return -ENOSYS; /* no uid to switch to (docs/api.md) */
+#else
     struct passwd *pw;
 
     if (!user || !*user)
@@ -47,4 +51,5 @@ int sb_drop_privileges(const char *user)
     if (setuid(0) == 0)
         return -EPERM;
     return 0;
+#endif
 }

@@ -613,7 +613,7 @@ typedef struct pipe_io {
     sb_loop *loop;
 } pipe_io;
 
-static void pipe_io_cb(sb_io *io, int fd, unsigned events, void *udata)
+static void pipe_io_cb(sb_io *io, sb_socket_t fd, unsigned events, void *udata)
 {
     pipe_io *p = udata;
 

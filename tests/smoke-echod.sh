@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Smoke test for an sb-echod binary (e.g. the musl build): start it on a
 # free loopback port, echo a line through bash's /dev/tcp, SIGTERM, exit 0.
+# SMOKE_SIGNAL=INT sends SIGINT instead (the Windows build under wine,
+# tests/wine/run.sh: wine turns it into a console Ctrl-C).
 set -euo pipefail
 bin=$1
 log=$(mktemp)
@@ -18,6 +20,6 @@ printf 'hello from the smoke test\n' >&3
 IFS= read -r -t 5 reply <&3
 exec 3>&-
 [ "$reply" = "hello from the smoke test" ] || { echo "smoke: bad echo '$reply'"; exit 1; }
-kill -TERM $pid
+kill -"${SMOKE_SIGNAL:-TERM}" $pid
 wait $pid
 echo "smoke: $bin echoed and exited 0"

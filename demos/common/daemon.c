@@ -10,7 +10,9 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#ifndef _WIN32
 #include <sys/resource.h>
+#endif
 #include <getopt.h>
 #include <unistd.h>
 
@@ -186,6 +188,14 @@ static void log_cb(int level, const char *msg, void *udata)
  * worker_rlimit_nofile, Redis' maxclients adjustment): the common default
  * of 1,024 would shed clients long before --max-conns.
  */
+#ifdef _WIN32
+/* Windows: no open-file limit for sockets. */
+static void raise_fd_limit(sbd *d, unsigned max_conns)
+{
+    (void)d;
+    (void)max_conns;
+}
+#else
 static void raise_fd_limit(sbd *d, unsigned max_conns)
 {
     unsigned per = d->fds_per_conn ? d->fds_per_conn : 1;
@@ -217,6 +227,7 @@ static void raise_fd_limit(sbd *d, unsigned max_conns)
                     ? ((unsigned long long)rl.rlim_cur - SBD_FD_RESERVE) / per
                     : 0ull);
 }
+#endif
 
 int sbd_open(sbd *d, unsigned max_conns)
 {
@@ -272,6 +283,7 @@ static void close_listeners(sbd *d)
     }
 }
 
+#ifndef _WIN32
 static void on_usr1(sb_signal *s, int signum, void *udata)
 {
     sbd *d = udata;
@@ -284,6 +296,15 @@ static void on_usr1(sb_signal *s, int signum, void *udata)
     sb_loop_stats_format(&st, buf, sizeof(buf));
     fprintf(stderr, "%s: stats: %s\n", d->name, buf);
 }
+#endif
+
+#ifdef _WIN32
+/* No strsignal() on Windows: the two signals there are. */
+static const char *strsignal(int signum)
+{
+    return signum == SIGINT ? "Interrupt" : signum == SIGTERM ? "Terminated" : "Signal";
+}
+#endif
 
 static void grace_expired(sb_timer *t, void *udata)
 {
@@ -338,9 +359,14 @@ int sbd_start(sbd *d, const char *what)
     d->sigs[0] = sb_signal_new(d->loop, SIGTERM, on_signal, d, &err);
     if (d->sigs[0])
         d->sigs[1] = sb_signal_new(d->loop, SIGINT, on_signal, d, &err);
+#ifdef _WIN32
+    /* Windows: SIGTERM and SIGINT are console events; there is no SIGUSR1. */
+    if (!d->grace || !d->trim || !d->sigs[1]) {
+#else
     if (d->sigs[1])
         d->sigs[2] = sb_signal_new(d->loop, SIGUSR1, on_usr1, d, &err);
     if (!d->grace || !d->trim || !d->sigs[2]) {
+#endif
         fprintf(stderr, "%s: cannot watch signals: %s\n", d->name,
                 sb_strerror(err ? err : -ENOMEM));
         return 1;

@@ -1,0 +1,2 @@
+/* The POSIX <arpa/inet.h> on Windows: winsock, through compat.h. */
+#include "../compat.h"

@@ -1,0 +1,3 @@
+/* The POSIX <grp.h> on Windows: nothing (no groups; sb_drop_privileges
+ * fails with ENOSYS there). */
+#include "compat.h"

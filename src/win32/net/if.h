@@ -1,0 +1,2 @@
+/* The POSIX <net/if.h> on Windows: winsock, through compat.h. */
+#include "../compat.h"

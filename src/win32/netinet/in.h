@@ -1,0 +1,2 @@
+/* The POSIX <netinet/in.h> on Windows: winsock, through compat.h. */
+#include "../compat.h"

@@ -1,0 +1,2 @@
+/* The POSIX <sys/select.h> on Windows: winsock, through compat.h. */
+#include "../compat.h"

@@ -1,0 +1,2 @@
+/* The POSIX <sys/socket.h> on Windows: winsock, through compat.h. */
+#include "../compat.h"

@@ -1,0 +1,2 @@
+/* The POSIX <sys/un.h> on Windows: winsock, through compat.h. */
+#include "../compat.h"
