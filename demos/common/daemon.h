@@ -54,6 +54,7 @@ struct sbd {
     sb_signal *sigs[3];
     sb_timer *grace;
     sb_timer *trim; /* gives memory back once the last client is gone */
+    uint64_t trimmed_at; /* loop clock of the last trim (0: none yet) */
 };
 
 /* Zero d; set its name, the defaults of --max-conns and --idle-timeout
@@ -138,7 +139,8 @@ static inline void *sbd_server(const sb_conn *c)
 /* Count a client in on_open, and out in on_close (on_close of every
  * accepted connection, even one whose on_open could not set it up).  When
  * the last client is gone, the memory of past bursts is given back to the
- * system (malloc_trim, glibc) right after that iteration. */
+ * system (malloc_trim, glibc) right after that iteration, or a second
+ * after the previous trim if that was sooner. */
 void sbd_conn_opened(sbd *d);
 void sbd_conn_closed(sbd *d);
 
