@@ -907,6 +907,7 @@ def run_wrk(args, name, make_argv, conns, logdir, scheme="http"):
     srv = Server(name, argv, port, args.server_cpu, logdir, cwd=cwd).start()
     try:
         u0, s0 = proc_cpu(srv.pid)
+        m0 = machine_busy()
         t0 = time.monotonic()
         secs = max(1, int(round(args.seconds)))
         p, busy = run_client(pinned(args.client_cpu, [
@@ -914,10 +915,13 @@ def run_wrk(args, name, make_argv, conns, logdir, scheme="http"):
             "%s://127.0.0.1:%d/%s" % (scheme, port, WWW_FILE)]),
             stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=secs + 60)
         u1, s1 = proc_cpu(srv.pid)
+        m1 = machine_busy()
         t1 = time.monotonic()
         rss = proc_kb(srv.pid, "VmRSS")
         if not srv.alive():
             raise RuntimeError("%s died under wrk" % name)
+        other, steal = other_cpu(m0, m1, (u1 - u0) + (s1 - s0) + (busy or 0) * (t1 - t0),
+                                 t1 - t0)
         text = p.stdout
         m = re.search(r"Requests/sec:\s+([\d.]+)", text)
         n = re.search(r"(\d+) requests in", text)
@@ -935,6 +939,7 @@ def run_wrk(args, name, make_argv, conns, logdir, scheme="http"):
             "sys_us": (s1 - s0) * 1e6 / reqs if reqs else 0,
             "rss_kb": rss, "ok": True, "client_busy": busy,
             "cpu_util": ((u1 - u0) + (s1 - s0)) / (t1 - t0) if t1 > t0 else None,
+            "other_cpu": other, "steal": steal,
         }
         problems = []
         if bad:
@@ -1074,6 +1079,27 @@ def tls_servers(args, www, logdir, skipped):
     return http, http_rsa, echo
 
 
+def machine_busy():
+    """(busy, steal) CPU seconds of the whole machine so far, from /proc/stat
+    (busy: user, nice, system, irq, softirq; steal: taken by the hypervisor)."""
+    try:
+        with open("/proc/stat") as f:
+            v = [int(x) for x in f.readline().split()[1:]]
+    except (OSError, ValueError):
+        return None
+    hz = os.sysconf("SC_CLK_TCK")
+    return (v[0] + v[1] + v[2] + v[5] + v[6]) / hz, (v[7] if len(v) > 7 else 0) / hz
+
+
+def other_cpu(m0, m1, own, secs):
+    """Cores' worth of CPU that neither the server nor the load generator used
+    during a test (other work on the machine, in fractions of one core), and
+    the hypervisor's steal, from two machine_busy() readings."""
+    if not m0 or not m1 or secs <= 0:
+        return None, None
+    return max(0.0, (m1[0] - m0[0]) - own) / secs, (m1[1] - m0[1]) / secs
+
+
 def run_tls_load(args, name, make_argv, load, logdir):
     """One tls-load run against a fresh server: handshakes/s with the
     server's CPU per handshake, or bulk MB/s with its CPU per MB (the
@@ -1084,6 +1110,7 @@ def run_tls_load(args, name, make_argv, load, logdir):
     srv = Server(name, argv, port, args.server_cpu, logdir, cwd=cwd).start()
     try:
         u0, s0 = proc_cpu(srv.pid)
+        m0 = machine_busy()
         t0 = time.monotonic()
         p, busy = run_client(pinned(args.client_cpu, [
             os.path.join(args.bench_bin, "tls-load"), "-p", str(port), "-d", str(args.seconds),
@@ -1091,10 +1118,13 @@ def run_tls_load(args, name, make_argv, load, logdir):
             stdin=subprocess.DEVNULL, capture_output=True, text=True,
             timeout=args.seconds + args.warmup + 60)
         u1, s1 = proc_cpu(srv.pid)
+        m1 = machine_busy()
         t1 = time.monotonic()
         rss = proc_kb(srv.pid, "VmRSS")
         if not srv.alive():
             raise RuntimeError("%s died under tls-load" % name)
+        other, steal = other_cpu(m0, m1, (u1 - u0) + (s1 - s0) + (busy or 0) * (t1 - t0),
+                                 t1 - t0)
         kv = kv_line(p.stdout)
         if not kv:
             raise RuntimeError("tls-load gave no result: %s" % (p.stdout + p.stderr).strip()[-300:])
@@ -1102,7 +1132,7 @@ def run_tls_load(args, name, make_argv, load, logdir):
         out = {"rss_kb": rss, "ok": kv.get("status") == "ok",
                "client_busy": float(kv["client_cpu_share"]), "client_run_busy": busy,
                "cpu_util": (usr + sys_) / (t1 - t0) if t1 > t0 else None,
-               "errors": int(kv["errors"])}
+               "errors": int(kv["errors"]), "other_cpu": other, "steal": steal}
         if load[3] == "mb":
             mb = int(kv["bytes_all"]) / 1e6
             out.update({"mbps": float(kv["mb_per_s"]), "bytes": int(kv["bytes"]),
@@ -1167,6 +1197,10 @@ def tls_lines(results, order, titles, kinds):
       "client, not the server, is the limit, and then the handshakes per server "
       "CPU-second (nginx's CPU/hs ÷ sb-httpd's) are the fairer comparison; with the "
       "RSA-2048 certificate the server's signature dominates and the server is the limit. "
+      "*other CPU* is the most, over the passes, of what the rest of the machine used "
+      "during the test (`/proc/stat` less the server and the load generator, in one "
+      "core's worth): above a few per cent the rates of that row were disturbed, while "
+      "the CPU-per-unit figures much less so. "
       "The bulk rows echo 16 KiB writes, 256 KiB "
       "in flight per connection, every byte compared with the pattern.")
     w("")
@@ -1193,8 +1227,8 @@ def tls_lines(results, order, titles, kinds):
         w("**%s**" % titles.get(t, t))
         w("")
         cols = ["server", "MB/s" if mb else ("handshakes/s" if kind == "hs" else "req/s"),
-                "min–max", "%s µs (usr / sys)" % cn, "server CPU", "client CPU", "÷ %s" % ref,
-                "%s ÷ %s" % (cn, ref)]
+                "min–max", "%s µs (usr / sys)" % cn, "server CPU", "client CPU", "other CPU",
+                "÷ %s" % ref, "%s ÷ %s" % (cn, ref)]
         if kind == "rt":
             cols[4:4] = ["p50 µs", "p99 µs"]
         w("| " + " | ".join(cols) + " |")
@@ -1212,7 +1246,9 @@ def tls_lines(results, order, titles, kinds):
                 row += [fmt_num(med([r.get("p50") for r in rs]), 1),
                         fmt_num(med([r.get("p99") for r in rs]), 1)]
             row += [fmt_pct(med([r.get("cpu_util") for r in rs])),
-                    fmt_pct(med([r.get("client_busy") for r in rs]))]
+                    fmt_pct(med([r.get("client_busy") for r in rs])),
+                    fmt_pct(max([r["other_cpu"] for r in rs if r.get("other_cpu") is not None],
+                                default=None))]
             if s == ref:
                 row += ["1", "1"]
             else:
@@ -2419,11 +2455,15 @@ def main():
                                     fmt_num(r["verified"]), fmt_num(r["expected_bytes"]),
                                     r["mismatches"], r["complete"], r["conns"], r["mbps"],
                                     r["seconds"], r["hwm_kb"] / 1024.0))
-                    elif t.startswith("tls-") and key != "mbps":
-                        what = "%12s %s  cpu/%s %s us  server %s client %s%s" % (
-                            fmt_num(r.get(key)), "hs/s" if kinds.get(t) == "hs" else "req/s",
-                            "hs" if kinds.get(t) == "hs" else "req", fmt_num(r.get("cpu_us"), 1),
+                    elif t.startswith("tls-"):
+                        mbk = key == "mbps"
+                        what = "%12s %s  cpu/%s %s us  server %s client %s other %s%s" % (
+                            fmt_num(r.get(key), 1 if mbk else 0),
+                            "MB/s" if mbk else "hs/s" if kinds.get(t) == "hs" else "req/s",
+                            "MB" if mbk else "hs" if kinds.get(t) == "hs" else "req",
+                            fmt_num(r.get("cpu_us_mb" if mbk else "cpu_us"), 1),
                             fmt_pct(r.get("cpu_util")), fmt_pct(r.get("client_busy")),
+                            fmt_pct(r.get("other_cpu")),
                             "  resumed %d/%d" % (r["resumed"], r["resumed"] + r["not_resumed"])
                             if t == "tls-resume" else "")
                     elif key == "mbps":
