@@ -1160,22 +1160,27 @@ def run_tls_load(args, name, make_argv, load, logdir):
 
 
 TLS_TARGETS = [
-    # label, test, sb, ref, key, goal
+    # label, test, a, b, key, goal: the median of the per-pass a/b of key
+    # (for the CPU-per-unit keys a is the reference: its CPU over ours).
     ("sb-httpd ≥ 1.0× nginx, full handshakes/s", "tls-hs", "sb-httpd", "nginx", "rate", 1.0),
     ("sb-httpd ≥ 1.0× nginx, resumed handshakes/s", "tls-resume", "sb-httpd", "nginx", "rate",
      1.0),
     ("sb-httpd ≥ 1.0× nginx, full handshakes/s, RSA-2048", "tls-hs-rsa", "sb-httpd", "nginx",
      "rate", 1.0),
-    ("sb-httpd ≥ 1.0× nginx, full handshakes per server CPU-second", "tls-hs", "nginx",
-     "sb-httpd", "cpu_us", 1.0),
-    ("sb-httpd ≥ 1.0× nginx, resumed handshakes per server CPU-second", "tls-resume", "nginx",
-     "sb-httpd", "cpu_us", 1.0),
     ("sb-httpd ≥ 1.1× nginx, HTTPS keep-alive req/s, wrk -c50", "tls-wrk-c50", "sb-httpd",
      "nginx", "rate", 1.1),
     ("sb-echod --tls ≥ 0.9× tls-epoll-echo, bulk TLS echo MB/s, 1 connection", "tls-bulk1",
      "sb-echod", "tls-epoll-echo", "mbps", 0.9),
     ("sb-echod --tls ≥ 0.9× tls-epoll-echo, bulk TLS echo MB/s, 10 connections", "tls-bulk10",
      "sb-echod", "tls-epoll-echo", "mbps", 0.9),
+    ("the same per server CPU-second: full handshakes", "tls-hs", "nginx", "sb-httpd", "cpu_us",
+     1.0),
+    ("… resumed handshakes", "tls-resume", "nginx", "sb-httpd", "cpu_us", 1.0),
+    ("… RSA-2048 handshakes", "tls-hs-rsa", "nginx", "sb-httpd", "cpu_us", 1.0),
+    ("… HTTPS requests, wrk -c50", "tls-wrk-c50", "nginx", "sb-httpd", "cpu_us", 1.1),
+    ("… MB echoed, 1 connection", "tls-bulk1", "tls-epoll-echo", "sb-echod", "cpu_us_mb", 0.9),
+    ("… MB echoed, 10 connections", "tls-bulk10", "tls-epoll-echo", "sb-echod", "cpu_us_mb",
+     0.9),
 ]
 
 
