@@ -512,10 +512,11 @@ static void conn_timer_cb(sb_timer *t, void *udata)
 
 /*
  * Our end of the stream, once the queued output is out: the transport's
- * close (TLS close_notify), then FIN.  0 done; 1 the transport's close
- * waits for the socket (the flush comes back here).
+ * close (TLS close_notify), then FIN (unless fin is 0: the close() that
+ * follows at once sends it).  0 done; 1 the transport's close waits for
+ * the socket (the flush comes back here).
  */
-static int conn_send_fin(sb_conn *c)
+static int conn_send_fin(sb_conn *c, int fin)
 {
     if (c->xt && c->xt->shutdown && !c->x_closed) {
         int r = c->xt->shutdown(c->xctx);
@@ -531,7 +532,8 @@ static int conn_send_fin(sb_conn *c)
         c->x_write_wr = 0;
         c->x_closed = 1;
     }
-    sb__sys_shutdown(c->h.fd, SHUT_WR);
+    if (fin)
+        sb__sys_shutdown(c->h.fd, SHUT_WR);
     c->shut_done = 1;
     return 0;
 }
@@ -541,7 +543,7 @@ static void conn_finish_close(sb_conn *c)
 {
     if (c->eof_in) {
         /* A transport still says goodbye (TLS: close_notify in reply). */
-        if (c->xt && !c->shut_done && conn_send_fin(c))
+        if (c->xt && !c->shut_done && conn_send_fin(c, 0))
             return;
         sb__conn_kill(c, c->err);
         return;
@@ -551,7 +553,7 @@ static void conn_finish_close(sb_conn *c)
      * destroy the reply still in flight.  Send FIN, discard input until the
      * peer's EOF or the linger deadline, then close.
      */
-    if (!c->shut_done && conn_send_fin(c))
+    if (!c->shut_done && conn_send_fin(c, 1))
         return;
     c->state = SB__S_LINGER;
     conn_timer_arm(c, c->loop->now + c->linger_ms);
@@ -638,7 +640,7 @@ static void conn_flush(sb_conn *c, int early)
         return;
     }
     if (c->shut_req && !c->shut_done) {
-        if (conn_send_fin(c))
+        if (conn_send_fin(c, 1))
             return;
         if (c->eof_in) {
             sb__conn_kill(c, 0);
@@ -1009,8 +1011,13 @@ void sb__conn_start_transport(sb_conn *c)
     c->state = SB__S_HANDSHAKE;
     c->last_active = c->loop->now;
     conn_timer_arm(c, c->loop->now + (c->hs_ms ? c->hs_ms : SB__HANDSHAKE_MS));
-    /* A client speaks first; a server's first call just finds nothing yet
-     * (and sets the read interest). */
+    /* A client speaks first; a server waits for the ClientHello (a call
+     * now would mostly cost a recv() that finds nothing). */
+    if (c->listener) {
+        c->x_hs_write = 0;
+        conn_update(c);
+        return;
+    }
     conn_handshake(c);
 }
 
