@@ -79,9 +79,21 @@ $(BUILD)/wine/system.reg:
 # cached in $(BUILD)/check; the suites of tests/ that apply, with the
 # Windows part of testutil, linked into one runner, run under wine.
 W_CHECK    := $(BUILD)/check
-W_TEST_SUITES := buffer framing timer
+W_TEST_SUITES := buffer framing timer flow relay listener conn stream client udp
 W_TEST_OBJ := $(patsubst %,$(BUILD)/tests/check_%.o,$(W_TEST_SUITES)) \
-              $(BUILD)/tests/check_win32.o $(BUILD)/tests/testutil_win32.o
+              $(BUILD)/tests/check_win32.o $(BUILD)/tests/testutil_win32.o $(BUILD)/tests/fault.o
+# The suites link a second build of the library with the fault-injection
+# seam on (-DSB_FAULTS), as on POSIX.
+W_TLIB_OBJ := $(patsubst src/%.c,$(BUILD)/tobj/%.o,$(W_LIB_SRC))
+W_TLIB     := $(BUILD)/lib$(NAME)-faults.a
+
+$(BUILD)/tobj/%.o: src/%.c
+	@mkdir -p $(@D)
+	$(WCC) $(W_CPPFLAGS) -DSB_FAULTS $(CPPFLAGS) $(W_CFLAGS) $(CFLAGS) -c $< -o $@
+
+$(W_TLIB): $(W_TLIB_OBJ)
+	rm -f $@
+	$(WAR) rcs $@ $^
 W_TEST_BIN := $(BUILD)/tests/check_switchboard.exe
 
 $(W_CHECK)/lib/libcheck.a:
@@ -89,21 +101,23 @@ $(W_CHECK)/lib/libcheck.a:
 
 $(BUILD)/tests/%.o: tests/%.c $(W_CHECK)/lib/libcheck.a
 	@mkdir -p $(@D)
-	$(WCC) $(W_CPPFLAGS) -I$(W_CHECK)/include -Itests -Itests/wine -include win32_shim.h \
+	$(WCC) $(W_CPPFLAGS) -DSB_FAULTS -I$(W_CHECK)/include -Itests -Itests/wine -include win32_shim.h \
 	    $(CPPFLAGS) $(W_CFLAGS) $(CFLAGS) -c $< -o $@
 
 $(BUILD)/tests/%.o: tests/wine/%.c $(W_CHECK)/lib/libcheck.a
 	@mkdir -p $(@D)
-	$(WCC) $(W_CPPFLAGS) -I$(W_CHECK)/include -Itests -Itests/wine \
+	$(WCC) $(W_CPPFLAGS) -DSB_FAULTS -I$(W_CHECK)/include -Itests -Itests/wine -include win32_shim.h \
 	    $(CPPFLAGS) $(W_CFLAGS) $(CFLAGS) -c $< -o $@
 
-$(W_TEST_BIN): $(W_TEST_OBJ) $(W_STATIC) $(W_CHECK)/lib/libcheck.a
-	$(WCC) $(W_LDFLAGS) $(LDFLAGS) -o $@ $(W_TEST_OBJ) $(W_STATIC) $(W_CHECK)/lib/libcheck.a $(W_LIBS)
+$(W_TEST_BIN): $(W_TEST_OBJ) $(W_TLIB) $(W_CHECK)/lib/libcheck.a
+	$(WCC) $(W_LDFLAGS) $(LDFLAGS) -o $@ $(W_TEST_OBJ) $(W_TLIB) $(W_CHECK)/lib/libcheck.a $(W_LIBS)
 
-# The Check runner first, then the demos driven from Linux.
+# The Check runner first (on the select backend, then on poll: WSAPoll),
+# then the demos driven from Linux.
 check: deps
 	$(MAKE) -f mk/mingw.mk BUILD='$(BUILD)' all wine-prefix $(W_TEST_BIN)
 	CK_FORK=no WINEDEBUG=-all WINEPREFIX='$(abspath $(BUILD)/wine)' $(WINE) $(W_TEST_BIN)
+	SB_BACKEND=poll CK_FORK=no WINEDEBUG=-all WINEPREFIX='$(abspath $(BUILD)/wine)' $(WINE) $(W_TEST_BIN)
 	WINE='$(WINE)' WINEPREFIX='$(abspath $(BUILD)/wine)' bash tests/wine/run.sh $(BUILD)
 
--include $(W_TEST_OBJ:.o=.d)
+-include $(W_TEST_OBJ:.o=.d) $(W_TLIB_OBJ:.o=.d)

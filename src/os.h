@@ -126,6 +126,7 @@ int sb__w32_open(const char *path, int flags, ...);
 #define poll sb__w32_poll
 #define lstat sb__w32_lstat
 #define open sb__w32_open
+#define pipe sb__os_pipe /* a loopback socket pair */
 
 /* The SOCKET behind one of the library's fds (INVALID_SOCKET if none), and
  * a number for a SOCKET the library did not make (sb_io_new): -1 with

@@ -86,6 +86,20 @@ static int wsa_fail(void)
     return -1;
 }
 
+/* A receive's failure: on a datagram socket WSAECONNRESET is Windows'
+ * report of an ICMP port unreachable, which POSIX calls ECONNREFUSED. */
+static int recv_fail(SOCKET s)
+{
+    int e = WSAGetLastError(), type = 0, len = sizeof(type);
+
+    if (e == WSAECONNRESET &&
+        getsockopt(s, SOL_SOCKET, SO_TYPE, (char *)&type, &len) == 0 && type == SOCK_DGRAM)
+        errno = ECONNREFUSED;
+    else
+        errno = map_wsa(e);
+    return -1;
+}
+
 /* ------------------------------------------------------- the fd table */
 
 /*
@@ -486,7 +500,7 @@ ssize_t sb__w32_recv(int fd, void *buf, size_t n, int flags)
     if (s == INVALID_SOCKET)
         return -1;
     r = recv(s, buf, clamp(n), flags);
-    return r == SOCKET_ERROR ? wsa_fail() : r;
+    return r == SOCKET_ERROR ? recv_fail(s) : r;
 }
 
 ssize_t sb__w32_send(int fd, const void *buf, size_t n, int flags)
@@ -521,7 +535,7 @@ ssize_t sb__w32_recvfrom(int fd, void *buf, size_t n, int flags, struct sockaddr
     if (s == INVALID_SOCKET)
         return -1;
     r = recvfrom(s, buf, clamp(n), flags, from, fromlen);
-    return r == SOCKET_ERROR ? wsa_fail() : r;
+    return r == SOCKET_ERROR ? recv_fail(s) : r;
 }
 
 #define MAX_BUFS 64
@@ -576,8 +590,8 @@ ssize_t sb__w32_recvmsg(int fd, struct msghdr *msg, int flags)
                 got += b[i].len;
             return (ssize_t)got;
         }
-        errno = map_wsa(e);
-        return -1;
+        WSASetLastError(e);
+        return recv_fail(s);
     }
     if (msg->msg_name)
         msg->msg_namelen = (socklen_t)namelen;

@@ -298,6 +298,13 @@ START_TEST(test_relay_reset)
     ssize_t n;
     int i;
 
+#ifdef _WIN32
+    if (tu_under_wine()) {
+        fprintf(stderr, "relay/relay_reset: skipped: under wine a closesocket() with "
+                        "SO_LINGER {1, 0} sends FIN, not RST (Windows resets)\n");
+        return;
+    }
+#endif
     rig_open(&r, 0);
     ck_assert_int_eq(tu_send(r.x, "hi", 2), 2);
     TU_ASSERT_EVENTUALLY(r.loop, (n = recv(r.y, buf, sizeof(buf), MSG_DONTWAIT)) == 2, 1000);
