@@ -211,6 +211,30 @@ START_TEST(test_echod_bad_arguments)
 }
 END_TEST
 
+/* The TLS options fail loudly: without TLS in the build (make TLS=1), exit
+ * 2 with one line saying so; with it, a certificate that cannot be loaded
+ * is exit 1 with the reason.  Nothing is served in either case. */
+START_TEST(test_echod_tls_options)
+{
+    const char *argv[] = {"sb-echod", "--listen", "127.0.0.1:0", "--tls-cert",
+                          "/nonexistent/cert.pem", "--tls-key", "/nonexistent/key.pem", NULL};
+    tu_proc p;
+    int status;
+
+    tu_spawn(&p, ECHOD, argv);
+    status = tu_finish(&p);
+    ck_assert_msg(WIFEXITED(status), "status %d", status);
+    if (strstr(p.out, "built without TLS")) {
+        ck_assert_int_eq(WEXITSTATUS(status), 2);
+        ck_assert_str_eq(p.out, "sb-echod: built without TLS support (rebuild with make TLS=1)\n");
+    } else {
+        ck_assert_msg(WEXITSTATUS(status) == 1, "exit %d: %s", WEXITSTATUS(status), p.out);
+        ck_assert_msg(strstr(p.out, "sb-echod: TLS: ") != NULL, "%s", p.out);
+    }
+    ck_assert_ptr_null(strstr(p.out, "listening"));
+}
+END_TEST
+
 START_TEST(test_echod_address_in_use)
 {
     sb_loop *loop = sb_loop_new();
@@ -288,6 +312,7 @@ Suite *sb_echod_suite(void)
     tcase_add_test(tc, test_echod_frame_modes);
     tcase_add_test(tc, test_echod_frame_errors);
     tcase_add_test(tc, test_echod_bad_arguments);
+    tcase_add_test(tc, test_echod_tls_options);
     tcase_add_test(tc, test_echod_address_in_use);
     tcase_add_test(tc, test_echod_help_version);
     tcase_add_loop_test(tc, test_echod_backend_option, 0, 2);
