@@ -237,27 +237,37 @@ static void rev_del(SOCKET s)
     }
 }
 
+/* Under the lock (recursive: fd_release holds it already), since loops on
+ * other threads may grow the index meanwhile. */
 int sb__w32_fd_of(SOCKET s)
 {
     size_t i;
+    int fd = -1;
 
-    if (!rev_cap || s == INVALID_SOCKET)
+    if (s == INVALID_SOCKET)
         return -1;
-    for (i = rev_hash(s, rev_cap); rev_sock[i] != INVALID_SOCKET; i = (i + 1) & (rev_cap - 1))
-        if (rev_sock[i] == s)
-            return rev_fd[i];
-    return -1;
+    lock_take();
+    if (rev_cap)
+        for (i = rev_hash(s, rev_cap); rev_sock[i] != INVALID_SOCKET;
+             i = (i + 1) & (rev_cap - 1))
+            if (rev_sock[i] == s) {
+                fd = rev_fd[i];
+                break;
+            }
+    lock_give();
+    return fd;
 }
 
 /* A number for s.  fd, or -1 with errno EMFILE or ENOMEM. */
 static int fd_new(SOCKET s)
 {
-    int fd = -1;
+    int fd = -1, reused = 0;
     SOCKET *p;
 
     lock_take();
     if (nfree) {
         fd = free_list[--nfree];
+        reused = 1;
     } else if (next_fd < CHUNK * NCHUNKS) {
         if (!chunks[next_fd / CHUNK]) {
             SOCKET *c = malloc(CHUNK * sizeof(*c));
@@ -286,7 +296,10 @@ static int fd_new(SOCKET s)
         return -1;
     }
     if (rev_put(s, fd) < 0) {
-        free_list[nfree++] = fd; /* room: it was just taken from there, or is new */
+        if (reused)
+            free_list[nfree++] = fd; /* room: it was just taken from there */
+        else
+            next_fd--;
         lock_give();
         errno = ENOMEM;
         return -1;
