@@ -25,6 +25,10 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
+#ifdef _WIN32
+#include <fcntl.h>
+#include <io.h>
+#endif
 
 #define DEFAULT_TIMEOUT_MS 10000
 #define IN_CHUNK 65536
@@ -498,9 +502,21 @@ static void dgram_timeout(sb_timer *t, void *udata)
 
     (void)t;
     /* An ICMP error may be waiting without having woken us. */
-    if (cl->u && getsockopt(sb_udp_fd(cl->u), SOL_SOCKET, SO_ERROR, (void *)&soerr, &sl) == 0 && soerr)
-        fail(cl, "%s: %s", cl->addr, strerror(soerr));
-    else
+    if (cl->u && getsockopt(sb_udp_fd(cl->u), SOL_SOCKET, SO_ERROR, (void *)&soerr, &sl) == 0 && soerr) {
+#ifdef _WIN32
+        /* A winsock code: a port unreachable is WSAECONNRESET on a
+         * datagram socket (the library reports it as ECONNREFUSED too). */
+        if (soerr == WSAECONNRESET || soerr == WSAECONNREFUSED)
+            soerr = ECONNREFUSED;
+        else if (soerr >= WSABASEERR) {
+            fail(cl, "%s: winsock error %d", cl->addr, soerr);
+            finish(cl);
+            return;
+        }
+#endif
+        /* sb_strerror: msvcrt's strerror() lacks the socket errnos. */
+        fail(cl, "%s: %s", cl->addr, sb_strerror(-soerr));
+    } else
         fail(cl, "no reply from %s within %g s", cl->addr, secs(cl->timeout_ms));
     finish(cl);
 }
@@ -637,6 +653,13 @@ int main(int argc, char **argv)
     client cl;
     int opt, rc;
 
+#ifdef _WIN32
+    /* The bytes as they are: the C runtime's text mode would turn "\n"
+     * into "\r\n" on the way out and "\r\n" into "\n", and end the
+     * input at the first Ctrl-Z byte, on the way in. */
+    _setmode(_fileno(stdin), _O_BINARY);
+    _setmode(_fileno(stdout), _O_BINARY);
+#endif
     memset(&cl, 0, sizeof(cl));
     cl.status = -1;
     cl.timeout_ms = DEFAULT_TIMEOUT_MS;
