@@ -7,8 +7,9 @@
 #
 #   make TARGET=mingw             library and demos in build/mingw/
 #   make TARGET=mingw check       the Check suites that apply (tests/wine/check_win32.c)
-#                                 and the demos driven from Linux (tests/wine/run.sh),
-#                                 under wine
+#                                 and the demos driven from Linux (tests/wine/run.sh;
+#                                 the Linux suites echod, echo and chatd against the
+#                                 .exe demos: tests/wine/run-suites.sh), under wine
 #   make TARGET=mingw deps        installs mingw-w64, wine64 (tests/install-deps.sh)
 #
 # The source files are the same as on POSIX: os_posix.c, fdset.c and
@@ -112,12 +113,24 @@ $(BUILD)/tests/%.o: tests/wine/%.c $(W_CHECK)/lib/libcheck.a
 $(W_TEST_BIN): $(W_TEST_OBJ) $(W_TLIB) $(W_CHECK)/lib/libcheck.a
 	$(WCC) $(W_LDFLAGS) $(LDFLAGS) -o $@ $(W_TEST_OBJ) $(W_TLIB) $(W_CHECK)/lib/libcheck.a $(W_LIBS)
 
+# The Linux build of the Check runner, in a folder of its own: its
+# end-to-end suites (echod, echo, chatd) are run against the .exe demos
+# (tests/wine/run-suites.sh).  TARGET= on the command line: the sub-make
+# reads the Makefile's Linux part.
+W_LINUX       := $(BUILD)/linux
+W_LINUX_CHECK := $(W_LINUX)/tests/check_switchboard
+.PHONY: linux-check-bin
+linux-check-bin:
+	$(MAKE) TARGET= BUILD='$(W_LINUX)' '$(W_LINUX_CHECK)'
+
 # The Check runner first (on the select backend, then on poll: WSAPoll),
-# then the demos driven from Linux.
+# then the demos driven from Linux: the scripted cases (run.sh) and the
+# Linux end-to-end suites (run-suites.sh).
 check: deps
-	$(MAKE) -f mk/mingw.mk BUILD='$(BUILD)' all wine-prefix $(W_TEST_BIN)
+	$(MAKE) -f mk/mingw.mk BUILD='$(BUILD)' all wine-prefix $(W_TEST_BIN) linux-check-bin
 	CK_FORK=no WINEDEBUG=-all WINEPREFIX='$(abspath $(BUILD)/wine)' $(WINE) $(W_TEST_BIN)
 	SB_BACKEND=poll CK_FORK=no WINEDEBUG=-all WINEPREFIX='$(abspath $(BUILD)/wine)' $(WINE) $(W_TEST_BIN)
 	WINE='$(WINE)' WINEPREFIX='$(abspath $(BUILD)/wine)' bash tests/wine/run.sh $(BUILD)
+	WINE='$(WINE)' WINEPREFIX='$(abspath $(BUILD)/wine)' bash tests/wine/run-suites.sh $(BUILD) $(W_LINUX_CHECK)
 
 -include $(W_TEST_OBJ:.o=.d) $(W_TLIB_OBJ:.o=.d)

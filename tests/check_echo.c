@@ -16,11 +16,10 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#ifndef SB_TEST_BUILD_DIR
-#define SB_TEST_BUILD_DIR "build"
-#endif
-#define ECHOD SB_TEST_BUILD_DIR "/sb-echod"
-#define ECHO SB_TEST_BUILD_DIR "/sb-echo"
+/* build/sb-echod and build/sb-echo, or the Windows ones under wine
+ * (tu_demo, SB_DEMO_DIR) */
+#define ECHOD tu_demo("sb-echod")
+#define ECHO tu_demo("sb-echo")
 
 /* A child process with stdin fed from a socket (no SIGPIPE), stdout and
  * stderr captured. */
@@ -100,8 +99,10 @@ static void run_read_err(run *r)
     ssize_t n = read(r->err_fd, room ? r->err + r->err_len : tmp, room ? room : sizeof(tmp));
 
     if (n > 0 && room) {
-        r->err_len += (size_t)n;
-        r->err[r->err_len] = '\0';
+        /* Windows demos: their stderr is text mode ("\r\n"). */
+        r->err[r->err_len + (size_t)n] = '\0';
+        r->err_len = tu_demos_win32() ? tu_crlf_to_lf(r->err, r->err_len + (size_t)n, r->err_len)
+                                      : r->err_len + (size_t)n;
     } else if (n == 0 || (n < 0 && errno != EINTR)) {
         close(r->err_fd);
         r->err_fd = -1;
@@ -218,7 +219,7 @@ static void echod_stop(echod_proc *d)
 {
     int status;
 
-    ck_assert_int_eq(kill(d->r.pid, SIGTERM), 0);
+    ck_assert_int_eq(kill(d->r.pid, tu_stop_signal()), 0);
     status = run_wait(&d->r, NULL);
     ck_assert_msg(exit_code(status) == 0, "sb-echod exited %d: %s", status, d->r.err);
     run_free(&d->r);

@@ -17,6 +17,10 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#ifndef SB_TEST_BUILD_DIR
+#define SB_TEST_BUILD_DIR "build"
+#endif
+
 int tu_count_fds(void)
 {
     /* Up to the highest limit seen: a test may lower it with fds open
@@ -372,6 +376,60 @@ ssize_t tu_drain(int fd, void *buf, size_t max, int *eof)
     return (ssize_t)got;
 }
 
+const char *tu_demo(const char *name)
+{
+    static struct {
+        char name[32], path[1024];
+    } cache[8];
+    const char *dir = getenv("SB_DEMO_DIR");
+    size_t i;
+
+    if (!dir || !*dir)
+        dir = SB_TEST_BUILD_DIR;
+    for (i = 0; i < sizeof(cache) / sizeof(cache[0]) && cache[i].name[0]; i++)
+        if (strcmp(cache[i].name, name) == 0)
+            return cache[i].path;
+    ck_assert_msg(i < sizeof(cache) / sizeof(cache[0]) && strlen(name) < sizeof(cache[i].name),
+                  "tu_demo: too many names (%s)", name);
+    snprintf(cache[i].name, sizeof(cache[i].name), "%s", name);
+    ck_assert_msg((size_t)snprintf(cache[i].path, sizeof(cache[i].path), "%s/%s", dir, name) <
+                      sizeof(cache[i].path),
+                  "tu_demo: path too long: %s/%s", dir, name);
+    return cache[i].path;
+}
+
+int tu_demos_win32(void)
+{
+    const char *w = getenv("SB_DEMOS_WIN32");
+    return w && *w && strcmp(w, "0") != 0;
+}
+
+int tu_demo_skip(const char *test, const char *why)
+{
+    if (!tu_demos_win32())
+        return 0;
+    fprintf(stderr, "%s: skipped on Windows: %s\n", test, why);
+    return 1;
+}
+
+int tu_stop_signal(void)
+{
+    return tu_demos_win32() ? SIGINT : SIGTERM;
+}
+
+size_t tu_crlf_to_lf(char *buf, size_t len, size_t from)
+{
+    size_t r, w;
+
+    if (from > 0)
+        from--;
+    for (r = w = from; r < len; r++)
+        if (!(buf[r] == '\r' && r + 1 < len && buf[r + 1] == '\n'))
+            buf[w++] = buf[r];
+    buf[w] = '\0';
+    return w;
+}
+
 void tu_spawn_limited(tu_proc *p, const char *path, const char *const argv[], int nofile)
 {
     int e[2];
@@ -436,8 +494,9 @@ int tu_wait_for(tu_proc *p, const char *needle)
         n = read(p->err_fd, p->out + p->len, sizeof(p->out) - 1 - p->len);
         if (n <= 0)
             break;
-        p->len += (size_t)n;
-        p->out[p->len] = '\0';
+        p->out[p->len + (size_t)n] = '\0';
+        p->len = tu_demos_win32() ? tu_crlf_to_lf(p->out, p->len + (size_t)n, p->len)
+                                  : p->len + (size_t)n;
     }
     return strstr(p->out, needle) != NULL;
 }

@@ -198,13 +198,36 @@ typedef struct tu_proc {
     char out[8192];
     size_t len;
 } tu_proc;
-/* fork + exec path with argv; stdout goes to /dev/null. */
+/*
+ * The demo programs the end-to-end suites run (echod, echo, chatd):
+ * tu_demo("sb-echod") is SB_TEST_BUILD_DIR/sb-echod, or SB_DEMO_DIR/sb-echod
+ * when that variable names a folder (tests/wine/run-suites.sh: wrappers that
+ * run the Windows builds under wine).  The string is the caller's until the
+ * next call for another name (one buffer per name, up to 8 names).
+ */
+const char *tu_demo(const char *name);
+/* 1 when SB_DEMOS_WIN32 is set: the demos are Windows programs. */
+int tu_demos_win32(void);
+/* With Windows demos: prints "TEST: skipped on Windows: WHY" and returns 1
+ * (the caller returns, or leaves out that part); otherwise 0. */
+int tu_demo_skip(const char *test, const char *why);
+/* The signal that asks a daemon to stop (drain, exit 0): SIGTERM, or SIGINT
+ * for Windows demos (wine turns a SIGINT into CTRL_C_EVENT for the console
+ * handler; a SIGTERM ends the wine process). */
+int tu_stop_signal(void);
+/* fork + exec path with argv; stdout goes to /dev/null.  With Windows demos
+ * the "\r\n" msvcrt writes for "\n" on the (text-mode) stderr is read as
+ * "\n" (tu_wait_for), so the checks of the lines are the same. */
 void tu_spawn(tu_proc *p, const char *path, const char *const argv[]);
 /* The same under RLIMIT_NOFILE nofile (soft and hard; 0: unchanged), with
  * no descriptor but 0, 1 and 2 inherited. */
 void tu_spawn_limited(tu_proc *p, const char *path, const char *const argv[], int nofile);
 /* VmRSS of a process, in KiB (from /proc/PID/status). */
 long tu_proc_rss_kib(pid_t pid);
+/* "\r\n" to "\n" in buf[from..len) (from the "\r" before `from` too, so a
+ * buffer filled piece by piece is folded piece by piece); returns the new
+ * length and keeps the buffer terminated.  For the stderr of Windows demos. */
+size_t tu_crlf_to_lf(char *buf, size_t len, size_t from);
 /* Read its stderr until needle shows up or it closes (10 s at most). */
 int tu_wait_for(tu_proc *p, const char *needle);
 /* Collect the rest of its stderr and reap it; returns the wait status. */

@@ -5,7 +5,8 @@
  * and tests/wine/testutil_win32.c.  The suites that do not apply are named
  * below with the reason; single tests that do not apply skip themselves
  * (TU_WIN32_SKIP, win32_shim.h).  The demos' end-to-end cases are
- * tests/wine/run.sh.
+ * tests/wine/run.sh and the Linux suites echod, echo and chatd run against
+ * the .exe demos (tests/wine/run-suites.sh).
  */
 #include "testutil.h"
 
@@ -17,10 +18,12 @@ static const char *const skipped[][2] = {
     {"zerocopy", "its SIGPIPE checks (sigpending, sigset_t) and pipes are POSIX"},
     {"loop", "pipes moved to fd numbers past FD_SETSIZE (dup2) and fd limits: not ported yet"},
     {"shutdown", "spawns the daemons with fork()/exec()"},
-    {"echod, echo, chatd, httpd, kvd, proxyd, embed_demos",
-     "spawn the demos with fork()/exec(); tests/wine/run.sh drives sb-echod.exe, "
-     "sb-echo.exe and sb-chatd.exe from Linux instead; sb-httpd, sb-kvd, sb-proxyd are "
-     "POSIX-only"},
+    {"echod, echo, chatd",
+     "spawn the demos with fork()/exec(): the Linux runner runs them against sb-echod.exe, "
+     "sb-echo.exe and sb-chatd.exe under wine instead (tests/wine/run-suites.sh)"},
+    {"httpd, kvd, proxyd, embed_demos",
+     "spawn the demos with fork()/exec(); sb-httpd, sb-kvd, sb-proxyd and the embedding "
+     "demos are POSIX-only"},
     {"faults, setup_faults, input_memory, debug",
      "not ported yet: their schedules fail POSIX calls (pipe2, dup3, fcntl...) that "
      "os_win32.c makes without the fault seam"},
