@@ -1008,6 +1008,10 @@ void sb__conn_start_transport(sb_conn *c)
         c->xctx = ctx;
         c->hs_ms = l->hs_ms;
     }
+    if (c->close_req && !out_len(c)) {
+        sb__conn_kill(c, 0); /* closed while connecting, nothing queued */
+        return;
+    }
     c->state = SB__S_HANDSHAKE;
     c->last_active = c->loop->now;
     conn_timer_arm(c, c->loop->now + (c->hs_ms ? c->hs_ms : SB__HANDSHAKE_MS));
@@ -1152,7 +1156,9 @@ void sb__conn_open(sb_conn *c)
 {
     if (c->idle_ms)
         conn_timer_arm(c, c->loop->now + c->idle_ms);
-    if (c->handler->on_open && c->state != SB__S_DEAD)
+    /* close_req: sb_close came while connecting or handshaking; the
+     * application said goodbye already, so there is no on_open. */
+    if (c->handler->on_open && c->state != SB__S_DEAD && !c->close_req)
         c->handler->on_open(c, c->udata);
 }
 
@@ -1552,8 +1558,14 @@ void sb_close(sb_conn *c)
     SB__CHECK(c, h.magic, SB__K_CONN);
     if (!c || c->state >= SB__S_CLOSING || c->close_req)
         return;
+    if (c->state == SB__S_HANDSHAKE && !out_len(c)) {
+        /* Nothing to deliver: the handshake would be finished only to be
+         * closed (no on_open either way). */
+        sb__conn_kill(c, 0);
+        return;
+    }
     if (c->state == SB__S_CONNECTING || c->state == SB__S_HANDSHAKE)
-        c->close_req = 1; /* CLOSING once connected */
+        c->close_req = 1; /* CLOSING once connected (and no on_open) */
     else
         c->state = SB__S_CLOSING;
     conn_update(c);

@@ -191,10 +191,8 @@ static void attempt_done(sb__connect *k)
     sb_conn *c = k->c;
 
     record_free(k);
-    /* Closed before it opened: the queued output still goes out, but the
-     * application said goodbye already, so there is no on_open. */
-    if (c->close_req)
-        c->handler->on_open = NULL;
+    /* Closed before it opened (close_req): the queued output still goes
+     * out, but sb__conn_open() calls no on_open. */
     sb__conn_connected(c);
 }
 

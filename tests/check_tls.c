@@ -616,6 +616,98 @@ START_TEST(tls_truncation_and_close_flavours)
 }
 END_TEST
 
+static void close_conn(sb_conn *c, void *u)
+{
+    (void)u;
+    sb_close(c);
+}
+
+/*
+ * sb_close before the handshake ends: with nothing queued the connection
+ * closes at once (on_close 0, no on_open), on either side; with bytes
+ * queued the handshake finishes, they are delivered, close_notify follows,
+ * and still no on_open.
+ */
+START_TEST(tls_close_while_handshaking)
+{
+    pair pr;
+    sb_tls *st = server_tls(), *ct = client_tls();
+    sb_conn *c;
+    int fd, eof = 0;
+    char buf[64];
+
+    pair_listen(&pr, st);
+
+    /* A server connection waiting for a ClientHello (as a draining daemon
+     * would close it): closed now, not at the 10 s handshake limit. */
+    fd = tu_connect_tcp(pr.port);
+    TU_ASSERT_EVENTUALLY(pr.loop, sb_listener_conns(pr.l) == 1, 500);
+    sb_loop_walk(pr.loop, close_conn, NULL);
+    TU_ASSERT_EVENTUALLY(pr.loop, pr.srv.closes == 1, 500);
+    ck_assert_int_eq(pr.srv.opens, 0);
+    ck_assert_msg(pr.srv.reason == 0, "%s", sb_strerror(pr.srv.reason));
+    TU_RUN_UNTIL(pr.loop, (tu_drain(fd, buf, sizeof(buf), &eof), eof != 0), 500);
+    ck_assert_int_ne(eof, 0);
+    close(fd);
+
+    /* A client closed while still connecting, nothing queued. */
+    peer_reset(&pr.srv);
+    c = pair_connect(&pr, &pr.cli, ct, "localhost");
+    sb_close(c);
+    TU_ASSERT_EVENTUALLY(pr.loop, pr.cli.closes == 1, 500);
+    ck_assert_int_eq(pr.cli.opens, 0);
+    ck_assert_msg(pr.cli.reason == 0, "%s", sb_strerror(pr.cli.reason));
+    TU_ASSERT_EVENTUALLY(pr.loop, sb_listener_conns(pr.l) == 0, 500);
+    ck_assert_int_eq(pr.srv.opens, 0);
+
+    /* A client closed in the middle of its handshake, nothing queued. */
+    peer_reset(&pr.cli);
+    peer_reset(&pr.srv);
+    c = pair_connect(&pr, &pr.cli, ct, "localhost");
+    TU_RUN_UNTIL(pr.loop, !sb_conn_connecting(c), 500);
+    ck_assert_int_eq(sb_conn_handshaking(c), 1); /* the ClientHello went */
+    sb_close(c);
+    TU_ASSERT_EVENTUALLY(pr.loop, pr.cli.closes == 1 && sb_listener_conns(pr.l) == 0, 500);
+    ck_assert_int_eq(pr.cli.opens, 0);
+    ck_assert_msg(pr.cli.reason == 0, "%s", sb_strerror(pr.cli.reason));
+    ck_assert_int_eq(pr.srv.opens, 0);
+
+    /* Bytes queued, then sb_close: the handshake completes, they arrive,
+     * a clean close on both sides, and the client gets no on_open. */
+    peer_reset(&pr.cli);
+    peer_reset(&pr.srv);
+    c = pair_connect(&pr, &pr.cli, ct, "localhost");
+    ck_assert_int_eq(sb_write(c, "hello", 5), 0);
+    sb_close(c);
+    TU_ASSERT_EVENTUALLY(pr.loop, pr.cli.closes == 1 && pr.srv.closes == 1, 1000);
+    ck_assert_int_eq(pr.cli.opens, 0);
+    ck_assert_msg(pr.cli.reason == 0, "%s (%s)", sb_strerror(pr.cli.reason), pr.cli.error);
+    ck_assert_int_eq(pr.srv.opens, 1);
+    ck_assert_msg(pr.srv.reason == 0, "%s (%s)", sb_strerror(pr.srv.reason), pr.srv.error);
+    ck_assert_uint_eq(pr.srv.ngot, 5);
+    ck_assert_int_eq(memcmp(pr.srv.got, "hello", 5), 0);
+    ck_assert_int_eq(pr.srv.eofs, 1);
+
+    /* The same with the handshake under way when sb_close comes. */
+    peer_reset(&pr.cli);
+    peer_reset(&pr.srv);
+    c = pair_connect(&pr, &pr.cli, ct, "localhost");
+    TU_RUN_UNTIL(pr.loop, !sb_conn_connecting(c), 500);
+    ck_assert_int_eq(sb_conn_handshaking(c), 1);
+    ck_assert_int_eq(sb_write(c, "hello", 5), 0);
+    sb_close(c);
+    TU_ASSERT_EVENTUALLY(pr.loop, pr.cli.closes == 1 && pr.srv.closes == 1, 1000);
+    ck_assert_int_eq(pr.cli.opens, 0);
+    ck_assert_int_eq(pr.cli.reason, 0);
+    ck_assert_uint_eq(pr.srv.ngot, 5);
+    ck_assert_int_eq(pr.srv.reason, 0);
+
+    pair_free(&pr);
+    sb_tls_free(st);
+    sb_tls_free(ct);
+}
+END_TEST
+
 /* A peer that connects and says nothing: the handshake limit closes it. */
 START_TEST(tls_handshake_timeout)
 {
@@ -915,6 +1007,7 @@ static Suite *sb_tls_suite(void)
     tcase_add_test(tc, tls_garbage_client_hello);
     tcase_add_test(tc, tls_truncation_and_close_flavours);
     tcase_add_test(tc, tls_handshake_timeout);
+    tcase_add_test(tc, tls_close_while_handshaking);
     tcase_add_test(tc, tls_write_ref_and_file);
     tcase_add_test(tc, tls_config_errors);
     tcase_add_test(tc, tls_relay_to_plain);
