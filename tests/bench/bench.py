@@ -1054,6 +1054,12 @@ def tls_servers(args, www, logdir, skipped):
             out.append(("sb-httpd", lambda port, c=c, k=k: (
                 [sb, "-r", www, "-l", "127.0.0.1:%d" % port, "--tls-cert", c, "--tls-key", k],
                 None)))
+        if sb and out is http:
+            # For information (the targets are the select row): what
+            # select()'s per-call scan of the fds costs against epoll.
+            out.append(("sb-httpd epoll", lambda port, c=c, k=k: (
+                [sb, "-r", www, "-l", "127.0.0.1:%d" % port, "--tls-cert", c, "--tls-key", k,
+                 "--backend", "epoll"], None)))
         if ng:
             def nginx_argv(port, c=c, k=k):
                 prefix = os.path.join(logdir, "nginx-tls-%d" % port)
@@ -1206,6 +1212,9 @@ def tls_lines(results, order, titles, kinds):
       "during the test (`/proc/stat` less the server and the load generator, in one "
       "core's worth): above a few per cent the rates of that row were disturbed, while "
       "the CPU-per-unit figures much less so. "
+      "*sb-httpd epoll* is the same server with `--backend epoll`, for information: "
+      "the targets are for the select() default, and the difference is what select's "
+      "scan of every fd per call costs. "
       "The bulk rows echo 16 KiB writes, 256 KiB "
       "in flight per connection, every byte compared with the pattern.")
     w("")
