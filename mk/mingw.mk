@@ -80,7 +80,7 @@ $(BUILD)/wine/system.reg:
 # cached in $(BUILD)/check; the suites of tests/ that apply, with the
 # Windows part of testutil, linked into one runner, run under wine.
 W_CHECK    := $(BUILD)/check
-W_TEST_SUITES := buffer framing timer flow relay listener conn stream client udp
+W_TEST_SUITES := buffer framing timer flow relay listener conn stream client udp faults setup_faults input_memory
 W_TEST_OBJ := $(patsubst %,$(BUILD)/tests/check_%.o,$(W_TEST_SUITES)) \
               $(BUILD)/tests/check_win32.o $(BUILD)/tests/testutil_win32.o $(BUILD)/tests/fault.o
 # The suites link a second build of the library with the fault-injection

@@ -237,12 +237,17 @@ int sb__fdset_wait(sb__fdset *s, int timeout_ms)
     memcpy(s->wr_out->fd_array, s->wr->fd_array, nw * sizeof(SOCKET));
     s->ex_out->fd_count = nw;
     memcpy(s->ex_out->fd_array, s->wr->fd_array, nw * sizeof(SOCKET));
-    n = select(0, nr ? (fd_set *)(void *)s->rd_out : NULL,
-               nw ? (fd_set *)(void *)s->wr_out : NULL,
-               nw ? (fd_set *)(void *)s->ex_out : NULL, tvp);
+    /* Through the fault seam (TU_F_SELECT), whose injected failures set
+     * errno and leave the winsock error at 0. */
+    WSASetLastError(0);
+    n = sb__sys_select(0, nr ? (fd_set *)(void *)s->rd_out : NULL,
+                       nw ? (fd_set *)(void *)s->wr_out : NULL,
+                       nw ? (fd_set *)(void *)s->ex_out : NULL, tvp);
     if (n == SOCKET_ERROR) {
         int e = WSAGetLastError();
         s->rd_out->fd_count = s->wr_out->fd_count = s->ex_out->fd_count = 0;
+        if (e == 0)
+            return errno ? -errno : -EINVAL;
         return e == WSAENOTSOCK ? -EBADF : e == WSAEINTR ? -EINTR : e == WSAENOBUFS ? -ENOMEM
                                                                                       : -EINVAL;
     }

@@ -126,12 +126,20 @@ int sb__w32_open(const char *path, int flags, ...);
 #define poll sb__w32_poll
 #define lstat sb__w32_lstat
 #define open sb__w32_open
-#define pipe sb__os_pipe /* a loopback socket pair */
+#define pipe sb__w32_pipe /* a loopback socket pair */
+#define dup2 sb__w32_dup2 /* the SOCKET moves to the other number */
 
 /* The SOCKET behind one of the library's fds (INVALID_SOCKET if none), and
  * a number for a SOCKET the library did not make (sb_io_new): -1 with
  * errno EMFILE when the table is full. */
 SOCKET sb__w32_sock(int fd);
+/* What pipe() and dup2() are: the loopback pair, and moving a SOCKET to
+ * another number.  sb__os_pipe and sb__os_dup_cloexec make them through
+ * the fault seam (sb__sys_pipe, sb__sys_dup2), as socket, accept and the
+ * fcntl(F_SETFL, O_NONBLOCK) after them, so that the test build's
+ * schedules apply on Windows too. */
+int sb__w32_pipe(int fds[2]);
+int sb__w32_dup2(int oldfd, int newfd);
 int sb__w32_fd_of(SOCKET s);
 /* The public sb_socket_t for fd (SB_INVALID_SOCKET for -1); a number for
  * the caller's SOCKET s (sb_io_new): its own number for a SOCKET the

@@ -769,13 +769,33 @@ int sb__w32_open(const char *path, int flags, ...)
 
 /* ------------------------------------------------------------ the seam */
 
+/* The calls below go through the fault seam in the test build (SB_FAULTS:
+ * tests/fault.c counts them, may fail them, then calls the sb__w32_
+ * versions that os.h names socket, accept, fcntl, pipe and dup2); in a
+ * normal build they are those versions directly. */
+#undef pipe
+#undef dup2
+#ifdef SB_FAULTS
+#define SYS_SOCKET sb__sys_socket
+#define SYS_ACCEPT sb__sys_accept
+#define SYS_FCNTL sb__sys_fcntl
+#define SYS_PIPE sb__sys_pipe
+#define SYS_DUP2 sb__sys_dup2
+#else
+#define SYS_SOCKET sb__w32_socket
+#define SYS_ACCEPT sb__w32_accept
+#define SYS_FCNTL sb__w32_fcntl
+#define SYS_PIPE sb__w32_pipe
+#define SYS_DUP2 sb__w32_dup2
+#endif
+
 int sb__os_socket(int domain, int type, int nb)
 {
-    int fd = sb__w32_socket(domain, type, 0);
+    int fd = SYS_SOCKET(domain, type, 0);
 
     if (fd < 0)
         return -1;
-    if (nb && nonblock(sb__w32_sock(fd), 1) < 0) {
+    if (nb && SYS_FCNTL(fd, F_SETFL, O_NONBLOCK) < 0) {
         int e = errno;
         sb__w32_close(fd);
         errno = e;
@@ -786,11 +806,11 @@ int sb__os_socket(int domain, int type, int nb)
 
 int sb__os_accept(int fd, struct sockaddr *sa, socklen_t *len)
 {
-    int c = sb__w32_accept(fd, sa, len);
+    int c = SYS_ACCEPT(fd, sa, len);
 
     if (c < 0)
         return -1;
-    if (nonblock(sb__w32_sock(c), 1) < 0) {
+    if (SYS_FCNTL(c, F_SETFL, O_NONBLOCK) < 0) {
         int e = errno;
         sb__w32_close(c);
         errno = e;
@@ -805,6 +825,11 @@ int sb__os_accept(int fd, struct sockaddr *sa, socklen_t *len)
  * the one the connect made: its peer is the connecting socket's address.
  */
 int sb__os_pipe(int fds[2])
+{
+    return SYS_PIPE(fds);
+}
+
+int sb__w32_pipe(int fds[2])
 {
     struct sockaddr_in a, b, peer;
     int la = sizeof(a), lb = sizeof(b), lp = sizeof(peer), one = 1, e;
@@ -870,6 +895,11 @@ fail_errno:
 /* newfd's SOCKET is closed and oldfd's moves to newfd; oldfd stays a
  * number whose close() only frees it (what connect.c does next). */
 int sb__os_dup_cloexec(int oldfd, int newfd)
+{
+    return SYS_DUP2(oldfd, newfd);
+}
+
+int sb__w32_dup2(int oldfd, int newfd)
 {
     SOCKET *from = slot(oldfd), *to = slot(newfd), s;
 

@@ -98,6 +98,13 @@ START_TEST(test_bind_and_listen_fail)
     ck_assert_int_eq(err, -EACCES);
     ck_assert_int_eq(tu_count_fds(), fds);
     /* listen() failing on a unix socket: the socket file is removed too. */
+#ifdef _WIN32
+    (void)path;
+    (void)addr;
+    (void)st;
+    fprintf(stderr, "bind_and_listen_fail: skipped on Windows (its unix-socket part): unix-domain "
+                    "sockets are not built on Windows (-EAFNOSUPPORT)\n");
+#else
     snprintf(path, sizeof(path), "/tmp/sb-setup-%d.sock", (int)getpid());
     snprintf(addr, sizeof(addr), "unix:%s", path);
     unlink(path);
@@ -106,6 +113,7 @@ START_TEST(test_bind_and_listen_fail)
     ck_assert_int_eq(err, -EADDRINUSE);
     ck_assert_int_ne(lstat(path, &st), 0); /* no file left behind */
     ck_assert_int_eq(tu_count_fds(), fds);
+#endif
     /* UDP endpoints: bind failing. */
     fail_next(TU_F_BIND, EADDRNOTAVAIL, 1);
     ck_assert_ptr_null(sb_udp_new(loop, "127.0.0.1:0", &quiet_udp, NULL, NULL, &err));
@@ -160,18 +168,31 @@ START_TEST(test_signal_pipe_fails)
     int fds = tu_count_fds(), err = 0, n = 0, i;
     sb_signal *s;
 
+#ifdef _WIN32
+    /* Windows watches SIGINT and SIGTERM only (console control events). */
+    const int signum = SIGINT;
+#else
+    const int signum = SIGUSR2;
+#endif
+
     fail_next(TU_F_PIPE2, EMFILE, 1);
-    s = sb_signal_new(loop, SIGUSR2, on_usr2, &n, &err);
+    s = sb_signal_new(loop, signum, on_usr2, &n, &err);
     ck_assert_ptr_null(s);
     ck_assert_int_eq(err, -EMFILE);
     ck_assert_int_eq(tu_count_fds(), fds);
     /* The disposition was not touched, and the next try works. */
-    s = sb_signal_new(loop, SIGUSR2, on_usr2, &n, &err);
+    s = sb_signal_new(loop, signum, on_usr2, &n, &err);
     ck_assert_ptr_nonnull(s);
-    ck_assert_int_eq(kill(getpid(), SIGUSR2), 0);
+#ifdef _WIN32
+    (void)i;
+    fprintf(stderr, "signal_pipe_fails: skipped on Windows (its delivery): no kill(); a console "
+                    "event cannot be sent to this process alone\n");
+#else
+    ck_assert_int_eq(kill(getpid(), signum), 0);
     for (i = 0; i < 100 && n == 0; i++)
         sb_loop_run_once(loop, 10);
     ck_assert_int_eq(n, 1);
+#endif
     sb_signal_free(s);
     tu_loop_teardown(loop);
 }

@@ -292,6 +292,11 @@ unsigned long tu_fault_ready_waits(void)
     return ready_waits;
 }
 
+#ifdef _WIN32
+/* winsock's select(): the library's sets hold SOCKETs (fdset_win32.c), not
+ * the fd numbers the tests' own select() takes (win32_shim.h). */
+#undef select
+#endif
 int sb__sys_select(int nfds, fd_set *r, fd_set *w, fd_set *e, struct timeval *tv)
 {
     if (decide(TU_F_SELECT) == 'e')
