@@ -230,7 +230,7 @@ static void chat_close(sb_conn *conn, int reason, void *udata)
     client *c = udata;
     chatd *d = sbd_server(conn);
 
-    sbd_conn_closed(&d->sbd);
+    sbd_conn_closed(&d->sbd, conn);
     if ((void *)c == (void *)d)
         return; /* on_open could not allocate: udata is still the server */
     if (c->prev)

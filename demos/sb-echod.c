@@ -130,7 +130,7 @@ static void echo_close(sb_conn *c, int reason, void *udata)
             strcpy(peer, "?");
         fprintf(stderr, "sb-echod: %s closed: %s\n", peer, sb_strerror(reason));
     }
-    sbd_conn_closed(&d->sbd);
+    sbd_conn_closed(&d->sbd, c);
 }
 
 /* Echo a datagram to its sender.  A truncated one is not echoed (the

@@ -1742,7 +1742,7 @@ static void http_close(sb_conn *c, int reason, void *udata)
         free(s->line);
         free(s);
     }
-    sbd_conn_closed(&d->sbd);
+    sbd_conn_closed(&d->sbd, c);
     /* The shared code trims once the last client is gone; a server that
      * always keeps a few would hold a burst's memory for good.  So once a
      * burst of clients has halved, trim a little later (the rest of the

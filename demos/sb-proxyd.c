@@ -216,7 +216,7 @@ static void client_close(sb_conn *c, int reason, void *udata)
             log_peer(p, SB_LOG_INFO, c, "%s: %s", "closed", reason);
         pair_free_if_done(pr);
     }
-    sbd_conn_closed(&p->sbd);
+    sbd_conn_closed(&p->sbd, c);
 }
 
 /* SIGTERM: the listeners are closed; transfers in progress go on until

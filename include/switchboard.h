@@ -673,6 +673,13 @@ SB_API sb_loop *sb_conn_loop(const sb_conn *c);
 /* The listener that accepted c (also once it was closed: see
  * sb_listener_close), or NULL for an outbound connection. */
 SB_API sb_listener *sb_conn_listener(const sb_conn *c);
+/*
+ * 1 once c's on_open has been called (or was due, for a handler without
+ * one), 0 before.  In on_close, 0 means the connection never opened: a
+ * connect or a transport's handshake that failed, a close before it
+ * opened.  Applications that count open connections count with it.
+ */
+SB_API int sb_conn_opened(const sb_conn *c);
 
 /* --------------------------------------------------------------- framing */
 

@@ -1158,7 +1158,10 @@ void sb__conn_open(sb_conn *c)
         conn_timer_arm(c, c->loop->now + c->idle_ms);
     /* close_req: sb_close came while connecting or handshaking; the
      * application said goodbye already, so there is no on_open. */
-    if (c->handler->on_open && c->state != SB__S_DEAD && !c->close_req)
+    if (c->state == SB__S_DEAD || c->close_req)
+        return;
+    c->opened = 1;
+    if (c->handler->on_open)
         c->handler->on_open(c, c->udata);
 }
 
@@ -1762,6 +1765,12 @@ void *sb_conn_transport(const sb_conn *c, const sb_transport *t)
 {
     SB__CHECK(c, h.magic, SB__K_CONN);
     return c && t && c->xt == t ? c->xctx : NULL;
+}
+
+int sb_conn_opened(const sb_conn *c)
+{
+    SB__CHECK(c, h.magic, SB__K_CONN);
+    return c && c->opened ? 1 : 0;
 }
 
 int sb_conn_handshaking(const sb_conn *c)

@@ -371,6 +371,7 @@ struct sb__handle {
 struct sb_io {
     sb__handle h;
     sb_loop *loop;
+    sb_socket_t sock; /* the caller's, as given to sb_io_new: its callbacks get it */
     sb_io_cb cb;
     void *udata;
     unsigned interest;
@@ -462,6 +463,7 @@ struct sb_conn {
     unsigned close_req : 1;   /* sb_close() while CONNECTING: CLOSING once connected */
     unsigned want_write : 1;  /* the last send was partial: wait for writability */
     unsigned abort : 1;       /* close with RST */
+    unsigned opened : 1;      /* on_open was due (sb_conn_opened) */
     unsigned fd_gone : 1;     /* fd closed behind our back: do not close it */
     /* List membership. */
     unsigned in_flush : 1;    /* on the loop's flush list */

@@ -23,6 +23,7 @@ typedef struct cli {
     int opens, closes, eofs, drains;
     int reason;
     int in_connect;
+    int opened_open, opened_close; /* sb_conn_opened() in on_open, on_close */
     size_t got;
     char buf[8192];
     sb_conn *c;
@@ -34,6 +35,7 @@ static void cli_open(sb_conn *c, void *u)
     (void)c;
     ck_assert_msg(!x->in_connect, "on_open called from inside sb_connect");
     ck_assert_int_eq(sb_conn_connecting(c), 0);
+    x->opened_open = sb_conn_opened(c);
     x->opens++;
 }
 
@@ -65,6 +67,7 @@ static void cli_close(sb_conn *c, int reason, void *u)
     cli *x = u;
     (void)c;
     ck_assert_msg(!x->in_connect, "on_close called from inside sb_connect");
+    x->opened_close = sb_conn_opened(c);
     x->closes++;
     x->reason = reason;
     x->c = NULL;
@@ -132,6 +135,8 @@ START_TEST(test_connect_success)
     ck_assert_int_eq(x.reason, 0);
     ck_assert_int_eq(s.last_reason, 0);
     ck_assert_int_eq(x.opens, 1);
+    ck_assert_int_eq(x.opened_open, 1);
+    ck_assert_int_eq(x.opened_close, 1);
     sb_listener_close(s.l);
     tu_loop_teardown(loop);
 }
@@ -149,6 +154,7 @@ START_TEST(test_connect_refused)
     TU_ASSERT_EVENTUALLY(loop, x.closes == 1, 1000);
     ck_assert_msg(x.reason == -ECONNREFUSED, "reason %s", sb_strerror(x.reason));
     ck_assert_int_eq(x.opens, 0);
+    ck_assert_int_eq(x.opened_close, 0);
     spin(loop, 3);
     ck_assert_int_eq(x.closes, 1);
     tu_loop_teardown(loop);

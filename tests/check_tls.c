@@ -39,6 +39,7 @@ typedef struct peer {
     int opens, closes, eofs;
     int reason;
     int open_handshaking; /* sb_conn_handshaking() seen in on_open */
+    int opened_at_open, opened_at_close; /* sb_conn_opened() in on_open / on_close */
     char error[256];      /* sb_tls_error() in on_close */
     char alpn[32], version[32], sni[64], subject[256];
     int resumed;
@@ -56,6 +57,7 @@ static void p_open(sb_conn *c, void *u)
 
     p->opens++;
     p->c = c;
+    p->opened_at_open = sb_conn_opened(c);
     p->open_handshaking = sb_conn_handshaking(c);
     snprintf(p->alpn, sizeof(p->alpn), "%s", a ? a : "");
     snprintf(p->sni, sizeof(p->sni), "%s", s ? s : "");
@@ -98,6 +100,7 @@ static void p_close(sb_conn *c, int reason, void *u)
 
     p->closes++;
     p->reason = reason;
+    p->opened_at_close = sb_conn_opened(c);
     snprintf(p->error, sizeof(p->error), "%s", sb_tls_error(c));
     p->c = NULL;
 }
@@ -538,6 +541,7 @@ START_TEST(tls_garbage_client_hello)
         ck_assert_int_eq(tu_send(fd, junk[i % 3].b, junk[i % 3].n), (ssize_t)junk[i % 3].n);
         TU_ASSERT_EVENTUALLY(pr.loop, pr.srv.closes == before + 1, 500);
         ck_assert_msg(pr.srv.reason == SB_ETLSHANDSHAKE, "%d: %s", i, sb_strerror(pr.srv.reason));
+        ck_assert_int_eq(pr.srv.opened_at_close, 0); /* no on_open: not opened */
         ck_assert_msg(pr.srv.error[0], "no detail");
         /* The server closed it (an alert, maybe, then EOF). */
         TU_RUN_UNTIL(pr.loop, (tu_drain(fd, buf, sizeof(buf), &eof), eof != 0), 500);
@@ -548,8 +552,10 @@ START_TEST(tls_garbage_client_hello)
         TU_ASSERT_EVENTUALLY(pr.loop, pr.cli.ngot == 4u * (unsigned)(i + 1), 500);
     }
     ck_assert_uint_eq(sb_listener_conns(pr.l), 1);
+    ck_assert_int_eq(pr.cli.opened_at_open, 1);
     sb_close(c);
     TU_ASSERT_EVENTUALLY(pr.loop, pr.cli.closes == 1 && sb_listener_conns(pr.l) == 0, 500);
+    ck_assert_int_eq(pr.cli.opened_at_close, 1);
     pair_free(&pr);
     sb_tls_free(st);
     sb_tls_free(ct);
@@ -645,6 +651,7 @@ START_TEST(tls_close_while_handshaking)
     sb_loop_walk(pr.loop, close_conn, NULL);
     TU_ASSERT_EVENTUALLY(pr.loop, pr.srv.closes == 1, 500);
     ck_assert_int_eq(pr.srv.opens, 0);
+    ck_assert_int_eq(pr.srv.opened_at_close, 0);
     ck_assert_msg(pr.srv.reason == 0, "%s", sb_strerror(pr.srv.reason));
     TU_RUN_UNTIL(pr.loop, (tu_drain(fd, buf, sizeof(buf), &eof), eof != 0), 500);
     ck_assert_int_ne(eof, 0);
@@ -681,8 +688,10 @@ START_TEST(tls_close_while_handshaking)
     sb_close(c);
     TU_ASSERT_EVENTUALLY(pr.loop, pr.cli.closes == 1 && pr.srv.closes == 1, 1000);
     ck_assert_int_eq(pr.cli.opens, 0);
+    ck_assert_int_eq(pr.cli.opened_at_close, 0); /* bytes delivered, yet never opened */
     ck_assert_msg(pr.cli.reason == 0, "%s (%s)", sb_strerror(pr.cli.reason), pr.cli.error);
     ck_assert_int_eq(pr.srv.opens, 1);
+    ck_assert_int_eq(pr.srv.opened_at_close, 1);
     ck_assert_msg(pr.srv.reason == 0, "%s (%s)", sb_strerror(pr.srv.reason), pr.srv.error);
     ck_assert_uint_eq(pr.srv.ngot, 5);
     ck_assert_int_eq(memcmp(pr.srv.got, "hello", 5), 0);

@@ -410,8 +410,10 @@ void sbd_conn_opened(sbd *d)
     d->conns++;
 }
 
-void sbd_conn_closed(sbd *d)
+void sbd_conn_closed(sbd *d, const sb_conn *c)
 {
+    if (!sb_conn_opened(c))
+        return; /* never counted in (a handshake that failed) */
     if (--d->conns > 0)
         return;
     if (d->stopping)

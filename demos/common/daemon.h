@@ -136,13 +136,15 @@ static inline void *sbd_server(const sb_conn *c)
     return sb_listener_udata(sb_conn_listener(c));
 }
 
-/* Count a client in on_open, and out in on_close (on_close of every
- * accepted connection, even one whose on_open could not set it up).  When
- * the last client is gone, the memory of past bursts is given back to the
- * system (malloc_trim, glibc) right after that iteration, or a second
- * after the previous trim if that was sooner. */
+/* Count a client in on_open, and out in on_close: call it from on_close of
+ * every accepted connection, even one whose on_open could not set it up;
+ * it counts out only those that opened (sb_conn_opened: a failed TLS
+ * handshake has an on_close and no on_open).  When the last client is
+ * gone, the memory of past bursts is given back to the system (malloc_trim,
+ * glibc) right after that iteration, or a second after the previous trim
+ * if that was sooner. */
 void sbd_conn_opened(sbd *d);
-void sbd_conn_closed(sbd *d);
+void sbd_conn_closed(sbd *d, const sb_conn *c);
 
 /*
  * Close what is left: listeners, signal watchers, the grace timer; reset

@@ -177,7 +177,7 @@ static void kv_close(sb_conn *c, int reason, void *udata)
         s->nclients--;
         s->shrunk = 1; /* the cron may give memory back */
     }
-    sbd_conn_closed(&s->sbd);
+    sbd_conn_closed(&s->sbd, c);
 }
 
 /* =============================================================== timers */
