@@ -946,11 +946,15 @@ typedef struct sb_transport {
     size_t (*pending)(void *ctx);
     const char *(*detail)(void *ctx);
     void (*detach)(void *ctx);
+    /* A listener lets go of arg: another transport set, or the listener
+     * closed (its connections hold their own ctx).  May be NULL. */
+    void (*release)(void *arg);
 } sb_transport;
 
 /* Every connection l accepts from now on uses t (arg is given to
  * t->attach), with a handshake limited to handshake_ms [0: 10000].  t
- * NULL: plain again.  0 or -EINVAL. */
+ * NULL: plain again.  The transport replaced, if any, gets release(arg).
+ * 0, -EINVAL, or SB_ECLOSED (l is closed). */
 SB_API int sb_listener_set_transport(sb_listener *l, const sb_transport *t, void *arg,
                                      unsigned handshake_ms);
 /* An outbound connection uses t once connected: call it before on_open

@@ -59,9 +59,9 @@ enum { SB_TLS_1_2 = 0x0303, SB_TLS_1_3 = 0x0304 };
  */
 SB_TLS_API sb_tls *sb_tls_new(int mode, int *err);
 /*
- * Free the configuration.  Connections using it keep it alive until they
- * are gone; a listener does not: close the listeners it was given to (or
- * give them another with sb_tls_listen) first.  NULL is a no-op.
+ * Drop the caller's reference to the configuration; it may come at any
+ * time: the listeners it was given to (until closed or given another) and
+ * the connections using it keep it alive.  NULL is a no-op.
  */
 SB_TLS_API void sb_tls_free(sb_tls *t);
 
@@ -94,7 +94,9 @@ SB_TLS_API int sb_tls_set_handshake_timeout(sb_tls *t, unsigned ms);
 /* The reason of the last configuration call that failed ("" if none). */
 SB_TLS_API const char *sb_tls_config_error(const sb_tls *t);
 
-/* Every connection l accepts from now on speaks TLS (a server config). */
+/* Every connection l accepts from now on speaks TLS (a server config); l
+ * holds a reference to t until it is closed or given another.  0,
+ * -EINVAL, or SB_ECLOSED (l is closed). */
 SB_TLS_API int sb_tls_listen(sb_listener *l, sb_tls *t);
 /*
  * c (from sb_connect, before on_open) does a TLS handshake once

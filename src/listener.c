@@ -288,6 +288,14 @@ void sb_listener_set_udata(sb_listener *l, void *udata)
         l->udata = udata;
 }
 
+/* The listener lets go of its transport's arg (each accepted connection
+ * has its own ctx from attach). */
+static void release_transport(const sb_transport *t, void *arg)
+{
+    if (t && t->release)
+        t->release(arg);
+}
+
 void sb_listener_close(sb_listener *l)
 {
     SB__CHECK(l, h.magic, SB__K_LISTENER);
@@ -306,6 +314,13 @@ void sb_listener_close(sb_listener *l)
     }
     l->h.fd = -1;
     l->closed = 1;
+    {
+        const sb_transport *t = l->xt;
+        void *arg = l->xarg;
+        l->xt = NULL; /* nothing more is accepted */
+        l->xarg = NULL;
+        release_transport(t, arg);
+    }
     if (l->prev)
         l->prev->next = l->next;
     else
@@ -322,10 +337,18 @@ int sb_listener_set_transport(sb_listener *l, const sb_transport *t, void *arg,
                               unsigned handshake_ms)
 {
     SB__CHECK(l, h.magic, SB__K_LISTENER);
+    const sb_transport *old_t;
+    void *old_arg;
+
     if (!l || (t && (!t->attach || !t->handshake || !t->recv || !t->send)))
         return -EINVAL;
+    if (l->closed)
+        return SB_ECLOSED;
+    old_t = l->xt;
+    old_arg = l->xarg;
     l->xt = t;
     l->xarg = t ? arg : NULL;
     l->hs_ms = handshake_ms;
+    release_transport(old_t, old_arg);
     return 0;
 }

@@ -717,6 +717,57 @@ START_TEST(tls_close_while_handshaking)
 }
 END_TEST
 
+/*
+ * The listener holds its configuration: sb_tls_free right after
+ * sb_tls_listen, and it still serves handshakes; a second sb_tls_listen
+ * with another configuration lets go of the first; the last reference
+ * (listener closed, connections gone) frees it -- ASan and valgrind see
+ * a use after free or a leak if either end is missing.
+ */
+START_TEST(tls_listener_holds_config)
+{
+    pair pr;
+    sb_tls *st = server_tls(), *st2 = server_tls(), *ct = client_tls();
+    sb_conn *c;
+
+    pair_listen(&pr, st);
+    sb_tls_free(st); /* the listener's reference remains */
+    c = pair_connect(&pr, &pr.cli, ct, "localhost");
+    TU_ASSERT_EVENTUALLY(pr.loop, pr.cli.opens == 1 && pr.srv.opens == 1, 500);
+    ck_assert_int_eq(sb_write(c, "ping", 4), 0);
+    pr.srv.echo = 1;
+    TU_ASSERT_EVENTUALLY(pr.loop, pr.cli.ngot == 4, 500);
+    /* Another configuration: the first lives on in the open connection. */
+    ck_assert_int_eq(sb_tls_listen(pr.l, st2), 0);
+    sb_tls_free(st2);
+    ck_assert_int_eq(sb_write(c, "pong", 4), 0);
+    TU_ASSERT_EVENTUALLY(pr.loop, pr.cli.ngot == 8, 500);
+    sb_close(c);
+    TU_ASSERT_EVENTUALLY(pr.loop, pr.cli.closes == 1 && pr.srv.closes == 1, 500);
+    /* The second one serves new connections. */
+    peer_reset(&pr.cli);
+    peer_reset(&pr.srv);
+    c = pair_connect(&pr, &pr.cli, ct, "localhost");
+    TU_ASSERT_EVENTUALLY(pr.loop, pr.cli.opens == 1 && pr.srv.opens == 1, 500);
+    /* Closed (kept for that connection), the listener takes no transport,
+     * and keeps no reference to the one refused. */
+    sb_listener_close(pr.l);
+    {
+        sb_tls *st3 = server_tls();
+        ck_assert_int_eq(sb_tls_listen(pr.l, st3), SB_ECLOSED);
+        sb_tls_free(st3);
+    }
+    pr.l = NULL;
+    sb_close(c);
+    TU_ASSERT_EVENTUALLY(pr.loop, pr.cli.closes == 1 && pr.srv.closes == 1, 500);
+    ck_assert_int_eq(pr.cli.reason, 0);
+    tu_loop_teardown(pr.loop);
+    free(pr.srv.got);
+    free(pr.cli.got);
+    sb_tls_free(ct);
+}
+END_TEST
+
 /* A peer that connects and says nothing: the handshake limit closes it. */
 START_TEST(tls_handshake_timeout)
 {
@@ -1017,6 +1068,7 @@ static Suite *sb_tls_suite(void)
     tcase_add_test(tc, tls_truncation_and_close_flavours);
     tcase_add_test(tc, tls_handshake_timeout);
     tcase_add_test(tc, tls_close_while_handshaking);
+    tcase_add_test(tc, tls_listener_holds_config);
     tcase_add_test(tc, tls_write_ref_and_file);
     tcase_add_test(tc, tls_config_errors);
     tcase_add_test(tc, tls_relay_to_plain);

@@ -362,9 +362,15 @@ static void tls_detach(void *ctx)
     free(tc);
 }
 
+/* A listener's reference (sb_tls_listen) ends. */
+static void tls_release(void *arg)
+{
+    tls_unref(arg);
+}
+
 static const sb_transport tls_transport = {
-    "TLS",         tls_attach,  tls_handshake, tls_recv, tls_send,
-    tls_shutdown,  tls_pending, tls_detail,    tls_detach,
+    "TLS",        tls_attach,  tls_handshake, tls_recv,   tls_send,
+    tls_shutdown, tls_pending, tls_detail,    tls_detach, tls_release,
 };
 
 static int tls_attach(void *arg, sb_conn *c, int fd, void **out)
@@ -795,13 +801,19 @@ const char *sb_tls_config_error(const sb_tls *t)
 
 int sb_tls_listen(sb_listener *l, sb_tls *t)
 {
+    int r;
+
     if (!l || !t || t->mode != SB_TLS_SERVER)
         return -EINVAL;
     if (t->ncert == 0) {
         snprintf(t->err, sizeof(t->err), "a server needs a certificate (sb_tls_add_cert)");
         return -EINVAL;
     }
-    return sb_listener_set_transport(l, &tls_transport, t, t->hs_ms);
+    t->refs++; /* the listener's, until it closes or gets another */
+    r = sb_listener_set_transport(l, &tls_transport, t, t->hs_ms);
+    if (r < 0)
+        t->refs--;
+    return r;
 }
 
 int sb_tls_connect(sb_conn *c, sb_tls *t, const char *servername)
