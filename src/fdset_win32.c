@@ -17,6 +17,7 @@
 #include "internal.h"
 
 #undef select
+#undef getsockopt /* winsock's, on the SOCKETs select() takes */
 
 struct sb__wset {
     u_int fd_count;

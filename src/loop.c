@@ -712,7 +712,7 @@ static void io_ready(sb__handle *h, unsigned events)
 {
     sb_io *io = (sb_io *)h;
 
-    io->cb(io, sb__os_public(h->fd), events, io->udata);
+    io->cb(io, io->sock, events, io->udata);
 }
 
 static void io_badfd(sb__handle *h)
@@ -720,7 +720,9 @@ static void io_badfd(sb__handle *h)
     sb_io *io = (sb_io *)h;
 
     sb_io_set(io, 0);
-    io->cb(io, sb__os_public(h->fd), SB_ERROR, io->udata);
+    /* The socket the caller gave, also when it is closed (Windows: its
+     * number has no SOCKET any more). */
+    io->cb(io, io->sock, SB_ERROR, io->udata);
 }
 
 sb_io *sb_io_new(sb_loop *loop, sb_socket_t sock, sb_io_cb cb, void *udata, int *err)
@@ -751,6 +753,7 @@ sb_io *sb_io_new(sb_loop *loop, sb_socket_t sock, sb_io_cb cb, void *udata, int 
     io->h.ready = io_ready;
     io->h.badfd = io_badfd;
     io->loop = loop;
+    io->sock = sock;
     io->cb = cb;
     io->udata = udata;
     rc = sb__loop_register(loop, &io->h, fd, 0);

@@ -732,12 +732,22 @@ int sb__w32_fcntl(int fd, int cmd, ...)
 int sb__w32_poll(struct pollfd *fds, unsigned long n, int timeout_ms)
 {
     unsigned long i;
-    int r, e = 0;
+    int r, e = 0, nbad = 0;
 
     if (n == 0) {
         Sleep(timeout_ms < 0 ? INFINITE : (DWORD)timeout_ms);
         return 0;
     }
+    /* A number that has no SOCKET (closed behind the loop's back): POLLNVAL
+     * at once, as POSIX poll() says of a closed fd; WSAPoll would be given
+     * INVALID_SOCKET, which it skips (wine) or fails whole. */
+    for (i = 0; i < n; i++) {
+        int fd = (int)fds[i].fd;
+        fds[i].revents = fd >= 0 && sb__w32_sock(fd) == INVALID_SOCKET ? POLLNVAL : 0;
+        nbad += fds[i].revents != 0;
+    }
+    if (nbad)
+        return nbad;
     for (i = 0; i < n; i++) {
         int fd = (int)fds[i].fd;
         fds[i].fd = (int)fds[i].fd < 0 ? INVALID_SOCKET : sb__w32_sock(fd);
@@ -893,23 +903,81 @@ fail_errno:
 }
 
 /* newfd's SOCKET is closed and oldfd's moves to newfd; oldfd stays a
- * number whose close() only frees it (what connect.c does next). */
+ * number whose close() only frees it (what connect.c does next).  A free
+ * newfd is taken for it, as POSIX dup2 does (the tests move sockets to
+ * numbers past FD_SETSIZE so). */
 int sb__os_dup_cloexec(int oldfd, int newfd)
 {
     return SYS_DUP2(oldfd, newfd);
 }
 
+/* Under the lock: take the free number fd out of the free list, or, past
+ * the numbers handed out so far, hand out the ones before it (they go on
+ * the free list, lowest first out) and fd itself.  Its slot is MOVED (in
+ * use, no SOCKET) until the caller puts one there.  0, or -1 ENOMEM. */
+static int fd_claim(int fd)
+{
+    int i;
+
+    if (fd < next_fd) {
+        for (i = (int)nfree - 1; i >= 0 && free_list[i] != fd; i--)
+            ;
+        if (i < 0) /* a number lost to a failed realloc: in use, no SOCKET */
+            return -1;
+        memmove(&free_list[i], &free_list[i + 1], (nfree - (size_t)i - 1) * sizeof(*free_list));
+        nfree--;
+    } else {
+        size_t need = nfree + (size_t)(fd - next_fd);
+        int c;
+        if (need > free_cap) {
+            int *n = realloc(free_list, need * sizeof(*n));
+            if (!n)
+                return -1;
+            free_list = n;
+            free_cap = need;
+        }
+        for (c = next_fd / CHUNK; c <= fd / CHUNK; c++) {
+            if (chunks[c])
+                continue;
+            SOCKET *cs = malloc(CHUNK * sizeof(*cs));
+            unsigned char *ad = calloc(CHUNK, 1);
+            if (!cs || !ad) {
+                free(cs);
+                free(ad);
+                return -1;
+            }
+            for (i = 0; i < CHUNK; i++)
+                cs[i] = INVALID_SOCKET;
+            adopted[c] = ad;
+            chunks[c] = cs;
+        }
+        for (i = fd - 1; i >= next_fd; i--)
+            free_list[nfree++] = i;
+        next_fd = fd + 1;
+    }
+    *slot(fd) = MOVED;
+    return 0;
+}
+
 int sb__w32_dup2(int oldfd, int newfd)
 {
-    SOCKET *from = slot(oldfd), *to = slot(newfd), s;
+    SOCKET *from = slot(oldfd), *to, s;
 
-    if (!from || !to || *from == INVALID_SOCKET || *from == MOVED || *to == INVALID_SOCKET) {
+    if (!from || *from == INVALID_SOCKET || *from == MOVED || newfd < 0 ||
+        newfd >= CHUNK * NCHUNKS) {
         errno = EBADF;
         return -1;
     }
     if (oldfd == newfd)
         return newfd;
     lock_take();
+    to = slot(newfd);
+    if ((!to || *to == INVALID_SOCKET) && fd_claim(newfd) < 0) {
+        lock_give();
+        errno = ENOMEM;
+        return -1;
+    }
+    to = slot(newfd);
     s = *from;
     if (*to != MOVED) {
         rev_del(*to);
