@@ -8,8 +8,9 @@
 #   make TARGET=mingw             library and demos in build/mingw/
 #   make TARGET=mingw check       the Check suites that apply (tests/wine/check_win32.c)
 #                                 and the demos driven from Linux (tests/wine/run.sh;
-#                                 the Linux suites echod, echo and chatd against the
-#                                 .exe demos: tests/wine/run-suites.sh), under wine
+#                                 the Linux suites echod, echo, chatd and shutdown
+#                                 against the .exe demos: tests/wine/run-suites.sh),
+#                                 under wine
 #   make TARGET=mingw deps        installs mingw-w64, wine64 (tests/install-deps.sh)
 #
 # The source files are the same as on POSIX: os_posix.c, fdset.c and
@@ -80,7 +81,7 @@ $(BUILD)/wine/system.reg:
 # cached in $(BUILD)/check; the suites of tests/ that apply, with the
 # Windows part of testutil, linked into one runner, run under wine.
 W_CHECK    := $(BUILD)/check
-W_TEST_SUITES := buffer framing timer flow relay listener conn stream client udp faults setup_faults input_memory
+W_TEST_SUITES := buffer framing timer loop flow relay listener conn stream client udp faults setup_faults input_memory
 W_TEST_OBJ := $(patsubst %,$(BUILD)/tests/check_%.o,$(W_TEST_SUITES)) \
               $(BUILD)/tests/check_win32.o $(BUILD)/tests/testutil_win32.o $(BUILD)/tests/fault.o
 # The suites link a second build of the library with the fault-injection
@@ -114,7 +115,7 @@ $(W_TEST_BIN): $(W_TEST_OBJ) $(W_TLIB) $(W_CHECK)/lib/libcheck.a
 	$(WCC) $(W_LDFLAGS) $(LDFLAGS) -o $@ $(W_TEST_OBJ) $(W_TLIB) $(W_CHECK)/lib/libcheck.a $(W_LIBS)
 
 # The Linux build of the Check runner, in a folder of its own: its
-# end-to-end suites (echod, echo, chatd) are run against the .exe demos
+# end-to-end suites (echod, echo, chatd, shutdown) are run against the .exe demos
 # (tests/wine/run-suites.sh).  TARGET= on the command line: the sub-make
 # reads the Makefile's Linux part.
 W_LINUX       := $(BUILD)/linux

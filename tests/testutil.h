@@ -111,6 +111,18 @@ int tu_run_until(sb_loop *loop, volatile int *flag, int max_iter);
             ck_abort_msg("timed out waiting for: %s", #cond);                                  \
     } while (0)
 
+/* The fd an sb_io callback is given (an sb_socket_t) as the number the
+ * test made it with: the fd itself on POSIX; on Windows the SOCKET's
+ * number in the library's table (tests/wine/win32_shim.h). */
+#ifndef tu_io_fd
+#define tu_io_fd(s) ((int)(s))
+#endif
+/* The other way: what sb_io_new is given for the test's fd (and what its
+ * callbacks get back). */
+#ifndef tu_io_sock
+#define tu_io_sock(fd) ((sb_socket_t)(fd))
+#endif
+
 /* ------------------------------------------------ fds above FD_SETSIZE */
 
 /* Whether fd is an open descriptor. */

@@ -34,6 +34,9 @@ int tu_w32_num(sb_socket_t s);
 #define sb_conn_fd(c) tu_w32_num(sb_conn_fd(c))
 #define sb_listener_fd(l) tu_w32_num(sb_listener_fd(l))
 #define sb_udp_fd(u) tu_w32_num(sb_udp_fd(u))
+/* An sb_io callback's SOCKET as the test's number (testutil.h: POSIX, the fd). */
+#define tu_io_fd(s) tu_w32_num(s)
+#define tu_io_sock(fd) ((sb_socket_t)sb__os_public(fd))
 /* The tests' own select() calls name those numbers in winsock's fd_set. */
 int tu_w32_select(int nfds, fd_set *r, fd_set *w, fd_set *e, struct timeval *tv);
 #define select tu_w32_select
