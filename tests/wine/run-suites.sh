@@ -5,12 +5,13 @@
 #
 # BUILD holds the mingw-w64 build (sb-echod.exe, sb-echo.exe, sb-chatd.exe),
 # CHECK_BIN is the Linux build's check_switchboard, WINEPREFIX a wine prefix.
-# The suites echod, echo and chatd (tests/check_*.c) spawn their demo through
-# tu_demo(): SB_DEMO_DIR names a folder of wrappers here that exec wine on
-# the .exe, and SB_DEMOS_WIN32=1 tells the tests that the demos are Windows
-# programs: they stop them with SIGINT (wine's CTRL_C_EVENT) instead of
-# SIGTERM, read their stderr's "\r\n" as "\n", and skip by name, printing
-# the reason, what Windows does not have (SIGUSR1 counters, --user).  The
+# The suites echod, echo, chatd and shutdown (tests/check_*.c) spawn their
+# demo through tu_demo(): SB_DEMO_DIR names a folder of wrappers here that
+# exec wine on the .exe, and SB_DEMOS_WIN32=1 tells the tests that the demos
+# are Windows programs: they stop them with SIGINT (wine's CTRL_C_EVENT)
+# instead of SIGTERM, read their stderr's "\r\n" as "\n", and skip by name,
+# printing the reason, what Windows does not have (SIGUSR1 counters, --user,
+# the POSIX-only sb-httpd and sb-kvd that shutdown also drives).  The
 # clients are the Linux test process, over 127.0.0.1.  Prints each suite's
 # Check summary and skips, then the totals; exit 1 when a test failed.
 set -u
@@ -48,7 +49,7 @@ wineserver -p </dev/null >/dev/null 2>&1 && server=1
 
 export SB_DEMO_DIR="$tmp" SB_DEMOS_WIN32=1
 total=0 failed=0 skips=0 rc=0
-for suite in echod echo chatd; do
+for suite in echod echo chatd shutdown; do
     log="$tmp/$suite.log"
     CK_RUN_SUITE=$suite "$bin" > "$log" 2>&1 || rc=1
     # "100%: Checks: 9, Failures: 0, Errors: 0" and each failure's line
@@ -67,5 +68,5 @@ for suite in echod echo chatd; do
     grep -E ':[EF]:' "$log" | sed 's/^/    FAIL: /'
     total=$((total + n)) failed=$((failed + f + e)) skips=$((skips + s))
 done
-echo "wine suites: $total checks, $failed failed, $skips skips (echod, echo, chatd against the .exe demos)"
+echo "wine suites: $total checks, $failed failed, $skips skips (echod, echo, chatd, shutdown against the .exe demos)"
 [ "$rc" -eq 0 ] && [ "$failed" -eq 0 ]
