@@ -303,7 +303,7 @@ END_TEST
 START_TEST(test_udp_connected_refused)
 {
 #ifdef _WIN32
-    TU_WIN32_SKIP_UNDER_WINE("udp_connected_refused", "under wine the ICMP port unreachable is not reported on the connected socket (Windows: WSAECONNRESET from the next receive)");
+    TU_WIN32_SKIP_UNDER_WINE("udp_connected_refused", "under wine no receive reports the ICMP port unreachable (it stays the socket's pending SO_ERROR, which sb-echo finds after its timeout; Windows: WSAECONNRESET from the next receive)");
 #endif
     sb_loop *loop = sb_loop_new();
     sb_udp_stats st;
