@@ -244,7 +244,8 @@ START_TEST(test_echo_tcp)
     snprintf(addr, sizeof(addr), "127.0.0.1:%d", d.tcp);
     {
         const char *argv[] = {"sb-echo", addr, "hello", "two words", "", NULL};
-        ck_assert_int_eq(echo_run(&r, argv, NULL, 0, NULL), 0);
+        ck_assert_msg(echo_run(&r, argv, NULL, 0, NULL) == 0,
+                      "sb-echo exit status; stderr: %s", r.err);
         ck_assert_str_eq(r.out, "hello\ntwo words\n\n");
         ck_assert_uint_eq(r.err_len, 0);
         run_free(&r);
@@ -256,7 +257,8 @@ START_TEST(test_echo_tcp)
         len += (size_t)sprintf(input + len, "line %zu of the standard input\n", i);
     {
         const char *argv[] = {"sb-echo", "--timeout", "20", addr, NULL};
-        ck_assert_int_eq(echo_run(&r, argv, input, len, NULL), 0);
+        ck_assert_msg(echo_run(&r, argv, input, len, NULL) == 0,
+                      "sb-echo exit status; stderr: %s", r.err);
         ck_assert_uint_eq(r.out_len, len);
         ck_assert_int_eq(memcmp(r.out, input, len), 0);
         ck_assert_uint_eq(r.err_len, 0);
@@ -277,7 +279,8 @@ START_TEST(test_echo_udp)
     snprintf(addr, sizeof(addr), "127.0.0.1:%d", d.udp);
     {
         const char *argv[] = {"sb-echo", "--udp", addr, "one", "", "three", NULL};
-        ck_assert_int_eq(echo_run(&r, argv, NULL, 0, NULL), 0);
+        ck_assert_msg(echo_run(&r, argv, NULL, 0, NULL) == 0,
+                      "sb-echo exit status; stderr: %s", r.err);
         ck_assert_str_eq(r.out, "one\n\nthree\n");
         ck_assert_uint_eq(r.err_len, 0);
         run_free(&r);
@@ -285,7 +288,8 @@ START_TEST(test_echo_udp)
     {
         static const char in[] = "alpha\nbeta\n\ngamma without newline";
         const char *argv[] = {"sb-echo", "-u", addr, NULL};
-        ck_assert_int_eq(echo_run(&r, argv, in, strlen(in), NULL), 0);
+        ck_assert_msg(echo_run(&r, argv, in, strlen(in), NULL) == 0,
+                      "sb-echo exit status; stderr: %s", r.err);
         ck_assert_str_eq(r.out, "alpha\nbeta\n\ngamma without newline\n");
         run_free(&r);
     }
@@ -306,7 +310,8 @@ START_TEST(test_echo_half_close)
     snprintf(addr, sizeof(addr), "127.0.0.1:%d", d.tcp);
     {
         const char *argv[] = {"sb-echo", "--half-close", addr, NULL};
-        ck_assert_int_eq(echo_run(&r, argv, input, len, NULL), 0);
+        ck_assert_msg(echo_run(&r, argv, input, len, NULL) == 0,
+                      "sb-echo exit status; stderr: %s", r.err);
         ck_assert_uint_eq(r.out_len, len);
         ck_assert_int_eq(memcmp(r.out, input, len), 0);
         ck_assert_uint_eq(r.err_len, 0);
@@ -314,7 +319,8 @@ START_TEST(test_echo_half_close)
     }
     {
         const char *argv[] = {"sb-echo", "-H", addr, "GET / HTTP/1.0", NULL};
-        ck_assert_int_eq(echo_run(&r, argv, NULL, 0, NULL), 0);
+        ck_assert_msg(echo_run(&r, argv, NULL, 0, NULL) == 0,
+                      "sb-echo exit status; stderr: %s", r.err);
         ck_assert_str_eq(r.out, "GET / HTTP/1.0\n");
         run_free(&r);
     }
@@ -331,7 +337,8 @@ START_TEST(test_echo_refused)
     snprintf(addr, sizeof(addr), "127.0.0.1:%d", tu_closed_port(SOCK_STREAM));
     {
         const char *argv[] = {"sb-echo", addr, "hi", NULL};
-        ck_assert_int_eq(echo_run(&r, argv, NULL, 0, NULL), 1);
+        ck_assert_msg(echo_run(&r, argv, NULL, 0, NULL) == 1,
+                      "sb-echo exit status; stderr: %s", r.err);
         assert_one_line(&r, "refused");
         ck_assert_ptr_nonnull(strstr(r.err, addr));
         ck_assert_uint_eq(r.out_len, 0);
@@ -340,7 +347,8 @@ START_TEST(test_echo_refused)
     snprintf(addr, sizeof(addr), "127.0.0.1:%d", tu_closed_port(SOCK_DGRAM));
     {
         const char *argv[] = {"sb-echo", "--udp", "--timeout", "5", addr, "hi", NULL};
-        ck_assert_int_eq(echo_run(&r, argv, NULL, 0, NULL), 1);
+        ck_assert_msg(echo_run(&r, argv, NULL, 0, NULL) == 1,
+                      "sb-echo exit status; stderr: %s", r.err);
         assert_one_line(&r, "refused");
         run_free(&r);
     }
@@ -359,7 +367,8 @@ START_TEST(test_echo_timeout)
     tu_hang_open(&h);
     {
         const char *argv[] = {"sb-echo", "--timeout", "0.2", h.addr, "hi", NULL};
-        ck_assert_int_eq(echo_run(&r, argv, NULL, 0, NULL), 1);
+        ck_assert_msg(echo_run(&r, argv, NULL, 0, NULL) == 1,
+                      "sb-echo exit status; stderr: %s", r.err);
         assert_one_line(&r, "timed out");
         ck_assert_ptr_nonnull(strstr(r.err, "cannot connect"));
         run_free(&r);
@@ -375,7 +384,8 @@ START_TEST(test_echo_timeout)
     snprintf(addr, sizeof(addr), "127.0.0.1:%d", ntohs(a.sin_port));
     {
         const char *argv[] = {"sb-echo", "-u", "-t", "0.2", addr, "anyone?", NULL};
-        ck_assert_int_eq(echo_run(&r, argv, NULL, 0, NULL), 1);
+        ck_assert_msg(echo_run(&r, argv, NULL, 0, NULL) == 1,
+                      "sb-echo exit status; stderr: %s", r.err);
         assert_one_line(&r, "no reply");
         run_free(&r);
     }
@@ -406,7 +416,8 @@ START_TEST(test_echo_mismatch)
     snprintf(addr, sizeof(addr), "127.0.0.1:%d", sb_listener_port(l));
     {
         const char *argv[] = {"sb-echo", addr, "OK", "hello", NULL};
-        ck_assert_int_eq(echo_run(&r, argv, NULL, 0, loop), 1);
+        ck_assert_msg(echo_run(&r, argv, NULL, 0, loop) == 1,
+                      "sb-echo exit status; stderr: %s", r.err);
         assert_one_line(&r, "mismatched echo");
         ck_assert_ptr_nonnull(strstr(r.err, "byte 3"));
         ck_assert_str_eq(r.out, "OK\n"); /* what matched was printed */

@@ -142,7 +142,8 @@ static void frame_case(const char *mode, const char *max, const char *in, size_t
     close(fd);
     kill(p.pid, tu_stop_signal());
     status = tu_finish(&p);
-    ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0, "%s", p.out);
+    ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0, "--frame %s: status %#x: %s",
+                  mode, status, p.out);
 }
 
 #define FC(mode, max, in, want) frame_case(mode, max, in, sizeof(in) - 1, want, sizeof(want) - 1)
@@ -290,7 +291,8 @@ START_TEST(test_echod_backend_option)
     close(fd);
     kill(p.pid, tu_stop_signal());
     status = tu_finish(&p);
-    ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0, "%s", p.out);
+    ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0, "%s: status %#x: %s",
+                  names[_i], status, p.out);
 }
 END_TEST
 
