@@ -197,6 +197,8 @@ static void usage(FILE *f)
             "                           longer or malformed ones close the client\n"
             "      --tls-cert FILE      speak TLS: the certificate chain (PEM, leaf first)\n"
             "      --tls-key FILE       and its private key (needs make TLS=1)\n"
+            "                           (repeat both: the first pair is the default,\n"
+            "                            others are chosen by SNI)\n"
             "  -U, --user NAME          drop root privileges to NAME after binding\n"
             "  -L, --log-level LEVEL    error, warn, info or debug (default warn)\n"
             "  -G, --grace SECS         on SIGTERM/SIGINT, wait this long for clients\n"
@@ -261,10 +263,12 @@ int main(int argc, char **argv)
             max_message = (size_t)v;
             break;
         case OPT_TLS_CERT:
-            tls.cert = optarg;
+            if (sbd_tls_opt_cert("sb-echod", &tls, optarg))
+                return 2;
             break;
         case OPT_TLS_KEY:
-            tls.key = optarg;
+            if (sbd_tls_opt_key("sb-echod", &tls, optarg))
+                return 2;
             break;
         default:
             if ((rc = sbd_option(&d.sbd, opt, optarg, argv, usage)) != SBD_OPT_NEXT)

@@ -1814,6 +1814,8 @@ static void usage(FILE *f)
             "      --tls-cert FILE        serve HTTPS (ALPN http/1.1): the certificate\n"
             "                             chain (PEM, leaf first)\n"
             "      --tls-key FILE         and its private key (needs make TLS=1)\n"
+            "                             (repeat both: the first pair is the default,\n"
+            "                              others are chosen by SNI)\n"
             "  -U, --user NAME            drop root privileges to NAME after binding\n"
             "  -L, --log-level LEVEL      error, warn, info (access log) or debug\n"
             "                             (default warn)\n"
@@ -2035,10 +2037,12 @@ int main(int argc, char **argv)
             mime_types = optarg;
             break;
         case OPT_TLS_CERT:
-            tls.cert = optarg;
+            if (sbd_tls_opt_cert("sb-httpd", &tls, optarg))
+                return 2;
             break;
         case OPT_TLS_KEY:
-            tls.key = optarg;
+            if (sbd_tls_opt_key("sb-httpd", &tls, optarg))
+                return 2;
             break;
         case 'T':
             if (sbd_parse_uint(&d.sbd, "--header-timeout", optarg, 0, UINT_MAX / 1000, &v))

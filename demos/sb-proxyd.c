@@ -246,6 +246,8 @@ static void usage(FILE *f)
             "      --tls-cert FILE      terminate TLS from clients (the upstream stays\n"
             "                           plain): the certificate chain (PEM, leaf first)\n"
             "      --tls-key FILE       and its private key (needs make TLS=1)\n"
+            "                           (repeat both: the first pair is the default,\n"
+            "                            others are chosen by SNI)\n"
             "  -U, --user NAME          drop root privileges to NAME after binding\n"
             "  -L, --log-level LEVEL    error, warn, info or debug (default warn)\n"
             "  -G, --grace SECS         on SIGTERM/SIGINT, let transfers run this long,\n"
@@ -306,10 +308,12 @@ int main(int argc, char **argv)
             p.max_buffer = (size_t)v;
             break;
         case OPT_TLS_CERT:
-            tls.cert = optarg;
+            if (sbd_tls_opt_cert("sb-proxyd", &tls, optarg))
+                return 2;
             break;
         case OPT_TLS_KEY:
-            tls.key = optarg;
+            if (sbd_tls_opt_key("sb-proxyd", &tls, optarg))
+                return 2;
             break;
         default:
             if ((rc = sbd_option(&p.sbd, opt, optarg, argv, usage)) != SBD_OPT_NEXT)

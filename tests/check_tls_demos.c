@@ -371,6 +371,32 @@ START_TEST(test_httpd_curl)
     ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0, "curl: %s", c.buf);
     ck_assert_str_eq(c.buf, "hello over TLS\n");
     stop_daemon(&d);
+
+    /* Two certificate pairs: curl verifies each name against the one SNI
+     * chose (localhost: the first, the default; other.test and a
+     * *.wild.test name: the second). */
+    {
+        const char *two[] = {"--root", root, "--tls-cert", certf("other.pem"), "--tls-key",
+                             certf("other.key"), NULL};
+        static const char *const names[] = {"localhost", "other.test", "a.wild.test"};
+        int i;
+
+        port = start_daemon(&d, HTTPD, "sb-httpd", two);
+        for (i = 0; i < 3; i++) {
+            char resolve[128];
+            snprintf(url, sizeof(url), "https://%s:%d/hello.txt", names[i], port);
+            snprintf(resolve, sizeof(resolve), "%s:%d:127.0.0.1", names[i], port);
+            {
+                const char *argv[] = {curl, "-sS", "--resolve", resolve, "--cacert",
+                                      certf("ca.pem"), url, NULL};
+                status = run_prog(&c, argv);
+            }
+            ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0, "curl %s: %s", names[i],
+                          c.buf);
+            ck_assert_str_eq(c.buf, "hello over TLS\n");
+        }
+        stop_daemon(&d);
+    }
     remove_root(root);
 }
 END_TEST
@@ -568,6 +594,14 @@ START_TEST(test_bad_options)
     }
     ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 2, "status %d: %s", status, c.buf);
     ck_assert_msg(strstr(c.buf, "go together") != NULL, "%s", c.buf);
+    {
+        /* Two certificates, one key. */
+        const char *argv[] = {KVD, "--tls-cert", certf("server.pem"), "--tls-key",
+                              certf("server.key"), "--tls-cert", certf("other.pem"), NULL};
+        status = run_prog(&c, argv);
+    }
+    ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 2, "status %d: %s", status, c.buf);
+    ck_assert_msg(strstr(c.buf, "one --tls-key for each --tls-cert") != NULL, "%s", c.buf);
     {
         const char *argv[] = {ECHO, "--ca", certf("ca.pem"), "127.0.0.1:1", "x", NULL};
         status = run_prog(&c, argv);

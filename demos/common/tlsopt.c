@@ -25,14 +25,37 @@ static int unbuilt(const char *name)
     return 2;
 }
 
+static int opt_file(const char *name, const char *opt, const char **files, int *n,
+                    const char *file)
+{
+    if (*n == SBD_TLS_MAX_CERTS) {
+        fprintf(stderr, "%s: at most %d %s options\n", name, SBD_TLS_MAX_CERTS, opt);
+        return 2;
+    }
+    files[(*n)++] = file;
+    return 0;
+}
+
+int sbd_tls_opt_cert(const char *name, sbd_tls *o, const char *file)
+{
+    return opt_file(name, "--tls-cert", o->cert, &o->ncert, file);
+}
+
+int sbd_tls_opt_key(const char *name, sbd_tls *o, const char *file)
+{
+    return opt_file(name, "--tls-key", o->key, &o->nkey, file);
+}
+
 int sbd_tls_check(const char *name, const sbd_tls *o)
 {
-    if (!o->cert && !o->key && !o->client && !o->ca && !o->insecure && !o->servername)
+    if (!o->ncert && !o->nkey && !o->client && !o->ca && !o->insecure && !o->servername)
         return 0;
     if (!sbd_tls_built())
         return unbuilt(name);
-    if ((o->cert != NULL) != (o->key != NULL)) {
-        fprintf(stderr, "%s: --tls-cert and --tls-key go together\n", name);
+    if (o->ncert != o->nkey) {
+        fprintf(stderr, "%s: --tls-cert and --tls-key go together (one --tls-key for each "
+                        "--tls-cert)\n",
+                name);
         return 2;
     }
     if ((o->ca || o->insecure || o->servername) && !o->client) {
@@ -47,15 +70,16 @@ int sbd_tls_listen(sbd *d, sbd_tls *o, const char *alpn)
 {
     int err = 0, i, rc;
 
-    if (!o->cert)
+    if (!o->ncert)
         return 0;
     o->tls = sb_tls_new(SB_TLS_SERVER, &err);
     if (!o->tls) {
         fprintf(stderr, "%s: TLS: %s\n", d->name, sb_strerror(err));
         return 1;
     }
-    if ((rc = sb_tls_add_cert(o->tls, o->cert, o->key)) != 0 ||
-        (alpn && (rc = sb_tls_set_alpn(o->tls, alpn)) != 0)) {
+    for (i = 0, rc = 0; i < o->ncert && rc == 0; i++)
+        rc = sb_tls_add_cert(o->tls, o->cert[i], o->key[i]);
+    if (rc != 0 || (alpn && (rc = sb_tls_set_alpn(o->tls, alpn)) != 0)) {
         const char *why = sb_tls_config_error(o->tls);
         fprintf(stderr, "%s: TLS: %s\n", d->name, *why ? why : sb_strerror(rc));
         return 1;
@@ -130,7 +154,7 @@ void sbd_tls_free(sbd_tls *o)
 int sbd_tls_listen(sbd *d, sbd_tls *o, const char *alpn)
 {
     (void)alpn;
-    return o->cert ? unbuilt(d->name) : 0;
+    return o->ncert ? unbuilt(d->name) : 0;
 }
 
 int sbd_tls_client(const char *name, sbd_tls *o, const char *alpn)

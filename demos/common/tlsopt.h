@@ -13,8 +13,13 @@
 
 struct sb_tls;
 
+/* Certificates a server takes (--tls-cert/--tls-key pairs; SNI chooses). */
+#define SBD_TLS_MAX_CERTS 16
+
 typedef struct sbd_tls {
-    const char *cert, *key; /* server: --tls-cert, --tls-key */
+    const char *cert[SBD_TLS_MAX_CERTS]; /* server: each --tls-cert, in order */
+    const char *key[SBD_TLS_MAX_CERTS];  /* and each --tls-key */
+    int ncert, nkey;
     const char *ca;         /* client: --ca FILE (else the system store) */
     const char *servername; /* client: --servername (else the host) */
     int client;             /* client: --tls */
@@ -24,11 +29,16 @@ typedef struct sbd_tls {
 
 /* 1 when the build has TLS. */
 int sbd_tls_built(void);
-/* Options were given: check they go together (both --tls-cert and
- * --tls-key; --ca, --insecure or --servername only with --tls) and that the
+/* The option parsers' --tls-cert FILE and --tls-key FILE: 0, or 2 with a
+ * line on stderr past SBD_TLS_MAX_CERTS. */
+int sbd_tls_opt_cert(const char *name, sbd_tls *o, const char *file);
+int sbd_tls_opt_key(const char *name, sbd_tls *o, const char *file);
+/* Options were given: check they go together (as many --tls-key as
+ * --tls-cert; --ca, --insecure or --servername only with --tls) and that the
  * build has TLS.  0, or 2 with a line on stderr. */
 int sbd_tls_check(const char *name, const sbd_tls *o);
-/* Server: load the certificate (alpn: the ALPN list, or NULL) and make every
+/* Server: load the certificates (the first is the default, the others are
+ * chosen by the client's SNI; alpn: the ALPN list, or NULL) and make every
  * listener of d speak TLS.  Does nothing without --tls-cert.  0, or 1 with
  * a line on stderr (2 without TLS in the build). */
 int sbd_tls_listen(sbd *d, sbd_tls *o, const char *alpn);

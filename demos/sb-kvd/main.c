@@ -318,6 +318,8 @@ static void usage(FILE *f)
             "      --tls-cert FILE       speak TLS (as redis-server's tls-port): the\n"
             "                            certificate chain (PEM, leaf first)\n"
             "      --tls-key FILE        and its private key (needs make TLS=1)\n"
+            "                            (repeat both: the first pair is the default,\n"
+            "                             others are chosen by SNI)\n"
             "  -U, --user NAME           drop root privileges to NAME after binding\n"
             "  -L, --log-level LEVEL     error, warn, info or debug (default warn)\n"
             "  -G, --grace SECS          on SIGTERM/SIGINT, wait this long for clients\n"
@@ -413,10 +415,12 @@ int main(int argc, char **argv)
             memset(optarg, 'x', s.passlen); /* out of ps and /proc/PID/cmdline */
             break;
         case OPT_TLS_CERT:
-            tls.cert = optarg;
+            if (sbd_tls_opt_cert("sb-kvd", &tls, optarg))
+                return 2;
             break;
         case OPT_TLS_KEY:
-            tls.key = optarg;
+            if (sbd_tls_opt_key("sb-kvd", &tls, optarg))
+                return 2;
             break;
         default:
             if ((rc = sbd_option(&s.sbd, opt, optarg, argv, usage)) != SBD_OPT_NEXT)
