@@ -183,7 +183,7 @@ $(TLS_TEST_OBJ): SB_CPPFLAGS += $(SSL_CFLAGS)
 $(TLS_CERTS)/stamp: tests/tls/gen-certs.sh
 	sh tests/tls/gen-certs.sh $(TLS_CERTS)
 
-$(TLS_TEST_BIN): $(TLS_TEST_OBJ) $(BUILD)/tests/testutil.o $(BUILD)/tests/fault.o $(TLS_STATIC) $(TLIB)
+$(TLS_TEST_BIN): $(TLS_TEST_OBJ) $(BUILD)/tests/testutil.o $(BUILD)/tests/testutil_common.o $(BUILD)/tests/fault.o $(TLS_STATIC) $(TLIB)
 	$(CC) $(SB_LDFLAGS) $(LDFLAGS) -o $@ $^ $(SSL_LIBS) $(CHECK_LIBS) $(LDLIBS)
 
 .PHONY: check-tls tls-deps

@@ -79,11 +79,13 @@ $(BUILD)/wine/system.reg:
 # ---------------------------------------------------------- Check suites
 # Check cross-built from Debian's source package (tests/wine/build-check.sh),
 # cached in $(BUILD)/check; the suites of tests/ that apply, with the
-# Windows part of testutil, linked into one runner, run under wine.
+# Windows part of testutil (and the part shared with POSIX), linked into one
+# runner, run under wine.
 W_CHECK    := $(BUILD)/check
 W_TEST_SUITES := buffer framing timer loop flow relay listener conn stream client udp faults setup_faults input_memory
 W_TEST_OBJ := $(patsubst %,$(BUILD)/tests/check_%.o,$(W_TEST_SUITES)) \
-              $(BUILD)/tests/check_win32.o $(BUILD)/tests/testutil_win32.o $(BUILD)/tests/fault.o
+              $(BUILD)/tests/check_win32.o $(BUILD)/tests/testutil_win32.o \
+              $(BUILD)/tests/testutil_common.o $(BUILD)/tests/fault.o
 # The suites link a second build of the library with the fault-injection
 # seam on (-DSB_FAULTS), as on POSIX.
 W_TLIB_OBJ := $(patsubst src/%.c,$(BUILD)/tobj/%.o,$(W_LIB_SRC))
