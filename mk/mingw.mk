@@ -13,9 +13,9 @@
 #                                 under wine
 #   make TARGET=mingw deps        installs mingw-w64, wine64 (tests/install-deps.sh)
 #
-# The source files are the same as on POSIX: os_posix.c, fdset.c and
-# signal.c compile to nothing here, os_win32.c, fdset_win32.c and
-# signal_win32.c to nothing there.  src/win32/ stands in for the POSIX
+# The source files are the same as on POSIX: os_posix.c and fdset.c
+# compile to nothing here, os_win32.c and fdset_win32.c to nothing there
+# (signal.c serves both).  src/win32/ stands in for the POSIX
 # headers (sys/socket.h, netinet/in.h...) that Windows lacks.
 NAME      := switchboard
 MINGW     ?= x86_64-w64-mingw32

@@ -1,11 +1,17 @@
 /*
- * (POSIX; Windows has signal_win32.c.)
  * Signals as ordinary loop callbacks, through a self-pipe: the handler only
  * writes the signal number to a non-blocking pipe; the loop reads it and
  * runs the watcher's callback like any other event.  A process has one
  * disposition per signal, so one loop owns a given signal at a time.
+ *
+ * Windows: SIGINT and SIGTERM only, from console control events.
+ * os_win32.c's console handler, which runs on a thread of its own, writes
+ * the signal number to the loop's socket pair (the pipe here).  Ctrl-C and
+ * Ctrl-Break are SIGINT; the console window closing, log-off and shut-down
+ * are SIGTERM (Windows ends the process a few seconds after those).  No
+ * other signal exists there: sb_signal_new fails with SB_ESIGNAL.  The
+ * three sig_* functions below are all that differs.
  */
-#ifndef _WIN32 /* Windows: signal_win32.c */
 #include "internal.h"
 
 #include <errno.h>
@@ -24,14 +30,33 @@ struct sb_signal {
     int signum;
     sb_signal_cb cb;
     void *udata;
+#ifndef _WIN32
     struct sigaction old;
+#endif
     sb_signal *next;
 };
 
-/* Write end of the owning loop's pipe for each signal, -1 when unwatched. */
+/* Write end of the owning loop's pipe for each signal, -1 when unwatched
+ * (on Windows the console handler has its own copy, os_win32.c). */
 static volatile sig_atomic_t sb__sig_fd[NSIG];
 static int sb__sig_init;
 
+#ifdef _WIN32
+static int sig_valid(int signum)
+{
+    return signum == SIGINT || signum == SIGTERM;
+}
+
+static int sig_watch(sb_signal *s, int wr)
+{
+    return sb__os_console_watch(s->signum, wr) < 0 ? -errno : 0;
+}
+
+static void sig_unwatch(sb_signal *s)
+{
+    sb__os_console_watch(s->signum, -1);
+}
+#else
 static void sig_handler(int signum)
 {
     int saved = errno;
@@ -43,6 +68,30 @@ static void sig_handler(int signum)
     }
     errno = saved;
 }
+
+static int sig_valid(int signum)
+{
+    return signum > 0 && signum < NSIG && signum != SIGKILL && signum != SIGSTOP;
+}
+
+/* The handler, the previous disposition kept in s (wr is in sb__sig_fd). */
+static int sig_watch(sb_signal *s, int wr)
+{
+    struct sigaction sa;
+
+    (void)wr;
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_handler = sig_handler;
+    sigemptyset(&sa.sa_mask);
+    sa.sa_flags = SA_RESTART;
+    return sigaction(s->signum, &sa, &s->old) < 0 ? -errno : 0;
+}
+
+static void sig_unwatch(sb_signal *s)
+{
+    sigaction(s->signum, &s->old, NULL);
+}
+#endif
 
 static void sigpipe_ready(sb__handle *h, unsigned events)
 {
@@ -99,7 +148,6 @@ static int sigpipe_open(sb_loop *loop)
 sb_signal *sb_signal_new(sb_loop *loop, int signum, sb_signal_cb cb, void *udata, int *err)
 {
     SB__CHECK(loop, magic, SB__K_LOOP);
-    struct sigaction sa;
     sb_signal *s = NULL;
     int rc, i;
 
@@ -108,8 +156,7 @@ sb_signal *sb_signal_new(sb_loop *loop, int signum, sb_signal_cb cb, void *udata
             sb__sig_fd[i] = -1;
         sb__sig_init = 1;
     }
-    if (!loop || !cb || signum <= 0 || signum >= NSIG || signum == SIGKILL ||
-        signum == SIGSTOP || sb__sig_fd[signum] >= 0) {
+    if (!loop || !cb || !sig_valid(signum) || sb__sig_fd[signum] >= 0) {
         rc = SB_ESIGNAL;
         goto fail;
     }
@@ -126,13 +173,8 @@ sb_signal *sb_signal_new(sb_loop *loop, int signum, sb_signal_cb cb, void *udata
     s->signum = signum;
     s->cb = cb;
     s->udata = udata;
-    memset(&sa, 0, sizeof(sa));
-    sa.sa_handler = sig_handler;
-    sigemptyset(&sa.sa_mask);
-    sa.sa_flags = SA_RESTART;
     sb__sig_fd[signum] = loop->sig_wr;
-    if (sigaction(signum, &sa, &s->old) < 0) {
-        rc = -errno;
+    if ((rc = sig_watch(s, loop->sig_wr)) != 0) {
         sb__sig_fd[signum] = -1;
         goto fail;
     }
@@ -154,7 +196,7 @@ void sb_signal_free(sb_signal *s)
 
     if (!s)
         return;
-    sigaction(s->signum, &s->old, NULL);
+    sig_unwatch(s);
     sb__sig_fd[s->signum] = -1;
     for (pp = &s->loop->signals; *pp; pp = &(*pp)->next) {
         if (*pp == s) {
@@ -181,7 +223,3 @@ sb_signal *sb__signal_next(const sb_signal *s)
 {
     return s->next;
 }
-
-#else
-typedef int sb__signal_not_on_windows; /* not an empty translation unit */
-#endif /* !_WIN32 */
