@@ -310,6 +310,19 @@ static int fd_new(SOCKET s)
     return fd;
 }
 
+/* A number for a socket just made: fd, or -1 with errno and s closed. */
+static int fd_new_or_close(SOCKET s)
+{
+    int fd = fd_new(s);
+
+    if (fd < 0) {
+        int e = errno;
+        closesocket(s);
+        errno = e;
+    }
+    return fd;
+}
+
 static void fd_release(int fd)
 {
     SOCKET *p = slot(fd);
@@ -420,7 +433,6 @@ static int nonblock(SOCKET s, int on)
 int sb__w32_socket(int domain, int type, int protocol)
 {
     SOCKET s;
-    int fd;
 
     if (domain == AF_UNIX) {
         errno = EAFNOSUPPORT;
@@ -429,19 +441,12 @@ int sb__w32_socket(int domain, int type, int protocol)
     s = WSASocketW(domain, type, protocol, NULL, 0, WSA_FLAG_OVERLAPPED | WSA_FLAG_NO_HANDLE_INHERIT);
     if (s == INVALID_SOCKET)
         return wsa_fail();
-    fd = fd_new(s);
-    if (fd < 0) {
-        int e = errno;
-        closesocket(s);
-        errno = e;
-    }
-    return fd;
+    return fd_new_or_close(s);
 }
 
 int sb__w32_accept(int fd, struct sockaddr *sa, socklen_t *len)
 {
     SOCKET l = sock_of(fd), s;
-    int c;
 
     if (l == INVALID_SOCKET)
         return -1;
@@ -449,13 +454,7 @@ int sb__w32_accept(int fd, struct sockaddr *sa, socklen_t *len)
     if (s == INVALID_SOCKET)
         return wsa_fail();
     SetHandleInformation((HANDLE)s, HANDLE_FLAG_INHERIT, 0);
-    c = fd_new(s);
-    if (c < 0) {
-        int e = errno;
-        closesocket(s);
-        errno = e;
-    }
-    return c;
+    return fd_new_or_close(s);
 }
 
 #define CALL(fd, expr)                                                                         \
